@@ -1,0 +1,96 @@
+"""Gather concurrent single-item calls into batched calls.
+
+The graph runs one thread per claim, many at once (`max_concurrency`). Each node asks for one thing
+(an embedding, an argument, a verdict); a `MicroBatcher` collects what the concurrent claims ask for
+and runs it as one batched call in a worker thread, so the event loop keeps collecting the next batch
+while the current one computes. One batch is in flight at a time per batcher: the device it runs on
+is the bottleneck, and a queue that fills while it works is what makes the next batch large.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass
+class _Pending(Generic[In, Out]):
+    item: In
+    future: asyncio.Future[Out]
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    items: int = 0
+    sizes: list[int] = field(default_factory=list)
+
+    @property
+    def mean_size(self) -> float:
+        return self.items / self.batches if self.batches else 0.0
+
+
+class MicroBatcher(Generic[In, Out]):
+    """`await batcher.submit(item)` -> the result of `fn([... item ...])` for that item.
+
+    `fn` takes a list of items and returns one result per item, in order. It runs in a worker thread.
+    If it raises, every caller of that batch gets the exception.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[list[In]], Sequence[Out]],
+        *,
+        max_batch: int,
+        max_wait_s: float = 0.002,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self._fn = fn
+        self.max_batch = max_batch
+        self._max_wait_s = max_wait_s
+        self._queue: list[_Pending[In, Out]] = []
+        self._worker: asyncio.Task[None] | None = None
+        self.stats = BatchStats()
+
+    async def submit(self, item: In) -> Out:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Out] = loop.create_future()
+        self._queue.append(_Pending(item, future))
+        if self._worker is None or self._worker.done():
+            self._worker = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            # Let the other claims that are ready reach their call before the batch is cut.
+            if len(self._queue) < self.max_batch:
+                await asyncio.sleep(self._max_wait_s)
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            live = [p for p in batch if not p.future.cancelled()]
+            if not live:
+                continue
+            try:
+                results = await asyncio.to_thread(self._fn, [p.item for p in live])
+            except Exception as exc:  # delivered to every caller of this batch
+                for p in live:
+                    if not p.future.done():
+                        p.future.set_exception(exc)
+                continue
+            if len(results) != len(live):
+                error = RuntimeError(f"batched call returned {len(results)} results for {len(live)} items")
+                for p in live:
+                    if not p.future.done():
+                        p.future.set_exception(error)
+                continue
+            self.stats.batches += 1
+            self.stats.items += len(live)
+            self.stats.sizes.append(len(live))
+            for p, result in zip(live, results, strict=True):
+                if not p.future.done():
+                    p.future.set_result(result)

@@ -1,0 +1,1 @@
+"""The Typer app: one module per command group, thin over the library."""

@@ -1,0 +1,25 @@
+"""`claimcourt`: the console script."""
+
+from __future__ import annotations
+
+import typer
+
+from claimcourt.cli.demo import demo
+from claimcourt.cli.index import index
+from claimcourt.cli.run import run
+
+app = typer.Typer(
+    name="claimcourt",
+    help="Label patent claims as green technology (CPC Y02) by debate: Advocate, Skeptic, Judge, and a "
+    "person when the Judge is unsure.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(demo)
+app.command()(index)
+app.command()(run)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,44 @@
+"""What every command shares: the options that locate settings, and the error boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from claimcourt.config import Profile, Settings, load_settings
+from claimcourt.errors import ClaimcourtError
+
+console = Console()
+err_console = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", "-w", help="Workspace directory (default ./.claimcourt, or CLAIMCOURT_WORKSPACE)."
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (default <workspace>/claimcourt.toml).")
+]
+ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint.")]
+
+
+def settings_from(
+    *, workspace: Path | None, config: Path | None, profile: str | None = None, **flags: Any
+) -> Settings:
+    return load_settings(config_file=config, overrides={"workspace": workspace, "profile": profile, **flags})
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """The one place a ClaimcourtError becomes a message and an exit code (no traceback)."""
+    try:
+        yield
+    except ClaimcourtError as exc:
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None

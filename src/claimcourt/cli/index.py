@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.retrieval.indexing import IndexReport, index_file
+
+
+def show_report(report: IndexReport) -> None:
+    console.print(
+        f"Indexed [bold]{report.rows}[/] rows from {report.file}: {report.added} added, "
+        f"{report.re_embedded} re-embedded (text changed), {report.relabelled} relabelled, "
+        f"{report.unchanged} unchanged. The index holds [bold]{report.total}[/] labelled claims "
+        f"({report.green} green, {report.total - report.green} not green).",
+        highlight=False,
+    )
+
+
+def index(
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet file of labelled claims.")],
+    *,
+    id_col: Annotated[
+        str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")
+    ] = None,
+    text_col: Annotated[
+        str | None, typer.Option(help="Text column (default: text, claim, claim_text).")
+    ] = None,
+    label_col: Annotated[
+        str | None, typer.Option(help="0/1 label column (default: label, is_green*).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Embed labelled claims into the workspace's vector store (idempotent: ids are keys)."""
+    with user_errors():
+        settings = settings_from(workspace=workspace, config=config, profile=profile)
+        with Progress(
+            TextColumn("[bold]embedding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("index", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = index_file(
+                file, settings, id_col=id_col, text_col=text_col, label_col=label_col, on_progress=advance
+            )
+        show_report(report)

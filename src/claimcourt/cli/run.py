@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from claimcourt.cli.common import (
+    ConfigOpt,
+    ProfileOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    settings_from,
+    user_errors,
+)
+from claimcourt.config import Settings
+from claimcourt.deps import Deps
+from claimcourt.runner import Progress as RunProgress
+from claimcourt.runner import Runner, RunSummary, default_run_id
+from claimcourt.tables import ClaimTable
+
+
+def show_summary(summary: RunSummary) -> None:
+    counts = summary.counts
+    table = Table(title=f"run {summary.run_id}", show_header=True, header_style="bold")
+    table.add_column("")
+    table.add_column("claims", justify="right")
+    table.add_row("decided by the Judge", str(counts.get("judge", 0)))
+    table.add_row("waiting for a person", str(counts.get("pending_review", 0)))
+    table.add_row("decided by a person", str(counts.get("human", 0)))
+    if counts.get("error"):
+        table.add_row("[red]failed[/]", str(counts["error"]))
+    if counts.get("queued"):
+        table.add_row("not yet run", str(counts["queued"]))
+    table.add_row("[bold]in this run[/]", f"[bold]{sum(counts.values())}[/]")
+    console.print(table)
+    p = summary.progress
+    console.print(
+        f"{p.done - p.skipped} claims debated in {p.elapsed_s:.1f}s ({p.rate:.1f} claims/s)"
+        + (f", {p.skipped} already finished" if p.skipped else ""),
+        highlight=False,
+    )
+    console.print(f"results: {summary.results_csv}\ndebates: {summary.results_jsonl}", highlight=False)
+    if summary.first_error:
+        err_console.print(f"[yellow]first failure:[/] {summary.first_error}", highlight=False)
+    if counts.get("pending_review"):
+        console.print(
+            f"Review the waiting claims with: claimcourt review --run-id {summary.run_id}", highlight=False
+        )
+
+
+def execute_run(
+    settings: Settings,
+    file: Path,
+    *,
+    run_id: str,
+    output: Path | None,
+    limit: int | None,
+    id_col: str | None = None,
+    text_col: str | None = None,
+    deps: Deps | None = None,
+) -> RunSummary:
+    """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
+    table = ClaimTable(file, id_col=id_col, text_col=text_col)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:.1f} claims/s"),
+        TextColumn("review: {task.fields[review]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("debating", total=None, rate=0.0, review=0)
+
+        def advance(progress: RunProgress) -> None:
+            bar.update(
+                task,
+                completed=progress.done,
+                total=progress.total,
+                rate=progress.rate,
+                review=progress.pending_review,
+            )
+
+        runner = Runner(settings, deps=deps, on_progress=advance)
+        try:
+            summary = asyncio.run(runner.run(table, run_id=run_id, output=output, limit=limit))
+        except KeyboardInterrupt:
+            bar.stop()
+            err_console.print(
+                f"[yellow]Stopped.[/] Finished claims are saved. Resume with:\n"
+                f"  claimcourt run {file} --run-id {run_id}"
+                + (f" --workspace {settings.workspace}" if settings.workspace else ""),
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
+    return summary
+
+
+def run(
+    claims: Annotated[Path, typer.Argument(help="CSV or Parquet file of claims (id and text columns).")],
+    *,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Results CSV (a .jsonl of full debates goes beside it)."),
+    ] = None,
+    run_id: Annotated[str | None, typer.Option(help="Run id; reuse one to resume a stopped run.")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Judge confidence below this goes to a person (default 0.70).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N claims.")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(min=1, help="Claims debated at once.")] = None,
+    id_col: Annotated[
+        str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")
+    ] = None,
+    text_col: Annotated[
+        str | None, typer.Option(help="Text column (default: text, claim, claim_text).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Debate every claim of a batch; low-confidence verdicts wait for a person."""
+    with user_errors():
+        settings = settings_from(
+            workspace=workspace,
+            config=config,
+            profile=profile,
+            threshold=threshold,
+            max_concurrency=max_concurrency,
+        )
+        chosen_run_id = run_id or default_run_id(claims)
+        summary = execute_run(
+            settings,
+            claims,
+            run_id=chosen_run_id,
+            output=output,
+            limit=limit,
+            id_col=id_col,
+            text_col=text_col,
+        )
+        show_summary(summary)

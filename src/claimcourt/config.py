@@ -1,0 +1,196 @@
+"""Settings and profiles.
+
+Precedence, lowest first: built-in defaults < TOML file (`<workspace>/claimcourt.toml` or `--config`)
+< `CLAIMCOURT_*` environment variables < command-line flags. Nested keys use a double underscore in
+the environment: `CLAIMCOURT_HF__JUDGE_MODEL=/models/mistral` sets `hf.judge_model`.
+
+Nothing here touches the disk at import time; `load_settings` is the only function that reads.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from claimcourt.errors import ConfigError
+
+Profile = Literal["offline", "hf", "endpoint"]
+
+ENV_PREFIX = "CLAIMCOURT_"
+CONFIG_FILENAME = "claimcourt.toml"
+DEFAULT_WORKSPACE = Path(".claimcourt")
+MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RetrievalSettings(_Section):
+    """How neighbours are found. The embedding model is per profile (see `Settings.embedding_model`)."""
+
+    top_k: int = Field(5, ge=1, le=100, description="labelled neighbours shown to every role")
+    batch_size: int = Field(64, ge=1, description="texts embedded per forward pass")
+    collection: str = "labelled_claims"
+
+
+class OfflineSettings(_Section):
+    """The embedded default: evidence briefs and a kNN + logistic-regression judge, CPU only."""
+
+    embedding_model: str = MINILM
+    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only).
+    knn_weight: float = Field(0.5, ge=0.0, le=1.0)
+    # The LR's inverse regularisation strength, fitted at index time.
+    lr_c: float = Field(4.0, gt=0.0)
+    excerpt_chars: int = Field(160, ge=20)
+
+
+class HFSettings(_Section):
+    """Local transformers models (4-bit by default); every id may be a local path."""
+
+    embedding_model: str = "AI-Growth-Lab/PatentSBERTa"
+    debater_model: str = "microsoft/Phi-3-mini-4k-instruct"
+    debater_adapter: str | None = None
+    judge_model: str = "mistralai/Mistral-7B-v0.1"
+    judge_adapter: str | None = "Anders-sonderby/mistral-7b-patent-qlora"
+    quantization: Literal["nf4", "fp4", "int8", "none"] = "nf4"
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    device_map: str = "auto"
+    gpu_memory: str | None = Field(None, description="memory budget for batch sizing, e.g. '22GiB'")
+    trust_remote_code: bool = False
+    claim_max_tokens: int = Field(512, ge=16)
+    debater_max_new_tokens: int = Field(128, ge=1)
+    judge_rationale_tokens: int = Field(64, ge=0)
+    max_batch_size: int = Field(64, ge=1)
+
+
+class EndpointSettings(_Section):
+    """A TGI or vLLM server speaking the OpenAI-compatible chat API."""
+
+    embedding_model: str = MINILM
+    url: str | None = None
+    model: str | None = None
+    debater_model: str | None = None
+    judge_model: str | None = None
+    api_key_env: str = "CLAIMCOURT_ENDPOINT_API_KEY"
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(1, ge=0)
+    debater_max_new_tokens: int = Field(128, ge=1)
+    judge_max_new_tokens: int = Field(256, ge=1)
+
+
+class Settings(_Section):
+    profile: Profile = "offline"
+    workspace: Path = DEFAULT_WORKSPACE
+    threshold: float = Field(0.70, ge=0.0, le=1.0, description="Judge confidence below this goes to a person")
+    max_concurrency: int = Field(64, ge=1, description="claims debated at once")
+    checkpointer: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_url: str | None = None
+    sqlite_busy_timeout_ms: int = Field(30_000, ge=0)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    offline: OfflineSettings = Field(default_factory=OfflineSettings)
+    hf: HFSettings = Field(default_factory=HFSettings)
+    endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
+
+    @field_validator("workspace", mode="before")
+    @classmethod
+    def _expand(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @property
+    def embedding_model(self) -> str:
+        """The embedding model of the active profile: it decides which store the workspace holds."""
+        section: OfflineSettings | HFSettings | EndpointSettings = getattr(self, self.profile)
+        return section.embedding_model
+
+    def config_file(self) -> Path:
+        return self.workspace / CONFIG_FILENAME
+
+
+def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """`CLAIMCOURT_HF__JUDGE_MODEL=x` -> {"hf": {"judge_model": "x"}}; pydantic converts the strings."""
+    known_sections = {"retrieval", "offline", "hf", "endpoint"}
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == EndpointSettings().api_key_env:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        if len(path) > 1 and path[0] not in known_sections:
+            continue
+        if len(path) == 1 and path[0] not in Settings.model_fields:
+            continue  # other CLAIMCOURT_* variables (API keys, test switches) are not settings
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+
+
+def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            nested = _drop_none(value)
+            if nested:
+                out[key] = nested
+        elif value is not None:
+            out[key] = value
+    return out
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the settings from file, environment and flags (`overrides`; `None` values are ignored).
+
+    The workspace decides where the default config file lives, so it is resolved first from the
+    flags and the environment.
+    """
+    environ = os.environ if environ is None else environ
+    flags = _drop_none(overrides or {})
+    env = _env_overrides(environ)
+    source = "configuration"
+    try:
+        workspace = Path(flags.get("workspace") or env.get("workspace") or DEFAULT_WORKSPACE)
+        file_values: dict[str, Any] = {}
+        if config_file is not None:
+            file_values = _read_toml(config_file)
+            source = str(config_file)
+        elif (workspace / CONFIG_FILENAME).is_file():
+            file_values = _read_toml(workspace / CONFIG_FILENAME)
+            source = str(workspace / CONFIG_FILENAME)
+        merged = _deep_merge(_deep_merge(file_values, env), flags)
+        merged.setdefault("workspace", workspace)
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{source}: setting '{where}': {first['msg']}") from exc

@@ -1,0 +1,57 @@
+"""What the graph's nodes need, built from the settings and passed in as the LangGraph runtime
+context. Building it is cheap: models and stores load on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from claimcourt.config import Settings
+from claimcourt.errors import BackendError
+from claimcourt.models.base import DebateBackend
+from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
+from claimcourt.retrieval.search import NeighbourSearch
+from claimcourt.retrieval.store import LabelledStore
+from claimcourt.workspace import WorkspacePaths
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    search: NeighbourSearch
+    backend: DebateBackend
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+
+def build_store(settings: Settings) -> LabelledStore:
+    return LabelledStore(
+        WorkspacePaths(settings.workspace).chroma,
+        collection=settings.retrieval.collection,
+        embedding_model=settings.embedding_model,
+    )
+
+
+def build_search(settings: Settings) -> NeighbourSearch:
+    embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.retrieval.batch_size)
+    return NeighbourSearch(
+        embedder,
+        build_store(settings),
+        top_k=settings.retrieval.top_k,
+        max_batch=settings.retrieval.batch_size,
+    )
+
+
+def build_backend(settings: Settings, search: NeighbourSearch) -> DebateBackend:
+    if settings.profile == "offline":
+        from claimcourt.models.offline import OfflineBackend
+
+        path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
+        return OfflineBackend(settings.offline, search, path)
+    raise BackendError(f"the '{settings.profile}' profile is not available in this build")
+
+
+def build_deps(settings: Settings) -> Deps:
+    search = build_search(settings)
+    return Deps(settings=settings, search=search, backend=build_backend(settings, search))

@@ -1,0 +1,61 @@
+"""One exception family; the CLI turns each into a one-line message and an exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ClaimcourtError(Exception):
+    """Base of every error a user can cause and fix. `exit_code` is what the CLI exits with."""
+
+    exit_code = 2
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InputError(ClaimcourtError):
+    """Bad input data, located as precisely as possible: file, row (1-based data row) and column."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        row: int | None = None,
+        column: str | None = None,
+    ) -> None:
+        self.file = str(file) if file is not None else None
+        self.row = row
+        self.column = column
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if row is not None:
+            where.append(f"row {row}")
+        if column is not None:
+            where.append(f"column '{column}'")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class ConfigError(ClaimcourtError):
+    """A configuration file, environment variable or flag that cannot be used."""
+
+
+class IndexStateError(ClaimcourtError):
+    """The vector store cannot serve this request: empty, or built with another embedding model."""
+
+
+class RunStateError(ClaimcourtError):
+    """A run or claim that does not exist, or is not in the state the command needs."""
+
+
+class BackendError(ClaimcourtError):
+    """A model backend that cannot be loaded or reached."""
+
+    exit_code = 3

@@ -1,0 +1,43 @@
+"""The debate graph.
+
+            +-> advocate --+
+retrieve ---|              |--> judge --(confidence >= threshold)--> finalize --> END
+            +-> skeptic ---+         \\--(confidence <  threshold)--> human_review (interrupt) --> finalize
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from claimcourt.deps import Deps
+from claimcourt.graph.routing import after_judge
+from claimcourt.nodes.advocate import argue_green
+from claimcourt.nodes.finalize import finalize_label
+from claimcourt.nodes.human_review import await_human
+from claimcourt.nodes.judge import judge_claim
+from claimcourt.nodes.retrieve import retrieve_neighbours
+from claimcourt.nodes.skeptic import argue_not_green
+from claimcourt.state import ClaimState
+
+NODES = ("retrieve", "advocate", "skeptic", "judge", "human_review", "finalize")
+
+
+def build_graph(checkpointer: Any = None) -> Any:
+    """Compile a fresh graph; the dependencies come in per call as the runtime context (`Deps`)."""
+    builder = StateGraph(ClaimState, context_schema=Deps)
+    builder.add_node("retrieve", retrieve_neighbours)
+    builder.add_node("advocate", argue_green)
+    builder.add_node("skeptic", argue_not_green)
+    builder.add_node("judge", judge_claim)
+    builder.add_node("human_review", await_human)
+    builder.add_node("finalize", finalize_label)
+    builder.add_edge(START, "retrieve")
+    builder.add_edge("retrieve", "advocate")
+    builder.add_edge("retrieve", "skeptic")
+    builder.add_edge(["advocate", "skeptic"], "judge")
+    builder.add_conditional_edges("judge", after_judge, ["finalize", "human_review"])
+    builder.add_edge("human_review", "finalize")
+    builder.add_edge("finalize", END)
+    return builder.compile(checkpointer=checkpointer)

@@ -1,0 +1,1 @@
+"""One module per node. Each is `verb_noun(state, runtime) -> dict` returning only what changed."""

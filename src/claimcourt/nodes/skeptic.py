@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from claimcourt.deps import Deps
+from claimcourt.nodes.timing import timed
+from claimcourt.state import ClaimState
+
+
+async def argue_not_green(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
+    """The Skeptic: the case that the claim is not green, or only green in its wording."""
+    with timed("skeptic") as timing:
+        argument = await runtime.context.backend.argue("skeptic", state)
+    return {"skeptic": argument, "timings": timing}

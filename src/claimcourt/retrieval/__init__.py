@@ -1,0 +1,1 @@
+"""Embeddings, the Chroma store of labelled claims, and indexing into it."""

@@ -1,0 +1,98 @@
+"""Indexing labelled claims: embed in batches, upsert into Chroma, refit the offline classifier.
+
+Idempotent: ids are the keys. A claim already stored with the same text is not embedded again; a
+changed label is updated in place; a changed text is re-embedded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from claimcourt.config import Settings
+from claimcourt.deps import build_search
+from claimcourt.models.offline import LinearClassifier
+from claimcourt.retrieval.search import NeighbourSearch
+from claimcourt.retrieval.store import text_key
+from claimcourt.tables import ClaimTable
+from claimcourt.workspace import WorkspacePaths
+
+CHUNK = 512
+
+
+@dataclass
+class IndexReport:
+    file: str
+    rows: int = 0
+    added: int = 0
+    relabelled: int = 0
+    re_embedded: int = 0
+    unchanged: int = 0
+    total: int = 0
+    green: int = 0
+    classifier_path: str = ""
+
+
+def index_file(
+    path: Path,
+    settings: Settings,
+    *,
+    id_col: str | None = None,
+    text_col: str | None = None,
+    label_col: str | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    search: NeighbourSearch | None = None,
+) -> IndexReport:
+    """Index a CSV or Parquet file of labelled claims. `on_progress(done, total)` after each chunk.
+    Pass `search` to reuse an embedder that is already loaded."""
+    table = ClaimTable(path, id_col=id_col, text_col=text_col, label_col=label_col, with_labels=True)
+    rows = table.validate()  # bad rows stop the job before anything is written
+    search = search or build_search(settings)
+    store = search.store
+    report = IndexReport(file=str(path), rows=rows)
+    done = 0
+    for chunk in table.chunks(CHUNK):
+        stored = store.existing([c.id for c in chunk])
+        to_embed = []
+        relabel = []
+        for claim in chunk:
+            before = stored.get(claim.id)
+            if before is None:
+                to_embed.append(claim)
+                report.added += 1
+            elif before.text_key != text_key(claim.text):
+                to_embed.append(claim)
+                report.re_embedded += 1
+            elif before.label != claim.label:
+                relabel.append(claim)
+                report.relabelled += 1
+            else:
+                report.unchanged += 1
+        if to_embed:
+            vectors = search.embedder.embed([c.text for c in to_embed])
+            store.upsert(
+                [c.id for c in to_embed],
+                [c.text for c in to_embed],
+                [int(c.label or 0) for c in to_embed],
+                vectors,
+            )
+        if relabel:
+            store.relabel(
+                [c.id for c in relabel],
+                [int(c.label or 0) for c in relabel],
+                [text_key(c.text) for c in relabel],
+            )
+        done += len(chunk)
+        if on_progress is not None:
+            on_progress(done, rows)
+    vectors, labels = store.all_embeddings()
+    classifier = LinearClassifier.fit(
+        vectors, labels, c=settings.offline.lr_c, embedding_model=store.embedding_model
+    )
+    classifier_path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
+    classifier.save(classifier_path)
+    report.total = len(labels)
+    report.green = int(labels.sum())
+    report.classifier_path = str(classifier_path)
+    return report

@@ -1,0 +1,124 @@
+"""The graph state and its pieces.
+
+Everything here is a pydantic model of str/int/float/bool/list/dict, so any checkpointer can store it,
+a trace can print it, and a results row can be read off it. `SERDE_ALLOWLIST` names these classes for
+LangGraph's msgpack serializer, which refuses unknown classes by default in future versions.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DecidedBy = Literal["judge", "pending_review", "human"]
+Role = Literal["advocate", "skeptic"]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer for keys written by parallel nodes (advocate and skeptic both record a timing)."""
+    return {**(left or {}), **(right or {})}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Neighbour(_Model):
+    """A labelled claim similar to the one on trial."""
+
+    id: str
+    text: str
+    label: int = Field(ge=0, le=1)
+    similarity: float
+
+
+class Argument(_Model):
+    """What the Advocate or the Skeptic said."""
+
+    role: Role
+    text: str
+    # Y02 cues found in the claim (offline briefs); empty for LLM arguments.
+    cues: list[str] = Field(default_factory=list)
+    # Ids of the neighbours the argument leans on.
+    cited: list[str] = Field(default_factory=list)
+    backend: str = ""
+    prompt: str | None = None
+    claim_truncated: bool = False
+
+
+class Verdict(_Model):
+    """The Judge's decision. `label`/`p_green` are None only when the verdict could not be read."""
+
+    label: int | None = Field(default=None, ge=0, le=1)
+    p_green: float | None = Field(default=None, ge=0.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    rationale: str = ""
+    method: str = ""
+    readable: bool = True
+    # Why the verdict could not be read (a person decides instead; it is never defaulted).
+    unreadable_reason: str | None = None
+    # Components of p_green, for the trace (e.g. {"knn": 0.8, "logreg": 0.7}).
+    components: dict[str, float] = Field(default_factory=dict)
+    prompt: str | None = None
+    claim_truncated: bool = False
+
+    @classmethod
+    def from_p_green(cls, p_green: float, **fields: Any) -> Verdict:
+        return cls(
+            label=int(p_green >= 0.5), p_green=p_green, confidence=max(p_green, 1.0 - p_green), **fields
+        )
+
+
+class ReviewRequest(_Model):
+    """The payload of the `human_review` interrupt: what a reviewer needs to decide."""
+
+    claim_id: str
+    run_id: str
+    reason: str
+    confidence: float
+    threshold: float
+
+
+class HumanDecision(_Model):
+    """A person's decision, the resume value of the `human_review` interrupt."""
+
+    label: int = Field(ge=0, le=1)
+    reviewer: str | None = None
+    note: str | None = None
+    # Whether the person saw the Judge's verdict before deciding (blind review records False).
+    verdict_shown: bool = True
+    decided_at: str = Field(default_factory=utc_now)
+
+
+class ClaimState(_Model):
+    """One claim's debate: the state of one LangGraph thread (`<run_id>:<claim_id>`)."""
+
+    claim_id: str
+    text: str
+    run_id: str = ""
+    neighbours: list[Neighbour] = Field(default_factory=list)
+    advocate: Argument | None = None
+    skeptic: Argument | None = None
+    verdict: Verdict | None = None
+    route: Literal["finalize", "human_review"] | None = None
+    human: HumanDecision | None = None
+    final_label: int | None = None
+    decided_by: DecidedBy | None = None
+    # node -> {"started_at": iso, "duration_ms": float}
+    timings: Annotated[dict[str, dict[str, Any]], merge_dicts] = Field(default_factory=dict)
+
+
+SERDE_ALLOWLIST: list[tuple[str, str]] = [
+    (__name__, cls.__name__)
+    for cls in (Neighbour, Argument, Verdict, ReviewRequest, HumanDecision, ClaimState)
+]
+
+
+def thread_id(run_id: str, claim_id: str) -> str:
+    return f"{run_id}:{claim_id}"

@@ -1,0 +1,248 @@
+"""Reading claim tables (CSV or Parquet) in chunks, with errors that name the file, row and column.
+
+Rows are counted from 1 after the header (row 1 is the first claim). Ids are kept as the strings the
+file holds: patent numbers with leading zeros or letters must survive unchanged. A file is never
+loaded whole: CSV is parsed line by line, Parquet batch by batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claimcourt.errors import InputError
+
+ID_COLUMNS = ("id", "doc_id", "claim_id", "patent_id")
+TEXT_COLUMNS = ("text", "claim", "claim_text")
+LABEL_COLUMNS = ("label", "is_green*")
+
+csv.field_size_limit(2**31 - 1)  # claims can be long; the csv default (128 KiB) is not a claim limit
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    row: int
+    id: str
+    text: str
+    label: int | None = None
+
+
+def _match(columns: Sequence[str], patterns: Sequence[str]) -> list[str]:
+    lowered = {c: c.strip().lower() for c in columns}
+    return [c for c in columns if any(fnmatch.fnmatchcase(lowered[c], p) for p in patterns)]
+
+
+def resolve_column(
+    path: Path, columns: Sequence[str], given: str | None, candidates: Sequence[str], role: str, flag: str
+) -> str:
+    if given is not None:
+        if given not in columns:
+            raise InputError(
+                f"no {role} column named '{given}' (columns: {', '.join(columns)})", file=path, column=given
+            )
+        return given
+    found = _match(columns, candidates)
+    if not found:
+        raise InputError(
+            f"no {role} column found (looked for {', '.join(candidates)}; columns: {', '.join(columns)}); "
+            f"name it with {flag}",
+            file=path,
+        )
+    if len(found) > 1:
+        raise InputError(
+            f"ambiguous {role} column: {', '.join(found)} all match; choose one with {flag}", file=path
+        )
+    return found[0]
+
+
+def parse_label(value: Any, *, path: Path, row: int, column: str) -> int:
+    """0 or 1 (also as '0'/'1', 0.0/1.0 or booleans); anything else is an error, never a guess."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int) and value in (0, 1):
+        return value
+    if isinstance(value, float) and not math.isnan(value) and value in (0.0, 1.0):
+        return int(value)
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped in ("0", "1"):
+            return int(stripped)
+        if stripped in ("0.0", "1.0"):
+            return int(float(stripped))
+        if stripped.lower() in ("true", "false"):
+            return int(stripped.lower() == "true")
+    shown = (
+        "an empty value" if value is None or (isinstance(value, str) and not value.strip()) else repr(value)
+    )
+    raise InputError(f"label must be 0 or 1, got {shown}", file=path, row=row, column=column)
+
+
+def _has_undecodable(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+class ClaimTable:
+    """A CSV or Parquet file of claims: id and text, and a 0/1 label when `with_labels`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        id_col: str | None = None,
+        text_col: str | None = None,
+        label_col: str | None = None,
+        with_labels: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise InputError("file not found", file=self.path)
+        if self.path.is_dir():
+            raise InputError("is a directory, not a CSV or Parquet file", file=self.path)
+        self.is_parquet = self.path.suffix.lower() in (".parquet", ".pq")
+        self.with_labels = with_labels
+        columns = self._columns()
+        self.columns = columns
+        self.id_col = resolve_column(self.path, columns, id_col, ID_COLUMNS, "id", "--id-col")
+        self.text_col = resolve_column(self.path, columns, text_col, TEXT_COLUMNS, "text", "--text-col")
+        self.label_col = (
+            resolve_column(self.path, columns, label_col, LABEL_COLUMNS, "label", "--label-col")
+            if with_labels
+            else None
+        )
+        if self.id_col == self.text_col:
+            raise InputError("the id and text columns must differ", file=self.path, column=self.id_col)
+
+    # -- header -----------------------------------------------------------------------------------
+    def _columns(self) -> list[str]:
+        if self.is_parquet:
+            import pyarrow.parquet as pq
+
+            try:
+                return list(pq.ParquetFile(self.path).schema_arrow.names)
+            except Exception as exc:
+                raise InputError(f"not a readable Parquet file ({exc})", file=self.path) from exc
+        with self.path.open("rb") as fh:
+            first = fh.readline()
+        if not first.strip():
+            raise InputError("the file is empty (no header line)", file=self.path)
+        try:
+            header_line = first.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"header line is not UTF-8 (byte {first[exc.start]:#04x}); save the file as UTF-8",
+                file=self.path,
+            ) from exc
+        header = next(csv.reader([header_line]))
+        names = [h.strip() for h in header]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise InputError(f"the header repeats column(s) {', '.join(duplicated)}", file=self.path)
+        return names
+
+    # -- rows -------------------------------------------------------------------------------------
+    def _raw_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        if self.is_parquet:
+            yield from self._parquet_rows()
+        else:
+            yield from self._csv_rows()
+
+    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        wanted = [c for c in (self.id_col, self.text_col, self.label_col) if c is not None]
+        with self.path.open("rb") as fh:
+            # Decoding with surrogateescape keeps bad bytes visible as lone surrogates, so the error
+            # can name the column that holds them instead of a byte offset.
+            lines = (
+                line.decode("utf-8-sig" if n == 0 else "utf-8", errors="surrogateescape")
+                for n, line in enumerate(fh)
+            )
+            reader = csv.reader(lines)
+            try:
+                next(reader)  # header
+            except StopIteration:
+                return
+            width = len(self.columns)
+            index = {c: self.columns.index(c) for c in wanted}
+            row = 0
+            for fields in reader:
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line
+                row += 1
+                if len(fields) != width:
+                    raise InputError(
+                        f"has {len(fields)} fields but the header has {width} (unbalanced quotes?)",
+                        file=self.path,
+                        row=row,
+                    )
+                values = {c: fields[i] for c, i in index.items()}
+                for column, value in values.items():
+                    if _has_undecodable(value):
+                        raise InputError(
+                            "contains bytes that are not UTF-8; save the file as UTF-8",
+                            file=self.path,
+                            row=row,
+                            column=column,
+                        )
+                yield row, values
+
+    def _parquet_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        import pyarrow.parquet as pq
+
+        wanted = [c for c in (self.id_col, self.text_col, self.label_col) if c is not None]
+        row = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=10_000, columns=wanted):
+            data = batch.to_pydict()
+            for i in range(batch.num_rows):
+                row += 1
+                yield row, {c: data[c][i] for c in wanted}
+
+    def rows(self) -> Iterator[ClaimRow]:
+        """Validated rows: non-empty id and text, 0/1 labels where asked. Duplicates are checked by
+        `validate` (a whole-file property), not here."""
+        for row, values in self._raw_rows():
+            raw_id = values[self.id_col]
+            claim_id = "" if raw_id is None else str(raw_id).strip()
+            if not claim_id:
+                raise InputError("empty id", file=self.path, row=row, column=self.id_col)
+            raw_text = values[self.text_col]
+            text = "" if raw_text is None else str(raw_text).strip()
+            if not text:
+                raise InputError("empty claim text", file=self.path, row=row, column=self.text_col)
+            label = None
+            if self.label_col is not None:
+                label = parse_label(values[self.label_col], path=self.path, row=row, column=self.label_col)
+            yield ClaimRow(row=row, id=claim_id, text=text, label=label)
+
+    def chunks(self, size: int) -> Iterator[list[ClaimRow]]:
+        chunk: list[ClaimRow] = []
+        for claim in self.rows():
+            chunk.append(claim)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def validate(self) -> int:
+        """One streaming pass over the whole file, before any work starts: a bad row at the end is
+        found before hours are spent on the rows above it. Returns the number of claims."""
+        seen: dict[str, int] = {}
+        count = 0
+        for claim in self.rows():
+            first = seen.get(claim.id)
+            if first is not None:
+                raise InputError(
+                    f"duplicate id '{claim.id}' (first seen at row {first})",
+                    file=self.path,
+                    row=claim.row,
+                    column=self.id_col,
+                )
+            seen[claim.id] = claim.row
+            count += 1
+        if count == 0:
+            raise InputError("no claims in the file", file=self.path)
+        return count

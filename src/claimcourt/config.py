@@ -127,7 +127,7 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     known_sections = {"retrieval", "offline", "hf", "endpoint"}
     out: dict[str, Any] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == EndpointSettings().api_key_env:
+        if not name.startswith(ENV_PREFIX):
             continue
         path = name[len(ENV_PREFIX) :].lower().split("__")
         if len(path) > 1 and path[0] not in known_sections:

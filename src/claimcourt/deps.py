@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from claimcourt.config import Settings
 from claimcourt.errors import BackendError
 from claimcourt.models.base import DebateBackend
-from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
+from claimcourt.retrieval.embeddings import shared_embedder
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.workspace import WorkspacePaths
@@ -34,7 +34,7 @@ def build_store(settings: Settings) -> LabelledStore:
 
 
 def build_search(settings: Settings) -> NeighbourSearch:
-    embedder = SentenceTransformerEmbedder(settings.embedding_model, batch_size=settings.retrieval.batch_size)
+    embedder = shared_embedder(settings.embedding_model, settings.retrieval.batch_size)
     return NeighbourSearch(
         embedder,
         build_store(settings),

@@ -261,10 +261,7 @@ class Runner:
                 summary.first_error = summary.first_error or f"{claim.id}: {message}"
                 ledger.record_error(run_id, claim.id, message, commit=False)
                 finished("error")
-                if (
-                    progress.errors >= _ERROR_BREAKER
-                    and progress.errors * 2 > progress.done - progress.skipped
-                ):
+                if progress.errors >= _ERROR_BREAKER and progress.errors * 2 > progress.done - progress.skipped:
                     fatal.append(RuntimeError(f"too many claims failed; first: {summary.first_error}"))
             finally:
                 slots.release()

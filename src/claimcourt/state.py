@@ -70,9 +70,7 @@ class Verdict(_Model):
 
     @classmethod
     def from_p_green(cls, p_green: float, **fields: Any) -> Verdict:
-        return cls(
-            label=int(p_green >= 0.5), p_green=p_green, confidence=max(p_green, 1.0 - p_green), **fields
-        )
+        return cls(label=int(p_green >= 0.5), p_green=p_green, confidence=max(p_green, 1.0 - p_green), **fields)
 
 
 class ReviewRequest(_Model):
@@ -115,8 +113,7 @@ class ClaimState(_Model):
 
 
 SERDE_ALLOWLIST: list[tuple[str, str]] = [
-    (__name__, cls.__name__)
-    for cls in (Neighbour, Argument, Verdict, ReviewRequest, HumanDecision, ClaimState)
+    (__name__, cls.__name__) for cls in (Neighbour, Argument, Verdict, ReviewRequest, HumanDecision, ClaimState)
 ]
 
 

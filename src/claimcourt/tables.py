@@ -54,9 +54,7 @@ def resolve_column(
             file=path,
         )
     if len(found) > 1:
-        raise InputError(
-            f"ambiguous {role} column: {', '.join(found)} all match; choose one with {flag}", file=path
-        )
+        raise InputError(f"ambiguous {role} column: {', '.join(found)} all match; choose one with {flag}", file=path)
     return found[0]
 
 
@@ -76,9 +74,7 @@ def parse_label(value: Any, *, path: Path, row: int, column: str) -> int:
             return int(float(stripped))
         if stripped.lower() in ("true", "false"):
             return int(stripped.lower() == "true")
-    shown = (
-        "an empty value" if value is None or (isinstance(value, str) and not value.strip()) else repr(value)
-    )
+    shown = "an empty value" if value is None or (isinstance(value, str) and not value.strip()) else repr(value)
     raise InputError(f"label must be 0 or 1, got {shown}", file=path, row=row, column=column)
 
 
@@ -157,8 +153,7 @@ class ClaimTable:
             # Decoding with surrogateescape keeps bad bytes visible as lone surrogates, so the error
             # can name the column that holds them instead of a byte offset.
             lines = (
-                line.decode("utf-8-sig" if n == 0 else "utf-8", errors="surrogateescape")
-                for n, line in enumerate(fh)
+                line.decode("utf-8-sig" if n == 0 else "utf-8", errors="surrogateescape") for n, line in enumerate(fh)
             )
             reader = csv.reader(lines)
             try:

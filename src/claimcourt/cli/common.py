@@ -18,9 +18,7 @@ err_console = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option(
-        "--workspace", "-w", help="Workspace directory (default ./.claimcourt, or CLAIMCOURT_WORKSPACE)."
-    ),
+    typer.Option("--workspace", "-w", help="Workspace directory (default ./.claimcourt, or CLAIMCOURT_WORKSPACE)."),
 ]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (default <workspace>/claimcourt.toml).")
@@ -28,9 +26,7 @@ ConfigOpt = Annotated[
 ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint.")]
 
 
-def settings_from(
-    *, workspace: Path | None, config: Path | None, profile: str | None = None, **flags: Any
-) -> Settings:
+def settings_from(*, workspace: Path | None, config: Path | None, profile: str | None = None, **flags: Any) -> Settings:
     return load_settings(config_file=config, overrides={"workspace": workspace, "profile": profile, **flags})
 
 

@@ -23,15 +23,9 @@ def show_report(report: IndexReport) -> None:
 def index(
     file: Annotated[Path, typer.Argument(help="CSV or Parquet file of labelled claims.")],
     *,
-    id_col: Annotated[
-        str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")
-    ] = None,
-    text_col: Annotated[
-        str | None, typer.Option(help="Text column (default: text, claim, claim_text).")
-    ] = None,
-    label_col: Annotated[
-        str | None, typer.Option(help="0/1 label column (default: label, is_green*).")
-    ] = None,
+    id_col: Annotated[str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")] = None,
+    text_col: Annotated[str | None, typer.Option(help="Text column (default: text, claim, claim_text).")] = None,
+    label_col: Annotated[str | None, typer.Option(help="0/1 label column (default: label, is_green*).")] = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,

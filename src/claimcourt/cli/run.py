@@ -48,9 +48,7 @@ def show_summary(summary: RunSummary) -> None:
     if summary.first_error:
         err_console.print(f"[yellow]first failure:[/] {summary.first_error}", highlight=False)
     if counts.get("pending_review"):
-        console.print(
-            f"Review the waiting claims with: claimcourt review --run-id {summary.run_id}", highlight=False
-        )
+        console.print(f"Review the waiting claims with: claimcourt review --run-id {summary.run_id}", highlight=False)
 
 
 def execute_run(
@@ -115,12 +113,8 @@ def run(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N claims.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1, help="Claims debated at once.")] = None,
-    id_col: Annotated[
-        str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")
-    ] = None,
-    text_col: Annotated[
-        str | None, typer.Option(help="Text column (default: text, claim, claim_text).")
-    ] = None,
+    id_col: Annotated[str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")] = None,
+    text_col: Annotated[str | None, typer.Option(help="Text column (default: text, claim, claim_text).")] = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,

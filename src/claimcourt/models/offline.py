@@ -40,22 +40,16 @@ class LinearClassifier:
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     @classmethod
-    def fit(
-        cls, vectors: np.ndarray, labels: np.ndarray, *, c: float, embedding_model: str
-    ) -> LinearClassifier:
+    def fit(cls, vectors: np.ndarray, labels: np.ndarray, *, c: float, embedding_model: str) -> LinearClassifier:
         from sklearn.linear_model import LogisticRegression
 
         if len(set(labels.tolist())) < 2:
             # One class only: no boundary to learn; the prior is all the classifier can say.
             prior = (labels.mean() * len(labels) + 1) / (len(labels) + 2)
-            return cls(
-                np.zeros(vectors.shape[1]), math.log(prior / (1 - prior)), embedding_model, len(labels)
-            )
+            return cls(np.zeros(vectors.shape[1]), math.log(prior / (1 - prior)), embedding_model, len(labels))
         model = LogisticRegression(C=c, max_iter=2000)
         model.fit(vectors, labels)
-        return cls(
-            model.coef_[0].astype(np.float64), float(model.intercept_[0]), embedding_model, len(labels)
-        )
+        return cls(model.coef_[0].astype(np.float64), float(model.intercept_[0]), embedding_model, len(labels))
 
     def save(self, path: Path) -> None:
         payload = {
@@ -100,9 +94,7 @@ def _precedents(neighbours: list[Neighbour], label: int, excerpt_chars: int) -> 
     chosen = [n for n in neighbours if n.label == label]
     if not chosen:
         return "", []
-    lines = [
-        f"\n  - {n.id} (similarity {n.similarity:.2f}): {_excerpt(n.text, excerpt_chars)}" for n in chosen
-    ]
+    lines = [f"\n  - {n.id} (similarity {n.similarity:.2f}): {_excerpt(n.text, excerpt_chars)}" for n in chosen]
     return "".join(lines), [n.id for n in chosen]
 
 
@@ -153,9 +145,7 @@ class OfflineBackend:
             text = skeptic_prompts.SKEPTIC_BRIEF.format(
                 precedents=precedents or skeptic_prompts.NO_PRECEDENTS.format(k=k), cue_assessment=assessment
             )
-        return Argument(
-            role=role, text=text, cues=[c.describe() for c in cues], cited=cited, backend=BACKEND_NAME
-        )
+        return Argument(role=role, text=text, cues=[c.describe() for c in cues], cited=cited, backend=BACKEND_NAME)
 
     async def judge(self, state: ClaimState) -> Verdict:
         vector = await self.search.embedding(state.text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,10 @@ class SentenceTransformerEmbedder:
             show_progress_bar=show_progress,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+@lru_cache(maxsize=4)
+def shared_embedder(model_id: str, batch_size: int = 64) -> SentenceTransformerEmbedder:
+    """One embedder per model in a process: loading weights is the slow part, and indexing, runs and
+    tests in the same process can all use the same loaded model."""
+    return SentenceTransformerEmbedder(model_id, batch_size=batch_size)

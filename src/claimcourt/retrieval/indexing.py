@@ -87,9 +87,7 @@ def index_file(
         if on_progress is not None:
             on_progress(done, rows)
     vectors, labels = store.all_embeddings()
-    classifier = LinearClassifier.fit(
-        vectors, labels, c=settings.offline.lr_c, embedding_model=store.embedding_model
-    )
+    classifier = LinearClassifier.fit(vectors, labels, c=settings.offline.lr_c, embedding_model=store.embedding_model)
     classifier_path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
     classifier.save(classifier_path)
     report.total = len(labels)

@@ -43,9 +43,7 @@ class NeighbourSearch:
         self._search_batcher: MicroBatcher[_Query, tuple[np.ndarray, list[Neighbour]]] = MicroBatcher(
             self._search_batch, max_batch=max_batch
         )
-        self._embed_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(
-            self._embed_batch, max_batch=max_batch
-        )
+        self._embed_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(self._embed_batch, max_batch=max_batch)
 
     def _remember(self, text: str, vector: np.ndarray) -> None:
         self._cache[text] = vector

@@ -57,9 +57,7 @@ class LabelledStore:
         import chromadb
 
         self.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(
-            path=str(self.path), settings=chromadb.Settings(anonymized_telemetry=False)
-        )
+        return chromadb.PersistentClient(path=str(self.path), settings=chromadb.Settings(anonymized_telemetry=False))
 
     @property
     def collection(self) -> Any:
@@ -100,9 +98,7 @@ class LabelledStore:
                 found[claim_id] = StoredClaim(claim_id, int(meta["label"]), str(meta["text_key"]))
         return found
 
-    def upsert(
-        self, ids: Sequence[str], texts: Sequence[str], labels: Sequence[int], embeddings: np.ndarray
-    ) -> None:
+    def upsert(self, ids: Sequence[str], texts: Sequence[str], labels: Sequence[int], embeddings: np.ndarray) -> None:
         for start in range(0, len(ids), _WRITE_CHUNK):
             stop = start + _WRITE_CHUNK
             self.collection.upsert(
@@ -185,9 +181,7 @@ class LabelledStore:
             if nid == claim_id or meta.get("text_key") == key:
                 continue
             kept.append(
-                Neighbour(
-                    id=nid, text=document or "", label=int(meta["label"]), similarity=1.0 - float(distance)
-                )
+                Neighbour(id=nid, text=document or "", label=int(meta["label"]), similarity=1.0 - float(distance))
             )
             if len(kept) == k:
                 break

@@ -1,0 +1,113 @@
+"""Shared fixtures. Every test runs in its own temporary directory with no CLAIMCOURT_* variables
+from the machine, so a test never touches a real workspace."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from claimcourt.config import Settings, load_settings
+from claimcourt.state import Argument, ClaimState, Role, Verdict
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("CLAIMCOURT_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(overrides={"workspace": tmp_path / "ws"}, environ={})
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> Path:
+    rows = list(rows)
+    columns = columns or list(rows[0])
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="session")
+def silver_rows() -> list[dict[str, str]]:
+    """The real claims of ../shared/data/silver_claims.csv (id, text, label)."""
+    path = SHARED_DATA / "silver_claims.csv"
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return [{"id": r["id"], "text": r["text"], "label": r["label"]} for r in read_csv(path)]
+
+
+@pytest.fixture
+def silver_index_csv(tmp_path: Path, silver_rows: list[dict[str, str]]) -> Path:
+    """80 real labelled claims (balanced), for indexing."""
+    green = [r for r in silver_rows if r["label"] == "1"][:40]
+    other = [r for r in silver_rows if r["label"] == "0"][:40]
+    return write_csv(tmp_path / "labelled.csv", green + other)
+
+
+@pytest.fixture
+def silver_batch_csv(tmp_path: Path, silver_rows: list[dict[str, str]]) -> Path:
+    """24 real claims not in `silver_index_csv`, without labels, as a batch to run."""
+    green = [r for r in silver_rows if r["label"] == "1"][40:52]
+    other = [r for r in silver_rows if r["label"] == "0"][40:52]
+    return write_csv(tmp_path / "batch.csv", [{"id": r["id"], "text": r["text"]} for r in green + other])
+
+
+@pytest.fixture
+def indexed_settings(settings: Settings, silver_index_csv: Path) -> Settings:
+    """A workspace whose index holds 80 real labelled claims (real MiniLM embeddings, real Chroma)."""
+    from claimcourt.retrieval.indexing import index_file
+
+    index_file(silver_index_csv, settings)
+    return settings
+
+
+class FakeBackend:
+    """A scripted backend for unit tests: p_green per claim id (default 0.9), records every call.
+    A p_green of None makes an unreadable verdict."""
+
+    name = "fake"
+
+    def __init__(self, p_green: dict[str, float | None] | None = None, default: float = 0.9) -> None:
+        self.p_green = p_green or {}
+        self.default = default
+        self.calls: list[tuple[str, str]] = []
+
+    def check_ready(self) -> None:
+        return None
+
+    async def argue(self, role: Role, state: ClaimState) -> Argument:
+        self.calls.append((role, state.claim_id))
+        return Argument(role=role, text=f"{role} on {state.claim_id}", backend=self.name)
+
+    async def judge(self, state: ClaimState) -> Verdict:
+        self.calls.append(("judge", state.claim_id))
+        p = self.p_green.get(state.claim_id, self.default)
+        if p is None:
+            return Verdict(confidence=0.0, readable=False, unreadable_reason="scripted: unreadable", method="fake")
+        return Verdict.from_p_green(p, rationale=f"scripted {p}", method="fake")
+
+
+@pytest.fixture
+def fake_backend() -> FakeBackend:
+    return FakeBackend()

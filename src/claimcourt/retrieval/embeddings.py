@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 

@@ -67,6 +67,17 @@ class HFSettings(_Section):
     debater_max_new_tokens: int = Field(128, ge=1)
     judge_rationale_tokens: int = Field(64, ge=0)
     max_batch_size: int = Field(64, ge=1)
+    # How the Judge answers: 'logits' reads P(YES)/P(NO) at the adapter's answer position; 'json' asks
+    # for a JSON verdict (for models whose logits say nothing useful), validated, repaired once.
+    judge_mode: Literal["logits", "json"] = "logits"
+    judge_json_max_new_tokens: int = Field(192, ge=16)
+    judge_json_retries: int = Field(1, ge=0)
+    neighbour_max_tokens: int = Field(64, ge=8, description="each neighbour's text in a prompt, in tokens")
+    attn_implementation: str = "sdpa"
+    # 'static' preallocates the KV cache per batch (no re-allocation each decode step).
+    cache_implementation: Literal["dynamic", "static"] = "dynamic"
+    # Keep the rendered prompts in the debate record (traces show exactly what each model read).
+    record_prompts: bool = True
 
 
 class EndpointSettings(_Section):

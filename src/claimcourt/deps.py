@@ -49,6 +49,10 @@ def build_backend(settings: Settings, search: NeighbourSearch) -> DebateBackend:
 
         path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
         return OfflineBackend(settings.offline, search, path)
+    if settings.profile == "hf":
+        from claimcourt.models.hf import HFBackend
+
+        return HFBackend(settings.hf)
     raise BackendError(f"the '{settings.profile}' profile is not available in this build")
 
 

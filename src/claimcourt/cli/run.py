@@ -115,6 +115,10 @@ def run(
     max_concurrency: Annotated[int | None, typer.Option(min=1, help="Claims debated at once.")] = None,
     id_col: Annotated[str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")] = None,
     text_col: Annotated[str | None, typer.Option(help="Text column (default: text, claim, claim_text).")] = None,
+    gpu_memory: Annotated[
+        str | None,
+        typer.Option(help="GPU memory budget for the hf profile's batches, e.g. 22GiB for a 24 GB card."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
@@ -127,6 +131,7 @@ def run(
             profile=profile,
             threshold=threshold,
             max_concurrency=max_concurrency,
+            hf={"gpu_memory": gpu_memory},
         )
         chosen_run_id = run_id or default_run_id(claims)
         summary = execute_run(

@@ -1,0 +1,385 @@
+"""The hf profile: local transformers models, 4-bit, batched across claims underneath the graph.
+
+The Advocate and the Skeptic run the debater model (Phi-3-mini by default) through its chat template;
+the Judge runs its base model (Mistral-7B) with its QLoRA adapter in the adapter's own instruction
+format, and its p_green is read from its logits: P(YES) / (P(YES) + P(NO)) at the answer position, one
+forward pass, before any text is generated. The rationale is generated after the label, in the same
+pass over the prompt, within `judge_rationale_tokens`.
+
+The graph stays one thread per claim. Every `argue` and `judge` call is a single-claim await; three
+`MicroBatcher`s gather what the concurrent claims ask for into batched forward passes (Advocate and
+Skeptic requests of many claims share one batch), and `hf_engine` sizes those batches to the GPU
+memory budget. Models load on first use (see `hf_loading`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from claimcourt.batching import MicroBatcher
+from claimcourt.config import HFSettings
+from claimcourt.errors import BackendError
+from claimcourt.models import hf_engine
+from claimcourt.models.hf_engine import BatchStats, MemoryPlanner, run_in_chunks
+from claimcourt.models.hf_loading import (
+    DEBATER_ADAPTER,
+    JUDGE_ADAPTER,
+    LoadedModel,
+    ModelRegistry,
+    check_settings,
+    parse_memory,
+)
+from claimcourt.models.judge_json import ChatMessage, judge_by_json
+from claimcourt.prompts import advocate as advocate_prompts
+from claimcourt.prompts import evidence
+from claimcourt.prompts import judge as judge_prompts
+from claimcourt.prompts import skeptic as skeptic_prompts
+from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
+
+BACKEND_NAME = "hf"
+# Requests gathered per batched call; the memory planner then cuts them into forward passes.
+_GATHER_FACTOR = 4
+_GATHER_WAIT_S = 0.005
+_PLAIN_CHAT = "{system}### Instruction:\n{content}\n### Response:\n"
+
+
+def truncate_tokens(tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
+    """The text cut to `limit` tokens of this tokenizer (not characters), and whether it was cut."""
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    if len(ids) <= limit:
+        return text, False
+    return tokenizer.decode(ids[:limit], skip_special_tokens=True).rstrip() + " […]", True
+
+
+def encode_chat(tokenizer: Any, messages: list[ChatMessage]) -> tuple[list[int], str]:
+    """Token ids of a conversation through the model's own chat template, ready for the reply.
+
+    A tokenizer without a chat template (a base model) gets a plain instruction format. The template
+    decides the special tokens; BOS is added only where the template leaves it out but the tokenizer
+    would add it to plain text (as Phi-3's template does)."""
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    else:
+        system = "".join(m["content"] + "\n\n" for m in messages if m["role"] == "system")
+        turns = [m for m in messages if m["role"] != "system"]
+        text = ""
+        for m in turns:
+            if m["role"] == "user":
+                text += _PLAIN_CHAT.format(system=system if not text else "", content=m["content"])
+            else:
+                text += m["content"] + "\n"
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    bos = tokenizer.bos_token_id
+    if bos is not None and (not ids or ids[0] != bos):
+        plain = tokenizer("x").input_ids
+        if plain and plain[0] == bos:
+            ids = [bos, *ids]
+    return ids, text
+
+
+def label_token_ids(tokenizer: Any) -> tuple[int, int]:
+    """The first token of ' YES' and of ' NO' right after '### Answer:', as this tokenizer splits them."""
+    stem = "### Answer:"
+    base = tokenizer(stem, add_special_tokens=False).input_ids
+    picked = []
+    for word in (judge_prompts.JUDGE_YES, judge_prompts.JUDGE_NO):
+        ids = tokenizer(stem + word, add_special_tokens=False).input_ids
+        if ids[: len(base)] != base or len(ids) == len(base):
+            raise BackendError(f"the judge tokenizer does not split '{stem}{word}' after '{stem}'")
+        picked.append(ids[len(base)])
+    if picked[0] == picked[1]:
+        raise BackendError("the judge tokenizer gives YES and NO the same first token")
+    return picked[0], picked[1]
+
+
+def continuation_ids(tokenizer: Any, prefix: str, suffix: str) -> list[int]:
+    """Token ids `suffix` adds after `prefix` (tokenised in context, so merges are right)."""
+    base = tokenizer(prefix, add_special_tokens=False).input_ids
+    full = tokenizer(prefix + suffix, add_special_tokens=False).input_ids
+    if full[: len(base)] == base:
+        return list(full[len(base) :])
+    return list(tokenizer(suffix, add_special_tokens=False).input_ids)
+
+
+def cited_ids(text: str, neighbours: list[Neighbour]) -> list[str]:
+    return [n.id for n in neighbours if n.id and n.id in text]
+
+
+@dataclass(frozen=True)
+class _ArgueRequest:
+    role: Role
+    state: ClaimState
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    ids: list[int]
+    text: str
+    claim_truncated: bool
+
+
+class HFBackend:
+    """Local models; `argue` and `judge` are batched across concurrent claims."""
+
+    name = BACKEND_NAME
+
+    def __init__(self, settings: HFSettings, *, registry: ModelRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or ModelRegistry(settings)
+        budget = parse_memory(settings.gpu_memory) if settings.gpu_memory else None
+        self.planner = MemoryPlanner(
+            budget_bytes=budget, max_batch=settings.max_batch_size, dtype=settings.compute_dtype
+        )
+        self.stats: dict[str, BatchStats] = {"debater": BatchStats(), "judge": BatchStats(), "judge_json": BatchStats()}
+        gather = settings.max_batch_size * _GATHER_FACTOR
+        self._argue_batcher: MicroBatcher[_ArgueRequest, Argument] = MicroBatcher(
+            self._argue_batch, max_batch=gather, max_wait_s=_GATHER_WAIT_S
+        )
+        self._judge_batcher: MicroBatcher[ClaimState, Verdict] = MicroBatcher(
+            self._judge_batch, max_batch=gather, max_wait_s=_GATHER_WAIT_S
+        )
+        self._chat_batcher: MicroBatcher[list[ChatMessage], str] = MicroBatcher(
+            self._chat_batch, max_batch=gather, max_wait_s=_GATHER_WAIT_S
+        )
+        self._device_ready = False
+
+    # --- the DebateBackend interface ---------------------------------------------------------------
+
+    def check_ready(self) -> None:
+        check_settings(self.settings)
+
+    async def argue(self, role: Role, state: ClaimState) -> Argument:
+        return await self._argue_batcher.submit(_ArgueRequest(role, state))
+
+    async def judge(self, state: ClaimState) -> Verdict:
+        if self.settings.judge_mode == "json":
+            return await self._judge_json(state)
+        return await self._judge_batcher.submit(state)
+
+    # --- loading ----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load every model now (a benchmark or a server warms up; a run loads on first use)."""
+        self._debater_model()
+        self._judge_model()
+
+    def _prepare_device(self) -> None:
+        if self._device_ready:
+            return
+        import torch
+
+        if torch.cuda.is_available():
+            # The budget is a hard cap, not only an estimate: past it the allocator raises OOM, which
+            # halves the batch (hf_engine), instead of quietly taking the rest of the card.
+            total = torch.cuda.get_device_properties(0).total_memory
+            budget = self.planner.budget_bytes
+            torch.cuda.set_per_process_memory_fraction(min(1.0, budget / total) if budget else 1.0)
+        self._device_ready = True
+
+    def _debater_model(self) -> LoadedModel:
+        self._prepare_device()
+        return self.registry.get(self.settings.debater_model)
+
+    def _judge_model(self) -> LoadedModel:
+        self._prepare_device()
+        return self.registry.get(self.settings.judge_model)
+
+    @property
+    def _debater_adapter(self) -> str | None:
+        return DEBATER_ADAPTER if self.settings.debater_adapter else None
+
+    @property
+    def _judge_adapter(self) -> str | None:
+        return JUDGE_ADAPTER if self.settings.judge_adapter else None
+
+    def _chunked(
+        self, loaded: LoadedModel, rendered: list[_Rendered], new_tokens: int, run_chunk: Any, stats: BatchStats
+    ) -> list[Any]:
+        return run_in_chunks(
+            rendered,
+            lengths=[len(r.ids) for r in rendered],
+            rows_for=lambda longest: self.planner.rows_for(loaded, longest, new_tokens),
+            on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
+            run_chunk=run_chunk,
+            stats=stats,
+            empty_cache=hf_engine.empty_cuda_cache,
+        )
+
+    # --- prompts ----------------------------------------------------------------------------------
+
+    def _precedents(self, tokenizer: Any, neighbours: list[Neighbour]) -> str:
+        if not neighbours:
+            return evidence.NO_PRECEDENTS
+        lines = []
+        for n in neighbours:
+            text, _ = truncate_tokens(tokenizer, evidence.one_line(n.text), self.settings.neighbour_max_tokens)
+            lines.append(
+                evidence.PRECEDENT_LINE.format(
+                    label=evidence.LABEL_WORDS[n.label], id=n.id, similarity=n.similarity, text=evidence.defuse(text)
+                )
+            )
+        return "\n".join(lines)
+
+    def _debate_context(self, tokenizer: Any, state: ClaimState) -> tuple[str, bool]:
+        claim, truncated = truncate_tokens(tokenizer, state.text, self.settings.claim_max_tokens)
+        context = evidence.DEBATE_CONTEXT.format(
+            precedents=self._precedents(tokenizer, state.neighbours),
+            open=evidence.CLAIM_OPEN,
+            close=evidence.CLAIM_CLOSE,
+            claim=evidence.defuse(claim),
+        )
+        return context, truncated
+
+    def render_argue(self, loaded: LoadedModel, role: Role, state: ClaimState) -> _Rendered:
+        context, truncated = self._debate_context(loaded.tokenizer, state)
+        template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
+        # Roughly 0.75 words per token keeps the argument inside the generation budget.
+        task = template.format(words=max(10, int(self.settings.debater_max_new_tokens * 0.6)))
+        ids, text = encode_chat(loaded.tokenizer, [{"role": "user", "content": context + "\n" + task}])
+        return _Rendered(ids, text, truncated)
+
+    def _argument_excerpt(self, tokenizer: Any, argument: Argument | None) -> str:
+        if argument is None or not argument.text.strip():
+            return judge_prompts.NO_ARGUMENT
+        text, _ = truncate_tokens(tokenizer, argument.text.strip(), self.settings.debater_max_new_tokens)
+        return evidence.defuse(text)
+
+    def render_judge(self, loaded: LoadedModel, state: ClaimState) -> _Rendered:
+        tokenizer = loaded.tokenizer
+        claim, truncated = truncate_tokens(tokenizer, state.text, self.settings.claim_max_tokens)
+        text = judge_prompts.JUDGE_PROMPT.format(
+            task=judge_prompts.JUDGE_TASK,
+            precedents=self._precedents(tokenizer, state.neighbours),
+            advocate=self._argument_excerpt(tokenizer, state.advocate),
+            skeptic=self._argument_excerpt(tokenizer, state.skeptic),
+            claim=evidence.defuse(claim.strip()),
+        )
+        # Plain text with the tokenizer's own special tokens (BOS), as the adapter was trained.
+        ids = tokenizer(text).input_ids
+        return _Rendered(list(ids), text, truncated)
+
+    def render_judge_json(self, loaded: LoadedModel, state: ClaimState) -> tuple[list[ChatMessage], bool]:
+        tokenizer = loaded.tokenizer
+        context, truncated = self._debate_context(tokenizer, state)
+        task = judge_prompts.JUDGE_JSON_TASK.format(
+            advocate=self._argument_excerpt(tokenizer, state.advocate),
+            skeptic=self._argument_excerpt(tokenizer, state.skeptic),
+        )
+        return [{"role": "user", "content": context + "\n" + task}], truncated
+
+    # --- batched calls (worker threads) -------------------------------------------------------------
+
+    def _argue_batch(self, requests: list[_ArgueRequest]) -> list[Argument]:
+        loaded = self._debater_model()
+        rendered = [self.render_argue(loaded, r.role, r.state) for r in requests]
+        new_tokens = self.settings.debater_max_new_tokens
+
+        def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
+            with loaded.role(self._debater_adapter) as model:
+                return hf_engine.generate_texts(
+                    model,
+                    loaded,
+                    [r.ids for r in chunk],
+                    max_new_tokens=new_tokens,
+                    cache_implementation=self.settings.cache_implementation,
+                )
+
+        outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["debater"])
+        arguments = []
+        for request, prompt, new_ids in zip(requests, rendered, outputs, strict=True):
+            text = loaded.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
+            arguments.append(
+                Argument(
+                    role=request.role,
+                    text=text,
+                    cited=cited_ids(text, request.state.neighbours),
+                    backend=BACKEND_NAME,
+                    prompt=prompt.text if self.settings.record_prompts else None,
+                    claim_truncated=prompt.claim_truncated,
+                )
+            )
+        return arguments
+
+    def _judge_batch(self, states: list[ClaimState]) -> list[Verdict]:
+        loaded = self._judge_model()
+        tokenizer = loaded.tokenizer
+        label_ids = label_token_ids(tokenizer)
+        rendered = [self.render_judge(loaded, s) for s in states]
+        rationale_tokens = self.settings.judge_rationale_tokens
+        answer = judge_prompts.JUDGE_YES
+        header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)
+        new_tokens = 1 + len(header) + rationale_tokens if rationale_tokens else 0
+
+        def run_chunk(chunk: list[_Rendered]) -> list[tuple[float, float, list[int]]]:
+            rows = [r.ids for r in chunk]
+            with loaded.role(self._judge_adapter) as model:
+                if rationale_tokens == 0:
+                    return [(y, n, []) for y, n in hf_engine.label_logits(model, loaded, rows, label_ids)]
+                return hf_engine.judge_with_rationale(
+                    model,
+                    loaded,
+                    rows,
+                    label_ids=label_ids,
+                    header_ids=header,
+                    rationale_tokens=rationale_tokens,
+                    cache_implementation=self.settings.cache_implementation,
+                )
+
+        outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["judge"])
+        return [self._verdict(prompt, out, tokenizer) for prompt, out in zip(rendered, outputs, strict=True)]
+
+    def _verdict(self, prompt: _Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:
+        yes, no, rationale_ids = output
+        recorded = prompt.text if self.settings.record_prompts else None
+        if not (math.isfinite(yes) and math.isfinite(no)):
+            return Verdict(
+                confidence=0.0,
+                readable=False,
+                unreadable_reason=f"the Judge's answer logits are not finite (YES {yes}, NO {no})",
+                method="logits",
+                prompt=recorded,
+                claim_truncated=prompt.claim_truncated,
+            )
+        p_green = hf_engine.p_green_from_logits(yes, no)
+        rationale = tokenizer.decode(rationale_ids, skip_special_tokens=True).strip() if rationale_ids else ""
+        return Verdict.from_p_green(
+            p_green,
+            rationale=rationale or f"P(YES) / (P(YES) + P(NO)) = {p_green:.3f} at the Judge's answer position",
+            method="logits",
+            components={"logit_yes": round(yes, 6), "logit_no": round(no, 6)},
+            prompt=recorded,
+            claim_truncated=prompt.claim_truncated,
+        )
+
+    def _chat_batch(self, conversations: list[list[ChatMessage]]) -> list[str]:
+        loaded = self._judge_model()
+        rendered = [_Rendered(*encode_chat(loaded.tokenizer, c), False) for c in conversations]
+        new_tokens = self.settings.judge_json_max_new_tokens
+
+        def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
+            with loaded.role(self._judge_adapter) as model:
+                return hf_engine.generate_texts(
+                    model,
+                    loaded,
+                    [r.ids for r in chunk],
+                    max_new_tokens=new_tokens,
+                    cache_implementation=self.settings.cache_implementation,
+                )
+
+        outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["judge_json"])
+        return [loaded.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
+
+    async def _judge_json(self, state: ClaimState) -> Verdict:
+        loaded = await asyncio.to_thread(self._judge_model)
+        messages, truncated = self.render_judge_json(loaded, state)
+        return await judge_by_json(
+            self._chat_batcher.submit,
+            messages,
+            retries=self.settings.judge_json_retries,
+            method="json",
+            prompt=messages[0]["content"] if self.settings.record_prompts else None,
+            claim_truncated=truncated,
+        )

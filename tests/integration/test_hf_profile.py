@@ -209,3 +209,16 @@ def test_hf_4bit_without_a_gpu_is_a_clear_error(
     assert result.exit_code == 3
     assert "needs a CUDA GPU" in result.output
     assert "Traceback" not in result.output
+
+
+def test_hf_gpu_memory_flag_reaches_the_settings(
+    tmp_path: Path, tiny: TinyModels, labelled_csv: Path, batch_csv: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "claimcourt.toml").write_text(hf_toml(tiny), encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["index", str(labelled_csv), "--workspace", str(workspace)]).exit_code == 0
+    result = runner.invoke(app, ["run", str(batch_csv), "--workspace", str(workspace), "--gpu-memory", "lots"])
+    assert result.exit_code == 2
+    assert "gpu memory budget 'lots'" in result.output

@@ -208,6 +208,8 @@ def _generation_kwargs(loaded: LoadedModel, max_new_tokens: int, cache_implement
         eos_token_id=eos,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,
+        # Batch shapes change from call to call: compiling each would cost more than it saves.
+        disable_compile=True,
     )
     if cache_implementation == "static":
         config.cache_implementation = "static"

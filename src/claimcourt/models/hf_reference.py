@@ -1,0 +1,97 @@
+"""The one-claim-at-a-time way, through langchain-huggingface, for comparison and single-claim traces.
+
+This is how earlier pipelines for this task ran: per claim, one `generate` for the Advocate, one for
+the Skeptic, then the Judge. The debaters go through `ChatHuggingFace` over a local
+`HuggingFacePipeline` (with `return_full_text=False`, so the reply does not echo the prompt, and the
+tokenizer passed explicitly, so nothing is looked up on the Hub). The Judge reads its logits exactly as
+the batched path does, on a batch of one. It uses the same loaded models, prompts and adapters as
+`HFBackend`, so the only difference from the batched run is the batching.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claimcourt.models import hf_engine
+from claimcourt.models.hf import BACKEND_NAME, HFBackend, cited_ids, continuation_ids, label_token_ids
+from claimcourt.prompts import advocate as advocate_prompts
+from claimcourt.prompts import judge as judge_prompts
+from claimcourt.prompts import skeptic as skeptic_prompts
+from claimcourt.state import Argument, ClaimState, Role
+
+
+class OneAtATime:
+    """`debate(state)` -> the state with both arguments and the verdict, one model call at a time."""
+
+    def __init__(self, backend: HFBackend) -> None:
+        self.backend = backend
+        self._chat: Any = None
+
+    def _chat_model(self) -> Any:
+        if self._chat is None:
+            from langchain_huggingface import ChatHuggingFace, HuggingFacePipeline
+            from transformers import pipeline
+
+            loaded = self.backend._debater_model()
+            generator = pipeline(
+                "text-generation",
+                model=loaded.model,
+                tokenizer=loaded.tokenizer,
+                return_full_text=False,
+                max_new_tokens=self.backend.settings.debater_max_new_tokens,
+                do_sample=False,
+                pad_token_id=loaded.tokenizer.pad_token_id,
+            )
+            llm = HuggingFacePipeline(pipeline=generator, model_id=loaded.model_id, batch_size=1)
+            self._chat = ChatHuggingFace(llm=llm, tokenizer=loaded.tokenizer, model_id=loaded.model_id)
+        return self._chat
+
+    def argue(self, role: Role, state: ClaimState) -> Argument:
+        from langchain_core.messages import HumanMessage
+
+        backend = self.backend
+        loaded = backend._debater_model()
+        context, truncated = backend._debate_context(loaded.tokenizer, state)
+        template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
+        task = template.format(words=max(10, int(backend.settings.debater_max_new_tokens * 0.6)))
+        chat = self._chat_model()
+        with loaded.role(backend._debater_adapter):
+            reply = chat.invoke([HumanMessage(content=context + "\n" + task)])
+        text = str(reply.content).strip()
+        return Argument(
+            role=role,
+            text=text,
+            cited=cited_ids(text, state.neighbours),
+            backend=f"{BACKEND_NAME}-sequential",
+            claim_truncated=truncated,
+        )
+
+    def judge(self, state: ClaimState) -> Any:
+        backend = self.backend
+        loaded = backend._judge_model()
+        tokenizer = loaded.tokenizer
+        prompt = backend.render_judge(loaded, state)
+        label_ids = label_token_ids(tokenizer)
+        header = continuation_ids(
+            tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER
+        )
+        with loaded.role(backend._judge_adapter) as model:
+            if backend.settings.judge_rationale_tokens == 0:
+                yes, no = hf_engine.label_logits(model, loaded, [prompt.ids], label_ids)[0]
+                out = (yes, no, [])
+            else:
+                out = hf_engine.judge_with_rationale(
+                    model,
+                    loaded,
+                    [prompt.ids],
+                    label_ids=label_ids,
+                    header_ids=header,
+                    rationale_tokens=backend.settings.judge_rationale_tokens,
+                )[0]
+        return backend._verdict(prompt, out, tokenizer)
+
+    def debate(self, state: ClaimState) -> ClaimState:
+        advocate = self.argue("advocate", state)
+        skeptic = self.argue("skeptic", state)
+        with_arguments = state.model_copy(update={"advocate": advocate, "skeptic": skeptic})
+        return with_arguments.model_copy(update={"verdict": self.judge(with_arguments)})

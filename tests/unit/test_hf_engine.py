@@ -1,0 +1,157 @@
+"""The hf profile's batching machinery: memory-sized chunks, the out-of-memory fallback, budgets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from claimcourt.errors import ConfigError
+from claimcourt.models.hf_engine import (
+    BatchStats,
+    MemoryPlanner,
+    kv_bytes_per_token,
+    p_green_from_logits,
+    run_in_chunks,
+)
+from claimcourt.models.hf_loading import parse_memory
+
+PHI3_MINI = SimpleNamespace(  # microsoft/Phi-3-mini-4k-instruct
+    num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, hidden_size=3072, intermediate_size=8192,
+    vocab_size=32064, head_dim=None,
+)  # fmt: skip
+MISTRAL_7B = SimpleNamespace(  # mistralai/Mistral-7B-v0.1
+    num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8, hidden_size=4096, intermediate_size=14336,
+    vocab_size=32000, head_dim=128,
+)  # fmt: skip
+
+
+def fake_oom(limit: int):
+    import torch
+
+    calls: list[int] = []
+
+    def run_chunk(chunk: list[int]) -> list[int]:
+        calls.append(len(chunk))
+        if len(chunk) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (injected)")
+        return [x * 10 for x in chunk]
+
+    return run_chunk, calls
+
+
+def test_hf_oom_halves_the_chunk_and_loses_no_row() -> None:
+    items = list(range(13))
+    run_chunk, calls = fake_oom(limit=3)
+    caps: list[int] = []
+
+    def on_oom(size: int) -> int:
+        caps.append(size // 2)
+        return size // 2
+
+    stats = BatchStats()
+    results = run_in_chunks(
+        items, lengths=[5] * 13, rows_for=lambda _n: 8, on_oom=on_oom, run_chunk=run_chunk, stats=stats
+    )
+
+    assert results == [x * 10 for x in items]  # every row, in input order
+    assert calls[:3] == [8, 4, 2]  # 8 fails, 4 fails, 2 fits
+    assert caps == [4, 2]
+    assert max(stats.sizes) == 2 and sum(stats.sizes) == 13  # the smaller size is kept afterwards
+    assert stats.oom_retries == 2
+
+
+def test_hf_oom_on_a_single_row_is_raised_not_swallowed() -> None:
+    import torch
+
+    run_chunk, _calls = fake_oom(limit=0)
+    with pytest.raises(torch.OutOfMemoryError):
+        run_in_chunks([1, 2], lengths=[1, 1], rows_for=lambda _n: 2, on_oom=lambda s: s // 2, run_chunk=run_chunk)
+
+
+def test_hf_other_errors_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def broken(chunk: list[int]) -> list[int]:
+        calls.append(len(chunk))
+        raise ValueError("bad input")
+
+    with pytest.raises(ValueError):
+        run_in_chunks([1, 2, 3], lengths=[1, 1, 1], rows_for=lambda _n: 3, on_oom=lambda s: s, run_chunk=broken)
+    assert calls == [3]
+
+
+def test_hf_chunks_are_sorted_by_length_to_limit_padding() -> None:
+    seen: list[list[int]] = []
+
+    def record(chunk: list[int]) -> list[int]:
+        seen.append(chunk)
+        return chunk
+
+    lengths = [10, 500, 12, 480, 11, 490]
+    stats = BatchStats()
+    out = run_in_chunks(
+        list(range(6)), lengths=lengths, rows_for=lambda _n: 3, on_oom=lambda s: s, run_chunk=record, stats=stats
+    )
+    assert out == list(range(6))
+    assert [sorted(c) for c in seen] == [[1, 3, 5], [0, 2, 4]]
+    assert stats.padded_tokens - stats.prompt_tokens == (500 * 3 - 1470) + (12 * 3 - 33)
+
+
+def test_hf_kv_cache_bytes_come_from_the_config() -> None:
+    # Phi-3-mini: 32 layers x 32 KV heads (no GQA) x 96 x 2 (K, V) x 2 bytes = 384 KiB per token.
+    assert kv_bytes_per_token(PHI3_MINI, 2) == 2 * 32 * 32 * 96 * 2 == 384 * 1024
+    # Mistral-7B has grouped-query attention (8 KV heads): a quarter of that per token.
+    assert kv_bytes_per_token(MISTRAL_7B, 2) == 2 * 32 * 8 * 128 * 2
+
+
+def test_hf_batch_size_follows_the_memory_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    planner = MemoryPlanner(budget_bytes=parse_memory("22GiB"), max_batch=512, dtype="bfloat16")
+    free = 14 * 1024**3
+    monkeypatch.setattr(planner, "_free_bytes", lambda: free)
+    phi3 = SimpleNamespace(model_id="phi3", config=PHI3_MINI)
+    mistral = SimpleNamespace(model_id="mistral", config=MISTRAL_7B)
+
+    debater_rows = planner.rows_for(phi3, 700, 128)  # type: ignore[arg-type]
+    judge_rows = planner.rows_for(mistral, 1000, 64)  # type: ignore[arg-type]
+
+    assert 8 <= debater_rows < 64
+    assert debater_rows * 828 * kv_bytes_per_token(PHI3_MINI, 2) <= free  # the KV cache alone fits
+    assert judge_rows * 1064 * kv_bytes_per_token(MISTRAL_7B, 2) <= free
+    # Twice the budget left over, about twice the rows.
+    free *= 2
+    assert planner.rows_for(phi3, 700, 128) in range(2 * debater_rows - 1, 2 * debater_rows + 2)  # type: ignore[arg-type]
+    # After an out-of-memory error the cap holds whatever the estimate says.
+    assert planner.cap_after_oom("phi3", 40) == 20
+    assert planner.rows_for(phi3, 10, 10) == 20  # type: ignore[arg-type]
+
+
+def test_hf_memory_budget_parsing() -> None:
+    assert parse_memory("22GiB") == 22 * 1024**3
+    assert parse_memory("24GB") == 24 * 1000**3
+    assert parse_memory("1.5 GiB") == int(1.5 * 1024**3)
+    with pytest.raises(ConfigError, match="22GiB"):
+        parse_memory("lots")
+
+
+def test_hf_p_green_is_the_softmax_over_yes_and_no() -> None:
+    import math
+
+    assert p_green_from_logits(2.0, 2.0) == 0.5
+    yes, no = 1.3, -0.4
+    assert p_green_from_logits(yes, no) == pytest.approx(math.exp(yes) / (math.exp(yes) + math.exp(no)))
+    assert p_green_from_logits(-800.0, 0.0) == pytest.approx(0.0)  # no overflow
+
+
+def test_hf_nothing_heavy_loads_at_import() -> None:
+    code = (
+        "import sys\n"
+        "import claimcourt.models.hf, claimcourt.models.hf_reference, claimcourt.deps\n"
+        "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes', 'langchain_huggingface') "
+        "if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

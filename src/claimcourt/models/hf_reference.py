@@ -17,7 +17,7 @@ from claimcourt.models.hf import BACKEND_NAME, HFBackend, cited_ids, continuatio
 from claimcourt.prompts import advocate as advocate_prompts
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import skeptic as skeptic_prompts
-from claimcourt.state import Argument, ClaimState, Role
+from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 
 class OneAtATime:
@@ -66,7 +66,7 @@ class OneAtATime:
             claim_truncated=truncated,
         )
 
-    def judge(self, state: ClaimState) -> Any:
+    def judge(self, state: ClaimState) -> Verdict:
         backend = self.backend
         loaded = backend._judge_model()
         tokenizer = loaded.tokenizer
@@ -78,7 +78,7 @@ class OneAtATime:
         with loaded.role(backend._judge_adapter) as model:
             if backend.settings.judge_rationale_tokens == 0:
                 yes, no = hf_engine.label_logits(model, loaded, [prompt.ids], label_ids)[0]
-                out = (yes, no, [])
+                out: tuple[float, float, list[int]] = (yes, no, [])
             else:
                 out = hf_engine.judge_with_rationale(
                     model,

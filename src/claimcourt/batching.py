@@ -49,15 +49,17 @@ class MicroBatcher(Generic[In, Out]):
         max_batch: int,
         max_wait_s: float = 0.002,
         linger_s: float = 0.0,
+        quiet_s: float = 0.0,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self._fn = fn
         self.max_batch = max_batch
         self._max_wait_s = max_wait_s
-        # Keep waiting (up to this long) while requests are still arriving: a GPU batch costs seconds,
-        # so a fuller batch is worth a few milliseconds more of gathering.
+        # Keep gathering, up to `linger_s`, until no request arrived for `quiet_s`: when one batch costs
+        # seconds (a GPU generation pass), a fuller batch is worth a fraction of a second of waiting.
         self._linger_s = linger_s
+        self._quiet_s = max(quiet_s, max_wait_s)
         self._queue: list[_Pending[In, Out]] = []
         self._worker: asyncio.Task[None] | None = None
         self.stats = BatchStats()
@@ -75,13 +77,12 @@ class MicroBatcher(Generic[In, Out]):
             # Let the other claims that are ready reach their call before the batch is cut.
             if len(self._queue) < self.max_batch:
                 await asyncio.sleep(self._max_wait_s)
-                waited = self._max_wait_s
+                waited = quiet = self._max_wait_s
                 seen = len(self._queue)
-                while waited < self._linger_s and len(self._queue) < self.max_batch:
+                while waited < self._linger_s and quiet < self._quiet_s and len(self._queue) < self.max_batch:
                     await asyncio.sleep(self._max_wait_s)
                     waited += self._max_wait_s
-                    if len(self._queue) == seen:
-                        break
+                    quiet = quiet + self._max_wait_s if len(self._queue) == seen else 0.0
                     seen = len(self._queue)
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             live = [p for p in batch if not p.future.cancelled()]

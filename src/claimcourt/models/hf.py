@@ -42,8 +42,9 @@ from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 BACKEND_NAME = "hf"
 # Requests gathered per batched call; the memory planner then cuts them into forward passes.
 _GATHER_FACTOR = 4
-_GATHER_WAIT_S = 0.02
-_GATHER_LINGER_S = 1.0
+_GATHER_WAIT_S = 0.01
+_GATHER_QUIET_S = 0.25
+_GATHER_LINGER_S = 2.0
 _PLAIN_CHAT = "{system}### Instruction:\n{content}\n### Response:\n"
 
 
@@ -137,13 +138,25 @@ class HFBackend:
         self.stats: dict[str, BatchStats] = {"debater": BatchStats(), "judge": BatchStats(), "judge_json": BatchStats()}
         gather = settings.max_batch_size * _GATHER_FACTOR
         self._argue_batcher: MicroBatcher[_ArgueRequest, Argument] = MicroBatcher(
-            self._argue_batch, max_batch=gather, max_wait_s=_GATHER_WAIT_S, linger_s=_GATHER_LINGER_S
+            self._argue_batch,
+            max_batch=gather,
+            max_wait_s=_GATHER_WAIT_S,
+            linger_s=_GATHER_LINGER_S,
+            quiet_s=_GATHER_QUIET_S,
         )
         self._judge_batcher: MicroBatcher[ClaimState, Verdict] = MicroBatcher(
-            self._judge_batch, max_batch=gather, max_wait_s=_GATHER_WAIT_S, linger_s=_GATHER_LINGER_S
+            self._judge_batch,
+            max_batch=gather,
+            max_wait_s=_GATHER_WAIT_S,
+            linger_s=_GATHER_LINGER_S,
+            quiet_s=_GATHER_QUIET_S,
         )
         self._chat_batcher: MicroBatcher[list[ChatMessage], str] = MicroBatcher(
-            self._chat_batch, max_batch=gather, max_wait_s=_GATHER_WAIT_S, linger_s=_GATHER_LINGER_S
+            self._chat_batch,
+            max_batch=gather,
+            max_wait_s=_GATHER_WAIT_S,
+            linger_s=_GATHER_LINGER_S,
+            quiet_s=_GATHER_QUIET_S,
         )
         self._device_ready = False
 

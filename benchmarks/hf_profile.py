@@ -76,7 +76,7 @@ def main() -> None:
                             loaded,
                             batch,
                             max_new_tokens=1,
-                            cache_implementation=cache,  # noqa: B023
+                            cache_implementation=cache,
                         )
                     )
                     many = timed(
@@ -85,7 +85,7 @@ def main() -> None:
                             loaded,
                             batch,
                             max_new_tokens=1 + args.steps,
-                            cache_implementation=cache,  # noqa: B023
+                            cache_implementation=cache,
                         )
                     )
                     report.append(

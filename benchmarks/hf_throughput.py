@@ -212,7 +212,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="22GiB,none", help="comma-separated; 'none' = unbounded")
     parser.add_argument("--max-batch-size", type=int, default=256)
     parser.add_argument("--max-concurrency", type=int, default=256)
-    parser.add_argument("--cache", choices=["dynamic", "static"], default="dynamic")
+    parser.add_argument("--cache", choices=["dynamic", "static"], default="static")
     parser.add_argument("--claim-tokens", type=int, default=300)
     parser.add_argument("--neighbour-tokens", type=int, default=56)
     parser.add_argument("--debater-new-tokens", type=int, default=128)

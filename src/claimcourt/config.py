@@ -75,7 +75,7 @@ class HFSettings(_Section):
     neighbour_max_tokens: int = Field(64, ge=8, description="each neighbour's text in a prompt, in tokens")
     attn_implementation: str = "sdpa"
     # 'static' preallocates the KV cache per batch (no re-allocation each decode step).
-    cache_implementation: Literal["dynamic", "static"] = "dynamic"
+    cache_implementation: Literal["dynamic", "static"] = "static"
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 

@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import csv
 import json
+import logging
 import os
 import random
 import time
@@ -220,6 +221,8 @@ def main() -> None:
     parser.add_argument("--tiny", action="store_true", help="tiny models, no quantisation (CPU smoke run)")
     parser.add_argument("--json-out", type=Path, default=None)
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="[%(asctime)s] %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("claimcourt").setLevel(logging.INFO)
 
     import torch
 

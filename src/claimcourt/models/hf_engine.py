@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -143,6 +144,7 @@ def run_in_chunks(
         if cap is not None:
             size = min(size, cap)
         chunk_ids = order[position : position + size]
+        started = time.perf_counter()
         try:
             outputs = run_chunk([items[i] for i in chunk_ids])
         except Exception as exc:
@@ -160,6 +162,12 @@ def run_in_chunks(
             raise RuntimeError(f"a chunk of {len(chunk_ids)} rows returned {len(outputs)} results")
         for i, out in zip(chunk_ids, outputs, strict=True):
             results[i] = out
+        log.info(
+            "pass of %d rows (longest prompt %d tokens) in %.2fs",
+            len(chunk_ids),
+            lengths[chunk_ids[0]],
+            time.perf_counter() - started,
+        )
         if stats is not None:
             stats.chunks += 1
             stats.rows += len(chunk_ids)

@@ -30,6 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+# Freed KV caches of different sizes leave holes in the allocator's blocks; expandable segments let it
+# reuse them, so the memory budget holds without out-of-memory retries (set before torch loads).
+os.environ.setdefault("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "silver_claims.csv"
 

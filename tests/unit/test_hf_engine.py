@@ -57,10 +57,18 @@ def test_hf_oom_halves_the_chunk_and_loses_no_row() -> None:
     )
 
     assert results == [x * 10 for x in items]  # every row, in input order
-    assert calls[:3] == [8, 4, 2]  # 8 fails, 4 fails, 2 fits
-    assert caps == [4, 2]
-    assert max(stats.sizes) == 2 and sum(stats.sizes) == 13  # the smaller size is kept afterwards
-    assert stats.oom_retries == 2
+    assert calls[:3] == [7, 3, 3]  # 13 rows in passes of up to 8: 7 fails, its half fits
+    assert caps == [3]
+    assert max(stats.sizes) == 3 and sum(stats.sizes) == 13  # the smaller size is kept afterwards
+    assert stats.oom_retries == 1
+
+
+def test_hf_passes_are_balanced() -> None:
+    stats = BatchStats()
+    run_in_chunks(
+        list(range(10)), lengths=[5] * 10, rows_for=lambda _n: 8, on_oom=lambda s: s, run_chunk=list, stats=stats
+    )
+    assert stats.sizes == [5, 5]  # not 8 + a straggler of 2
 
 
 def test_hf_oom_on_a_single_row_is_raised_not_swallowed() -> None:

@@ -30,8 +30,8 @@ T = TypeVar("T")
 
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 # Kept free beside the estimate: CUDA context, allocator fragmentation, dequantisation buffers.
-_RESERVE_FRACTION = 0.06
-_RESERVE_MIN = 768 * 1024**2
+_RESERVE_FRACTION = 0.03
+_RESERVE_MIN = 1024**3
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -52,10 +52,11 @@ def kv_bytes_per_token(config: Any, dtype_bytes: int) -> int:
 
 def activation_bytes_per_token(config: Any, dtype_bytes: int) -> int:
     """Peak transient activations per prompt token during one layer of prefill (residual, attention
-    projections, the MLP's gate/up/act), with a safety factor: layers run one after another."""
+    projections, the MLP's gate/up/act); layers run one after another, so one layer's worth. Measured
+    on an H200 with Phi-3-mini in NF4: ~55 KB per prompt token; this estimate gives ~86 KB."""
     hidden = int(config.hidden_size)
     intermediate = int(getattr(config, "intermediate_size", None) or 4 * hidden)
-    return int(2.0 * (6 * hidden + 3 * intermediate) * dtype_bytes)
+    return int((6 * hidden + 3 * intermediate) * dtype_bytes)
 
 
 @dataclass
@@ -102,8 +103,10 @@ class MemoryPlanner:
         allocated = torch.cuda.memory_allocated()
         budget = self.budget_bytes
         if budget is None:
+            # What the device has free plus what PyTorch's allocator holds in reserve (it keeps freed
+            # blocks cached: they are free for the next pass, though the driver counts them as used).
             free, _total = torch.cuda.mem_get_info()
-            budget = allocated + free
+            budget = free + torch.cuda.memory_reserved()
         reserve = max(_RESERVE_MIN, int(budget * _RESERVE_FRACTION))
         return budget - allocated - reserve
 
@@ -143,6 +146,10 @@ def run_in_chunks(
         size = rows_for(lengths[order[position]])
         if cap is not None:
             size = min(size, cap)
+        # Equal passes rather than full ones and a straggler: a decode step costs about the same for
+        # 100 rows as for 250, so the number of passes is what counts.
+        remaining = len(order) - position
+        size = math.ceil(remaining / math.ceil(remaining / max(size, 1)))
         chunk_ids = order[position : position + size]
         started = time.perf_counter()
         try:

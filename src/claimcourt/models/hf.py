@@ -15,7 +15,10 @@ memory budget. Models load on first use (see `hf_loading`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +43,13 @@ from claimcourt.prompts import skeptic as skeptic_prompts
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 
 BACKEND_NAME = "hf"
+log = logging.getLogger(__name__)
 # Requests gathered per batched call; the memory planner then cuts them into forward passes.
 _GATHER_FACTOR = 4
 _GATHER_WAIT_S = 0.01
 _GATHER_QUIET_S = 0.25
 _GATHER_LINGER_S = 2.0
+_TRUNCATION_MEMO = 16_384
 _PLAIN_CHAT = "{system}### Instruction:\n{content}\n### Response:\n"
 
 
@@ -56,30 +61,32 @@ def truncate_tokens(tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
     return tokenizer.decode(ids[:limit], skip_special_tokens=True).rstrip() + " […]", True
 
 
-def encode_chat(tokenizer: Any, messages: list[ChatMessage]) -> tuple[list[int], str]:
-    """Token ids of a conversation through the model's own chat template, ready for the reply.
-
-    A tokenizer without a chat template (a base model) gets a plain instruction format. The template
-    decides the special tokens; BOS is added only where the template leaves it out but the tokenizer
-    would add it to plain text (as Phi-3's template does)."""
+def chat_text(tokenizer: Any, messages: list[ChatMessage]) -> str:
+    """A conversation through the model's own chat template, ready for the reply. A tokenizer
+    without a chat template (a base model) gets a plain instruction format."""
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    else:
-        system = "".join(m["content"] + "\n\n" for m in messages if m["role"] == "system")
-        turns = [m for m in messages if m["role"] != "system"]
-        text = ""
-        for m in turns:
-            if m["role"] == "user":
-                text += _PLAIN_CHAT.format(system=system if not text else "", content=m["content"])
-            else:
-                text += m["content"] + "\n"
-    ids = tokenizer(text, add_special_tokens=False).input_ids
+        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    system = "".join(m["content"] + "\n\n" for m in messages if m["role"] == "system")
+    text = ""
+    for m in (m for m in messages if m["role"] != "system"):
+        if m["role"] == "user":
+            text += _PLAIN_CHAT.format(system=system if not text else "", content=m["content"])
+        else:
+            text += m["content"] + "\n"
+    return text
+
+
+def encode_chat_texts(tokenizer: Any, texts: list[str]) -> list[list[int]]:
+    """Token ids of rendered conversations, in one batched call. The template decides the special
+    tokens; BOS is added only where the template leaves it out but the tokenizer would add it to plain
+    text (as Phi-3's template does)."""
+    rows = [list(ids) for ids in tokenizer(texts, add_special_tokens=False).input_ids]
     bos = tokenizer.bos_token_id
-    if bos is not None and (not ids or ids[0] != bos):
+    if bos is not None:
         plain = tokenizer("x").input_ids
         if plain and plain[0] == bos:
-            ids = [bos, *ids]
-    return ids, text
+            rows = [row if row[:1] == [bos] else [bos, *row] for row in rows]
+    return rows
 
 
 def label_token_ids(tokenizer: Any) -> tuple[int, int]:
@@ -159,6 +166,8 @@ class HFBackend:
             quiet_s=_GATHER_QUIET_S,
         )
         self._device_ready = False
+        # Neighbours recur across claims and every claim is read by three roles: truncate each text once.
+        self._truncated: OrderedDict[tuple[int, str, int], tuple[str, bool]] = OrderedDict()
 
     # --- the DebateBackend interface ---------------------------------------------------------------
 
@@ -224,12 +233,22 @@ class HFBackend:
 
     # --- prompts ----------------------------------------------------------------------------------
 
+    def _truncate(self, tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
+        key = (id(tokenizer), text, limit)
+        found = self._truncated.get(key)
+        if found is None:
+            found = truncate_tokens(tokenizer, text, limit)
+            self._truncated[key] = found
+            while len(self._truncated) > _TRUNCATION_MEMO:
+                self._truncated.popitem(last=False)
+        return found
+
     def _precedents(self, tokenizer: Any, neighbours: list[Neighbour]) -> str:
         if not neighbours:
             return evidence.NO_PRECEDENTS
         lines = []
         for n in neighbours:
-            text, _ = truncate_tokens(tokenizer, evidence.one_line(n.text), self.settings.neighbour_max_tokens)
+            text, _ = self._truncate(tokenizer, evidence.one_line(n.text), self.settings.neighbour_max_tokens)
             lines.append(
                 evidence.PRECEDENT_LINE.format(
                     label=evidence.LABEL_WORDS[n.label], id=n.id, similarity=n.similarity, text=evidence.defuse(text)
@@ -238,7 +257,7 @@ class HFBackend:
         return "\n".join(lines)
 
     def _debate_context(self, tokenizer: Any, state: ClaimState) -> tuple[str, bool]:
-        claim, truncated = truncate_tokens(tokenizer, state.text, self.settings.claim_max_tokens)
+        claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
         context = evidence.DEBATE_CONTEXT.format(
             precedents=self._precedents(tokenizer, state.neighbours),
             open=evidence.CLAIM_OPEN,
@@ -247,33 +266,48 @@ class HFBackend:
         )
         return context, truncated
 
-    def render_argue(self, loaded: LoadedModel, role: Role, state: ClaimState) -> _Rendered:
-        context, truncated = self._debate_context(loaded.tokenizer, state)
+    def argue_message(self, tokenizer: Any, role: Role, state: ClaimState) -> tuple[str, bool]:
+        """The user message for a debater: the shared context (claim, precedents), then the role's task."""
+        context, truncated = self._debate_context(tokenizer, state)
         template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
         # Roughly 0.75 words per token keeps the argument inside the generation budget.
         task = template.format(words=max(10, int(self.settings.debater_max_new_tokens * 0.6)))
-        ids, text = encode_chat(loaded.tokenizer, [{"role": "user", "content": context + "\n" + task}])
-        return _Rendered(ids, text, truncated)
+        return context + "\n" + task, truncated
+
+    def render_argue(self, loaded: LoadedModel, requests: list[_ArgueRequest]) -> list[_Rendered]:
+        tokenizer = loaded.tokenizer
+        texts, flags = [], []
+        for request in requests:
+            message, truncated = self.argue_message(tokenizer, request.role, request.state)
+            texts.append(chat_text(tokenizer, [{"role": "user", "content": message}]))
+            flags.append(truncated)
+        ids = encode_chat_texts(tokenizer, texts)
+        return [_Rendered(row, text, flag) for row, text, flag in zip(ids, texts, flags, strict=True)]
 
     def _argument_excerpt(self, tokenizer: Any, argument: Argument | None) -> str:
         if argument is None or not argument.text.strip():
             return judge_prompts.NO_ARGUMENT
-        text, _ = truncate_tokens(tokenizer, argument.text.strip(), self.settings.debater_max_new_tokens)
+        text, _ = self._truncate(tokenizer, argument.text.strip(), self.settings.debater_max_new_tokens)
         return evidence.defuse(text)
 
-    def render_judge(self, loaded: LoadedModel, state: ClaimState) -> _Rendered:
+    def render_judge(self, loaded: LoadedModel, states: list[ClaimState]) -> list[_Rendered]:
         tokenizer = loaded.tokenizer
-        claim, truncated = truncate_tokens(tokenizer, state.text, self.settings.claim_max_tokens)
-        text = judge_prompts.JUDGE_PROMPT.format(
-            task=judge_prompts.JUDGE_TASK,
-            precedents=self._precedents(tokenizer, state.neighbours),
-            advocate=self._argument_excerpt(tokenizer, state.advocate),
-            skeptic=self._argument_excerpt(tokenizer, state.skeptic),
-            claim=evidence.defuse(claim.strip()),
-        )
+        texts, flags = [], []
+        for state in states:
+            claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
+            texts.append(
+                judge_prompts.JUDGE_PROMPT.format(
+                    task=judge_prompts.JUDGE_TASK,
+                    precedents=self._precedents(tokenizer, state.neighbours),
+                    advocate=self._argument_excerpt(tokenizer, state.advocate),
+                    skeptic=self._argument_excerpt(tokenizer, state.skeptic),
+                    claim=evidence.defuse(claim.strip()),
+                )
+            )
+            flags.append(truncated)
         # Plain text with the tokenizer's own special tokens (BOS), as the adapter was trained.
-        ids = tokenizer(text).input_ids
-        return _Rendered(list(ids), text, truncated)
+        ids = tokenizer(texts).input_ids
+        return [_Rendered(list(row), text, flag) for row, text, flag in zip(ids, texts, flags, strict=True)]
 
     def render_judge_json(self, loaded: LoadedModel, state: ClaimState) -> tuple[list[ChatMessage], bool]:
         tokenizer = loaded.tokenizer
@@ -288,7 +322,9 @@ class HFBackend:
 
     def _argue_batch(self, requests: list[_ArgueRequest]) -> list[Argument]:
         loaded = self._debater_model()
-        rendered = [self.render_argue(loaded, r.role, r.state) for r in requests]
+        started = time.perf_counter()
+        rendered = self.render_argue(loaded, requests)
+        log.info("rendered %d debater prompts in %.2fs", len(rendered), time.perf_counter() - started)
         new_tokens = self.settings.debater_max_new_tokens
 
         def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
@@ -321,7 +357,9 @@ class HFBackend:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
         label_ids = label_token_ids(tokenizer)
-        rendered = [self.render_judge(loaded, s) for s in states]
+        started = time.perf_counter()
+        rendered = self.render_judge(loaded, states)
+        log.info("rendered %d judge prompts in %.2fs", len(rendered), time.perf_counter() - started)
         rationale_tokens = self.settings.judge_rationale_tokens
         answer = judge_prompts.JUDGE_YES
         header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)
@@ -370,7 +408,9 @@ class HFBackend:
 
     def _chat_batch(self, conversations: list[list[ChatMessage]]) -> list[str]:
         loaded = self._judge_model()
-        rendered = [_Rendered(*encode_chat(loaded.tokenizer, c), False) for c in conversations]
+        texts = [chat_text(loaded.tokenizer, c) for c in conversations]
+        ids = encode_chat_texts(loaded.tokenizer, texts)
+        rendered = [_Rendered(row, text, False) for row, text in zip(ids, texts, strict=True)]
         new_tokens = self.settings.judge_json_max_new_tokens
 
         def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:

@@ -14,9 +14,7 @@ from typing import Any
 
 from claimcourt.models import hf_engine
 from claimcourt.models.hf import BACKEND_NAME, HFBackend, cited_ids, continuation_ids, label_token_ids
-from claimcourt.prompts import advocate as advocate_prompts
 from claimcourt.prompts import judge as judge_prompts
-from claimcourt.prompts import skeptic as skeptic_prompts
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 
@@ -51,12 +49,10 @@ class OneAtATime:
 
         backend = self.backend
         loaded = backend._debater_model()
-        context, truncated = backend._debate_context(loaded.tokenizer, state)
-        template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
-        task = template.format(words=max(10, int(backend.settings.debater_max_new_tokens * 0.6)))
+        message, truncated = backend.argue_message(loaded.tokenizer, role, state)
         chat = self._chat_model()
         with loaded.role(backend._debater_adapter):
-            reply = chat.invoke([HumanMessage(content=context + "\n" + task)])
+            reply = chat.invoke([HumanMessage(content=message)])
         text = str(reply.content).strip()
         return Argument(
             role=role,
@@ -70,7 +66,7 @@ class OneAtATime:
         backend = self.backend
         loaded = backend._judge_model()
         tokenizer = loaded.tokenizer
-        prompt = backend.render_judge(loaded, state)
+        (prompt,) = backend.render_judge(loaded, [state])
         label_ids = label_token_ids(tokenizer)
         header = continuation_ids(
             tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -168,6 +169,7 @@ class HFBackend:
         self._device_ready = False
         # Neighbours recur across claims and every claim is read by three roles: truncate each text once.
         self._truncated: OrderedDict[tuple[int, str, int], tuple[str, bool]] = OrderedDict()
+        self._truncated_lock = threading.Lock()
 
     # --- the DebateBackend interface ---------------------------------------------------------------
 
@@ -235,12 +237,14 @@ class HFBackend:
 
     def _truncate(self, tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
         key = (id(tokenizer), text, limit)
-        found = self._truncated.get(key)
+        with self._truncated_lock:  # the debater and Judge batches render in two worker threads
+            found = self._truncated.get(key)
         if found is None:
             found = truncate_tokens(tokenizer, text, limit)
-            self._truncated[key] = found
-            while len(self._truncated) > _TRUNCATION_MEMO:
-                self._truncated.popitem(last=False)
+            with self._truncated_lock:
+                self._truncated[key] = found
+                while len(self._truncated) > _TRUNCATION_MEMO:
+                    self._truncated.popitem(last=False)
         return found
 
     def _precedents(self, tokenizer: Any, neighbours: list[Neighbour]) -> str:

@@ -6,6 +6,7 @@ import typer
 
 from claimcourt.cli.demo import demo
 from claimcourt.cli.index import index
+from claimcourt.cli.review import agreement, export, pending, review
 from claimcourt.cli.run import run
 
 app = typer.Typer(
@@ -19,6 +20,10 @@ app = typer.Typer(
 app.command()(demo)
 app.command()(index)
 app.command()(run)
+app.command()(review)
+app.command()(pending)
+app.command()(export)
+app.command()(agreement)
 
 
 def main() -> None:

@@ -47,6 +47,9 @@ RESULT_COLUMNS = (
 )
 _CHUNK = 1_024
 _COMMIT_EVERY = 256
+# ...and at most this long after the first uncommitted write: an open ledger transaction holds SQLite's
+# write lock, and a review session deciding claims in the same workspace waits for it.
+_COMMIT_AFTER_S = 1.0
 # A run stops when this many claims failed and they are the majority: a systematic fault, not a bad row.
 _ERROR_BREAKER = 20
 
@@ -238,14 +241,24 @@ class Runner:
         tasks: set[asyncio.Task[None]] = set()
         uncommitted = 0
         fatal: list[BaseException] = []
+        flush_timer: asyncio.TimerHandle | None = None
+
+        def flush() -> None:
+            nonlocal uncommitted, flush_timer
+            if flush_timer is not None:
+                flush_timer.cancel()
+                flush_timer = None
+            ledger.commit()
+            uncommitted = 0
 
         def finished(status: str) -> None:
-            nonlocal uncommitted
+            nonlocal uncommitted, flush_timer
             progress.count(status)
             uncommitted += 1
             if uncommitted >= _COMMIT_EVERY:
-                ledger.commit()
-                uncommitted = 0
+                flush()
+            elif flush_timer is None:
+                flush_timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, flush)
             if self.on_progress is not None:
                 self.on_progress(progress)
 
@@ -291,6 +304,9 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            if flush_timer is not None:
+                flush_timer.cancel()
 
     async def _debate(self, graph: Any, run_id: str, claim: ClaimRow, reconcile: bool) -> ClaimState:
         config = {"configurable": {"thread_id": thread_id(run_id, claim.id)}}

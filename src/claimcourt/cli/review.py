@@ -291,7 +291,11 @@ def pending(
 
 
 def show_runs(runs: list[dict[str, Any]]) -> None:
-    table = Table(title="claims waiting for a person, per run (and who decided the rest)", title_justify="left", header_style="bold")
+    table = Table(
+        title="claims waiting for a person, per run (and who decided the rest)",
+        title_justify="left",
+        header_style="bold",
+    )
     table.add_column("run")
     table.add_column("started")
     table.add_column("threshold", justify="right")

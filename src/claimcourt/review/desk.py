@@ -30,6 +30,7 @@ from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.review.store import Review, ReviewStore, Source
+from claimcourt.runner import write_results
 from claimcourt.state import ClaimState, HumanDecision, thread_id
 from claimcourt.workspace import Ledger, LedgerClaim, WorkspacePaths, open_checkpointer
 
@@ -105,6 +106,8 @@ class ReviewDesk:
         self.on_wait = on_wait
         self._deps = deps
         self._stack = AsyncExitStack()
+        # Whether any claim's state changed here (decided, undone, reconciled): the results file follows.
+        self.changed = False
         self.ledger: Ledger
         self.store: ReviewStore
         self.graph: Any
@@ -133,7 +136,18 @@ class ReviewDesk:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+        try:
+            if self.changed:
+                self.refresh_results()
+        finally:
+            await self._stack.aclose()
+
+    def refresh_results(self) -> None:
+        """Rewrite the run's results file (where the run wrote it by default) so it carries the people's
+        labels too. A results file written elsewhere with `run -o` is left alone."""
+        csv_path = self.paths.run_dir(self.run_id) / "results.csv"
+        if csv_path.exists():
+            write_results(self.ledger, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
 
     # -- locking ----------------------------------------------------------------------------------
     def _with_lock_retries(self, action: Callable[[], Any]) -> Any:
@@ -247,6 +261,7 @@ class ReviewDesk:
 
                 reopen()
                 fixed += 1
+        self.changed = self.changed or fixed > 0
         return fixed
 
     # -- deciding ---------------------------------------------------------------------------------
@@ -322,6 +337,7 @@ class ReviewDesk:
                 )
                 self.store.add(review)
                 conn.commit()
+                self.changed = True
                 return Outcome(claim_id, review, state, "decided")
             if not snapshot.values:
                 raise RunStateError(f"claim '{claim_id}' has no debate yet (status {status})")
@@ -363,6 +379,7 @@ class ReviewDesk:
                     self.ledger.record(self.run_id, state, commit=False)
             self.store.mark_undone([review.review_id])
             conn.commit()
+            self.changed = True
             return Undone(review, state)
         except BaseException:
             if conn.in_transaction:

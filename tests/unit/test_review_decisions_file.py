@@ -42,7 +42,12 @@ def test_duplicate_id_names_both_rows(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("", "empty"), ("id,note\n1,x\n", "no label column"), ("id,label\n", "no decisions"), ("id,label\n,1\n", "empty id")],
+    [
+        ("", "empty"),
+        ("id,note\n1,x\n", "no label column"),
+        ("id,label\n", "no decisions"),
+        ("id,label\n,1\n", "empty id"),
+    ],
 )
 def test_unusable_files_say_why(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(InputError) as info:

@@ -148,16 +148,21 @@ def _interactive(
                 return
             await interactive.run()
 
-    try:
-        asyncio.run(session())
-    except KeyboardInterrupt:
+    def stopped() -> typer.Exit:
         console.print()
         err_console.print(
             f"[yellow]Stopped.[/] {summary.decided} decision(s) this session, all saved. Resume with: "
             f"claimcourt review --run-id {run_id}",
             highlight=False,
         )
-        raise typer.Exit(130) from None
+        return typer.Exit(130)
+
+    try:
+        asyncio.run(session())
+    except KeyboardInterrupt:
+        raise stopped() from None
+    if summary.interrupted:
+        raise stopped()
     show_session_summary(run_id, summary)
 
 

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -27,7 +31,7 @@ from claimcourt.state import ClaimState, HumanDecision, utc_now
 GREEN_STYLE = "bold green"
 NOT_GREEN_STYLE = "bold dark_orange"
 EXCERPT_CHARS = 220
-QUIT_KEYS = ("q", "\x04")  # q, Ctrl-D
+QUIT_KEYS = ("q", "\x04", "\x03")  # q, Ctrl-D, Ctrl-C
 
 
 def label_text(label: int | None) -> Text:
@@ -58,34 +62,54 @@ class KeyReader:
         except (AttributeError, OSError, ValueError):
             self.fd = None
         self.is_tty = self.fd is not None and os.isatty(self.fd)
+        self.interrupted = False
 
     def key(self) -> str:
-        if not self.is_tty or self.fd is None:
-            line = self.stream.readline()
-            if not line:
-                return "\x04"
-            return line.strip()[:1]
-        import termios
-        import tty
+        """One key; "\x03" after Ctrl-C (see `interrupted`)."""
+        with self._interruptible():
+            if not self.is_tty or self.fd is None:
+                line = self.stream.readline()
+                if not line:
+                    return "\x04"
+                return line.strip()[:1]
+            import termios
+            import tty
 
-        fd = self.fd
-        saved = termios.tcgetattr(fd)
-        try:
-            tty.setcbreak(fd)
-            first = os.read(fd, 1)
-            if first == b"\x1b":  # an arrow or function key: swallow the rest of its sequence
-                while select.select([fd], [], [], 0.02)[0]:
-                    os.read(fd, 16)
-                return ""
-            return first.decode("utf-8", errors="replace")
-        finally:
-            termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            fd = self.fd
+            saved = termios.tcgetattr(fd)
+            try:
+                tty.setcbreak(fd)
+                first = os.read(fd, 1)
+                if first == b"\x1b":  # an arrow or function key: swallow the rest of its sequence
+                    while select.select([fd], [], [], 0.02)[0]:
+                        os.read(fd, 16)
+                    return ""
+                return first.decode("utf-8", errors="replace")
+            finally:
+                termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        return "\x03"
 
     def line(self, prompt: str) -> str:
-        if not self.is_tty:
-            self.console.print(prompt, end="", markup=False, highlight=False)
-            return self.stream.readline().rstrip("\n")
-        return self.console.input(prompt)
+        with self._interruptible():
+            if not self.is_tty:
+                self.console.print(prompt, end="", markup=False, highlight=False)
+                return self.stream.readline().rstrip("\n")
+            return self.console.input(prompt)
+        return ""
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """Ctrl-C while waiting for a key ends the session cleanly. asyncio's own SIGINT handler would only
+        cancel the session's task, which cannot happen while it blocks on the terminal."""
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.interrupted = True
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
@@ -96,6 +120,7 @@ class SessionSummary:
     decided_elsewhere: int = 0
     waiting_in_run: int = 0
     quit: bool = False
+    interrupted: bool = False
 
 
 HELP = """\
@@ -151,7 +176,10 @@ class ReviewSession:
                 continue
             if not await self._review_one(state):
                 self.summary.quit = True
+                self.summary.interrupted = self.keys.interrupted
                 break
+        if self.message is not None:
+            self.console.print(self.message)  # the last decision's line, with no next screen to carry it
         self.summary.waiting_in_run = self.desk.waiting_count()
         return self.summary
 
@@ -184,6 +212,8 @@ class ReviewSession:
                 continue
             if key == "n":
                 note = self._ask_note(note)
+                if self.keys.interrupted:
+                    return False
                 continue
             if key == "s":
                 self.queue.pop(0)
@@ -216,6 +246,8 @@ class ReviewSession:
                     why=f"You are overruling the Judge ({'GREEN' if judge else 'NOT GREEN'} → "
                     f"{'GREEN' if label else 'NOT GREEN'}): a note saying why is required.",
                 )
+                if self.keys.interrupted:
+                    return False
                 if not note:
                     self.message = Text("not decided: overruling the Judge needs a note", style="yellow")
                     continue

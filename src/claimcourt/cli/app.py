@@ -23,3 +23,7 @@ app.command()(run)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

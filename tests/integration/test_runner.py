@@ -108,7 +108,7 @@ def test_a_run_stopped_between_nodes_resumes_from_its_checkpoint(
 
 def test_resuming_with_another_threshold_is_refused(indexed_settings: Settings, silver_batch_csv: Path) -> None:
     run(indexed_settings, silver_batch_csv, "fixed")
-    with pytest.raises(RunStateError, match="threshold 0.7"):
+    with pytest.raises(RunStateError, match=r"threshold 0\.7"):
         run(indexed_settings.model_copy(update={"threshold": 0.5}), silver_batch_csv, "fixed")
 
 

@@ -76,6 +76,7 @@ def reliability_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
             [b.share for b in ev.bins],
             width=width,
             label=ev.name,
+            edgecolor="white",
         )
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.02)
@@ -116,8 +117,9 @@ def coverage_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
                     f"lowest threshold for {search.target:.2f}: {search.threshold:.3f}",
                     (search.coverage, search.auto_accuracy),
                     fontsize=8,
-                    xytext=(4, -12),
+                    xytext=(-4, -12),
                     textcoords="offset points",
+                    ha="right",
                 )
         grid = curve_grid(ev.curve, step=0.1)
         for p in grid:

@@ -27,3 +27,7 @@ app.command()(select)
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -94,8 +94,11 @@ def coverage_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
     threshold are marked."""
     fig = _figure(5.6, 4.4)
     ax = fig.subplots()
-    for ev in evaluations:
+    several = len(evaluations) > 1
+    lowest = 1.0
+    for k, ev in enumerate(evaluations):
         points = [p for p in ev.curve.points() if p.auto_accuracy is not None]
+        lowest = min([lowest, *(p.auto_accuracy for p in points if p.auto_accuracy is not None)])
         (line,) = ax.step(
             [p.coverage for p in points],
             [p.auto_accuracy for p in points],
@@ -107,28 +110,36 @@ def coverage_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
             at_run = ev.curve.at(sel.threshold)
             if at_run.auto_accuracy is not None:
                 ax.plot([at_run.coverage], [at_run.auto_accuracy], "o", color=line.get_color())
-                ax.annotate(f"run threshold {sel.threshold:.2f}", (at_run.coverage, at_run.auto_accuracy), fontsize=8)
+                if not several:  # with several curves the labels collide; the legend says what the marks are
+                    ax.annotate(
+                        f"run threshold {sel.threshold:.2f}", (at_run.coverage, at_run.auto_accuracy), fontsize=8
+                    )
         search = ev.search
         if search is not None:
             ax.axhline(search.target, linestyle=":", color="grey", linewidth=1)
             if search.threshold is not None and search.coverage is not None and search.auto_accuracy is not None:
                 ax.plot([search.coverage], [search.auto_accuracy], "s", color=line.get_color())
-                ax.annotate(
-                    f"lowest threshold for {search.target:.2f}: {search.threshold:.3f}",
-                    (search.coverage, search.auto_accuracy),
-                    fontsize=8,
-                    xytext=(-4, -12),
-                    textcoords="offset points",
-                    ha="right",
-                )
-        grid = curve_grid(ev.curve, step=0.1)
-        for p in grid:
+                if not several:
+                    ax.annotate(
+                        f"lowest threshold for {search.target:.2f}: {search.threshold:.3f}",
+                        (search.coverage, search.auto_accuracy),
+                        fontsize=8,
+                        xytext=(-4, -12),
+                        textcoords="offset points",
+                        ha="right",
+                    )
+        if k > 0:
+            continue  # threshold numbers on the first curve only
+        for p in curve_grid(ev.curve, step=0.1):
             if p.auto_accuracy is not None and p.n_auto:
                 ax.annotate(f"{p.threshold:.1f}", (p.coverage, p.auto_accuracy), fontsize=6, color="grey")
     ax.set_xlim(0, 1.02)
-    ax.set_ylim(0, 1.02)
+    ax.set_ylim(max(0.0, min(0.5, lowest - 0.05)), 1.02)
     ax.set_xlabel("coverage (share decided by the Judge)")
     ax.set_ylabel("accuracy on auto-decided claims")
-    ax.set_title("accuracy-coverage (grey numbers: thresholds)", fontsize=10)
+    title = "accuracy-coverage (grey numbers: thresholds)"
+    if several:
+        title += "\ncircle: run threshold; square: lowest threshold for the target"
+    ax.set_title(title, fontsize=10)
     ax.legend(loc="lower left", fontsize=8)
     return _save(fig, path)

@@ -56,7 +56,7 @@ def headline_value(ev: Evaluation, key: str) -> float | None:
 def _direction(key: str) -> str:
     if key in METRICS:
         return "↑" if METRICS[key].higher_is_better else "↓"
-    return "↑" if key == "auto_accuracy" else ""
+    return "↑" if key in ("coverage", "auto_accuracy") else ""
 
 
 def _data_lines(ev: Evaluation) -> list[str]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 from claimcourt.cli.demo import demo
+from claimcourt.cli.eval import eval_results
 from claimcourt.cli.index import index
 from claimcourt.cli.run import run
+from claimcourt.cli.selection import select
 
 app = typer.Typer(
     name="claimcourt",
@@ -19,6 +21,8 @@ app = typer.Typer(
 app.command()(demo)
 app.command()(index)
 app.command()(run)
+app.command(name="eval")(eval_results)
+app.command()(select)
 
 
 def main() -> None:

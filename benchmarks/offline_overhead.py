@@ -47,8 +47,9 @@ def main() -> None:
     claimcourt = [sys.executable, "-m", "claimcourt.cli.app"]
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "indexed"
-        subprocess.run([*claimcourt, "index", str(args.data), "--workspace", str(base)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*claimcourt, "index", str(args.data), "--workspace", str(base)], check=True, stdout=subprocess.DEVNULL
+        )
         embed_times, run_times = [], []
         for i in range(args.repeats):
             ws = Path(tmp) / f"ws{i}"

@@ -46,6 +46,8 @@ RESULT_COLUMNS = (
     "error",
 )
 _CHUNK = 1_024
+# The ledger commits every so many claims or seconds; whatever a crash loses in between is recovered
+# from the checkpoints on the next run.
 _COMMIT_EVERY = 256
 # ...and at most this long after the first uncommitted write: an open ledger transaction holds SQLite's
 # write lock, and a review session deciding claims in the same workspace waits for it.
@@ -190,8 +192,10 @@ class Runner:
         run_id: str,
         output: Path | None = None,
         limit: int | None = None,
+        rows: int | None = None,
     ) -> RunSummary:
-        rows = table.validate()
+        """`rows`: the claim count from an earlier `table.validate()`, to skip validating twice."""
+        rows = rows if rows is not None else table.validate()
         total = min(rows, limit) if limit is not None else rows
         self.deps.search.store.require_nonempty()
         self.deps.backend.check_ready()

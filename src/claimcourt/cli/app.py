@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from claimcourt.cli.demo import demo
+from claimcourt.cli.eval import eval_results
 from claimcourt.cli.index import index
 from claimcourt.cli.review import agreement, export, pending, review
 from claimcourt.cli.run import run
+from claimcourt.cli.selection import select
 
 app = typer.Typer(
     name="claimcourt",
@@ -24,7 +26,13 @@ app.command()(review)
 app.command()(pending)
 app.command()(export)
 app.command()(agreement)
+app.command(name="eval")(eval_results)
+app.command()(select)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

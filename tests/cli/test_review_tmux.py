@@ -31,7 +31,8 @@ class Tmux:
         self.tmux("new-session", "-d", "-s", "review", "-x", "150", "-y", "50", f"{command}; echo EXITED $?; sleep 60")
 
     def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "review")
+        # With the scrollback: a tall claim screen scrolls its top out of a 50-line window.
+        return self.tmux("capture-pane", "-p", "-S", "-400", "-t", "review")
 
     def wait_for(self, text: str, timeout: float = 90) -> str:
         deadline = time.monotonic() + timeout
@@ -63,11 +64,15 @@ def test_quit_and_resume_in_tmux(review_ws: Path) -> None:
         term.keys("q")
         screen = term.wait_for("EXITED 0")
         assert "23 claim(s) still wait" in screen
+    finally:
         term.close()
 
+    term = Tmux()  # a new terminal, a new process: it starts where the last one stopped
+    try:
         term.start(command)
         screen = term.wait_for("?  help")
         assert f"claim {c2.claim_id}" in screen
+        assert f"claim {c1.claim_id}" not in screen
         term.keys("q")
         term.wait_for("EXITED 0")
     finally:

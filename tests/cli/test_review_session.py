@@ -20,16 +20,16 @@ LEGEND_END = "?  help"  # the last thing drawn: the screen is ready for a key
 
 
 class Terminal:
-    """A `claimcourt review` process in a terminal of 60 x 160."""
+    """A `claimcourt review` process in a terminal (60 x 160 unless told)."""
 
-    def __init__(self, ws: Path, *args: str) -> None:
+    def __init__(self, ws: Path, *args: str, rows: int = 60, columns: int = 160) -> None:
         if not CLAIMCOURT.exists():
             pytest.skip(f"{CLAIMCOURT} is not installed")
         self.child = pexpect.spawn(
             str(CLAIMCOURT),
             ["review", "--run-id", RUN_ID, "-w", str(ws), *args],
             env=cli_env(),
-            dimensions=(60, 160),
+            dimensions=(rows, columns),
             encoding="utf-8",
             codec_errors="replace",
             timeout=60,
@@ -243,3 +243,17 @@ def test_second_opinion_session_shows_claims_a_person_decided(review_ws: Path) -
     rows = reviews(review_ws)
     assert [(r["reviewer"], r["resumed_thread"], r["verdict_shown"]) for r in rows] == [("ann", 1, 1), ("bob", 0, 0)]
     assert counts(review_ws)["human"] == 1
+
+
+def test_a_small_terminal_keeps_the_claim_on_screen_and_m_shows_the_arguments_whole(review_ws: Path) -> None:
+    c1 = waiting_states(review_ws)[0]
+    term = Terminal(review_ws, "--reviewer", "ann", rows=30, columns=110)
+    screen = term.ready()
+    assert f"claim {c1.claim_id}" in screen
+    assert "cut to fit" in screen and "m  more" in screen
+    term.key("m")
+    screen = term.ready()
+    assert "cut to fit" not in screen
+    assert c1.advocate is not None and c1.advocate.text.splitlines()[-1].strip()[:25] in " ".join(screen.split())
+    term.key("q")
+    assert term.finish() == 0

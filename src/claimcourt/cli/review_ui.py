@@ -130,6 +130,7 @@ HELP = """\
   [bold]a[/]  accept the Judge's label (not offered in blind review)
   [bold]s[/]  skip this claim for now (it keeps waiting)
   [bold]n[/]  add or edit a note for this claim (a note is required to overrule the Judge)
+  [bold]m[/]  show the Advocate's and the Skeptic's arguments whole (when cut to fit the terminal)
   [bold]u[/]  undo your last decision: the claim waits for a person again
   [bold]q[/]  quit: every decision is already saved; the next session starts where this one stopped
   [bold]?[/]  this help
@@ -162,6 +163,8 @@ class ReviewSession:
         self.queue: list[str] = []
         self.total = 0
         self.message: RenderableType | None = None
+        # `m` on a claim whose arguments were cut to fit the terminal shows them whole, until the next claim.
+        self.full_arguments = False
 
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self) -> SessionSummary:
@@ -196,6 +199,7 @@ class ReviewSession:
         """Show one claim until it is decided, skipped or undone past; False when the person quits."""
         shown_at = utc_now()
         note: str | None = None
+        self.full_arguments = False
         judge = judge_label(state)
         while True:
             self.draw(state, note)
@@ -214,6 +218,9 @@ class ReviewSession:
                 note = self._ask_note(note)
                 if self.keys.interrupted:
                     return False
+                continue
+            if key == "m":
+                self.full_arguments = not self.full_arguments
                 continue
             if key == "s":
                 self.queue.pop(0)
@@ -340,23 +347,31 @@ class ReviewSession:
             console.print(part)
 
     def screen(self, state: ClaimState, note: str | None) -> list[RenderableType]:
-        parts: list[RenderableType] = [
-            Panel(
-                Text(state.text),
-                title=f"[bold]claim {state.claim_id}[/]",
-                subtitle=f"{len(state.text.split())} words",
-                border_style="cyan",
-                padding=(0, 1),
-            ),
-            self.neighbours(state),
-            self.arguments(state),
-            self.verdict(state),
-        ]
+        claim = Panel(
+            Text(state.text),
+            title=f"[bold]claim {state.claim_id}[/]",
+            subtitle=f"{len(state.text.split())} words",
+            border_style="cyan",
+            padding=(0, 1),
+        )
+        tail: list[RenderableType] = [self.verdict(state)]
         if note:
-            parts.append(Text.assemble(("your note: ", "bold cyan"), note))
-        parts.append(self.progress_line())
-        parts.append(self.legend())
-        return parts
+            tail.append(Text.assemble(("your note: ", "bold cyan"), note))
+        tail += [self.progress_line(), self.legend()]
+        head: list[RenderableType] = [claim, self.neighbours(state)]
+        arguments = self.arguments(state)
+        if not self.full_arguments and self.console.is_terminal:
+            # The claim must stay on screen: when everything would not fit, the two arguments (whose
+            # evidence the neighbours table already shows) are cut to the room left; `m` shows them whole.
+            used = sum(self.height(part) for part in (*head, *tail)) + 2  # + the header rule and message
+            room = self.console.height - used
+            if self.height(arguments) > room:
+                arguments = self.arguments(state, height=max(room, 5))
+                tail[-1] = self.legend(cut=True)
+        return [*head, arguments, *tail]
+
+    def height(self, renderable: RenderableType) -> int:
+        return len(self.console.render_lines(renderable, self.console.options, pad=False))
 
     def neighbours(self, state: ClaimState) -> RenderableType:
         if not state.neighbours:
@@ -374,15 +389,28 @@ class ReviewSession:
             table.add_row(label_text(neighbour.label), sim, claim)
         return Padding(table, (0, 0, 1, 0))
 
-    def arguments(self, state: ClaimState) -> RenderableType:
+    def arguments(self, state: ClaimState, *, height: int | None = None) -> RenderableType:
         grid = Table.grid(expand=True, padding=(0, 1))
         grid.add_column(ratio=1)
         grid.add_column(ratio=1)
         advocate = state.advocate.text if state.advocate else "(no argument)"
         skeptic = state.skeptic.text if state.skeptic else "(no argument)"
+        cut = "[dim]cut to fit · m shows all[/]" if height is not None else None
         grid.add_row(
-            Panel(Text(advocate), title="[bold green]Advocate[/] · the case for green", border_style="green"),
-            Panel(Text(skeptic), title="[bold dark_orange]Skeptic[/] · the case against", border_style="dark_orange"),
+            Panel(
+                Text(advocate),
+                title="[bold green]Advocate[/] · the case for green",
+                subtitle=cut,
+                border_style="green",
+                height=height,
+            ),
+            Panel(
+                Text(skeptic),
+                title="[bold dark_orange]Skeptic[/] · the case against",
+                subtitle=cut,
+                border_style="dark_orange",
+                height=height,
+            ),
         )
         return grid
 
@@ -425,11 +453,14 @@ class ReviewSession:
         line.append(f"   {order}", style="dim")
         return line
 
-    def legend(self) -> Text:
+    def legend(self, *, cut: bool = False) -> Text:
         keys: list[tuple[str, str]] = [("1", "green"), ("0", "not green")]
         if not self.blind:
             keys.append(("a", "accept Judge"))
-        keys += [("s", "skip"), ("n", "note"), ("u", "undo"), ("q", "quit"), ("?", "help")]
+        keys += [("s", "skip"), ("n", "note"), ("u", "undo")]
+        if cut:
+            keys.append(("m", "more"))
+        keys += [("q", "quit"), ("?", "help")]
         legend = Text()
         for key, what in keys:
             legend.append(f" {key} ", style="bold reverse")

@@ -371,7 +371,7 @@ def export(
         if ledger is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs to export")
         try:
-            chosen = choose_run(ledger, run_id, column="claims", what="in it")
+            chosen = choose_run(ledger, run_id, column="claims", what="to export")
             if chosen is None:
                 raise RunStateError(f"workspace {settings.workspace} has no runs to export")
             store = ReviewStore(ledger.conn)

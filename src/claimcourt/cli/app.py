@@ -7,6 +7,8 @@ import typer
 from claimcourt.cli.demo import demo
 from claimcourt.cli.index import index
 from claimcourt.cli.run import run
+from claimcourt.cli.runs import runs
+from claimcourt.cli.trace import trace
 
 app = typer.Typer(
     name="claimcourt",
@@ -19,6 +21,8 @@ app = typer.Typer(
 app.command()(demo)
 app.command()(index)
 app.command()(run)
+app.command()(runs)
+app.command()(trace)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Annotated, Any, Literal
 
 import typer
+from rich import box
 from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
@@ -44,8 +45,8 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _when(iso: str) -> str:
-    # "2026-11-21T01:06:13.730+00:00" -> "2026-11-21 01:06 UTC": minutes are enough to tell runs apart.
-    return iso[:16].replace("T", " ") + " UTC" if len(iso) >= 16 else iso
+    # "2026-11-21T01:06:13.730+00:00" -> "2026-11-21 01:06": minutes are enough to tell runs apart.
+    return iso[:16].replace("T", " ") if len(iso) >= 16 else iso
 
 
 def runs(
@@ -64,23 +65,24 @@ def runs(
         if not summaries:
             console.print(f"No runs in workspace {settings.workspace} yet.", highlight=False)
             return
-        table = Table(title=f"runs in {settings.workspace}", header_style="bold")
-        table.add_column("run id")
-        table.add_column("started")
-        table.add_column("profile")
-        table.add_column("claims", justify="right")
-        table.add_column("by the Judge", justify="right")
-        table.add_column("waiting", justify="right")
-        table.add_column("by a person", justify="right")
+        table = Table(
+            title=f"runs in {settings.workspace}",
+            caption="claims decided by the Judge, waiting for a person, decided by a person",
+            header_style="bold",
+            box=box.SIMPLE_HEAD,
+        )
+        table.add_column("run id", no_wrap=True)
+        table.add_column("started (UTC)", no_wrap=True)
+        for name in ("claims", "judge", "waiting", "person"):
+            table.add_column(name, justify="right", min_width=len(name))
         extra = any(s["failed"] or s["not_run"] for s in summaries)
         if extra:
-            table.add_column("failed", justify="right")
-            table.add_column("not run", justify="right")
+            table.add_column("failed", justify="right", min_width=6)
+            table.add_column("not run", justify="right", min_width=7)
         for s in summaries:
             cells = [
                 s["run_id"],
                 _when(s["created_at"]),
-                str(s["profile"] or ""),
                 str(s["claims"]),
                 str(s["decided_by_judge"]),
                 f"[yellow]{s['waiting']}[/]" if s["waiting"] else "0",

@@ -225,7 +225,11 @@ def run_live(
     result = asyncio.run(live.run(on_step=on_step, decide=decide, on_token=on_token))
     if format_ == "rich":
         console.print(Text(outcome_line(result), style="bold"))
-        console.print(f"Replay it with: claimcourt trace {result.claim_id} --run-id {result.run_id}", highlight=False)
+        console.print(
+            f"Replay it with: claimcourt trace {result.claim_id} --run-id {result.run_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
     else:
         write_report(result, format_=format_, output=output)
     return result

@@ -34,7 +34,8 @@ Decide = Callable[[ReviewRequest, ClaimState], HumanDecision | None]
 
 
 def default_trace_run_id() -> str:
-    return f"trace-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S-%f')}"
+    now = datetime.now(UTC)
+    return f"trace-{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}"
 
 
 def text_claim_id(text: str) -> str:

@@ -6,6 +6,7 @@ they are in the terminal (`--show-prompts` unfolds them), a `<details>` block in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -18,6 +19,7 @@ from claimcourt.trace.replay import Trace
 from claimcourt.trace.steps import TraceStep
 
 _EXCERPT = 90
+_LEADING_NUMBER = re.compile(r"^(\s*\d+)\. ")
 DECIDED_BY = {"judge": "the Judge", "human": "a person", "pending_review": "nobody yet (waiting for a person)"}
 
 
@@ -200,7 +202,10 @@ def _md_cell(value: Any) -> str:
 
 
 def _md_quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line.strip() else ">" for line in str(text).splitlines() or [""])
+    """A blockquote that keeps the text's line breaks, and does not turn a claim's leading "1." into a
+    numbered list."""
+    lines = [_LEADING_NUMBER.sub(r"\1\\. ", line.rstrip()) for line in str(text).splitlines() or [""]]
+    return "  \n".join(f"> {line}" if line.strip() else ">" for line in lines)
 
 
 def _md_fence(text: str) -> str:

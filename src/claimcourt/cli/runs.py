@@ -70,6 +70,8 @@ def runs(
             caption="claims decided by the Judge, waiting for a person, decided by a person",
             header_style="bold",
             box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
         )
         table.add_column("run id", no_wrap=True)
         table.add_column("started (UTC)", no_wrap=True)

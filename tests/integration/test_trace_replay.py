@@ -180,7 +180,11 @@ def test_runs_lists_each_run_with_where_its_claims_stand(stored: StoredDebates) 
     assert result.exit_code == 0, result.output
     by_id = {run["run_id"]: run for run in json.loads(result.stdout)}
     assert by_id["batch-a"]["claims"] == 3
-    assert (by_id["batch-a"]["decided_by_judge"], by_id["batch-a"]["waiting"], by_id["batch-a"]["decided_by_human"]) == (
+    assert (
+        by_id["batch-a"]["decided_by_judge"],
+        by_id["batch-a"]["waiting"],
+        by_id["batch-a"]["decided_by_human"],
+    ) == (
         0,
         2,
         1,

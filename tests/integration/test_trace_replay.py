@@ -180,15 +180,8 @@ def test_runs_lists_each_run_with_where_its_claims_stand(stored: StoredDebates) 
     assert result.exit_code == 0, result.output
     by_id = {run["run_id"]: run for run in json.loads(result.stdout)}
     assert by_id["batch-a"]["claims"] == 3
-    assert (
-        by_id["batch-a"]["decided_by_judge"],
-        by_id["batch-a"]["waiting"],
-        by_id["batch-a"]["decided_by_human"],
-    ) == (
-        0,
-        2,
-        1,
-    )
+    batch_a = by_id["batch-a"]
+    assert (batch_a["decided_by_judge"], batch_a["waiting"], batch_a["decided_by_human"]) == (0, 2, 1)
     assert by_id["batch-b"]["claims"] == 1 and by_id["batch-b"]["waiting"] == 1
 
     table = invoke(stored, "runs")

@@ -46,7 +46,10 @@ RESULT_COLUMNS = (
     "error",
 )
 _CHUNK = 1_024
+# The ledger commits every so many claims or seconds; whatever a crash loses in between is recovered
+# from the checkpoints on the next run.
 _COMMIT_EVERY = 256
+_COMMIT_INTERVAL_S = 2.0
 # A run stops when this many claims failed and they are the majority: a systematic fault, not a bad row.
 _ERROR_BREAKER = 20
 
@@ -187,8 +190,10 @@ class Runner:
         run_id: str,
         output: Path | None = None,
         limit: int | None = None,
+        rows: int | None = None,
     ) -> RunSummary:
-        rows = table.validate()
+        """`rows`: the claim count from an earlier `table.validate()`, to skip validating twice."""
+        rows = rows if rows is not None else table.validate()
         total = min(rows, limit) if limit is not None else rows
         self.deps.search.store.require_nonempty()
         self.deps.backend.check_ready()
@@ -237,15 +242,17 @@ class Runner:
         slots = asyncio.Semaphore(self.settings.max_concurrency)
         tasks: set[asyncio.Task[None]] = set()
         uncommitted = 0
+        last_commit = time.monotonic()
         fatal: list[BaseException] = []
 
         def finished(status: str) -> None:
-            nonlocal uncommitted
+            nonlocal uncommitted, last_commit
             progress.count(status)
             uncommitted += 1
-            if uncommitted >= _COMMIT_EVERY:
+            if uncommitted >= _COMMIT_EVERY or time.monotonic() - last_commit > _COMMIT_INTERVAL_S:
                 ledger.commit()
                 uncommitted = 0
+                last_commit = time.monotonic()
             if self.on_progress is not None:
                 self.on_progress(progress)
 

@@ -64,6 +64,7 @@ def execute_run(
 ) -> RunSummary:
     """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
     table = ClaimTable(file, id_col=id_col, text_col=text_col)
+    rows = table.validate()  # before the progress bar, so a bad file prints only its error
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -87,7 +88,7 @@ def execute_run(
 
         runner = Runner(settings, deps=deps, on_progress=advance)
         try:
-            summary = asyncio.run(runner.run(table, run_id=run_id, output=output, limit=limit))
+            summary = asyncio.run(runner.run(table, run_id=run_id, output=output, limit=limit, rows=rows))
         except KeyboardInterrupt:
             bar.stop()
             err_console.print(

@@ -221,3 +221,25 @@ def test_bad_live_input_exits_2(indexed: Settings, args: list[str], message: str
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+class FailingJudge(FakeBackend):
+    async def judge(self, state: ClaimState) -> Verdict:
+        raise RuntimeError("model fell over")
+
+
+def test_a_failed_debate_replays_up_to_the_node_that_failed(indexed: Settings, tmp_path: Path) -> None:
+    from claimcourt.runner import Runner
+    from claimcourt.tables import ClaimTable
+
+    batch = write_csv(tmp_path / "one.csv", [{"id": "E-1", "text": CLAIM}])
+    asyncio.run(Runner(indexed, deps=live_deps(indexed, FailingJudge())).run(ClaimTable(batch), run_id="failing"))
+
+    result = invoke(indexed, "trace", "E-1", "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(json_schema()).validate(steps)
+    assert [s["node"] for s in steps][-1] == "judge"
+    assert "model fell over" in steps[-1]["output"]["error"]
+    assert "failed: RuntimeError: model fell over" in invoke(indexed, "trace", "E-1").stdout

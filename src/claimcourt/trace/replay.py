@@ -77,7 +77,10 @@ def _claim_status(ledger: Ledger, run_id: str, claim_id: str) -> tuple[str, str 
 
 def _task_error(task: Any) -> str | None:
     error = getattr(task, "error", None)
-    return None if error is None else f"{type(error).__name__}: {error}"
+    if error is None:
+        return None
+    # A checkpoint keeps a failed task's error as its repr, e.g. "RuntimeError('model fell over')".
+    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
 
 
 def steps_from_history(snapshots: list[Any], *, threshold: float | None) -> list[TraceStep]:
@@ -144,6 +147,8 @@ async def replay(settings: Settings, claim_id: str, *, run_id: str | None = None
         status=status,
         threshold=threshold,
         profile=run.get("profile"),
-        not_yet_run=[] if waiting else [name for name in latest.next if name in TRACED_NODES],
+        not_yet_run=[]
+        if waiting
+        else [t.name for t in latest.tasks if t.name in TRACED_NODES and t.result is None and not t.error],
         error=error,
     )

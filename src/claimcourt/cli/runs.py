@@ -67,7 +67,7 @@ def runs(
             return
         table = Table(
             title=f"runs in {settings.workspace}",
-            caption="claims decided by the Judge, waiting for a person, decided by a person",
+            caption="judge / person: decided by the Judge / by a person",
             header_style="bold",
             box=box.SIMPLE_HEAD,
             pad_edge=False,

@@ -243,3 +243,33 @@ def test_a_failed_debate_replays_up_to_the_node_that_failed(indexed: Settings, t
     assert [s["node"] for s in steps][-1] == "judge"
     assert "model fell over" in steps[-1]["output"]["error"]
     assert "failed: RuntimeError: model fell over" in invoke(indexed, "trace", "E-1").stdout
+
+
+class ChattyBackend(FakeBackend):
+    """Argues through a (fake) LangChain chat model, as an LLM backend would: its tokens stream."""
+
+    async def argue(self, role: Role, state: ClaimState) -> Argument:
+        from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+        from langchain_core.messages import AIMessage
+
+        model = GenericFakeChatModel(messages=iter([AIMessage(content=f"the {role} speaks at length")]))
+        reply = await model.ainvoke(f"argue as the {role}")
+        return Argument(role=role, text=str(reply.content), backend="chatty")
+
+
+def test_llm_tokens_stream_before_their_node_update(indexed: Settings) -> None:
+    events: list[tuple[str, str]] = []
+    live = LiveTrace(indexed, live_deps(indexed, ChattyBackend()), claim_id="c5", text=CLAIM)
+
+    asyncio.run(
+        live.run(
+            on_step=lambda step: events.append(("step", step.node)),
+            decide=lambda request, state: None,
+            on_token=lambda node, token: events.append(("token", node + ":" + token)),
+        )
+    )
+
+    advocate_tokens = "".join(e[1].removeprefix("advocate:") for e in events if e[1].startswith("advocate:"))
+    assert advocate_tokens == "the advocate speaks at length"
+    last_token = max(i for i, e in enumerate(events) if e[1].startswith("advocate:"))
+    assert last_token < events.index(("step", "advocate"))

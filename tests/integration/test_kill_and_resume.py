@@ -63,3 +63,37 @@ def test_sigkill_mid_batch_then_rerun(
     assert ids == [r["id"] for r in read_csv(batch)]  # every claim, exactly once, in input order
     assert all(r["decided_by"] in ("judge", "pending_review") for r in rows)
     assert "already finished" in rerun.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
+    indexed_settings: Settings, silver_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    batch = write_csv(tmp_path / "big.csv", [{"id": r["id"], "text": r["text"]} for r in silver_rows[80:380]])
+    ws = indexed_settings.workspace
+    cmd = [
+        sys.executable,
+        "-m",
+        "claimcourt.cli.app",
+        "run",
+        str(batch),
+        "--run-id",
+        "interrupted",
+        "--workspace",
+        str(ws),
+        "--max-concurrency",
+        "4",
+        "-o",
+        str(tmp_path / "out.csv"),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while finished_claims(ws / "runs.sqlite") < 20 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"Resume with: claimcourt run {batch} --run-id interrupted" in " ".join(stderr.split())
+    partial = read_csv(tmp_path / "out.csv")  # what finished is already in the results
+    assert 20 <= len(partial) < 300
+    assert len({r["id"] for r in partial}) == len(partial)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.config import Settings
+from claimcourt.config import DEFAULT_WORKSPACE, Settings
 from claimcourt.deps import Deps
 from claimcourt.runner import Progress as RunProgress
 from claimcourt.runner import Runner, RunSummary, default_run_id
@@ -49,6 +50,20 @@ def show_summary(summary: RunSummary) -> None:
         err_console.print(f"[yellow]first failure:[/] {summary.first_error}", highlight=False)
     if counts.get("pending_review"):
         console.print(f"Review the waiting claims with: claimcourt review --run-id {summary.run_id}", highlight=False)
+
+
+def resume_command(settings: Settings, file: Path, run_id: str, output: Path | None) -> str:
+    """The command that picks a stopped run up where it stopped (with the settings it must keep)."""
+    parts = ["claimcourt", "run", shlex.quote(str(file)), "--run-id", shlex.quote(run_id)]
+    if settings.workspace != DEFAULT_WORKSPACE:
+        parts += ["--workspace", shlex.quote(str(settings.workspace))]
+    if settings.profile != "offline":
+        parts += ["--profile", settings.profile]
+    if settings.threshold != Settings.model_fields["threshold"].default:
+        parts += ["--threshold", str(settings.threshold)]
+    if output is not None:
+        parts += ["-o", shlex.quote(str(output))]
+    return " ".join(parts)
 
 
 def execute_run(
@@ -92,10 +107,10 @@ def execute_run(
         except KeyboardInterrupt:
             bar.stop()
             err_console.print(
-                f"[yellow]Stopped.[/] Finished claims are saved. Resume with:\n"
-                f"  claimcourt run {file} --run-id {run_id}"
-                + (f" --workspace {settings.workspace}" if settings.workspace else ""),
+                "[yellow]Stopped.[/] Finished claims are saved. Resume with: "
+                + resume_command(settings, file, run_id, output),
                 highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
     return summary

@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from claimcourt.cli.demo import demo
+from claimcourt.cli.eval import eval_results
 from claimcourt.cli.index import index
 from claimcourt.cli.run import run
 from claimcourt.cli.runs import runs
+from claimcourt.cli.selection import select
 from claimcourt.cli.trace import trace
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app = typer.Typer(
 app.command()(demo)
 app.command()(index)
 app.command()(run)
+app.command(name="eval")(eval_results)
+app.command()(select)
 app.command()(runs)
 app.command()(trace)
 

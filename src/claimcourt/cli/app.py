@@ -9,7 +9,9 @@ from claimcourt.cli.eval import eval_results
 from claimcourt.cli.index import index
 from claimcourt.cli.review import agreement, export, pending, review
 from claimcourt.cli.run import run
+from claimcourt.cli.runs import runs
 from claimcourt.cli.selection import select
+from claimcourt.cli.trace import trace
 
 app = typer.Typer(
     name="claimcourt",
@@ -28,6 +30,8 @@ app.command()(export)
 app.command()(agreement)
 app.command(name="eval")(eval_results)
 app.command()(select)
+app.command()(runs)
+app.command()(trace)
 
 
 def main() -> None:

@@ -45,7 +45,8 @@ RESULT_COLUMNS = (
     "note",
     "error",
 )
-_CHUNK = 1_024
+# Claims read, queued in the ledger and embedded ahead (in one length-sorted call) per step.
+_CHUNK = 256
 # The ledger commits every so many claims or seconds; whatever a crash loses in between is recovered
 # from the checkpoints on the next run.
 _COMMIT_EVERY = 256
@@ -284,9 +285,12 @@ class Runner:
                 slots.release()
 
         try:
-            for chunk in self._limited(table, limit):
-                known = ledger.add_claims(run_id, [(c.id, c.row) for c in chunk])
-                statuses = ledger.statuses(run_id, [c.id for c in chunk]) if known else {}
+            chunks = self._limited(table, limit)
+            prepared = self._prepare(next(chunks, None), ledger, run_id)
+            while prepared is not None:
+                chunk, known, statuses = prepared
+                # Read the next chunk and start embedding it now, while the graph debates this one.
+                upcoming = self._prepare(next(chunks, None), ledger, run_id)
                 for claim in chunk:
                     if statuses.get(claim.id) in FINISHED:
                         progress.skipped += 1
@@ -299,6 +303,7 @@ class Runner:
                     task = asyncio.create_task(debate(claim, reconcile=claim.id in known))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                prepared = upcoming
             if tasks:
                 await asyncio.gather(*tasks)
             if fatal:
@@ -311,6 +316,17 @@ class Runner:
         finally:
             if flush_timer is not None:
                 flush_timer.cancel()
+
+    def _prepare(
+        self, chunk: list[ClaimRow] | None, ledger: Ledger, run_id: str
+    ) -> tuple[list[ClaimRow], set[str], dict[str, str]] | None:
+        """Queue a chunk in the ledger, find what an earlier run finished, prefetch the rest's vectors."""
+        if chunk is None:
+            return None
+        known = ledger.add_claims(run_id, [(c.id, c.row) for c in chunk])
+        statuses = ledger.statuses(run_id, [c.id for c in chunk]) if known else {}
+        self.deps.search.prefetch(c.text for c in chunk if statuses.get(c.id) not in FINISHED)
+        return chunk, known, statuses
 
     async def _debate(self, graph: Any, run_id: str, claim: ClaimRow, reconcile: bool) -> ClaimState:
         config = {"configurable": {"thread_id": thread_id(run_id, claim.id)}}

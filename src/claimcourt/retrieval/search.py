@@ -24,6 +24,11 @@ from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Neighbour
 
 
+def _consume_exception(future: asyncio.Future[np.ndarray]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 @dataclass(frozen=True)
 class _Query:
     claim_id: str
@@ -115,8 +120,14 @@ class NeighbourSearch:
             except BaseException as exc:
                 for text, future in futures.items():
                     self._vectors.pop(text, None)
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(exc, Exception):
                         future.set_exception(exc)
+                        # Claims cancelled meanwhile will never read it; say so to asyncio.
+                        future.add_done_callback(_consume_exception)
+                    else:
+                        future.cancel()  # the run is stopping (Ctrl-C): the waiting claims stop too
                 if not isinstance(exc, Exception):
                     raise
                 return

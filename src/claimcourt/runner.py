@@ -332,14 +332,18 @@ class Runner:
         config = {"configurable": {"thread_id": thread_id(run_id, claim.id)}}
         if reconcile:
             # The claim was queued by an earlier, stopped run: its thread may be finished, waiting for
-            # a person, or stopped between two nodes.
+            # a person, stopped between two nodes, or stopped before its first node ran.
             snapshot = await graph.aget_state(config)
             if snapshot.values:
-                interrupted = any(task.interrupts for task in snapshot.tasks)
-                if not snapshot.next or interrupted:
-                    return ClaimState.model_validate(snapshot.values)
-                output = await graph.ainvoke(None, config, context=self.deps)
-                return _state_from_output(output)
+                state = ClaimState.model_validate(snapshot.values)
+                waiting = any(task.interrupts for task in snapshot.tasks)
+                # Judge it by what the state says, not by `next`: a thread killed right after its input
+                # was saved reports no next node although nothing ran.
+                if state.decided_by in ("judge", "human") or (state.decided_by == "pending_review" and waiting):
+                    return state
+                if snapshot.metadata and snapshot.metadata.get("step", -1) >= 0:
+                    output = await graph.ainvoke(None, config, context=self.deps)
+                    return _state_from_output(output)
         start = ClaimState(claim_id=claim.id, text=claim.text, run_id=run_id)
         output = await graph.ainvoke(start, config, context=self.deps)
         return _state_from_output(output)

@@ -67,14 +67,6 @@ def resolve_run(ledger: Ledger, claim_id: str, run_id: str | None) -> str:
     return holding[0]
 
 
-def _claim_status(ledger: Ledger, run_id: str, claim_id: str) -> tuple[str, str | None]:
-    # One row by its key: `Ledger.claims` would walk the whole run.
-    row = ledger.conn.execute(
-        "SELECT status, error FROM claims WHERE run_id = ? AND claim_id = ?", (run_id, claim_id)
-    ).fetchone()
-    return (row["status"], row["error"]) if row else ("queued", None)
-
-
 def _task_error(task: Any) -> str | None:
     error = getattr(task, "error", None)
     if error is None:
@@ -123,7 +115,8 @@ async def replay(settings: Settings, claim_id: str, *, run_id: str | None = None
     try:
         chosen = resolve_run(ledger, claim_id, run_id)
         run = ledger.run(chosen)
-        status, error = _claim_status(ledger, chosen, claim_id)
+        stored = ledger.claim(chosen, claim_id)
+        status, error = (stored.status, stored.error) if stored else ("queued", None)
     finally:
         ledger.close()
     config = {"configurable": {"thread_id": thread_id(chosen, claim_id)}}

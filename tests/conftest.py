@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             monkeypatch.delenv(name)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps at the terminal width; keep messages on one line
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -73,12 +75,24 @@ def silver_batch_csv(tmp_path: Path, silver_rows: list[dict[str, str]]) -> Path:
     return write_csv(tmp_path / "batch.csv", [{"id": r["id"], "text": r["text"]} for r in green + other])
 
 
-@pytest.fixture
-def indexed_settings(settings: Settings, silver_index_csv: Path) -> Settings:
-    """A workspace whose index holds 80 real labelled claims (real MiniLM embeddings, real Chroma)."""
+@pytest.fixture(scope="session")
+def indexed_template(tmp_path_factory: pytest.TempPathFactory, silver_rows: list[dict[str, str]]) -> Path:
+    """A workspace indexed once per session; tests get a copy (embedding is the slow part)."""
     from claimcourt.retrieval.indexing import index_file
 
-    index_file(silver_index_csv, settings)
+    root = tmp_path_factory.mktemp("template")
+    green = [r for r in silver_rows if r["label"] == "1"][:40]
+    other = [r for r in silver_rows if r["label"] == "0"][:40]
+    labelled = write_csv(root / "labelled.csv", green + other)
+    index_file(labelled, load_settings(overrides={"workspace": root / "ws"}, environ={}))
+    return root / "ws"
+
+
+@pytest.fixture
+def indexed_settings(settings: Settings, silver_index_csv: Path, indexed_template: Path) -> Settings:
+    """A workspace whose index holds the 80 claims of `silver_index_csv` (real MiniLM embeddings, real
+    Chroma on disk), copied from the session's template."""
+    shutil.copytree(indexed_template, settings.workspace)
     return settings
 
 
@@ -111,3 +125,8 @@ class FakeBackend:
 @pytest.fixture
 def fake_backend() -> FakeBackend:
     return FakeBackend()
+
+
+def flat(text: str) -> str:
+    """Output with every run of whitespace made one space, so wrapping never breaks an assertion."""
+    return " ".join(text.split())

@@ -62,10 +62,14 @@ class MicroBatcher(Generic[In, Out]):
         self._quiet_s = max(quiet_s, max_wait_s)
         self._queue: list[_Pending[In, Out]] = []
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = BatchStats()
 
     async def submit(self, item: In) -> Out:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (the next asyncio.run): what was queued on the old one is gone with it.
+            self._queue, self._worker, self._loop = [], None, loop
         future: asyncio.Future[Out] = loop.create_future()
         self._queue.append(_Pending(item, future))
         if self._worker is None or self._worker.done():

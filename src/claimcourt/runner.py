@@ -45,8 +45,14 @@ RESULT_COLUMNS = (
     "note",
     "error",
 )
-_CHUNK = 1_024
+# Claims read, queued in the ledger and embedded ahead (in one length-sorted call) per step.
+_CHUNK = 256
+# The ledger commits every so many claims or seconds; whatever a crash loses in between is recovered
+# from the checkpoints on the next run.
 _COMMIT_EVERY = 256
+# ...and at most this long after the first uncommitted write: an open ledger transaction holds SQLite's
+# write lock, and a review session deciding claims in the same workspace waits for it.
+_COMMIT_AFTER_S = 1.0
 # A run stops when this many claims failed and they are the majority: a systematic fault, not a bad row.
 _ERROR_BREAKER = 20
 
@@ -187,8 +193,10 @@ class Runner:
         run_id: str,
         output: Path | None = None,
         limit: int | None = None,
+        rows: int | None = None,
     ) -> RunSummary:
-        rows = table.validate()
+        """`rows`: the claim count from an earlier `table.validate()`, to skip validating twice."""
+        rows = rows if rows is not None else table.validate()
         total = min(rows, limit) if limit is not None else rows
         self.deps.search.store.require_nonempty()
         self.deps.backend.check_ready()
@@ -238,14 +246,24 @@ class Runner:
         tasks: set[asyncio.Task[None]] = set()
         uncommitted = 0
         fatal: list[BaseException] = []
+        flush_timer: asyncio.TimerHandle | None = None
+
+        def flush() -> None:
+            nonlocal uncommitted, flush_timer
+            if flush_timer is not None:
+                flush_timer.cancel()
+                flush_timer = None
+            ledger.commit()
+            uncommitted = 0
 
         def finished(status: str) -> None:
-            nonlocal uncommitted
+            nonlocal uncommitted, flush_timer
             progress.count(status)
             uncommitted += 1
             if uncommitted >= _COMMIT_EVERY:
-                ledger.commit()
-                uncommitted = 0
+                flush()
+            elif flush_timer is None:
+                flush_timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, flush)
             if self.on_progress is not None:
                 self.on_progress(progress)
 
@@ -267,9 +285,12 @@ class Runner:
                 slots.release()
 
         try:
-            for chunk in self._limited(table, limit):
-                known = ledger.add_claims(run_id, [(c.id, c.row) for c in chunk])
-                statuses = ledger.statuses(run_id, [c.id for c in chunk]) if known else {}
+            chunks = self._limited(table, limit)
+            prepared = self._prepare(next(chunks, None), ledger, run_id)
+            while prepared is not None:
+                chunk, known, statuses = prepared
+                # Read the next chunk and start embedding it now, while the graph debates this one.
+                upcoming = self._prepare(next(chunks, None), ledger, run_id)
                 for claim in chunk:
                     if statuses.get(claim.id) in FINISHED:
                         progress.skipped += 1
@@ -282,6 +303,7 @@ class Runner:
                     task = asyncio.create_task(debate(claim, reconcile=claim.id in known))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
+                prepared = upcoming
             if tasks:
                 await asyncio.gather(*tasks)
             if fatal:
@@ -291,19 +313,37 @@ class Runner:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            if flush_timer is not None:
+                flush_timer.cancel()
+
+    def _prepare(
+        self, chunk: list[ClaimRow] | None, ledger: Ledger, run_id: str
+    ) -> tuple[list[ClaimRow], set[str], dict[str, str]] | None:
+        """Queue a chunk in the ledger, find what an earlier run finished, prefetch the rest's vectors."""
+        if chunk is None:
+            return None
+        known = ledger.add_claims(run_id, [(c.id, c.row) for c in chunk])
+        statuses = ledger.statuses(run_id, [c.id for c in chunk]) if known else {}
+        self.deps.search.prefetch(c.text for c in chunk if statuses.get(c.id) not in FINISHED)
+        return chunk, known, statuses
 
     async def _debate(self, graph: Any, run_id: str, claim: ClaimRow, reconcile: bool) -> ClaimState:
         config = {"configurable": {"thread_id": thread_id(run_id, claim.id)}}
         if reconcile:
             # The claim was queued by an earlier, stopped run: its thread may be finished, waiting for
-            # a person, or stopped between two nodes.
+            # a person, stopped between two nodes, or stopped before its first node ran.
             snapshot = await graph.aget_state(config)
             if snapshot.values:
-                interrupted = any(task.interrupts for task in snapshot.tasks)
-                if not snapshot.next or interrupted:
-                    return ClaimState.model_validate(snapshot.values)
-                output = await graph.ainvoke(None, config, context=self.deps)
-                return _state_from_output(output)
+                state = ClaimState.model_validate(snapshot.values)
+                waiting = any(task.interrupts for task in snapshot.tasks)
+                # Judge it by what the state says, not by `next`: a thread killed right after its input
+                # was saved reports no next node although nothing ran.
+                if state.decided_by in ("judge", "human") or (state.decided_by == "pending_review" and waiting):
+                    return state
+                if snapshot.metadata and snapshot.metadata.get("step", -1) >= 0:
+                    output = await graph.ainvoke(None, config, context=self.deps)
+                    return _state_from_output(output)
         start = ClaimState(claim_id=claim.id, text=claim.text, run_id=run_id)
         output = await graph.ainvoke(start, config, context=self.deps)
         return _state_from_output(output)

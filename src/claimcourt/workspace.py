@@ -115,6 +115,18 @@ class LedgerClaim:
         return ClaimState.model_validate(self.record) if self.record else None
 
 
+def _ledger_claim(row: sqlite3.Row) -> LedgerClaim:
+    return LedgerClaim(
+        run_id=row["run_id"],
+        claim_id=row["claim_id"],
+        seq=row["seq"],
+        status=row["status"],
+        record=json.loads(row["record_json"]) if row["record_json"] else None,
+        error=row["error"],
+        updated_at=row["updated_at"],
+    )
+
+
 class Ledger:
     """The run ledger (see module doc). Synchronous sqlite3: its writes are small and batched."""
 
@@ -250,15 +262,12 @@ class Ledger:
             query += " AND status = ?"
             params.append(status)
         for r in self.conn.execute(query + " ORDER BY seq", params):
-            yield LedgerClaim(
-                run_id=r["run_id"],
-                claim_id=r["claim_id"],
-                seq=r["seq"],
-                status=r["status"],
-                record=json.loads(r["record_json"]) if r["record_json"] else None,
-                error=r["error"],
-                updated_at=r["updated_at"],
-            )
+            yield _ledger_claim(r)
+
+    def claim(self, run_id: str, claim_id: str) -> LedgerClaim | None:
+        """One claim of a run by its key (`claims` would walk the whole run)."""
+        row = self.conn.execute("SELECT * FROM claims WHERE run_id = ? AND claim_id = ?", (run_id, claim_id)).fetchone()
+        return _ledger_claim(row) if row else None
 
     def runs_with_claim(self, claim_id: str) -> list[str]:
         rows = self.conn.execute("SELECT run_id FROM claims WHERE claim_id = ? ORDER BY run_id", (claim_id,))

@@ -5,8 +5,13 @@ from __future__ import annotations
 import typer
 
 from claimcourt.cli.demo import demo
+from claimcourt.cli.eval import eval_results
 from claimcourt.cli.index import index
+from claimcourt.cli.review import agreement, export, pending, review
 from claimcourt.cli.run import run
+from claimcourt.cli.runs import runs
+from claimcourt.cli.selection import select
+from claimcourt.cli.trace import trace
 
 app = typer.Typer(
     name="claimcourt",
@@ -19,7 +24,19 @@ app = typer.Typer(
 app.command()(demo)
 app.command()(index)
 app.command()(run)
+app.command()(review)
+app.command()(pending)
+app.command()(export)
+app.command()(agreement)
+app.command(name="eval")(eval_results)
+app.command()(select)
+app.command()(runs)
+app.command()(trace)
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

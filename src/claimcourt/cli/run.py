@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.config import Settings
+from claimcourt.config import DEFAULT_WORKSPACE, Settings
 from claimcourt.deps import Deps
 from claimcourt.runner import Progress as RunProgress
 from claimcourt.runner import Runner, RunSummary, default_run_id
@@ -51,6 +52,20 @@ def show_summary(summary: RunSummary) -> None:
         console.print(f"Review the waiting claims with: claimcourt review --run-id {summary.run_id}", highlight=False)
 
 
+def resume_command(settings: Settings, file: Path, run_id: str, output: Path | None) -> str:
+    """The command that picks a stopped run up where it stopped (with the settings it must keep)."""
+    parts = ["claimcourt", "run", shlex.quote(str(file)), "--run-id", shlex.quote(run_id)]
+    if settings.workspace != DEFAULT_WORKSPACE:
+        parts += ["--workspace", shlex.quote(str(settings.workspace))]
+    if settings.profile != "offline":
+        parts += ["--profile", settings.profile]
+    if settings.threshold != Settings.model_fields["threshold"].default:
+        parts += ["--threshold", str(settings.threshold)]
+    if output is not None:
+        parts += ["-o", shlex.quote(str(output))]
+    return " ".join(parts)
+
+
 def execute_run(
     settings: Settings,
     file: Path,
@@ -64,6 +79,7 @@ def execute_run(
 ) -> RunSummary:
     """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
     table = ClaimTable(file, id_col=id_col, text_col=text_col)
+    rows = table.validate()  # before the progress bar, so a bad file prints only its error
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -87,14 +103,14 @@ def execute_run(
 
         runner = Runner(settings, deps=deps, on_progress=advance)
         try:
-            summary = asyncio.run(runner.run(table, run_id=run_id, output=output, limit=limit))
+            summary = asyncio.run(runner.run(table, run_id=run_id, output=output, limit=limit, rows=rows))
         except KeyboardInterrupt:
             bar.stop()
             err_console.print(
-                f"[yellow]Stopped.[/] Finished claims are saved. Resume with:\n"
-                f"  claimcourt run {file} --run-id {run_id}"
-                + (f" --workspace {settings.workspace}" if settings.workspace else ""),
+                "[yellow]Stopped.[/] Finished claims are saved. Resume with: "
+                + resume_command(settings, file, run_id, output),
                 highlight=False,
+                soft_wrap=True,
             )
             raise typer.Exit(130) from None
     return summary

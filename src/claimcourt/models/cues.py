@@ -17,6 +17,7 @@ class Cue:
     phrase: str
     strong: bool
     pattern: re.Pattern[str]
+    probe: str  # a literal that every match contains
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,31 @@ def lexicon() -> tuple[dict[str, str], tuple[Cue, ...]]:
         section = raw[subclass]
         titles[subclass] = section["title"]
         for strong, key in ((True, "strong"), (False, "weak")):
-            cues.extend(Cue(subclass, phrase, strong, _compile(phrase)) for phrase in section.get(key, []))
+            cues.extend(
+                Cue(subclass, phrase, strong, _compile(phrase), phrase.split()[0].rstrip("*").lower())
+                for phrase in section.get(key, [])
+            )
     return titles, tuple(cues)
 
 
-def find_cues(text: str) -> list[CueMatch]:
-    """Every lexicon cue in `text`, strongest first; one match per (subclass, phrase)."""
+@lru_cache(maxsize=4096)
+def _find_cues(text: str) -> tuple[CueMatch, ...]:
     _, cues = lexicon()
+    lowered = text.lower()
     matches: list[CueMatch] = []
     for cue in cues:
+        # A plain substring test first: most cues are absent from most claims, and `in` is far
+        # cheaper than a regex search.
+        if cue.probe not in lowered:
+            continue
         hit = cue.pattern.search(text)
         if hit:
             matches.append(CueMatch(cue.subclass, cue.phrase, hit.group(0).lower(), cue.strong))
     matches.sort(key=lambda m: (not m.strong, m.subclass))
-    return matches
+    return tuple(matches)
+
+
+def find_cues(text: str) -> list[CueMatch]:
+    """Every lexicon cue in `text`, strongest first; one match per (subclass, phrase). Cached: the
+    Advocate and the Skeptic read the same claim."""
+    return list(_find_cues(text))

@@ -77,6 +77,14 @@ class LinearClassifier:
         )
 
 
+@dataclass(frozen=True)
+class JudgeEstimate:
+    p_green: float
+    p_knn: float | None
+    p_logreg: float
+    knn_share: float
+
+
 def knn_vote(neighbours: list[Neighbour]) -> float | None:
     """Similarity-weighted share of green neighbours; None with no neighbour to vote."""
     weights = [max(n.similarity, 0.0) + 1e-6 for n in neighbours]
@@ -147,12 +155,19 @@ class OfflineBackend:
             )
         return Argument(role=role, text=text, cues=[c.describe() for c in cues], cited=cited, backend=BACKEND_NAME)
 
-    async def judge(self, state: ClaimState) -> Verdict:
-        vector = await self.search.embedding(state.text)
+    def estimate(self, vector: np.ndarray, neighbours: list[Neighbour]) -> JudgeEstimate:
+        """The Judge's p_green from a claim's embedding and its neighbours (`claimcourt select` scores a
+        pool with it, so that its p_green is the Judge's)."""
         p_logreg = self.classifier.p_green(vector)
-        p_knn = knn_vote(state.neighbours)
+        p_knn = knn_vote(neighbours)
         knn_share = self.settings.knn_weight if p_knn is not None else 0.0
         p_green = knn_share * (p_knn or 0.0) + (1.0 - knn_share) * p_logreg
+        return JudgeEstimate(p_green, p_knn, p_logreg, knn_share)
+
+    async def judge(self, state: ClaimState) -> Verdict:
+        vector = await self.search.embedding(state.text)
+        estimate = self.estimate(vector, state.neighbours)
+        p_green, p_knn, p_logreg, knn_share = estimate.p_green, estimate.p_knn, estimate.p_logreg, estimate.knn_share
         components = {"logreg": round(p_logreg, 6)}
         if p_knn is not None:
             components["knn"] = round(p_knn, 6)

@@ -1,8 +1,19 @@
-"""Neighbour search for the graph: embed + query, batched across concurrent claims."""
+"""Neighbour search for the graph: embed, then query the store, each batched across concurrent claims.
+
+Embedding is the expensive part, so it is batched twice over. Claims that reach `retrieve` together
+are embedded in one call (a `MicroBatcher`), and a batch run can `prefetch` the texts of the chunk it
+is about to send through the graph: they are embedded in one large call, which sentence-transformers
+sorts by length (little padding), while the graph works on the previous chunk. Vectors are kept as
+futures keyed by text, so a claim that reaches `retrieve` before its prefetch finished waits for it
+instead of embedding twice, and the offline Judge reuses the vector that `retrieve` used.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,18 +24,20 @@ from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Neighbour
 
 
+def _consume_exception(future: asyncio.Future[np.ndarray]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 @dataclass(frozen=True)
 class _Query:
     claim_id: str
     text: str
+    vector: np.ndarray
 
 
 class NeighbourSearch:
-    """`await search.neighbours(claim_id, text)`: the top-k labelled neighbours, never the claim itself.
-
-    Concurrent calls are embedded and queried as one batch. The claim's embedding is kept in a small
-    cache so the offline Judge, which scores the same vector, does not embed the claim twice.
-    """
+    """`await search.neighbours(claim_id, text)`: the top-k labelled neighbours, never the claim itself."""
 
     def __init__(
         self,
@@ -33,47 +46,109 @@ class NeighbourSearch:
         *,
         top_k: int,
         max_batch: int = 64,
-        cache_size: int = 4096,
+        cache_size: int = 8192,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.top_k = top_k
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors: OrderedDict[str, asyncio.Future[np.ndarray]] = OrderedDict()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._cache_size = cache_size
-        self._search_batcher: MicroBatcher[_Query, tuple[np.ndarray, list[Neighbour]]] = MicroBatcher(
-            self._search_batch, max_batch=max_batch
-        )
+        # One embedding computation at a time: two would fight over the same cores.
+        self._compute_lock = threading.Lock()
+        # Prefetches run in the order they were asked for (asyncio.Lock is fair; threading.Lock is not).
+        self._prefetch_order: asyncio.Lock | None = None
         self._embed_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(self._embed_batch, max_batch=max_batch)
-
-    def _remember(self, text: str, vector: np.ndarray) -> None:
-        self._cache[text] = vector
-        self._cache.move_to_end(text)
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
-    def _search_batch(self, queries: list[_Query]) -> list[tuple[np.ndarray, list[Neighbour]]]:
-        vectors = self.embedder.embed([q.text for q in queries])
-        found = self.store.nearest(
-            vectors, claim_ids=[q.claim_id for q in queries], texts=[q.text for q in queries], k=self.top_k
+        self._query_batcher: MicroBatcher[_Query, list[Neighbour]] = MicroBatcher(
+            self._query_batch, max_batch=max_batch
         )
-        return list(zip(vectors, found, strict=True))
-
-    def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
-        return list(self.embedder.embed(texts))
-
-    async def neighbours(self, claim_id: str, text: str) -> list[Neighbour]:
-        vector, found = await self._search_batcher.submit(_Query(claim_id, text))
-        self._remember(text, vector)
-        return found
 
     @property
     def batch_mean_size(self) -> float:
-        return self._search_batcher.stats.mean_size
+        return self._query_batcher.stats.mean_size
+
+    def _embed_locked(self, texts: list[str]) -> np.ndarray:
+        with self._compute_lock:
+            return self.embedder.embed(texts)
+
+    def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
+        return list(self._embed_locked(texts))
+
+    def _query_batch(self, queries: list[_Query]) -> list[list[Neighbour]]:
+        return self.store.nearest(
+            np.stack([q.vector for q in queries]),
+            claim_ids=[q.claim_id for q in queries],
+            texts=[q.text for q in queries],
+            k=self.top_k,
+        )
+
+    def _cache_for_this_loop(self) -> OrderedDict[str, asyncio.Future[np.ndarray]]:
+        """Futures belong to one event loop; a new `asyncio.run` (the next CLI step) starts afresh."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._vectors = OrderedDict()
+            self._prefetch_order = asyncio.Lock()
+            self._loop = loop
+        return self._vectors
+
+    def _remember(self, text: str, future: asyncio.Future[np.ndarray]) -> None:
+        self._vectors[text] = future
+        self._vectors.move_to_end(text)
+        while len(self._vectors) > self._cache_size:
+            oldest = next(iter(self._vectors))
+            if not self._vectors[oldest].done():
+                break  # never drop a vector someone may still be waiting for
+            del self._vectors[oldest]
+
+    def prefetch(self, texts: Iterable[str]) -> asyncio.Task[None] | None:
+        """Start embedding `texts` in one call, in the background; returns the task (None if all known)."""
+        loop = asyncio.get_running_loop()
+        cache = self._cache_for_this_loop()
+        missing = [t for t in dict.fromkeys(texts) if t not in cache]
+        if not missing:
+            return None
+        futures = {text: loop.create_future() for text in missing}
+        for text, future in futures.items():
+            self._remember(text, future)
+        order = self._prefetch_order
+        assert order is not None
+
+        async def compute() -> None:
+            try:
+                async with order:
+                    vectors = await asyncio.to_thread(self._embed_locked, missing)
+            except BaseException as exc:
+                for text, future in futures.items():
+                    self._vectors.pop(text, None)
+                    if future.done():
+                        continue
+                    if isinstance(exc, Exception):
+                        future.set_exception(exc)
+                        # Claims cancelled meanwhile will never read it; say so to asyncio.
+                        future.add_done_callback(_consume_exception)
+                    else:
+                        future.cancel()  # the run is stopping (Ctrl-C): the waiting claims stop too
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for future, vector in zip(futures.values(), vectors, strict=True):
+                if not future.done():
+                    future.set_result(vector)
+
+        return loop.create_task(compute())
 
     async def embedding(self, text: str) -> np.ndarray:
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        vector = await self._embed_batcher.submit(text)
-        self._remember(text, vector)
-        return vector
+        future = self._cache_for_this_loop().get(text)
+        if future is None:
+            future = asyncio.ensure_future(self._embed_batcher.submit(text))
+            self._remember(text, future)
+        try:
+            # shield: one cancelled claim must not cancel a vector other claims wait for
+            return await asyncio.shield(future)
+        except Exception:
+            self._vectors.pop(text, None)  # a failed embedding is retried next time, not cached
+            raise
+
+    async def neighbours(self, claim_id: str, text: str) -> list[Neighbour]:
+        vector = await self.embedding(text)
+        return await self._query_batcher.submit(_Query(claim_id, text, vector))

@@ -1,0 +1,96 @@
+"""`claimcourt runs`: the runs in a workspace and where their claims stand."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import typer
+from rich import box
+from rich.table import Table
+
+from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.config import Settings
+from claimcourt.workspace import Ledger, WorkspacePaths
+
+RunsFormat = Literal["rich", "json"]
+
+
+def run_summaries(settings: Settings) -> list[dict[str, Any]]:
+    """One row per run, oldest first; counts are claims by where they stand."""
+    path = WorkspacePaths(settings.workspace).ledger
+    if not path.exists():
+        return []
+    ledger = Ledger(path, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    try:
+        rows = ledger.runs()
+    finally:
+        ledger.close()
+    return [
+        {
+            "run_id": row["run_id"],
+            "created_at": row["created_at"],
+            "input_file": row["input_file"],
+            "profile": row["profile"],
+            "threshold": row["threshold"],
+            "claims": row["claims"] or 0,
+            "decided_by_judge": row["judge"] or 0,
+            "waiting": row["pending_review"] or 0,
+            "decided_by_human": row["human"] or 0,
+            "not_run": row["queued"] or 0,
+            "failed": row["error"] or 0,
+        }
+        for row in rows
+    ]
+
+
+def _when(iso: str) -> str:
+    # "2026-11-21T01:06:13.730+00:00" -> "2026-11-21 01:06": minutes are enough to tell runs apart.
+    return iso[:16].replace("T", " ") if len(iso) >= 16 else iso
+
+
+def runs(
+    *,
+    format_: Annotated[RunsFormat, typer.Option("--format", "-f", help="rich (terminal) or json.")] = "rich",
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List the runs in a workspace: when, how many claims, decided by the Judge, waiting, decided by a person."""
+    with user_errors():
+        settings = settings_from(workspace=workspace, config=config)
+        summaries = run_summaries(settings)
+        if format_ == "json":
+            typer.echo(json.dumps(summaries, indent=2, ensure_ascii=False))
+            return
+        if not summaries:
+            console.print(f"No runs in workspace {settings.workspace} yet.", highlight=False)
+            return
+        table = Table(
+            title=f"runs in {settings.workspace}",
+            caption="judge / person: decided by the Judge / by a person",
+            header_style="bold",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        table.add_column("run id", no_wrap=True)
+        table.add_column("started (UTC)", no_wrap=True)
+        for name in ("claims", "judge", "waiting", "person"):
+            table.add_column(name, justify="right", min_width=len(name))
+        extra = any(s["failed"] or s["not_run"] for s in summaries)
+        if extra:
+            table.add_column("failed", justify="right", min_width=6)
+            table.add_column("not run", justify="right", min_width=7)
+        for s in summaries:
+            cells = [
+                s["run_id"],
+                _when(s["created_at"]),
+                str(s["claims"]),
+                str(s["decided_by_judge"]),
+                f"[yellow]{s['waiting']}[/]" if s["waiting"] else "0",
+                str(s["decided_by_human"]),
+            ]
+            if extra:
+                cells += [f"[red]{s['failed']}[/]" if s["failed"] else "0", str(s["not_run"])]
+            table.add_row(*cells)
+        console.print(table)

@@ -1,0 +1,235 @@
+"""`claimcourt trace`: one claim's debate step by step, replayed from the checkpoints or run now."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.deps import build_deps
+from claimcourt.errors import InputError
+from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
+from claimcourt.trace.live import LiveTrace, claim_from_file, default_trace_run_id, require_text, text_claim_id
+from claimcourt.trace.render import (
+    format_duration,
+    header_panel,
+    markdown_report,
+    outcome_line,
+    step_panel,
+    verdict_line,
+)
+from claimcourt.trace.replay import Trace, replay
+from claimcourt.trace.steps import TraceStep
+
+TraceFormat = Literal["rich", "json", "md"]
+
+
+def _pause(ui: Console) -> None:
+    # At the end of piped input, carry on rather than hang or fail.
+    with contextlib.suppress(EOFError):
+        ui.input("[dim]Enter for the next step…[/]")
+
+
+def write_report(trace: Trace, *, format_: TraceFormat, output: Path | None) -> None:
+    """JSON or markdown, to `output` or stdout (stdout then holds nothing else)."""
+    text = json.dumps(trace.as_json(), indent=2, ensure_ascii=False) if format_ == "json" else markdown_report(trace)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        err_console.print(f"wrote {output}", highlight=False)
+    else:
+        typer.echo(text, nl=not text.endswith("\n"))
+
+
+def show_trace(trace: Trace, *, show_prompts: bool, step: bool) -> None:
+    console.print(header_panel(trace))
+    for index, one in enumerate(trace.steps, 1):
+        console.print(step_panel(one, index, show_prompts=show_prompts))
+        if step and index < len(trace.steps):
+            _pause(console)
+    console.print(Text(outcome_line(trace), style="bold"))
+
+
+def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, state: ClaimState) -> HumanDecision | None:
+    """The inline review: 1 or 0 and an optional note; Enter (or end of input) leaves it waiting."""
+    verdict = state.verdict.model_dump(mode="json") if state.verdict else {}
+    ui.print(
+        Panel(
+            Text(f"{request.reason}\nJudge: {verdict_line(verdict) if verdict else 'no verdict'}"),
+            title="[bold yellow]a person decides[/]",
+            title_align="left",
+            border_style="yellow",
+        )
+    )
+    while True:
+        try:
+            answer = ui.input("Label? [bold]1[/] green, [bold]0[/] not green, Enter leaves it waiting: ").strip()
+        except EOFError:
+            return None
+        if answer == "":
+            return None
+        if answer in ("0", "1"):
+            break
+        ui.print(f"'{answer}' is not 0 or 1", style="red", highlight=False)
+    try:
+        note = ui.input("Note (optional): ").strip() or None
+    except EOFError:
+        note = None
+    return HumanDecision(label=int(answer), reviewer=reviewer, note=note, verdict_shown=True)
+
+
+def _live_source(text: str | None, claim_id: str | None, from_file: Path | None) -> tuple[str, str, str]:
+    """(claim id, text, where it came from) of a claim to debate now."""
+    if from_file is not None:
+        if claim_id is None:
+            raise InputError("--from needs --id: which claim of the file to debate")
+        found_id, found_text = claim_from_file(from_file, claim_id)
+        return found_id, found_text, str(from_file)
+    body = require_text(text or "")
+    return (claim_id.strip() if claim_id and claim_id.strip() else text_claim_id(body)), body, "<text>"
+
+
+def trace(
+    claim_id: Annotated[str | None, typer.Argument(help="Claim id to replay from a stored run.")] = None,
+    *,
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Run holding the claim (needed when several do); with --text/--from, the new run's id."),
+    ] = None,
+    text: Annotated[str | None, typer.Option("--text", help="Debate this claim text now, streaming each step.")] = None,
+    id_: Annotated[
+        str | None, typer.Option("--id", help="Claim id for --text, or the claim to take from --from.")
+    ] = None,
+    from_file: Annotated[
+        Path | None, typer.Option("--from", help="CSV/Parquet file holding the claim --id (debated now).")
+    ] = None,
+    format_: Annotated[
+        TraceFormat, typer.Option("--format", "-f", help="rich (terminal), json (steps only, on stdout) or md.")
+    ] = "rich",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the json/md report to this file instead of stdout.")
+    ] = None,
+    step: Annotated[bool, typer.Option("--step", help="Pause after each node until Enter is pressed.")] = False,
+    show_prompts: Annotated[bool, typer.Option("--show-prompts", help="Unfold the LLM prompts.")] = False,
+    reviewer: Annotated[
+        str | None, typer.Option(help="Your name on an inline review decision (default: the login name).")
+    ] = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Live only: Judge confidence below this goes to a person (default 0.70).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+) -> None:
+    """Follow one debate step by step: replay a stored claim, or debate --text / --from now."""
+    with user_errors():
+        live = text is not None or from_file is not None
+        if text is not None and from_file is not None:
+            raise InputError("give --text or --from, not both")
+        if live and claim_id is not None:
+            raise InputError("give either CLAIM_ID (replay a stored debate) or --text/--from (debate now), not both")
+        if output is not None and format_ == "rich":
+            raise InputError("--output needs --format json or md")
+        if not live:
+            claim_id = claim_id if claim_id is not None else id_
+            if claim_id is None or not claim_id.strip():
+                raise InputError("give a CLAIM_ID to replay, or --text '...' (or --id ID --from FILE) to debate now")
+            settings = settings_from(workspace=workspace, config=config, profile=profile)
+            stored = asyncio.run(replay(settings, claim_id.strip(), run_id=run_id))
+            if format_ == "rich":
+                show_trace(stored, show_prompts=show_prompts, step=step)
+            else:
+                write_report(stored, format_=format_, output=output)
+            return
+        live_id, live_text, source = _live_source(text, id_, from_file)
+        settings = settings_from(workspace=workspace, config=config, profile=profile, threshold=threshold)
+        run_live(
+            LiveTrace(
+                settings,
+                build_deps(settings),
+                claim_id=live_id,
+                text=live_text,
+                run_id=run_id or default_trace_run_id(),
+                source=source,
+            ),
+            format_=format_,
+            output=output,
+            step=step,
+            show_prompts=show_prompts,
+            reviewer=reviewer or _login_name(),
+        )
+
+
+def _login_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers; the decision is then unnamed
+        return None
+
+
+def run_live(
+    live: LiveTrace,
+    *,
+    format_: TraceFormat,
+    output: Path | None,
+    step: bool,
+    show_prompts: bool,
+    reviewer: str | None,
+) -> Trace:
+    # With json/md, stdout holds only the report: progress and questions go to stderr.
+    ui = console if format_ == "rich" else err_console
+    shown = 0
+    streaming_tokens = False
+
+    def on_token(node: str, token: str) -> None:
+        nonlocal streaming_tokens
+        if format_ == "rich":
+            streaming_tokens = True
+            console.print(token, end="", style="dim", markup=False, highlight=False)
+
+    def on_step(one: TraceStep) -> None:
+        nonlocal shown, streaming_tokens
+        shown += 1
+        if streaming_tokens:
+            console.print()
+            streaming_tokens = False
+        if format_ == "rich":
+            console.print(step_panel(one, shown, show_prompts=show_prompts))
+        else:
+            took = "waiting" if one.output.get("status") == "waiting" else format_duration(one.duration_ms)
+            err_console.print(f"[green]✓[/] {one.node} ({took})", highlight=False)
+        if step and one.node != "finalize" and one.output.get("status") != "waiting":
+            _pause(ui)
+
+    def decide(request: ReviewRequest, state: ClaimState) -> HumanDecision | None:
+        return ask_decision(ui, reviewer, request, state)
+
+    if format_ == "rich":
+        console.print(
+            Panel(
+                Text(f"claim {live.claim_id} · run {live.run_id} · profile {live.settings.profile}\n")
+                + Text(live.text[:600] + ("…" if len(live.text) > 600 else "")),
+                title="[bold]live debate[/]",
+                title_align="left",
+            )
+        )
+    result = asyncio.run(live.run(on_step=on_step, decide=decide, on_token=on_token))
+    if format_ == "rich":
+        console.print(Text(outcome_line(result), style="bold"))
+        console.print(
+            f"Replay it with: claimcourt trace {result.claim_id} --run-id {result.run_id}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        write_report(result, format_=format_, output=output)
+    return result

@@ -1,0 +1,85 @@
+"""The threshold a results file was produced with.
+
+In order: the --threshold flag; the run ledger of the workspace when the results belong to one of its
+runs (named with --run-id, or found by the file's place in the workspace or by its claims); otherwise
+inferred from the file itself: any threshold in (highest confidence sent to a person, lowest
+confidence the Judge decided] explains the routing, and the configured threshold is preferred when it
+lies in that interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from claimcourt.eval.data import EvalSet
+from claimcourt.workspace import Ledger, WorkspacePaths
+
+
+@dataclass(frozen=True)
+class RunThreshold:
+    value: float | None
+    source: str
+    run_id: str | None = None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _matches(ledger: Ledger, run: dict[str, Any], es: EvalSet) -> bool:
+    """The run holds the file's claims in the same numbers. A review session may since have turned
+    pending claims into human ones, so those two are compared together."""
+    if any(ledger.statuses(run["run_id"], es.sample_ids).get(i) is None for i in es.sample_ids):
+        return False
+    counts = es.status_counts
+    in_file = (counts.get("judge", 0), counts.get("pending_review", 0) + counts.get("human", 0), counts.get("error", 0))
+    in_run = (run["judge"] or 0, (run["pending_review"] or 0) + (run["human"] or 0), run["error"] or 0)
+    return in_file == in_run
+
+
+def from_ledger(es: EvalSet, workspace: Path, run_id: str | None) -> RunThreshold | None:
+    paths = WorkspacePaths(workspace)
+    if run_id is None and not paths.ledger.exists():
+        return None
+    ledger = Ledger(paths.ledger)
+    try:
+        if run_id is not None:
+            run = ledger.run(run_id)  # an unknown id is a RunStateError: the user named it
+            return RunThreshold(float(run["threshold"]), f"run ledger (run '{run_id}')", run_id)
+        runs = ledger.runs()
+        for run in runs:
+            if _same_file(paths.run_dir(run["run_id"]) / "results.csv", es.results_path):
+                return RunThreshold(float(run["threshold"]), f"run ledger (run '{run['run_id']}')", run["run_id"])
+        matching = [run for run in runs if _matches(ledger, run, es)]
+        thresholds = {float(run["threshold"]) for run in matching}
+        if len(thresholds) == 1:
+            names = ", ".join(f"'{run['run_id']}'" for run in matching)
+            only = matching[0]["run_id"] if len(matching) == 1 else None
+            return RunThreshold(thresholds.pop(), f"run ledger (run {names}, matched by its claims)", only)
+        return None
+    finally:
+        ledger.close()
+
+
+def infer_threshold(es: EvalSet, configured: float) -> RunThreshold:
+    low, high = es.highest_routed_confidence, es.lowest_auto_confidence
+    if low is None and high is None:
+        return RunThreshold(None, "unknown (no readable verdict to infer it from)")
+    if (low is None or configured > low) and (high is None or configured <= high):
+        return RunThreshold(configured, "inferred: the configured threshold explains the routing")
+    if high is not None and (low is None or high > low):
+        return RunThreshold(high, "inferred: the lowest confidence the Judge decided")
+    return RunThreshold(None, "unknown (the routing does not follow one threshold)")
+
+
+def run_threshold(
+    es: EvalSet, *, flag: float | None, workspace: Path, run_id: str | None, configured: float
+) -> RunThreshold:
+    if flag is not None:
+        return RunThreshold(flag, "--threshold")
+    return from_ledger(es, workspace, run_id) or infer_threshold(es, configured)

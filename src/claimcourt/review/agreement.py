@@ -1,0 +1,113 @@
+"""Cohen's kappa between reviewers, and between the Judge and the people.
+
+Every active decision in the reviews table counts (first decisions and second opinions alike).
+Judge-vs-people agreement is also split by whether the person saw the verdict before deciding: a gap
+between the two is the anchoring that blind review exists to measure.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+
+from claimcourt.review.store import Review
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Agreement of two raters over the claims both labelled."""
+
+    a: str
+    b: str
+    n: int
+    agree: int
+    # Each rater's count of green (1) labels, for the chance term.
+    a_green: int
+    b_green: int
+    kappa: float | None
+
+    @property
+    def observed(self) -> float | None:
+        return self.agree / self.n if self.n else None
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "observed": self.observed}
+
+
+def cohen_kappa(pairs: Sequence[tuple[int, int]]) -> float | None:
+    """kappa = (p_o - p_e) / (1 - p_e) for two binary raters. None when it is undefined: no pairs, or
+    both raters gave one label throughout (p_e = 1), where chance explains everything."""
+    n = len(pairs)
+    if n == 0:
+        return None
+    observed = sum(1 for a, b in pairs if a == b) / n
+    a_green = sum(a for a, _ in pairs) / n
+    b_green = sum(b for _, b in pairs) / n
+    expected = a_green * b_green + (1 - a_green) * (1 - b_green)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
+def agreement(a: str, b: str, pairs: Sequence[tuple[int, int]]) -> Agreement:
+    return Agreement(
+        a=a,
+        b=b,
+        n=len(pairs),
+        agree=sum(1 for x, y in pairs if x == y),
+        a_green=sum(x for x, _ in pairs),
+        b_green=sum(y for _, y in pairs),
+        kappa=cohen_kappa(pairs),
+    )
+
+
+@dataclass
+class AgreementReport:
+    reviewers: list[Agreement]
+    judge: list[Agreement]
+    decisions: int
+    claims: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "decisions": self.decisions,
+            "claims": self.claims,
+            "between_reviewers": [a.as_dict() for a in self.reviewers],
+            "judge_vs_people": [a.as_dict() for a in self.judge],
+        }
+
+
+def agreement_report(reviews: Iterable[Review]) -> AgreementReport:
+    reviews = list(reviews)
+    by_claim: dict[tuple[str, str], dict[str, int]] = {}
+    for review in reviews:
+        by_claim.setdefault((review.run_id, review.claim_id), {})[review.reviewer] = review.label
+    names = sorted({r.reviewer for r in reviews})
+    between: list[Agreement] = []
+    for a, b in itertools.combinations(names, 2):
+        pairs = [(labels[a], labels[b]) for labels in by_claim.values() if a in labels and b in labels]
+        if pairs:
+            between.append(agreement(a, b, pairs))
+    if len(names) > 2:
+        # Every pair of reviewers on every claim two or more of them decided.
+        pooled = [
+            (labels[a], labels[b]) for labels in by_claim.values() for a, b in itertools.combinations(sorted(labels), 2)
+        ]
+        if pooled:
+            between.append(agreement("any reviewer", "any other", pooled))
+
+    judged = [r for r in reviews if r.judge_label is not None]
+    judge: list[Agreement] = []
+    if judged:
+        judge.append(agreement("Judge", "people", [(r.judge_label or 0, r.label) for r in judged]))
+        for shown, name in ((True, "people, verdict shown"), (False, "people, blind")):
+            part = [(r.judge_label or 0, r.label) for r in judged if r.verdict_shown is shown]
+            if part:
+                judge.append(agreement("Judge", name, part))
+        if len(names) > 1:
+            for name in names:
+                part = [(r.judge_label or 0, r.label) for r in judged if r.reviewer == name]
+                if part:
+                    judge.append(agreement("Judge", name, part))
+    return AgreementReport(reviewers=between, judge=judge, decisions=len(reviews), claims=len(by_claim))

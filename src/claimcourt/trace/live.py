@@ -1,0 +1,171 @@
+"""Debating one claim now, through the real graph and checkpointer, streaming each node's update.
+
+The claim gets a run of its own in the ledger (`trace-<timestamp>` by default), so it can be replayed
+later with `claimcourt trace CLAIM_ID` and, if it was left waiting, decided in a review session.
+
+`graph.astream` is an async generator: while the caller handles an update (prints it, waits for Enter)
+the graph is suspended, so each update is seen before the next node starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from langgraph.types import Command
+
+from claimcourt.config import Settings
+from claimcourt.deps import Deps
+from claimcourt.errors import InputError, RunStateError
+from claimcourt.graph.builder import build_graph
+from claimcourt.state import ClaimState, HumanDecision, ReviewRequest, thread_id, utc_now
+from claimcourt.tables import ClaimTable
+from claimcourt.trace.replay import Trace
+from claimcourt.trace.steps import TRACED_NODES, TraceStep, apply_update, build_step, jsonable
+from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
+
+OnStep = Callable[[TraceStep], None]
+OnToken = Callable[[str, str], None]
+# Asked when the claim reaches a person; None leaves it waiting (a review session can decide later).
+Decide = Callable[[ReviewRequest, ClaimState], HumanDecision | None]
+
+
+def default_trace_run_id() -> str:
+    now = datetime.now(UTC)
+    return f"trace-{now.strftime('%Y%m%d-%H%M%S')}-{now.microsecond // 1000:03d}"
+
+
+def text_claim_id(text: str) -> str:
+    """A stable id for a claim given as text: the same text traced twice gets the same id."""
+    return "text-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+
+
+def require_text(text: str, *, source: str = "--text") -> str:
+    stripped = text.strip()
+    if not stripped:
+        raise InputError(f"{source} is empty: give the claim's text")
+    return stripped
+
+
+def claim_from_file(path: Any, claim_id: str) -> tuple[str, str]:
+    """(id, text) of one claim of a CSV/Parquet table; the whole file is not loaded."""
+    table = ClaimTable(path)
+    for row in table.rows():
+        if row.id == claim_id:
+            return row.id, row.text
+    raise InputError(f"no claim with id '{claim_id}'", file=table.path, column=table.id_col)
+
+
+@dataclass
+class LiveTrace:
+    """One claim through the graph now. `run()` streams and returns the finished Trace."""
+
+    settings: Settings
+    deps: Deps
+    claim_id: str
+    text: str
+    run_id: str = field(default_factory=default_trace_run_id)
+    source: str = "<text>"
+
+    async def run(self, *, on_step: OnStep, decide: Decide, on_token: OnToken | None = None) -> Trace:
+        self.deps.search.store.require_nonempty()
+        self.deps.backend.check_ready()
+        paths = WorkspacePaths(self.settings.workspace)
+        ledger = Ledger(paths.ledger, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms)
+        try:
+            is_new = ledger.ensure_run(self.run_id, input_file=self.source, settings=self.settings)
+            if not is_new and ledger.statuses(self.run_id, [self.claim_id]):
+                raise RunStateError(
+                    f"run '{self.run_id}' already holds claim '{self.claim_id}': replay it with "
+                    f"claimcourt trace {self.claim_id} --run-id {self.run_id}"
+                )
+            ledger.add_claims(self.run_id, [(self.claim_id, 1)])
+            try:
+                trace = await self._stream(on_step=on_step, decide=decide, on_token=on_token)
+            except Exception as exc:
+                ledger.record_error(self.run_id, self.claim_id, f"{type(exc).__name__}: {exc}")
+                raise
+            ledger.record(self.run_id, trace.state)
+            trace.status = trace.state.decided_by or "queued"
+            return trace
+        finally:
+            ledger.close()
+
+    async def _stream(self, *, on_step: OnStep, decide: Decide, on_token: OnToken | None) -> Trace:
+        start = ClaimState(claim_id=self.claim_id, text=self.text, run_id=self.run_id)
+        values: dict[str, Any] = start.model_dump(mode="json")
+        steps: list[TraceStep] = []
+        threshold = self.settings.threshold
+        config = {"configurable": {"thread_id": thread_id(self.run_id, self.claim_id)}}
+        graph_input: Any = start
+        review_value: Any = None
+        resume_started_at: str | None = None
+        async with open_checkpointer(self.settings) as saver:
+            graph = build_graph(saver)
+            while True:
+                interrupt: Any = None
+                interrupted_at = ""
+                node_started_at = utc_now()
+                async for mode, chunk in graph.astream(
+                    graph_input, config, stream_mode=["updates", "messages"], context=self.deps
+                ):
+                    if mode == "messages":
+                        message, metadata = chunk
+                        text = getattr(message, "content", "")
+                        if on_token is not None and isinstance(text, str) and text:
+                            on_token(str(metadata.get("langgraph_node", "")), text)
+                        continue
+                    for node, update in chunk.items():
+                        if node == "__interrupt__":
+                            interrupt, interrupted_at = update[0], utc_now()
+                            continue
+                        if node not in TRACED_NODES:
+                            continue
+                        clean = jsonable(update) or {}
+                        before = ClaimState.model_validate(values)
+                        step = build_step(
+                            node,
+                            before,
+                            clean,
+                            threshold=threshold,
+                            fallback_started_at=resume_started_at if node == "human_review" else node_started_at,
+                            fallback_ended_at=utc_now(),
+                            interrupt_value=review_value if node == "human_review" else None,
+                        )
+                        values = apply_update(values, clean)
+                        steps.append(step)
+                        on_step(step)
+                        node_started_at = utc_now()
+                if interrupt is None:
+                    break
+                review_value = interrupt.value
+                resume_started_at = interrupted_at
+                request = ReviewRequest.model_validate(review_value)
+                state = ClaimState.model_validate(values)
+                decision = decide(request, state)
+                if decision is None:
+                    waiting = build_step(
+                        "human_review",
+                        state,
+                        None,
+                        threshold=threshold,
+                        fallback_started_at=interrupted_at,
+                        interrupt_value=review_value,
+                    )
+                    steps.append(waiting)
+                    on_step(waiting)
+                    break
+                graph_input = Command(resume=decision.model_dump())
+            final = ClaimState.model_validate((await graph.aget_state(config)).values)
+        return Trace(
+            run_id=self.run_id,
+            claim_id=self.claim_id,
+            state=final,
+            steps=steps,
+            status=final.decided_by or "queued",
+            threshold=threshold,
+            profile=self.settings.profile,
+        )

@@ -1,0 +1,67 @@
+"""Real MiniLM embeddings, real Chroma on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claimcourt.config import Settings
+from claimcourt.deps import build_search
+from claimcourt.errors import IndexStateError
+from claimcourt.retrieval.indexing import index_file
+from claimcourt.retrieval.store import LabelledStore
+from claimcourt.workspace import WorkspacePaths
+from tests.conftest import read_csv, write_csv
+
+
+def test_indexing_twice_is_idempotent_and_a_changed_label_is_updated(
+    settings: Settings, silver_index_csv: Path, tmp_path: Path
+) -> None:
+    first = index_file(silver_index_csv, settings)
+    assert (first.added, first.total) == (80, 80)
+    again = index_file(silver_index_csv, settings)
+    assert (again.added, again.unchanged, again.total) == (0, 80, 80)
+
+    rows = read_csv(silver_index_csv)
+    rows[0]["label"] = "0" if rows[0]["label"] == "1" else "1"
+    rows[1]["text"] = rows[1]["text"] + " wherein the housing is transparent."
+    changed = index_file(write_csv(tmp_path / "changed.csv", rows), settings)
+    assert (changed.relabelled, changed.re_embedded, changed.total) == (1, 1, 80)
+    stored = build_search(settings).store.existing([rows[0]["id"]])
+    assert stored[rows[0]["id"]].label == int(rows[0]["label"])
+    assert WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection).exists()
+
+
+def test_neighbours_never_include_the_claim_itself(settings: Settings, silver_index_csv: Path) -> None:
+    index_file(silver_index_csv, settings)
+    search = build_search(settings)
+    rows = read_csv(silver_index_csv)
+    vectors = search.embedder.embed([r["text"] for r in rows[:5]])
+    # Same id, and the same text under another id (a duplicate filed twice), are both excluded.
+    same_id = search.store.nearest(
+        vectors, claim_ids=[r["id"] for r in rows[:5]], texts=[r["text"] for r in rows[:5]], k=5
+    )
+    for row, found in zip(rows[:5], same_id, strict=True):
+        assert len(found) == 5
+        assert row["id"] not in {n.id for n in found}
+        assert all(n.similarity < 0.999 for n in found)
+        assert found == sorted(found, key=lambda n: -n.similarity)
+    renamed = search.store.nearest(vectors[:1], claim_ids=["NEW-ID"], texts=["  " + rows[0]["text"].upper() + " "], k=5)
+    assert rows[0]["id"] not in {n.id for n in renamed[0]}
+
+
+def test_another_embedding_model_is_refused(settings: Settings, silver_index_csv: Path) -> None:
+    index_file(silver_index_csv, settings)
+    other = LabelledStore(
+        WorkspacePaths(settings.workspace).chroma,
+        collection=settings.retrieval.collection,
+        embedding_model="AI-Growth-Lab/PatentSBERTa",
+    )
+    with pytest.raises(IndexStateError, match="built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'"):
+        other.count()
+
+
+def test_empty_index_is_refused(settings: Settings) -> None:
+    with pytest.raises(IndexStateError, match="empty"):
+        build_search(settings).store.require_nonempty()

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from claimcourt.config import load_settings
+from claimcourt.errors import ConfigError
+
+
+def test_defaults_are_the_offline_profile_in_dot_claimcourt() -> None:
+    settings = load_settings(environ={})
+    assert settings.profile == "offline"
+    assert settings.threshold == pytest.approx(0.70)
+    assert settings.workspace == Path(".claimcourt")
+    assert settings.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert settings.retrieval.top_k == 5
+
+
+def test_file_then_env_then_flags(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "claimcourt.toml").write_text(
+        'threshold = 0.8\nmax_concurrency = 7\n[hf]\njudge_model = "/models/from-file"\n[retrieval]\ntop_k = 9\n'
+    )
+    env = {"CLAIMCOURT_THRESHOLD": "0.85", "CLAIMCOURT_HF__JUDGE_MODEL": "/models/from-env"}
+    settings = load_settings(overrides={"workspace": ws}, environ=env)
+    assert settings.threshold == pytest.approx(0.85)  # env beats file
+    assert settings.hf.judge_model == "/models/from-env"
+    assert settings.max_concurrency == 7  # file beats defaults
+    assert settings.retrieval.top_k == 9
+    flagged = load_settings(overrides={"workspace": ws, "threshold": 0.9, "profile": None}, environ=env)
+    assert flagged.threshold == pytest.approx(0.9)  # flags beat env; None flags are ignored
+
+
+def test_workspace_from_env_locates_the_config_file(tmp_path: Path) -> None:
+    ws = tmp_path / "elsewhere"
+    ws.mkdir()
+    (ws / "claimcourt.toml").write_text("threshold = 0.6\n")
+    settings = load_settings(environ={"CLAIMCOURT_WORKSPACE": str(ws)})
+    assert settings.workspace == ws
+    assert settings.threshold == pytest.approx(0.6)
+
+
+def test_profile_decides_the_embedding_model() -> None:
+    settings = load_settings(overrides={"profile": "hf"}, environ={})
+    assert settings.embedding_model == "AI-Growth-Lab/PatentSBERTa"
+
+
+def test_unrelated_claimcourt_variables_are_not_settings() -> None:
+    settings = load_settings(environ={"CLAIMCOURT_ENDPOINT_API_KEY": "secret", "CLAIMCOURT_NOT_A_SETTING": "x"})
+    assert settings.profile == "offline"
+
+
+@pytest.mark.parametrize(
+    ("toml", "fragment"),
+    [
+        ("threshold = 1.5\n", "threshold"),
+        ("profile = 'cloud'\n", "profile"),
+        ("[hf]\nnot_a_key = 1\n", "hf.not_a_key"),
+        ("threshold = \n", "not valid TOML"),
+    ],
+)
+def test_bad_settings_name_the_file_and_the_key(tmp_path: Path, toml: str, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as err:
+        load_settings(config_file=path, environ={})
+    assert str(path) in str(err.value)
+    assert fragment in str(err.value)
+
+
+def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(config_file=tmp_path / "nope.toml", environ={})

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+
+from claimcourt.retrieval.search import NeighbourSearch
+from claimcourt.state import Neighbour
+
+
+class CountingEmbedder:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(list(texts))
+        return np.array([[float(len(t)), 1.0] for t in texts], dtype=np.float32)
+
+
+class EchoStore:
+    def __init__(self) -> None:
+        self.queries = 0
+
+    def nearest(self, vectors, *, claim_ids, texts, k):  # type: ignore[no-untyped-def]
+        self.queries += 1
+        return [
+            [Neighbour(id=f"n-{cid}", text="", label=1, similarity=float(v[0]))]
+            for cid, v in zip(claim_ids, vectors, strict=True)
+        ]
+
+
+def make() -> tuple[NeighbourSearch, CountingEmbedder, EchoStore]:
+    embedder, store = CountingEmbedder(), EchoStore()
+    return NeighbourSearch(embedder, store, top_k=1), embedder, store  # type: ignore[arg-type]
+
+
+def test_prefetched_texts_are_embedded_once_in_one_call() -> None:
+    search, embedder, _ = make()
+    texts = [f"claim {'x' * i}" for i in range(10)]
+
+    async def main() -> list[list[Neighbour]]:
+        search.prefetch(texts)
+        found = await asyncio.gather(*(search.neighbours(str(i), t) for i, t in enumerate(texts)))
+        await search.embedding(texts[0])  # the Judge's second look: no new embedding
+        return list(found)
+
+    found = asyncio.run(main())
+    assert embedder.calls == [texts]
+    assert [f[0].id for f in found] == [f"n-{i}" for i in range(10)]
+    assert [f[0].similarity for f in found] == [float(len(t)) for t in texts]
+
+
+def test_without_prefetch_concurrent_claims_share_a_batch() -> None:
+    search, embedder, store = make()
+    texts = [f"t{i}" for i in range(20)]
+
+    async def main() -> None:
+        await asyncio.gather(*(search.neighbours(str(i), t) for i, t in enumerate(texts)))
+
+    asyncio.run(main())
+    assert sorted(t for call in embedder.calls for t in call) == sorted(texts)
+    assert len(embedder.calls) < 20 and store.queries < 20
+
+
+def test_a_new_event_loop_starts_with_a_fresh_cache() -> None:
+    search, embedder, _ = make()
+    asyncio.run(search.neighbours("a", "text"))
+    asyncio.run(search.neighbours("a", "text"))  # a second CLI step in the same process
+    assert len(embedder.calls) == 2

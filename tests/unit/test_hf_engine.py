@@ -163,3 +163,15 @@ def test_hf_nothing_heavy_loads_at_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_hf_base_model_without_chat_template_gets_a_plain_instruction_format() -> None:
+    from claimcourt.models.hf import chat_text
+
+    class BaseTokenizer:
+        chat_template = None
+
+    text = chat_text(
+        BaseTokenizer(), [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Is it green?"}]
+    )
+    assert text == "Be brief.\n\n### Instruction:\nIs it green?\n### Response:\n"

@@ -74,7 +74,8 @@ class HFSettings(_Section):
     judge_json_retries: int = Field(1, ge=0)
     neighbour_max_tokens: int = Field(64, ge=8, description="each neighbour's text in a prompt, in tokens")
     attn_implementation: str = "sdpa"
-    # 'static' preallocates the KV cache per batch (no re-allocation each decode step).
+    # 'static' preallocates each pass's KV cache; 'dynamic' re-copies the whole cache at every decode
+    # step (on an H200, 128 rows of Phi-3-mini: 147 ms per step against 35 ms static).
     cache_implementation: Literal["dynamic", "static"] = "static"
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True

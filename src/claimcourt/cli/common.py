@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
 from claimcourt.config import Profile, Settings, load_settings
 from claimcourt.errors import ClaimcourtError
@@ -24,6 +25,20 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (default <workspace>/claimcourt.toml).")
 ]
 ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint.")]
+
+
+def progress_bar(label: str, *extra: ProgressColumn) -> Progress:
+    """The one look of a progress bar in this CLI: label, bar, n/total, extra columns, elapsed time.
+    Transient: it leaves the terminal to the summary that follows."""
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
 
 
 def settings_from(*, workspace: Path | None, config: Path | None, profile: str | None = None, **flags: Any) -> Settings:

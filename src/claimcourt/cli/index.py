@@ -4,9 +4,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, progress_bar, settings_from, user_errors
 from claimcourt.retrieval.indexing import IndexReport, index_file
 
 
@@ -33,14 +32,7 @@ def index(
     """Embed labelled claims into the workspace's vector store (idempotent: ids are keys)."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config, profile=profile)
-        with Progress(
-            TextColumn("[bold]embedding"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
+        with progress_bar("embedding") as bar:
             task = bar.add_task("index", total=None)
 
             def advance(done: int, total: int) -> None:

@@ -9,10 +9,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.cli.common import (
+    ConfigOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    progress_bar,
+    settings_from,
+    user_errors,
+)
 from claimcourt.cli.review_ui import KeyReader, ReviewSession, SessionSummary
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
@@ -206,13 +213,7 @@ async def _bulk(
         if not plan.ok:
             report_rejected(plan, path, run_id)
             return BulkResult(plan)
-        with Progress(
-            TextColumn("[bold]applying decisions"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
+        with progress_bar("applying decisions") as bar:
             task = bar.add_task("apply", total=len(plan.to_apply))
             result = await apply_decisions(
                 desk,

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
 from claimcourt.cli.common import (
@@ -15,6 +15,7 @@ from claimcourt.cli.common import (
     WorkspaceOpt,
     console,
     err_console,
+    progress_bar,
     settings_from,
     user_errors,
 )
@@ -80,17 +81,12 @@ def execute_run(
     """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
     table = ClaimTable(file, id_col=id_col, text_col=text_col)
     rows = table.validate()  # before the progress bar, so a bad file prints only its error
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
+    with progress_bar(
+        "debating",
         TextColumn("{task.fields[rate]:.1f} claims/s"),
         TextColumn("review: {task.fields[review]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
     ) as bar:
-        task = bar.add_task("debating", total=None, rate=0.0, review=0)
+        task = bar.add_task("run", total=None, rate=0.0, review=0)
 
         def advance(progress: RunProgress) -> None:
             bar.update(

@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.cli.common import (
+    ConfigOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    progress_bar,
+    settings_from,
+    user_errors,
+)
 from claimcourt.deps import build_deps
 from claimcourt.eval.selection import OfflineJudgeScorer, Selection, select_uncertain, write_selection
 from claimcourt.tables import ClaimTable
@@ -67,14 +74,7 @@ def select(
         total = table.validate()  # a bad row at the end stops us before the pool is embedded
         scorer = OfflineJudgeScorer(build_deps(settings))
         target = output or Path(f"{pool.stem}-uncertain.csv")
-        with Progress(
-            TextColumn("[bold]scoring the pool"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
+        with progress_bar("scoring the pool") as bar:
             task = bar.add_task("score", total=total)
             selection = select_uncertain(
                 table,

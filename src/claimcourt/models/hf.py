@@ -220,6 +220,28 @@ class HFBackend:
     def _judge_adapter(self) -> str | None:
         return JUDGE_ADAPTER if self.settings.judge_adapter else None
 
+    def _generate(
+        self,
+        loaded: LoadedModel,
+        adapter: str | None,
+        rendered: list[_Rendered],
+        new_tokens: int,
+        stats: BatchStats,
+    ) -> list[Any]:
+        """Plain generation for a role (its adapter on, or off for None), in memory-sized passes."""
+
+        def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
+            with loaded.role(adapter) as model:
+                return hf_engine.generate_texts(
+                    model,
+                    loaded,
+                    [r.ids for r in chunk],
+                    max_new_tokens=new_tokens,
+                    cache_implementation=self.settings.cache_implementation,
+                )
+
+        return self._chunked(loaded, rendered, new_tokens, run_chunk, stats)
+
     def _chunked(
         self, loaded: LoadedModel, rendered: list[_Rendered], new_tokens: int, run_chunk: Any, stats: BatchStats
     ) -> list[Any]:
@@ -330,18 +352,7 @@ class HFBackend:
         rendered = self.render_argue(loaded, requests)
         log.info("rendered %d debater prompts in %.2fs", len(rendered), time.perf_counter() - started)
         new_tokens = self.settings.debater_max_new_tokens
-
-        def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
-            with loaded.role(self._debater_adapter) as model:
-                return hf_engine.generate_texts(
-                    model,
-                    loaded,
-                    [r.ids for r in chunk],
-                    max_new_tokens=new_tokens,
-                    cache_implementation=self.settings.cache_implementation,
-                )
-
-        outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["debater"])
+        outputs = self._generate(loaded, self._debater_adapter, rendered, new_tokens, self.stats["debater"])
         arguments = []
         for request, prompt, new_ids in zip(requests, rendered, outputs, strict=True):
             text = loaded.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
@@ -416,18 +427,7 @@ class HFBackend:
         ids = encode_chat_texts(loaded.tokenizer, texts)
         rendered = [_Rendered(row, text, False) for row, text in zip(ids, texts, strict=True)]
         new_tokens = self.settings.judge_json_max_new_tokens
-
-        def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
-            with loaded.role(self._judge_adapter) as model:
-                return hf_engine.generate_texts(
-                    model,
-                    loaded,
-                    [r.ids for r in chunk],
-                    max_new_tokens=new_tokens,
-                    cache_implementation=self.settings.cache_implementation,
-                )
-
-        outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["judge_json"])
+        outputs = self._generate(loaded, self._judge_adapter, rendered, new_tokens, self.stats["judge_json"])
         return [loaded.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
 
     async def _judge_json(self, state: ClaimState) -> Verdict:

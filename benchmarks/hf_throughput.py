@@ -218,8 +218,10 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=256)
     parser.add_argument("--max-concurrency", type=int, default=256)
     parser.add_argument("--cache", choices=["dynamic", "static"], default="static")
-    parser.add_argument("--claim-tokens", type=int, default=300)
-    parser.add_argument("--neighbour-tokens", type=int, default=56)
+    # The budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
+    parser.add_argument("--claim-tokens", type=int, default=220)
+    parser.add_argument("--neighbour-tokens", type=int, default=30)
+    parser.add_argument("--judge-neighbour-tokens", type=int, default=94)
     parser.add_argument("--debater-new-tokens", type=int, default=128)
     parser.add_argument("--rationale-tokens", type=int, default=64)
     parser.add_argument("--tiny", action="store_true", help="tiny models, no quantisation (CPU smoke run)")
@@ -261,6 +263,7 @@ def main() -> None:
             "compute_dtype": "float32" if args.tiny else "bfloat16",
             "claim_max_tokens": args.claim_tokens,
             "neighbour_max_tokens": args.neighbour_tokens,
+            "judge_neighbour_max_tokens": args.judge_neighbour_tokens,
             "debater_max_new_tokens": args.debater_new_tokens,
             "judge_rationale_tokens": args.rationale_tokens,
             "max_batch_size": args.max_batch_size,

@@ -73,6 +73,9 @@ class HFSettings(_Section):
     judge_json_max_new_tokens: int = Field(192, ge=16)
     judge_json_retries: int = Field(1, ge=0)
     neighbour_max_tokens: int = Field(64, ge=8, description="each neighbour's text in a prompt, in tokens")
+    # The Judge weighs the precedents against each other, so it may read more of each than the
+    # debaters, who only need to point at them (None: the same as neighbour_max_tokens).
+    judge_neighbour_max_tokens: int | None = Field(None, ge=8)
     attn_implementation: str = "sdpa"
     # 'static' preallocates each pass's KV cache; 'dynamic' re-copies the whole cache at every decode
     # step (on an H200, 128 rows of Phi-3-mini: 147 ms per step against 35 ms static).

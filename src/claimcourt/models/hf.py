@@ -213,6 +213,10 @@ class HFBackend:
         return self.registry.get(self.settings.judge_model)
 
     @property
+    def _judge_neighbour_tokens(self) -> int:
+        return self.settings.judge_neighbour_max_tokens or self.settings.neighbour_max_tokens
+
+    @property
     def _debater_adapter(self) -> str | None:
         return DEBATER_ADAPTER if self.settings.debater_adapter else None
 
@@ -269,12 +273,12 @@ class HFBackend:
                     self._truncated.popitem(last=False)
         return found
 
-    def _precedents(self, tokenizer: Any, neighbours: list[Neighbour]) -> str:
+    def _precedents(self, tokenizer: Any, neighbours: list[Neighbour], limit: int) -> str:
         if not neighbours:
             return evidence.NO_PRECEDENTS
         lines = []
         for n in neighbours:
-            text, _ = self._truncate(tokenizer, evidence.one_line(n.text), self.settings.neighbour_max_tokens)
+            text, _ = self._truncate(tokenizer, evidence.one_line(n.text), limit)
             lines.append(
                 evidence.PRECEDENT_LINE.format(
                     label=evidence.LABEL_WORDS[n.label], id=n.id, similarity=n.similarity, text=evidence.defuse(text)
@@ -285,7 +289,7 @@ class HFBackend:
     def _debate_context(self, tokenizer: Any, state: ClaimState) -> tuple[str, bool]:
         claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
         context = evidence.DEBATE_CONTEXT.format(
-            precedents=self._precedents(tokenizer, state.neighbours),
+            precedents=self._precedents(tokenizer, state.neighbours, self.settings.neighbour_max_tokens),
             open=evidence.CLAIM_OPEN,
             close=evidence.CLAIM_CLOSE,
             claim=evidence.defuse(claim),
@@ -324,7 +328,7 @@ class HFBackend:
             texts.append(
                 judge_prompts.JUDGE_PROMPT.format(
                     task=judge_prompts.JUDGE_TASK,
-                    precedents=self._precedents(tokenizer, state.neighbours),
+                    precedents=self._precedents(tokenizer, state.neighbours, self._judge_neighbour_tokens),
                     advocate=self._argument_excerpt(tokenizer, state.advocate),
                     skeptic=self._argument_excerpt(tokenizer, state.skeptic),
                     claim=evidence.defuse(claim.strip()),

@@ -11,7 +11,7 @@ import pytest
 
 from claimcourt.config import HFSettings
 from claimcourt.models import hf_engine
-from claimcourt.models.hf import HFBackend
+from claimcourt.models.hf import HFBackend, _ArgueRequest
 from claimcourt.state import Argument, ClaimState, Neighbour, Verdict
 from tests.hf_tiny import TinyModels, build_tiny_models
 
@@ -195,3 +195,20 @@ def test_hf_model_paths_are_checked_before_any_claim(tmp_path: Path, tiny: TinyM
     with pytest.raises(ConfigError, match="judge_adapter"):
         backend.check_ready()
     assert backend.registry.loads == 0
+
+
+def test_hf_judge_may_read_more_of_each_precedent_than_the_debaters(tiny: TinyModels) -> None:
+    long_neighbour = Neighbour(
+        id="US-9",
+        text=" ".join(f"solar panel element {i} mounted on a frame" for i in range(40)),
+        label=1,
+        similarity=0.7,
+    )
+    state = ClaimState(claim_id="c", text="A photovoltaic roof tile.", neighbours=[long_neighbour])
+    backend = HFBackend(settings_for(tiny, neighbour_max_tokens=12, judge_neighbour_max_tokens=60))
+    debater_prompt = backend.render_argue(backend._debater_model(), [_ArgueRequest("advocate", state)])[0].text
+    judge_prompt = backend.render_judge(backend._judge_model(), [state])[0].text
+    assert "US-9" in debater_prompt and "US-9" in judge_prompt
+    assert "element 0 " in debater_prompt
+    assert "element 1 " not in debater_prompt  # 12 tokens of the precedent for the debaters
+    assert "element 2 " in judge_prompt  # 60 for the Judge

@@ -334,7 +334,8 @@ class Runner:
             # The claim was queued by an earlier, stopped run: its thread may be finished, waiting for
             # a person, stopped between two nodes, or stopped before its first node ran.
             snapshot = await graph.aget_state(config)
-            if snapshot.values:
+            # A thread killed while its input was being saved holds only defaults: start it afresh.
+            if snapshot.values and snapshot.values.get("claim_id"):
                 state = ClaimState.model_validate(snapshot.values)
                 waiting = any(task.interrupts for task in snapshot.tasks)
                 # Judge it by what the state says, not by `next`: a thread killed right after its input

@@ -101,6 +101,15 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
         await conn.close()
 
 
+def existing_ledger(settings: Settings) -> Ledger | None:
+    """The workspace's run ledger, or None when there has never been a run. Commands that only read
+    (pending, trace, export...) use this, so that reading never creates a workspace."""
+    path = WorkspacePaths(settings.workspace).ledger
+    if not path.exists():
+        return None
+    return Ledger(path, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+
+
 @dataclass(frozen=True)
 class LedgerClaim:
     run_id: str

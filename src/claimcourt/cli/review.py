@@ -28,7 +28,7 @@ from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_dec
 from claimcourt.review.desk import Order, ReviewDesk
 from claimcourt.review.export import check_output, export_gold, export_training
 from claimcourt.review.store import ReviewStore
-from claimcourt.workspace import Ledger, LedgerClaim, WorkspacePaths
+from claimcourt.workspace import Ledger, LedgerClaim, existing_ledger
 
 RunIdOpt = Annotated[
     str | None, typer.Option("--run-id", help="The run (default: the only run with claims in question).")
@@ -44,14 +44,6 @@ def default_reviewer() -> str:
         return getpass.getuser() or "reviewer"
     except Exception:  # no login name in some containers
         return "reviewer"
-
-
-def open_ledger(settings: Settings) -> Ledger | None:
-    """The workspace's run ledger, or None when there has never been a run (nothing is created)."""
-    path = WorkspacePaths(settings.workspace).ledger
-    if not path.exists():
-        return None
-    return Ledger(path, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
 
 def choose_run(ledger: Ledger, run_id: str | None, *, column: str, what: str) -> str | None:
@@ -104,7 +96,7 @@ def review(
         settings = settings_from(workspace=workspace, config=config)
         name = (reviewer or "").strip() or default_reviewer()
         decisions = read_decisions(from_file) if from_file is not None else None
-        ledger = open_ledger(settings)
+        ledger = existing_ledger(settings)
         if ledger is None:
             if run_id is not None:
                 raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
@@ -263,7 +255,7 @@ def pending(
     """List and count the claims waiting for a person, per run."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
-        ledger = open_ledger(settings)
+        ledger = existing_ledger(settings)
         if ledger is None:
             if run_id is not None:
                 raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
@@ -368,7 +360,7 @@ def export(
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         check_output(output)
-        ledger = open_ledger(settings)
+        ledger = existing_ledger(settings)
         if ledger is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs to export")
         try:
@@ -412,7 +404,7 @@ def agreement(
     """Cohen's kappa between reviewers, and between the Judge and the people, with counts."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
-        ledger = open_ledger(settings)
+        ledger = existing_ledger(settings)
         if ledger is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs")
         try:

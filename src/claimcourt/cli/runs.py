@@ -11,17 +11,16 @@ from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.config import Settings
-from claimcourt.workspace import Ledger, WorkspacePaths
+from claimcourt.workspace import existing_ledger
 
 RunsFormat = Literal["rich", "json"]
 
 
 def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     """One row per run, oldest first; counts are claims by where they stand."""
-    path = WorkspacePaths(settings.workspace).ledger
-    if not path.exists():
+    ledger = existing_ledger(settings)
+    if ledger is None:
         return []
-    ledger = Ledger(path, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     try:
         rows = ledger.runs()
     finally:

@@ -16,7 +16,7 @@ from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.state import ClaimState, thread_id
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, build_step, parse_time
-from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
+from claimcourt.workspace import Ledger, existing_ledger, open_checkpointer
 
 
 @dataclass
@@ -40,13 +40,13 @@ class Trace:
 
 def open_ledger(settings: Settings) -> Ledger:
     """The workspace's run ledger, which must already exist: reading never creates a workspace."""
-    paths = WorkspacePaths(settings.workspace)
-    if not paths.ledger.exists():
+    ledger = existing_ledger(settings)
+    if ledger is None:
         raise RunStateError(
             f"no runs in workspace {settings.workspace}: run a batch first (claimcourt run FILE), "
             "or debate one claim now with: claimcourt trace --text '...'"
         )
-    return Ledger(paths.ledger, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    return ledger
 
 
 def resolve_run(ledger: Ledger, claim_id: str, run_id: str | None) -> str:

@@ -12,7 +12,7 @@ from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console,
 from claimcourt.errors import InputError
 from claimcourt.eval.data import load_eval_set, read_gold
 from claimcourt.eval.evaluate import HEADLINE, Evaluation, evaluate
-from claimcourt.eval.report import Written, fmt, headline_value, unique_names, write_outputs
+from claimcourt.eval.report import Written, fmt, headline_value, left_out_notes, unique_names, write_outputs
 from claimcourt.eval.runinfo import run_threshold
 
 
@@ -57,17 +57,7 @@ def show_evaluations(evaluations: list[Evaluation]) -> None:
         )
     console.print(table)
     for ev in evaluations:
-        es = ev.data
-        notes = []
-        if es.results_not_in_gold:
-            notes.append(f"{es.results_not_in_gold} results rows have no gold label (left out)")
-        if es.not_in_results:
-            notes.append(f"{es.not_in_results} gold labels have no results row (left out)")
-        if es.errors:
-            notes.append(f"{es.errors} claims failed in the run")
-        if es.unreadable:
-            notes.append(f"{es.unreadable} unreadable verdicts excluded from calibration")
-        notes.append(f"threshold: {ev.selective.threshold_source}")
+        notes = [*left_out_notes(ev), f"threshold: {ev.selective.threshold_source}"]
         console.print(f"[bold]{ev.name}[/]: " + "; ".join(notes), highlight=False)
         if ev.search is not None:
             for warning in ev.search.warnings:

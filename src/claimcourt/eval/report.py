@@ -59,23 +59,32 @@ def _direction(key: str) -> str:
     return "↑" if key in ("coverage", "auto_accuracy") else ""
 
 
+def left_out_notes(ev: Evaluation) -> list[str]:
+    """What the join and the verdicts left out of the figures: said the same way in the terminal and
+    in report.md."""
+    es = ev.data
+    notes = []
+    if es.results_not_in_gold:
+        notes.append(f"{es.results_not_in_gold} results rows have no gold label (left out)")
+    if es.not_in_results:
+        notes.append(f"{es.not_in_results} gold labels have no results row (left out)")
+    if es.errors:
+        notes.append(f"{es.errors} claims failed in the run (no verdict): left out of every metric but counted")
+    if es.unreadable:
+        notes.append(
+            f"{es.unreadable} unreadable verdicts excluded from calibration and from the label metrics; "
+            "they count against coverage"
+        )
+    return notes
+
+
 def _data_lines(ev: Evaluation) -> list[str]:
     es = ev.data
     lines = [
         f"- results: `{es.results_path}` ({es.results_rows} rows); gold: `{es.gold_path}` ({es.gold_rows} labels)",
         f"- evaluated: **{es.n}** claims present in both",
     ]
-    if es.results_not_in_gold:
-        lines.append(f"- left out: {es.results_not_in_gold} results rows have no gold label")
-    if es.not_in_results:
-        lines.append(f"- left out: {es.not_in_results} gold labels have no row in the results")
-    if es.errors:
-        lines.append(f"- {es.errors} claims failed in the run (no verdict): left out of every metric but counted")
-    if es.unreadable:
-        lines.append(
-            f"- {es.unreadable} verdicts could not be read (no p_green): excluded from calibration and from the "
-            "label metrics; they count against coverage"
-        )
+    lines += [f"- {note}" for note in left_out_notes(ev)]
     if ev.label_p_disagreements:
         lines.append(f"- note: {ev.label_p_disagreements} claims have a Judge label that p_green does not imply")
     return lines

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from claimcourt.config import Settings, load_settings
-from claimcourt.review.desk import confidence_key
+from claimcourt.review.queries import confidence_key
 from claimcourt.state import ClaimState
 from claimcourt.workspace import Ledger, WorkspacePaths
 from tests.conftest import write_csv

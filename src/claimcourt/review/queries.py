@@ -111,6 +111,21 @@ def _standing(claim: LedgerClaim, reviews: list[Review], reviewer: str) -> Stand
     return "other"
 
 
+def _row(claim: LedgerClaim, reviews: list[Review], reviewer: str) -> ClaimRow:
+    state = claim.state()
+    verdict = state.verdict if state is not None else None
+    readable = verdict is not None and verdict.readable
+    return ClaimRow(
+        claim_id=claim.claim_id,
+        seq=claim.seq,
+        standing=_standing(claim, reviews, reviewer),
+        text=state.text if state is not None else "",
+        judge_label=verdict.label if readable and verdict is not None else None,
+        judge_confidence=verdict.confidence if readable and verdict is not None else None,
+        reviews=tuple(reviews),
+    )
+
+
 def claim_rows(ledger: Ledger, store: ReviewStore, run_id: str, reviewer: str, order: Order) -> list[ClaimRow]:
     """Every claim of the run with who holds it (waiting / decided by `reviewer` / by others / by the
     Judge), waiting ones first in the waiting order, then the rest in input order."""
@@ -120,24 +135,15 @@ def claim_rows(ledger: Ledger, store: ReviewStore, run_id: str, reviewer: str, o
     claims = list(ledger.claims(run_id))
     waiting = in_order((c for c in claims if c.status == WAITING), order)
     rest = [c for c in claims if c.status != WAITING]
-    rows = []
-    for claim in [*waiting, *rest]:
-        state = claim.state()
-        verdict = state.verdict if state is not None else None
-        readable = verdict is not None and verdict.readable
-        reviews = by_claim.get(claim.claim_id, [])
-        rows.append(
-            ClaimRow(
-                claim_id=claim.claim_id,
-                seq=claim.seq,
-                standing=_standing(claim, reviews, reviewer),
-                text=state.text if state is not None else "",
-                judge_label=verdict.label if readable and verdict is not None else None,
-                judge_confidence=verdict.confidence if readable and verdict is not None else None,
-                reviews=tuple(reviews),
-            )
-        )
-    return rows
+    return [_row(c, by_claim.get(c.claim_id, []), reviewer) for c in [*waiting, *rest]]
+
+
+def claim_row(ledger: Ledger, store: ReviewStore, run_id: str, claim_id: str, reviewer: str) -> ClaimRow | None:
+    """One claim of the run, as `claim_rows` shows it."""
+    claim = ledger.claim(run_id, claim_id)
+    if claim is None:
+        return None
+    return _row(claim, store.active(run_id=run_id, claim_id=claim_id), reviewer)
 
 
 def search_rows(rows: Iterable[ClaimRow], query: str) -> list[ClaimRow]:

@@ -7,7 +7,9 @@ import re
 
 from textual.app import App
 
-_TEXT = re.compile(r'<text [^>]*x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" clip-path="url\(#[\w-]+-line-(\d+)\)">([^<]*)</text>')
+_TEXT = re.compile(
+    r'<text [^>]*x="([\d.]+)" y="[\d.]+" textLength="[\d.]+" clip-path="url\(#[\w-]+-line-(\d+)\)">([^<]*)</text>'
+)
 _CHAR = re.compile(r"<clipPath id=\"[\w-]+-line-0\">\s*<rect x=\"0\" y=\"[\d.]+\" width=\"([\d.]+)\"")
 
 

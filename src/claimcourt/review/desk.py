@@ -384,9 +384,9 @@ class ReviewDesk:
             mine = [
                 r for r in self.store.active(run_id=self.run_id, claim_id=claim_id) if r.reviewer == decision.reviewer
             ]
-            if not mine or mine[-1].review_id is None:
+            earlier = mine[-1] if mine else None
+            if earlier is None or earlier.review_id is None:
                 raise RunStateError(f"{decision.reviewer} has no decision on claim '{claim_id}' to revise")
-            earlier = mine[-1]
             state = await self.current(claim_id)
             if state is None:
                 raise RunStateError(f"claim '{claim_id}' has no thread")

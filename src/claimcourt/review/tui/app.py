@@ -9,9 +9,11 @@ next claim is drawn, so quitting or a crash loses nothing.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.widgets import Static
@@ -60,7 +62,7 @@ NoteScreen, SearchScreen, HelpScreen { align: center middle; }
 class ReviewApp(App[None]):
     CSS = CSS
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "decide('1')", "green", show=False),
         Binding("0", "decide('0')", "not green", show=False),
         Binding("a", "decide('a')", "accept", show=False),
@@ -82,6 +84,7 @@ class ReviewApp(App[None]):
         super().__init__()
         self.session = session
         self.said = greeting
+        self.loaded = False  # drawing waits for the first claim
 
     @property
     def desk(self) -> ReviewDesk:
@@ -114,6 +117,7 @@ class ReviewApp(App[None]):
         self.query_one("#skeptic-box").border_title = "Skeptic · the case against"
         self.query_one("#verdict-box").border_title = "Judge"
         await self.session.start()
+        self.loaded = True
         self.draw()
         self.query_one("#claim-box").focus()
 
@@ -127,7 +131,7 @@ class ReviewApp(App[None]):
         self.draw()
 
     def draw(self) -> None:
-        if not self.is_mounted:
+        if not self.loaded:
             return
         session = self.session
         shown = session.shown
@@ -291,7 +295,9 @@ class ReviewApp(App[None]):
             if query is None:
                 return
             session = self.session
-            everything = claim_rows(self.desk.ledger, self.desk.store, self.desk.run_id, session.reviewer, session.order)
+            everything = claim_rows(
+                self.desk.ledger, self.desk.store, self.desk.run_id, session.reviewer, session.order
+            )
             matches = search_rows(everything, query)
             if len(matches) == 1:
                 await self.open_claim(matches[0].claim_id)
@@ -324,8 +330,6 @@ class ReviewApp(App[None]):
     def action_interrupt(self) -> None:
         self.session.summary.interrupted = True
         self.exit(return_code=130)
-
-
 
 
 async def run_review(session: Session, *, greeting: Said | None = None) -> SessionSummary:

@@ -3,13 +3,16 @@ a claim holding `[bold]` or an escape sequence shows as those characters."""
 
 from __future__ import annotations
 
+import re
+
+from rich.text import Text
+
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.models.cues import find_cues
 from claimcourt.review.queries import ClaimRow, Standing
 from claimcourt.review.store import Review
 from claimcourt.state import ClaimState
 from claimcourt.trace.render import excerpt
-from rich.text import Text
 
 GREEN_STYLE = "bold green"
 NOT_GREEN_STYLE = "bold dark_orange"
@@ -38,7 +41,8 @@ def claim_text(state: ClaimState) -> Text:
     """The claim, its Y02 cue words highlighted."""
     text = as_text(state.text)
     for cue in find_cues(state.text):
-        text.highlight_regex(cue.pattern, CUE_STYLE if cue.strong else "underline green")
+        found = re.compile(r"\b" + re.escape(cue.found) + r"\b", re.IGNORECASE)
+        text.highlight_regex(found, CUE_STYLE if cue.strong else "underline green")
     return text
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
@@ -20,7 +22,7 @@ class NoteScreen(ModalScreen[str | None]):
     """A note field. Enter keeps the note (None when empty and not required); Escape gives None.
     `required`: an empty note is refused (overruling the Judge needs a reason)."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel", priority=True)]
 
     def __init__(self, *, why: str, current: str | None, required: bool) -> None:
         super().__init__()
@@ -52,7 +54,7 @@ class NoteScreen(ModalScreen[str | None]):
 class SearchScreen(ModalScreen[str | None]):
     """A search field: a claim id to jump to, or words to find in the claims' text."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel", priority=True)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "cancel", priority=True)]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -69,7 +71,7 @@ class SearchScreen(ModalScreen[str | None]):
 class ClaimListScreen(ModalScreen[str | None]):
     """The run's claims (waiting / decided by you / by others / by the Judge); Enter opens one."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,l", "cancel", "back", priority=True),
     ]
 

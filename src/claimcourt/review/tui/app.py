@@ -35,9 +35,9 @@ from claimcourt.review.tui.session import Said, Session, SessionSummary
 WIDE_COLUMNS = 120  # from this width the evidence sits beside the claim
 TONES = {"ok": "bold green", "info": "cyan", "warn": "yellow", "error": "bold red"}
 CSS = """
-#top { dock: top; height: 2; }
-#status { height: 1; background: $primary-background; }
-#message { height: 1; }
+#top { dock: top; height: auto; }
+#status { height: auto; max-height: 2; background: $primary-background; }
+#message { height: auto; max-height: 2; }
 #keys { dock: bottom; height: 1; background: $panel; }
 #body { layout: vertical; }
 .box { border: none; border-top: solid $secondary; border-title-style: bold; padding: 0 1; height: auto; }
@@ -150,12 +150,15 @@ class ReviewApp(App[None]):
         words = len(state.text.split())
         claim_box.border_title = f"claim {one_line(state.claim_id)} · {words} words · {STANDING_NAMES[shown.standing]}"
         self.query_one("#claim", Static).update(claim_text(state))
-        verdict = verdict_text(state, hidden=session.verdict_hidden(), threshold=self.desk.run.get("threshold"))
+        verdict = Text()
+        if shown.note and shown.mine is None:  # first: the verdict box may be too short for all of it
+            verdict.append("your note: ", style="bold cyan")
+            verdict.append(one_line(shown.note) + "\n")
+        verdict.append_text(
+            verdict_text(state, hidden=session.verdict_hidden(), threshold=self.desk.run.get("threshold"))
+        )
         if shown.reviews and not session.verdict_hidden():
             verdict.append_text(decisions_text(shown.reviews, session.reviewer))
-        if shown.note and shown.mine is None:
-            verdict.append("\nyour note: ", style="bold cyan")
-            verdict.append(one_line(shown.note))
         self.query_one("#verdict", Static).update(verdict)
         column = self.size.width // 2 if self.has_class("wide") else self.size.width
         self.query_one("#neighbours", Static).update(neighbours_text(state, max(20, column - 36)))

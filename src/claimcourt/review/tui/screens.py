@@ -90,7 +90,7 @@ class ClaimListScreen(ModalScreen[str | None]):
     def on_mount(self) -> None:
         table = self.query_one("#claims", DataTable)
         table.add_columns("id", "who has it", "Judge", "conf.", "claim")
-        width = max(20, self.app.size.width - 60)
+        width = max(20, self.app.size.width - 52)
         for row in self.rows:
             table.add_row(*row_cells(row, width), key=row.claim_id)
         table.focus()

@@ -234,7 +234,7 @@ class Session:
         line = f"✓ {verb} {state.claim_id} → {'GREEN' if label else 'NOT GREEN'}"
         verdict = state.verdict
         if verdict is not None and verdict.readable and verdict.label is not None:
-            line += f"   the Judge said {'GREEN' if verdict.label else 'NOT GREEN'} at {verdict.confidence:.2f}"
+            line += f" · the Judge said {'GREEN' if verdict.label else 'NOT GREEN'} at {verdict.confidence:.2f}"
             if hidden:
                 line += " (revealed after your decision)"
         if status == "decided_elsewhere":

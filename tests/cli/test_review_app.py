@@ -92,7 +92,12 @@ def test_agreeing_saves_and_moves_on_and_counts(review_settings: Settings, revie
     assert f"saved {c1.claim_id}" in screen and f"claim {c2.claim_id}" in screen
     assert "session 1" in screen and "23 waiting" in screen
     (row,) = reviews(review_ws)
-    assert (row["claim_id"], row["label"], row["reviewer"], row["verdict_shown"]) == (c1.claim_id, int(agree(c1)), "ann", 1)
+    assert (row["claim_id"], row["label"], row["reviewer"], row["verdict_shown"]) == (
+        c1.claim_id,
+        int(agree(c1)),
+        "ann",
+        1,
+    )
 
 
 def test_overruling_needs_a_note_and_escape_cancels(review_settings: Settings, review_ws: Path) -> None:
@@ -165,7 +170,10 @@ def test_revising_keeps_the_earlier_decision_in_the_history(review_settings: Set
 
     drive(review_settings, scenario)
     history = reviews(review_ws, active_only=False)
-    assert [(r["label"], r["undone_at"] is None) for r in history] == [(int(agree(c1)), False), (int(overrule(c1)), True)]
+    assert [(r["label"], r["undone_at"] is None) for r in history] == [
+        (int(agree(c1)), False),
+        (int(overrule(c1)), True),
+    ]
     assert counts(review_ws)["human"] == 1
 
     async def thread() -> Any:

@@ -50,7 +50,9 @@ def test_bulk_decisions_bring_pending_to_zero(review_ws: Path, tmp_path: Path) -
     assert results[states[0].claim_id]["note"] == "sheet"
 
     # Applying the same sheet again is safe: nothing changes.
-    code, out = invoke("review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws), "--run-id", RUN_ID)
+    code, out = invoke(
+        "review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws), "--run-id", RUN_ID
+    )
     assert code == 0, out
     assert "Applied 0 decisions" in out
     assert "24 were already applied" in out
@@ -261,7 +263,13 @@ def test_a_held_ledger_lock_is_waited_for_then_decisions_go_through(review_ws: P
     try:
         started = time.monotonic()
         code, out = invoke(
-            "review", "--shown", "--from", str(sheet), "-w", str(review_ws), env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "10000"}
+            "review",
+            "--shown",
+            "--from",
+            str(sheet),
+            "-w",
+            str(review_ws),
+            env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "10000"},
         )
     finally:
         release.join()
@@ -279,7 +287,13 @@ def test_a_lock_held_too_long_stops_with_a_clear_message_and_changes_nothing(rev
     blocker.execute("BEGIN IMMEDIATE")
     try:
         code, out = invoke(
-            "review", "--shown", "--from", str(sheet), "-w", str(review_ws), env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "300"}
+            "review",
+            "--shown",
+            "--from",
+            str(sheet),
+            "-w",
+            str(review_ws),
+            env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "300"},
         )
     finally:
         blocker.execute("ROLLBACK")

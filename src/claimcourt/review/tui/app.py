@@ -148,7 +148,10 @@ class ReviewApp(App[None]):
             return
         state = shown.state
         words = len(state.text.split())
-        claim_box.border_title = f"claim {one_line(state.claim_id)} · {words} words · {STANDING_NAMES[shown.standing]}"
+        # A Text, not a string: Textual reads a string title as markup, and the id comes from data.
+        claim_box.border_title = Text(
+            f"claim {one_line(state.claim_id)} · {words} words · {STANDING_NAMES[shown.standing]}"
+        )
         self.query_one("#claim", Static).update(claim_text(state))
         verdict = Text()
         if shown.note and shown.mine is None:  # first: the verdict box may be too short for all of it

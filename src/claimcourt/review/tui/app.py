@@ -26,7 +26,9 @@ from claimcourt.review.tui.panels import (
     argument_text,
     claim_text,
     decisions_text,
+    legend,
     neighbours_text,
+    status_line,
     verdict_text,
 )
 from claimcourt.review.tui.screens import ClaimListScreen, HelpScreen, NoteScreen, SearchScreen
@@ -34,33 +36,10 @@ from claimcourt.review.tui.session import Said, Session, SessionSummary
 
 WIDE_COLUMNS = 120  # from this width the evidence sits beside the claim
 TONES = {"ok": "bold green", "info": "cyan", "warn": "yellow", "error": "bold red"}
-CSS = """
-#top { dock: top; height: auto; }
-#status { height: auto; max-height: 2; background: $primary-background; }
-#message { height: auto; max-height: 2; }
-#keys { dock: bottom; height: 1; background: $panel; }
-#body { layout: vertical; }
-.box { border: none; border-top: solid $secondary; border-title-style: bold; padding: 0 1; height: auto; }
-#claim-box { height: 1fr; min-height: 4; border-top: solid $accent; }
-#verdict-box { max-height: 5; }
-#neighbours-box { max-height: 4; }
-#arguments { height: auto; max-height: 6; }
-#arguments > VerticalScroll { width: 1fr; }
-.wide #body { layout: horizontal; }
-.wide #left, .wide #right { width: 1fr; height: 1fr; }
-.wide #verdict-box { max-height: 12; }
-.wide #neighbours-box { max-height: 14; }
-.wide #arguments { height: 1fr; max-height: 100%; }
-#left, #right { height: auto; }
-#left { height: 1fr; }
-#dialog { width: 90%; max-width: 100; height: auto; border: thick $accent; padding: 0 1; background: $surface; }
-#listing { width: 100%; height: 100%; background: $surface; }
-NoteScreen, SearchScreen, HelpScreen { align: center middle; }
-"""
 
 
 class ReviewApp(App[None]):
-    CSS = CSS
+    CSS_PATH = "review.tcss"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "decide('1')", "green", show=False),
@@ -137,8 +116,8 @@ class ReviewApp(App[None]):
         shown = session.shown
         message = Text(self.said.text, style=TONES[self.said.tone]) if self.said else Text("")
         self.query_one("#message", Static).update(message)
-        self.query_one("#status", Static).update(self.status_line())
-        self.query_one("#keys", Static).update(self.legend())
+        self.query_one("#status", Static).update(status_line(session))
+        self.query_one("#keys", Static).update(legend(session, narrow=self.size.width < WIDE_COLUMNS))
         claim_box = self.query_one("#claim-box")
         if shown is None:
             claim_box.border_title = "nothing to review"
@@ -167,42 +146,6 @@ class ReviewApp(App[None]):
         self.query_one("#neighbours", Static).update(neighbours_text(state, max(20, column - 36)))
         self.query_one("#advocate", Static).update(argument_text(state, "advocate"))
         self.query_one("#skeptic", Static).update(argument_text(state, "skeptic"))
-
-    def status_line(self) -> Text:
-        session = self.session
-        mine, everyone, waiting = session.counts()
-        line = Text(" review ", style="bold reverse")
-        line.append(f" run {one_line(self.desk.run_id)} · {one_line(session.reviewer)}")
-        if session.blind:
-            line.append(" BLIND ", style="bold reverse magenta")
-        if session.second_opinion:
-            line.append(" SECOND OPINION ", style="bold reverse blue")
-        queue = session.queue()
-        shown = session.shown
-        if shown is not None and shown.claim_id in queue:
-            line.append(f" · {queue.index(shown.claim_id) + 1}/{len(queue)}")
-        line.append(f" · session {session.summary.decided}")
-        line.append(f" · you {mine} · all {everyone}")
-        line.append(f" · {waiting} waiting", style="bold yellow")
-        if session.filter_name():
-            line.append(f" · filter: {session.filter_name()}", style="cyan")
-        return line
-
-    def legend(self) -> Text:
-        narrow = self.size.width < WIDE_COLUMNS
-        keys: list[tuple[str, str]] = [("1", "green"), ("0", "not" if narrow else "not green")]
-        if not self.session.verdict_hidden():
-            keys.append(("a", "agree" if narrow else "accept the Judge"))
-        keys += [("s", "skip"), ("n", "note"), ("u", "undo"), ("l", "list"), ("/", "find" if narrow else "search")]
-        if not narrow:
-            keys += [("f", "filter"), ("c", "confidence band"), ("←", "back")]
-        keys += [("q", "quit"), ("?", "help")]
-        legend = Text()
-        for key, what in keys:
-            legend.append(key, style="bold reverse")
-            legend.append(f" {what}  ")
-        legend.rstrip()
-        return legend
 
     def nothing_left(self) -> Text:
         session = self.session

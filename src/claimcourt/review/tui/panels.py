@@ -11,6 +11,7 @@ from claimcourt.display import as_text, one_line, visible
 from claimcourt.models.cues import find_cues
 from claimcourt.review.queries import ClaimRow, Standing
 from claimcourt.review.store import Review
+from claimcourt.review.tui.session import Session
 from claimcourt.state import ClaimState
 from claimcourt.trace.render import excerpt
 
@@ -112,3 +113,41 @@ def row_cells(row: ClaimRow, width: int) -> tuple[Text, Text, Text, Text, Text]:
         Text(conf),
         Text(excerpt(one_line(row.text), width)),
     )
+
+
+def status_line(session: Session) -> Text:
+    """Run, reviewer, mode, place in the queue, decisions (this session, yours over the run, everyone's), waiting."""
+    mine, everyone, waiting = session.counts()
+    line = Text(" review ", style="bold reverse")
+    line.append(f" run {one_line(session.desk.run_id)} · {one_line(session.reviewer)}")
+    if session.blind:
+        line.append(" BLIND ", style="bold reverse magenta")
+    if session.second_opinion:
+        line.append(" SECOND OPINION ", style="bold reverse blue")
+    queue = session.queue()
+    shown = session.shown
+    if shown is not None and shown.claim_id in queue:
+        line.append(f" · {queue.index(shown.claim_id) + 1}/{len(queue)}")
+    line.append(f" · session {session.summary.decided}")
+    line.append(f" · you {mine} · all {everyone}")
+    line.append(f" · {waiting} waiting", style="bold yellow")
+    if session.filter_name():
+        line.append(f" · filter: {session.filter_name()}", style="cyan")
+    return line
+
+
+def legend(session: Session, *, narrow: bool) -> Text:
+    """The keys, on one line: shorter words when the terminal is narrow."""
+    keys: list[tuple[str, str]] = [("1", "green"), ("0", "not" if narrow else "not green")]
+    if not session.verdict_hidden():
+        keys.append(("a", "agree" if narrow else "accept the Judge"))
+    keys += [("s", "skip"), ("n", "note"), ("u", "undo"), ("l", "list"), ("/", "find" if narrow else "search")]
+    if not narrow:
+        keys += [("f", "filter"), ("c", "confidence band"), ("←", "back")]
+    keys += [("q", "quit"), ("?", "help")]
+    out = Text()
+    for key, what in keys:
+        out.append(key, style="bold reverse")
+        out.append(f" {what}  ")
+    out.rstrip()
+    return out

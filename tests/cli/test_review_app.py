@@ -249,3 +249,26 @@ def test_a_new_session_opens_the_claim_the_last_one_stopped_at(review_settings: 
     assert f"claim {c3.claim_id}" in screen
     assert "you 1 · all 1" in screen  # counted over the run, not the session
     assert f"claim {c2.claim_id}" in drive(review_settings, look, reviewer="bob")  # bob starts at the head
+
+
+def test_a_second_opinion_session_shows_the_claims_a_person_decided(review_settings: Settings, review_ws: Path) -> None:
+    c1 = waiting_states(review_ws)[0]
+
+    async def first(app: ReviewApp, pilot: Pilot[None]) -> None:
+        await press(pilot, agree(c1))
+
+    async def second() -> str:
+        async with ReviewDesk(review_settings, RUN_ID) as desk:
+            app = ReviewApp(Session(desk, reviewer="bob", blind=True, second_opinion=True))
+            async with app.run_test(size=(100, 30)) as pilot:
+                await pilot.pause()
+                screen = screen_text(app)
+                await press(pilot, overrule(c1))
+                return screen + screen_text(app)
+
+    drive(review_settings, first)
+    screens = asyncio.run(second())
+    assert "SECOND OPINION" in screens and f"claim {c1.claim_id}" in screens and f"saved {c1.claim_id}" in screens
+    rows = reviews(review_ws)
+    assert [(r["reviewer"], r["resumed_thread"], r["verdict_shown"]) for r in rows] == [("ann", 1, 1), ("bob", 0, 0)]
+    assert counts(review_ws)["human"] == 1

@@ -165,3 +165,22 @@ def test_sigkill_right_after_a_decision_key_keeps_it_whole_or_not_at_all(
     status, waiting, active = asyncio.run(_settled(review_settings, c1.claim_id))
     # Whole: the ledger, the thread and the reviews table all hold it. Absent: none of them does.
     assert (status, waiting, active) in (("human", False, 1), ("pending_review", True, 0))
+
+
+def test_ctrl_c_stops_and_says_everything_is_saved(review_ws: Path) -> None:
+    if not CLAIMCOURT.exists():
+        pytest.skip(f"{CLAIMCOURT} is not installed")
+    c1 = waiting_states(review_ws)[0]
+    assert c1.verdict is not None and c1.verdict.label is not None
+    term = Tmux(100, 30)
+    try:
+        term.start(review_command(review_ws, "--blind"))
+        term.wait_for(READY)
+        term.keys(str(c1.verdict.label))
+        term.wait_for(f"saved {c1.claim_id}")
+        term.keys("C-c")
+        screen = term.wait_for("EXITED 130")
+        assert "all saved" in screen and "--blind" in screen.replace("\n", "")
+    finally:
+        term.close()
+    assert counts(review_ws)["human"] == 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from claimcourt.config import Settings, load_settings
 from claimcourt.state import Argument, ClaimState, Role, Verdict
+from tests.chroma_support import chroma_server, services_required
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -33,6 +36,30 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(overrides={"workspace": tmp_path / "ws"}, environ={})
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real `chroma run` server shared by the session (each test uses its own collection)."""
+    required = services_required()  # read before any test's `isolated` clears CLAIMCOURT_* variables
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(chroma_server(tmp_path_factory.mktemp("chroma-server")))
+        except RuntimeError as exc:
+            if required:
+                pytest.fail(f"CLAIMCOURT_REQUIRE_SERVICES=1 but the Chroma server cannot start: {exc}")
+            pytest.skip(f"no Chroma server: {exc}")
+        yield url
+
+
+@pytest.fixture(params=["folder", "server"])
+def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The same tests against the workspace's Chroma folder and against a `chroma run` server."""
+    if request.param == "folder":
+        return settings
+    url = request.getfixturevalue("chroma_url")
+    retrieval = {"chroma_url": url, "collection": f"test-{uuid.uuid4().hex}"}
+    return load_settings(overrides={"workspace": settings.workspace, "retrieval": retrieval}, environ={})
 
 
 def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> Path:

@@ -1,4 +1,5 @@
-"""Real MiniLM embeddings, real Chroma on disk."""
+"""Real MiniLM embeddings, real Chroma: each test runs against the workspace's folder and against a
+`chroma run` server (`store_settings`), which must behave the same."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from claimcourt.config import Settings
-from claimcourt.deps import build_search
+from claimcourt.deps import build_search, build_store
 from claimcourt.errors import IndexStateError
+from claimcourt.models.offline import load_classifier
 from claimcourt.retrieval.indexing import index_file
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.workspace import WorkspacePaths
@@ -16,8 +18,9 @@ from tests.conftest import read_csv, write_csv
 
 
 def test_indexing_twice_is_idempotent_and_a_changed_label_is_updated(
-    settings: Settings, silver_index_csv: Path, tmp_path: Path
+    store_settings: Settings, silver_index_csv: Path, tmp_path: Path
 ) -> None:
+    settings = store_settings
     first = index_file(silver_index_csv, settings)
     assert (first.added, first.total) == (80, 80)
     again = index_file(silver_index_csv, settings)
@@ -30,12 +33,18 @@ def test_indexing_twice_is_idempotent_and_a_changed_label_is_updated(
     assert (changed.relabelled, changed.re_embedded, changed.total) == (1, 1, 80)
     stored = build_search(settings).store.existing([rows[0]["id"]])
     assert stored[rows[0]["id"]].label == int(rows[0]["label"])
-    assert WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection).exists()
+    judge_file = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
+    classifier = load_classifier(build_store(settings), judge_file)
+    assert classifier.n_train == 80
+    if settings.retrieval.chroma_url:
+        # The server holds everything: nothing of the store is written into the workspace.
+        assert not WorkspacePaths(settings.workspace).chroma.exists()
+        assert not judge_file.exists()
 
 
-def test_neighbours_never_include_the_claim_itself(settings: Settings, silver_index_csv: Path) -> None:
-    index_file(silver_index_csv, settings)
-    search = build_search(settings)
+def test_neighbours_never_include_the_claim_itself(store_settings: Settings, silver_index_csv: Path) -> None:
+    index_file(silver_index_csv, store_settings)
+    search = build_search(store_settings)
     rows = read_csv(silver_index_csv)
     vectors = search.embedder.embed([r["text"] for r in rows[:5]])
     # Same id, and the same text under another id (a duplicate filed twice), are both excluded.
@@ -51,17 +60,18 @@ def test_neighbours_never_include_the_claim_itself(settings: Settings, silver_in
     assert rows[0]["id"] not in {n.id for n in renamed[0]}
 
 
-def test_another_embedding_model_is_refused(settings: Settings, silver_index_csv: Path) -> None:
-    index_file(silver_index_csv, settings)
+def test_another_embedding_model_is_refused(store_settings: Settings, silver_index_csv: Path) -> None:
+    index_file(silver_index_csv, store_settings)
     other = LabelledStore(
-        WorkspacePaths(settings.workspace).chroma,
-        collection=settings.retrieval.collection,
+        WorkspacePaths(store_settings.workspace).chroma,
+        collection=store_settings.retrieval.collection,
         embedding_model="AI-Growth-Lab/PatentSBERTa",
+        url=store_settings.retrieval.chroma_url,
     )
     with pytest.raises(IndexStateError, match="built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'"):
         other.count()
 
 
-def test_empty_index_is_refused(settings: Settings) -> None:
+def test_empty_index_is_refused(store_settings: Settings) -> None:
     with pytest.raises(IndexStateError, match="empty"):
-        build_search(settings).store.require_nonempty()
+        build_search(store_settings).store.require_nonempty()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from claimcourt.config import Settings
@@ -75,3 +76,32 @@ def test_another_embedding_model_is_refused(store_settings: Settings, silver_ind
 def test_empty_index_is_refused(store_settings: Settings) -> None:
     with pytest.raises(IndexStateError, match="empty"):
         build_search(store_settings).store.require_nonempty()
+
+
+def test_a_damaged_vector_index_is_named_and_index_sets_the_folder_aside(
+    settings: Settings, silver_index_csv: Path
+) -> None:
+    """Chroma writes its HNSW files once a collection passes ~1,000 vectors: damage them."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    from claimcourt.errors import StoreCorruptError
+
+    chroma = WorkspacePaths(settings.workspace).chroma
+    store = build_store(settings)
+    vectors = np.random.default_rng(0).normal(size=(1_200, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"r{i}" for i in range(1_200)]
+    store.upsert(ids, [f"claim {i}" for i in range(1_200)], [i % 2 for i in range(1_200)], vectors)
+    SharedSystemClient.clear_system_cache()  # as if the process ended: the next open reads the files
+    segment_files = [f for d in chroma.iterdir() if d.is_dir() for f in d.iterdir()]
+    assert segment_files
+    for file in segment_files:
+        with file.open("r+b") as fh:
+            fh.truncate(file.stat().st_size // 2)
+
+    with pytest.raises(StoreCorruptError, match=f"^{chroma}: the Chroma database in this folder cannot be read"):
+        build_store(settings).require_nonempty()
+    report = index_file(silver_index_csv, settings)
+    assert report.set_aside.startswith(f"{chroma}.damaged-")
+    assert (report.added, report.total) == (80, 80)
+    build_store(settings).require_nonempty()

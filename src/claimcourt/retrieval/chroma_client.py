@@ -79,7 +79,14 @@ class ChromaLocation:
         if self.url is None:
             self.folder.mkdir(parents=True, exist_ok=True)
             with self.errors():
-                return chromadb.PersistentClient(path=str(self.folder), settings=settings)
+                try:
+                    return chromadb.PersistentClient(path=str(self.folder), settings=settings)
+                except Exception:
+                    # Chroma caches the half-opened system by path; the next open must try afresh.
+                    from chromadb.api.shared_system_client import SharedSystemClient
+
+                    SharedSystemClient.clear_system_cache()
+                    raise
         address = parse_chroma_url(self.url)
         self._heartbeat(address)
         with self.errors():

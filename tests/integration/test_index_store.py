@@ -105,3 +105,26 @@ def test_a_damaged_vector_index_is_named_and_index_sets_the_folder_aside(
     assert report.set_aside.startswith(f"{chroma}.damaged-")
     assert (report.added, report.total) == (80, 80)
     build_store(settings).require_nonempty()
+
+
+def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> None:
+    from claimcourt.errors import ConfigError
+    from tests.chroma_support import chroma_server, services_required
+
+    try:
+        server = chroma_server(tmp_path)
+        url = server.__enter__()
+    except RuntimeError as exc:
+        if services_required():
+            pytest.fail(f"the Chroma server cannot start: {exc}")
+        pytest.skip(f"no Chroma server: {exc}")
+    try:
+        store = LabelledStore(tmp_path / "unused", collection="stops", embedding_model="m", url=url)
+        vectors = np.eye(3, dtype=np.float32)
+        store.upsert(["a", "b", "c"], ["x", "y", "z"], [1, 0, 1], vectors)
+        assert [n.id for n in store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)[0]] == ["a"]
+    finally:
+        server.__exit__(None, None, None)
+    with pytest.raises(ConfigError, match=f"retrieval.chroma_url '{url}': the Chroma server stopped answering"):
+        store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)
+    assert not (tmp_path / "unused").exists()

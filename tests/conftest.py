@@ -62,6 +62,34 @@ def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settin
     return load_settings(overrides={"workspace": settings.workspace, "retrieval": retrieval}, environ={})
 
 
+@pytest.fixture(scope="session")
+def server_indexed_collection(chroma_url: str, indexed_template: Path) -> str:
+    """A collection on the session's server holding the 80 claims of `indexed_template`, indexed once.
+    Tests that only read share it (embedding is the slow part)."""
+    from claimcourt.retrieval.indexing import index_file
+
+    collection = f"template-{uuid.uuid4().hex}"
+    retrieval = {"chroma_url": chroma_url, "collection": collection}
+    workspace = indexed_template.parent / "server-ws"
+    index_file(
+        indexed_template.parent / "labelled.csv",
+        load_settings(overrides={"workspace": workspace, "retrieval": retrieval}, environ={}),
+    )
+    return collection
+
+
+@pytest.fixture(params=["folder", "server"])
+def indexed_store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """`indexed_settings` against the folder and against the server (read it, do not write to it)."""
+    if request.param == "folder":
+        return request.getfixturevalue("indexed_settings")
+    retrieval = {
+        "chroma_url": request.getfixturevalue("chroma_url"),
+        "collection": request.getfixturevalue("server_indexed_collection"),
+    }
+    return load_settings(overrides={"workspace": settings.workspace, "retrieval": retrieval}, environ={})
+
+
 def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> Path:
     rows = list(rows)
     columns = columns or list(rows[0])

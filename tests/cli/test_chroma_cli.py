@@ -42,10 +42,11 @@ def test_index_on_one_machine_run_on_another(
         worker_ws.mkdir()
         (worker_ws / "claimcourt.toml").write_text(f'[retrieval]\nchroma_url = "{url}"\n')
     out = tmp_path / "labels.csv"
-    ran = runner.invoke(app, ["run", str(silver_batch_csv), "-w", str(worker_ws), "-o", str(out)], env=env)
+    args = ["run", str(silver_batch_csv), "-w", str(worker_ws), "-o", str(out), "--limit", "8"]
+    ran = runner.invoke(app, args, env=env)
     assert ran.exit_code == 0, ran.output
     rows = read_csv(out)
-    assert len(rows) == 24
+    assert len(rows) == 8
     assert {r["decided_by"] for r in rows} <= {"judge", "pending_review"}
     assert not (WorkspacePaths(worker_ws).chroma.exists() and url)
     again = runner.invoke(app, ["index", str(silver_index_csv), "-w", str(indexing_ws), *store_flags], env=env)
@@ -94,9 +95,11 @@ def _damage_header(chroma: Path) -> None:
     (chroma / "chroma.sqlite3").write_bytes(b"not a database " * 512)
 
 
-@pytest.mark.parametrize("damage", [_damage_database, _damage_header], ids=["truncated", "overwritten"])
+@pytest.mark.parametrize(
+    ("damage", "then_rebuild"), [(_damage_database, True), (_damage_header, False)], ids=["truncated", "overwritten"]
+)
 def test_a_damaged_chroma_folder_says_index_rebuilds_it_and_index_does(
-    indexed_settings: Settings, silver_index_csv: Path, silver_batch_csv: Path, damage: object
+    indexed_settings: Settings, silver_index_csv: Path, silver_batch_csv: Path, damage: object, then_rebuild: bool
 ) -> None:
     ws = indexed_settings.workspace
     chroma = WorkspacePaths(ws).chroma
@@ -108,6 +111,8 @@ def test_a_damaged_chroma_folder_says_index_rebuilds_it_and_index_does(
     assert f"{chroma}: the Chroma database in this folder cannot be read" in line
     assert "`claimcourt index FILE` rebuilds the store" in line
     assert not WorkspacePaths(ws).ledger.exists()  # the run was not started
+    if not then_rebuild:
+        return  # rebuilding is the same whatever the damage: once is enough
 
     rebuilt = runner.invoke(app, ["index", str(silver_index_csv), "-w", str(ws)])
     assert rebuilt.exit_code == 0, rebuilt.output

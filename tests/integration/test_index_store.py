@@ -43,9 +43,8 @@ def test_indexing_twice_is_idempotent_and_a_changed_label_is_updated(
         assert not judge_file.exists()
 
 
-def test_neighbours_never_include_the_claim_itself(store_settings: Settings, silver_index_csv: Path) -> None:
-    index_file(silver_index_csv, store_settings)
-    search = build_search(store_settings)
+def test_neighbours_never_include_the_claim_itself(indexed_store_settings: Settings, silver_index_csv: Path) -> None:
+    search = build_search(indexed_store_settings)
     rows = read_csv(silver_index_csv)
     vectors = search.embedder.embed([r["text"] for r in rows[:5]])
     # Same id, and the same text under another id (a duplicate filed twice), are both excluded.
@@ -61,13 +60,13 @@ def test_neighbours_never_include_the_claim_itself(store_settings: Settings, sil
     assert rows[0]["id"] not in {n.id for n in renamed[0]}
 
 
-def test_another_embedding_model_is_refused(store_settings: Settings, silver_index_csv: Path) -> None:
-    index_file(silver_index_csv, store_settings)
+def test_another_embedding_model_is_refused(indexed_store_settings: Settings) -> None:
+    settings = indexed_store_settings
     other = LabelledStore(
-        WorkspacePaths(store_settings.workspace).chroma,
-        collection=store_settings.retrieval.collection,
+        WorkspacePaths(settings.workspace).chroma,
+        collection=settings.retrieval.collection,
         embedding_model="AI-Growth-Lab/PatentSBERTa",
-        url=store_settings.retrieval.chroma_url,
+        url=settings.retrieval.chroma_url,
     )
     with pytest.raises(IndexStateError, match="built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'"):
         other.count()

@@ -77,10 +77,10 @@ def verdict_text(state: ClaimState, *, hidden: bool, threshold: float | None) ->
         return Text(f"the Judge's verdict could not be read ({visible(reason)}): the decision is yours")
     head = Text("verdict ")
     head.append_text(label_text(verdict.label))
-    head.append(f"   confidence {verdict.confidence:.2f} ", style="bold")
+    head.append(f"  confidence {verdict.confidence:.2f} ", style="bold")
     head.append(bar(verdict.confidence), style="yellow")
     if threshold is not None:
-        head.append(f"   (a person decides below {threshold:.2f})", style="dim")
+        head.append(f"  (threshold {threshold:.2f})", style="dim")
     if verdict.rationale:
         head.append("\n")
         head.append_text(as_text(verdict.rationale))

@@ -1,0 +1,69 @@
+"""The Judge's p_green from a server's log-probabilities, never guessed.
+
+The server is asked for one new token after `### Answer:` with the top-k alternatives at that
+position (the legacy completions API's `logprobs`, as vLLM, SGLang and llama.cpp's server return it:
+`choices[0].logprobs.top_logprobs[0]` maps token text to log-probability). The client has no tokenizer,
+so it reads every alternative whose text, without surrounding whitespace and the tokenizers' space
+marks (SentencePiece '▁', byte-level 'Ġ'), is YES or NO in any case: " YES", "YES", " Yes", "yes",
+"▁YES"... P(YES) and P(NO) are each the sum over their variants, and p_green = P(YES) / (P(YES) + P(NO)).
+
+Where neither appears among the alternatives the verdict is unreadable (a person decides). Where only
+one appears, the other's probability is at most the smallest probability the server returned, so that
+bound is used: the confidence is never higher than the numbers allow.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_SPACE_MARKS = " \t\n▁Ġ"
+_WORDS = {"yes": "yes", "no": "no"}
+
+
+@dataclass(frozen=True)
+class AnswerProbabilities:
+    yes: float | None
+    no: float | None
+    smallest: float
+    variants: tuple[str, ...]
+
+    @property
+    def readable(self) -> bool:
+        return self.yes is not None or self.no is not None
+
+    @property
+    def p_green(self) -> float:
+        yes = self.yes if self.yes is not None else self.smallest
+        no = self.no if self.no is not None else self.smallest
+        return yes / (yes + no)
+
+
+def answer_word(token: str) -> str | None:
+    return _WORDS.get(token.strip(_SPACE_MARKS).casefold())
+
+
+def answer_probabilities(top: Mapping[str, float]) -> AnswerProbabilities:
+    """P(YES) and P(NO) summed over their token variants among `top` (token text -> logprob)."""
+    sums: dict[str, float] = {}
+    variants = []
+    finite = [lp for lp in top.values() if lp is not None and math.isfinite(lp)]
+    for token, logprob in top.items():
+        word = answer_word(token)
+        if word is None or logprob is None or not math.isfinite(logprob):
+            continue
+        sums[word] = sums.get(word, 0.0) + math.exp(logprob)
+        variants.append(token)
+    smallest = math.exp(min(finite)) if finite else 0.0
+    return AnswerProbabilities(sums.get("yes"), sums.get("no"), smallest, tuple(variants))
+
+
+def top_at_answer(choice: object) -> Mapping[str, float] | None:
+    """The alternatives at the first generated position of a completion choice, or None if absent."""
+    logprobs = getattr(choice, "logprobs", None)
+    top = getattr(logprobs, "top_logprobs", None) if logprobs is not None else None
+    if not top or not top[0]:
+        return None
+    first = top[0]
+    return first if isinstance(first, Mapping) else dict(first)

@@ -140,3 +140,19 @@ def endpoint_toml(url: str, models: TinyModels, **endpoint: Any) -> str:
             continue
         lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
     return "\n".join(lines) + "\n"
+
+
+def warm(served: Served, models: TinyModels) -> None:
+    """Load both tiny models on the server, so that it lists them and the probe sends no request."""
+    import httpx
+
+    for model in (models.phi3, models.mistral):
+        body = {"model": str(model), "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
+        httpx.post(served.url + "/chat/completions", json=body, timeout=120).raise_for_status()
+
+
+def proxy_stats(proxy: Served) -> dict[str, int]:
+    import httpx
+
+    stats: dict[str, int] = httpx.get(f"http://127.0.0.1:{proxy.port}/__stats", timeout=10).json()
+    return stats

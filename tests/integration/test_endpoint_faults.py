@@ -59,7 +59,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny: TinyModels) -> Iterat
 def proxy(request: pytest.FixtureRequest, server: Served, tmp_path: Path) -> Iterator[Served]:
     started = fault_proxy(server, tmp_path / "proxy.log", **request.param).start()
     yield started
-    started.stop()
+    started.stop(signal.SIGKILL)  # it may hold delayed requests; it keeps nothing worth a clean stop
 
 
 @pytest.fixture
@@ -124,6 +124,26 @@ def _claimcourt(settings: Settings, batch: Path, out: Path) -> subprocess.Popen[
     command = [sys.executable, "-m", "claimcourt.cli.app", "run", str(batch), "-w", str(settings.workspace)]
     command += ["--run-id", "killed", "-o", str(out)]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("proxy", [{"delay_first": 1000, "delay_s": 30}], indirect=True)
+def test_ctrl_c_cancels_requests_in_flight(
+    indexed_settings: Settings, tiny: TinyModels, proxy: Served, batch_csv: Path
+) -> None:
+    configure(indexed_settings, proxy.url, tiny, concurrency=4)
+    out = indexed_settings.workspace.parent / "results.csv"
+    batch = _claimcourt(indexed_settings, batch_csv, out)
+    deadline = time.monotonic() + 120
+    while proxy_stats(proxy)["in_flight"] < 4 and batch.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proxy_stats(proxy)["in_flight"] >= 4
+    stopped_at = time.monotonic()
+    batch.send_signal(signal.SIGINT)
+    output, _ = batch.communicate(timeout=60)
+    # Every request was held for 30 s: stopping within seconds means they were cancelled, not awaited.
+    assert batch.returncode == 130 and time.monotonic() - stopped_at < 15, output.decode()
+    assert "Resume with: claimcourt run" in " ".join(output.decode().split())
+    assert all(r["error"] == "" for r in read_csv(out))  # nothing recorded as failed for being stopped
 
 
 def test_server_killed_mid_batch_then_restarted(

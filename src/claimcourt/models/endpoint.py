@@ -18,7 +18,7 @@ from typing import Any
 
 from claimcourt.config import EndpointSettings
 from claimcourt.models import endpoint_client
-from claimcourt.models.endpoint_logprobs import answer_probabilities, top_at_answer
+from claimcourt.models.endpoint_logprobs import logprob_verdict
 from claimcourt.models.hf import cited_ids
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.prompts import advocate as advocate_prompts
@@ -153,29 +153,10 @@ class EndpointBackend:
                 model=model, prompt=prompt, max_tokens=1, temperature=0.0, logprobs=self.settings.top_logprobs
             )
         )
-        recorded = prompt if self.settings.record_prompts else None
-        method = f"logprobs@{reply.model or model}"
-        top = top_at_answer(reply.choices[0]) if reply.choices else None
-        found = answer_probabilities(top) if top is not None else None
-        if found is None or not found.readable:
-            shown = ", ".join(repr(t) for t in list(top or {})[:8]) or "none"
-            return Verdict(
-                confidence=0.0,
-                readable=False,
-                unreadable_reason=f"neither YES nor NO among the server's top tokens at the answer ({shown})",
-                method=method,
-                prompt=recorded,
-                claim_truncated=truncated,
-            )
-        p_green = found.p_green
-        components = {"p_yes": round(found.yes or 0.0, 6), "p_no": round(found.no or 0.0, 6)}
-        return Verdict.from_p_green(
-            p_green,
-            rationale=f"P(YES) / (P(YES) + P(NO)) = {p_green:.3f} from the server's logprobs "
-            f"(tokens read: {', '.join(repr(v) for v in found.variants)})",
-            method=method,
-            components=components,
-            prompt=recorded,
+        return logprob_verdict(
+            reply.choices[0] if reply.choices else None,
+            method=f"logprobs@{reply.model or model}",
+            prompt=prompt if self.settings.record_prompts else None,
             claim_truncated=truncated,
         )
 

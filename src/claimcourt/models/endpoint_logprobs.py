@@ -18,6 +18,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from claimcourt.state import Verdict
+
 _SPACE_MARKS = " \t\n▁Ġ"
 _WORDS = {"yes": "yes", "no": "no"}
 
@@ -67,3 +69,30 @@ def top_at_answer(choice: object) -> Mapping[str, float] | None:
         return None
     first = top[0]
     return first if isinstance(first, Mapping) else dict(first)
+
+
+def logprob_verdict(choice: object | None, *, method: str, prompt: str | None, claim_truncated: bool) -> Verdict:
+    """The Judge's verdict from the completion choice at `### Answer:`; unreadable, with the reason, when
+    the server's alternatives hold neither YES nor NO (or no alternatives came back)."""
+    top = top_at_answer(choice) if choice is not None else None
+    found = answer_probabilities(top) if top is not None else None
+    if found is None or not found.readable:
+        shown = ", ".join(repr(t) for t in list(top or {})[:8]) or "none returned"
+        return Verdict(
+            confidence=0.0,
+            readable=False,
+            unreadable_reason=f"neither YES nor NO among the server's top tokens at the answer ({shown})",
+            method=method,
+            prompt=prompt,
+            claim_truncated=claim_truncated,
+        )
+    p_green = found.p_green
+    return Verdict.from_p_green(
+        p_green,
+        rationale=f"P(YES) / (P(YES) + P(NO)) = {p_green:.3f} from the server's logprobs "
+        f"(tokens read: {', '.join(repr(v) for v in found.variants)})",
+        method=method,
+        components={"p_yes": round(found.yes or 0.0, 6), "p_no": round(found.no or 0.0, 6)},
+        prompt=prompt,
+        claim_truncated=claim_truncated,
+    )

@@ -37,8 +37,16 @@ def require_settings(settings: EndpointSettings) -> tuple[str, str, str]:
     return settings.url, settings.debater_model, settings.judge_model
 
 
+def _openai() -> Any:
+    try:
+        import openai
+    except ImportError as exc:
+        raise ConfigError("the endpoint profile needs the openai package: pip install 'claimcourt[endpoint]'") from exc
+    return openai
+
+
 def async_client(settings: EndpointSettings) -> Any:
-    from openai import AsyncOpenAI
+    AsyncOpenAI = _openai().AsyncOpenAI
 
     url, _, _ = require_settings(settings)
     return AsyncOpenAI(
@@ -83,7 +91,7 @@ def _failure(exc: Exception, settings: EndpointSettings, what: str) -> EndpointE
 def probe(settings: EndpointSettings) -> None:
     """Raise EndpointError (or ConfigError) unless the server answers, serves both models and, in
     logprobs mode, returns log-probabilities for the Judge. Costs three one-token requests."""
-    from openai import OpenAI
+    OpenAI = _openai().OpenAI
 
     url, debater, judge = require_settings(settings)
     client = OpenAI(base_url=url, api_key=api_key(settings), timeout=_PROBE_TIMEOUT_S, max_retries=1)

@@ -108,8 +108,10 @@ def test_probe_stops_before_any_claim(
         ({"url": f"http://127.0.0.1:{free_port()}/v1"}, "cannot reach the server at"),
     ]
     for endpoint, message in cases:
-        configure(indexed_settings, endpoint.pop("url", server.url), tiny, **endpoint)
-        result = invoke("run", str(batch_csv), "-w", ws, "--run-id", "probe")
+        url = endpoint.pop("url", None)
+        configure(indexed_settings, server.url, tiny, **endpoint)
+        flag = ["--endpoint-url", url] if url else []  # the flag wins over the file
+        result = invoke("run", str(batch_csv), "-w", ws, "--run-id", "probe", *flag)
         assert result.exit_code == 2, result.output
         assert message in flat(result.output) and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output

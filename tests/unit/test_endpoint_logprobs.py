@@ -79,3 +79,26 @@ def test_answer_words_ignore_case_and_space_marks() -> None:
     assert [answer_word(t) for t in (" YES", "YES", " Yes", "ĠYES", "▁yes", " NO", "No", " YESS", "NOPE")] == [
         "yes", "yes", "yes", "yes", "yes", "no", "no", None, None,
     ]  # fmt: skip
+
+
+def test_the_chat_style_shape_is_read_too() -> None:
+    """Recent llama-server answers /v1/completions with `content[0].top_logprobs` (a list of tokens)."""
+    top = [{"token": " YES", "logprob": -0.7, "bytes": [32, 89, 69, 83]}, {"token": " NO", "logprob": -0.9}]
+    reply = Completion.model_validate(
+        {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "created": 1764650000,
+            "model": "judge",
+            "choices": [
+                {
+                    "index": 0,
+                    "text": " YES",
+                    "finish_reason": "length",
+                    "logprobs": {"content": [{"token": " YES", "logprob": -0.7, "top_logprobs": top}]},
+                }
+            ],
+        }
+    )
+    got = verdict(reply)
+    assert got.readable and math.isclose(got.p_green, math.exp(-0.7) / (math.exp(-0.7) + math.exp(-0.9)))

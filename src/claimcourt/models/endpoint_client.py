@@ -17,6 +17,7 @@ from typing import Any
 
 from claimcourt.config import EndpointSettings
 from claimcourt.errors import ConfigError, EndpointError
+from claimcourt.models.endpoint_logprobs import top_at_answer
 
 # The openai client refuses an empty key; servers started without --api-key ignore whatever is sent.
 NO_KEY = "EMPTY"
@@ -127,8 +128,7 @@ def _probe_logprobs(client: Any, settings: EndpointSettings, judge: str) -> None
         )
     except Exception as exc:
         raise _failure(exc, settings, f"a completion with logprobs from '{judge}'") from exc
-    logprobs = reply.choices[0].logprobs if reply.choices else None
-    if logprobs is None or not logprobs.top_logprobs or not logprobs.top_logprobs[0]:
+    if not reply.choices or top_at_answer(reply.choices[0]) is None:
         raise EndpointError(
             f"the server at {settings.url} returned no logprobs for '{judge}': use judge_mode = \"json\" "
             "in [endpoint], or a server that returns them (vLLM, SGLang, llama.cpp's llama-server)"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from claimcourt.state import Verdict
 
@@ -61,14 +62,26 @@ def answer_probabilities(top: Mapping[str, float]) -> AnswerProbabilities:
     return AnswerProbabilities(sums.get("yes"), sums.get("no"), smallest, tuple(variants))
 
 
+def _field(item: object, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
 def top_at_answer(choice: object) -> Mapping[str, float] | None:
-    """The alternatives at the first generated position of a completion choice, or None if absent."""
-    logprobs = getattr(choice, "logprobs", None)
-    top = getattr(logprobs, "top_logprobs", None) if logprobs is not None else None
-    if not top or not top[0]:
+    """The alternatives at the first generated position of a completion choice, or None if absent.
+    Reads the legacy completions shape (`top_logprobs[0]`: token -> logprob; vLLM, SGLang,
+    llama-cpp-python) and the chat-style one some servers return from /completions too
+    (`content[0].top_logprobs`: a list of {token, logprob}; recent llama-server)."""
+    logprobs = _field(choice, "logprobs")
+    if logprobs is None:
         return None
-    first = top[0]
-    return first if isinstance(first, Mapping) else dict(first)
+    top = _field(logprobs, "top_logprobs")
+    if top and top[0]:
+        first = top[0]
+        return first if isinstance(first, Mapping) else dict(first)
+    content = _field(logprobs, "content")
+    if content and _field(content[0], "top_logprobs"):
+        return {str(_field(t, "token")): float(_field(t, "logprob")) for t in _field(content[0], "top_logprobs")}
+    return None
 
 
 def logprob_verdict(choice: object | None, *, method: str, prompt: str | None, claim_truncated: bool) -> Verdict:

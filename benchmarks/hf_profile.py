@@ -1,14 +1,16 @@
 # ruff: noqa: B023
-"""Where a batched hf pass spends its time: prefill vs decode steps, dynamic vs static KV cache, by batch.
+"""Where a batched hf pass spends its time: prefill, and decode ms/step through transformers' generate
+against hf_decode's graphed loop (static cache), by batch; and whether both give the same tokens.
 
 Builds (or reuses) the random-weight models of hf_throughput.py and times the engine's own calls:
 
-    python benchmarks/hf_profile.py --work /dev/shm/bench --batches 1,32,128
+    python benchmarks/hf_profile.py --work /dev/shm/bench --batches 36,256 --judge-batches 51,256
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -22,9 +24,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", type=Path, default=Path("/tmp/claimcourt-hf-bench"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--batches", default="1,32,128")
-    parser.add_argument("--prompt-tokens", type=int, default=900)
+    # The pass sizes of hf_throughput.py's runs: ~36 debater rows / ~51 Judge rows under 22GiB, 256 unbounded.
+    parser.add_argument("--batches", default="36,256")
+    parser.add_argument("--judge-batches", default="51,256")
+    parser.add_argument("--prompt-tokens", type=int, default=723)
+    parser.add_argument("--judge-prompt-tokens", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--trace", action="store_true", help="torch.profiler table of one decode run")
     parser.add_argument("--tiny", action="store_true", help="tiny models on CPU (checks the script only)")
     args = parser.parse_args()
@@ -50,8 +56,8 @@ def main() -> None:
     vocab = len(debater.tokenizer)
     gen = torch.Generator().manual_seed(0)
 
-    def rows(b: int) -> list[list[int]]:
-        return [torch.randint(10, vocab, (args.prompt_tokens - (i % 7),), generator=gen).tolist() for i in range(b)]
+    def rows(b: int, length: int) -> list[list[int]]:
+        return [torch.randint(min(10, vocab // 2), vocab, (length - (i % 7),), generator=gen).tolist() for i in range(b)]
 
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
 
@@ -62,45 +68,47 @@ def main() -> None:
         sync()
         return time.perf_counter() - t0
 
-    for name, loaded, adapter in (("debater", debater, None), ("judge", judge, "judge")):
-        for b in [int(x) for x in args.batches.split(",")]:
-            batch = rows(b)
+    results: list[dict[str, object]] = []
+    plans = (
+        ("debater", debater, None, args.batches, args.prompt_tokens),
+        ("judge", judge, "judge", args.judge_batches, args.judge_prompt_tokens),
+    )
+    for name, loaded, adapter, batches, prompt_tokens in plans:
+        for b in [int(x) for x in batches.split(",")]:
+            batch = rows(b, prompt_tokens)
             with loaded.role(adapter) as model:
                 timed(lambda: hf_engine.generate_texts(model, loaded, batch[:1], max_new_tokens=2))  # warm
                 prefill = timed(lambda: hf_engine.label_logits(model, loaded, batch, label_token_ids(loaded.tokenizer)))
-                report = [f"{name} b={b}: prefill {prefill * 1000:.0f} ms"]
-                for cache in ("dynamic", "static"):
-                    one = timed(
-                        lambda: hf_engine.generate_texts(
-                            model,
-                            loaded,
-                            batch,
-                            max_new_tokens=1,
-                            cache_implementation=cache,
+                row: dict[str, object] = {"model": name, "rows": b, "prompt_tokens": prompt_tokens}
+                row["prefill_ms"] = round(prefill * 1000, 1)
+                outputs = {}
+                for decode in ("generate", "graphed"):
+
+                    def run_decode(n: int) -> list[list[int]]:
+                        return hf_engine.generate_texts(
+                            model, loaded, batch, max_new_tokens=n, cache_implementation="static", decode=decode
                         )
-                    )
-                    many = timed(
-                        lambda: hf_engine.generate_texts(
-                            model,
-                            loaded,
-                            batch,
-                            max_new_tokens=1 + args.steps,
-                            cache_implementation=cache,
-                        )
-                    )
-                    report.append(
-                        f"{cache}: first token {one * 1000:.0f} ms, {(many - one) / args.steps * 1000:.1f} ms/step"
-                    )
+
+                    one = timed(lambda: run_decode(1))
+                    run_decode(1 + args.steps)  # warm (the graph path's first capture at this size)
+                    many = timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps)))
+                    row[f"{decode}_first_token_ms"] = round(one * 1000, 1)
+                    row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
+                same = sum(a == g for a, g in zip(outputs["generate"], outputs["graphed"], strict=True))
+                row["rows_with_identical_tokens"] = same
             if torch.cuda.is_available():
-                report.append(f"peak {torch.cuda.max_memory_allocated() / 1024**3:.1f} GiB")
+                row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
-            log("; ".join(report))
+            results.append(row)
+            log(json.dumps(row))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
     if args.trace:
         from torch.profiler import ProfilerActivity, profile
 
-        batch = rows(int(args.batches.split(",")[-1]))
+        batch = rows(int(args.batches.split(",")[-1]), args.prompt_tokens)
         with debater.role(None) as model, profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             hf_engine.generate_texts(model, debater, batch, max_new_tokens=9)
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))

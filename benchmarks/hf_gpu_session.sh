@@ -12,9 +12,16 @@ python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upg
 export PYTHONPATH=/tmp/site:$PWD/src:$PWD PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv
 python3 -c "import torch, transformers, bitsandbytes, peft; print(torch.__version__, transformers.__version__, bitsandbytes.__version__, peft.__version__)"
-timeout "${TESTS_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/gpu 2>&1 | tee "$OUT/gpu_tests.log" | tail -15
+if [ "${TESTS_S:-150}" != 0 ]; then
+    timeout "${TESTS_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/gpu 2>&1 | tee "$OUT/gpu_tests.log" | tail -15
+fi
+profile() {
+    timeout "${PROFILE_S:-150}" python3 benchmarks/hf_profile.py --work /dev/shm/bench --data "$DATA" --batches 36 \
+        --judge-batches 51 --json-out "$OUT/hf_profile.json" ${PROFILE_ARGS:-} 2>&1 | grep -v -i warning \
+        | tee "$OUT/profile.log" | grep "^\[" | tail -4
+}
+[ "${PROFILE_FIRST:-0}" = 1 ] && profile
 timeout "${BENCH_S:-330}" python3 benchmarks/hf_throughput.py --work /dev/shm/bench --data "$DATA" --claims 256 \
     --reference-claims "${REFERENCE:-2}" --json-out "$OUT/hf_throughput.json" ${BENCH_ARGS:-} 2>&1 \
     | grep -v -i warning | tee "$OUT/bench.log" | grep -v "^\[" | tail -12
-timeout "${PROFILE_S:-120}" python3 benchmarks/hf_profile.py --work /dev/shm/bench --data "$DATA" --batches 36 \
-    --judge-batches 51 --json-out "$OUT/hf_profile.json" 2>&1 | grep -v -i warning | tee "$OUT/profile.log" | tail -4
+[ "${PROFILE_FIRST:-0}" = 1 ] || profile

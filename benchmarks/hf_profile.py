@@ -20,6 +20,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hf_throughput import DEFAULT_DATA, build_models, log, read_claims
 
 
+def trace_decode(model, loaded, batch, name: str, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """torch.profiler's kernel table over 8 decode steps of hf_decode, eager and graphed."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from claimcourt.models import hf_decode, hf_engine
+
+    out.mkdir(parents=True, exist_ok=True)
+    ids, mask = hf_engine._pad_left(batch, loaded.tokenizer.pad_token_id, loaded.device)
+    stops = hf_engine.stop_token_ids(loaded)
+    for use_graph in (False, True):
+        hf_decode.decode_greedy(model, loaded, ids, mask, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            hf_decode.decode_greedy(model, loaded, ids, mask, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=70)
+        path = out / f"trace_{name}_{'graphed' if use_graph else 'eager'}.txt"
+        path.write_text(table, encoding="utf-8")
+        log(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", type=Path, default=Path("/tmp/claimcourt-hf-bench"))
@@ -29,7 +51,8 @@ def main() -> None:
     parser.add_argument("--judge-batches", default="51,256")
     parser.add_argument("--prompt-tokens", type=int, default=723)
     parser.add_argument("--judge-prompt-tokens", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--trace-dir", type=Path, default=None, help="kernel tables of 8 decode steps, per path")
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--trace", action="store_true", help="torch.profiler table of one decode run")
     parser.add_argument("--tiny", action="store_true", help="tiny models on CPU (checks the script only)")
@@ -81,7 +104,7 @@ def main() -> None:
                 prefill = timed(lambda: hf_engine.label_logits(model, loaded, batch, label_token_ids(loaded.tokenizer)))
                 row: dict[str, object] = {"model": name, "rows": b, "prompt_tokens": prompt_tokens}
                 row["prefill_ms"] = round(prefill * 1000, 1)
-                outputs = {}
+                outputs: dict[str, list[list[int]]] = {}
                 for decode in ("generate", "graphed"):
 
                     def run_decode(n: int) -> list[list[int]]:
@@ -89,13 +112,26 @@ def main() -> None:
                             model, loaded, batch, max_new_tokens=n, cache_implementation="static", decode=decode
                         )
 
-                    one = timed(lambda: run_decode(1))
                     run_decode(1 + args.steps)  # warm (the graph path's first capture at this size)
-                    many = timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps)))
+                    # The fastest of a few: the first passes at a size pay for allocations and clocks.
+                    one = min(timed(lambda: run_decode(1)) for _ in range(3))
+                    many = min(
+                        timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps))) for _ in range(2)
+                    )
                     row[f"{decode}_first_token_ms"] = round(one * 1000, 1)
                     row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
-                same = sum(a == g for a, g in zip(outputs["generate"], outputs["graphed"], strict=True))
-                row["rows_with_identical_tokens"] = same
+                # How often two transformers paths already disagree (random weights: near-tied logits).
+                short = 1 + min(args.steps, 32)
+                dynamic = hf_engine.generate_texts(model, loaded, batch, max_new_tokens=short, cache_implementation="dynamic")
+                row["rows_same_generate_vs_graphed"] = sum(
+                    a[:short] == g[:short] for a, g in zip(outputs["generate"], outputs["graphed"], strict=True)
+                )
+                row["rows_same_generate_static_vs_dynamic"] = sum(
+                    a[:short] == d for a, d in zip(outputs["generate"], dynamic, strict=True)
+                )
+                row["compared_tokens"] = short
+                if args.trace_dir is not None:
+                    trace_decode(model, loaded, batch, name, args.trace_dir)
             if torch.cuda.is_available():
                 row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
                 torch.cuda.empty_cache()

@@ -16,6 +16,7 @@ if [ "${TESTS_S:-150}" != 0 ]; then
     timeout "${TESTS_S:-150}" python3 -m pytest -q -x -p no:cacheprovider tests/gpu 2>&1 | tee "$OUT/gpu_tests.log" | tail -15
 fi
 profile() {
+    [ "${PROFILE_S:-150}" = 0 ] && return
     timeout "${PROFILE_S:-150}" python3 benchmarks/hf_profile.py --work /dev/shm/bench --data "$DATA" --batches 36 \
         --judge-batches 51 --json-out "$OUT/hf_profile.json" ${PROFILE_ARGS:-} 2>&1 | grep -v -i warning \
         | tee "$OUT/profile.log" | grep "^\[" | tail -4

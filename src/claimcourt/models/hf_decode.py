@@ -134,15 +134,17 @@ class _DecodeStep:
 
 
 def _capture(step: _DecodeStep) -> Any:
-    """Run the step once for real (warm-up: cuBLAS handles, lazy kernels), then capture it on this
-    thread's capture stream. Returns the graph; the caller replays it for the following steps. The
-    warm-up runs on the current stream so that its buffers go back to the pool every pass allocates
-    from (blocks freed on a side stream stay cached for that stream alone)."""
+    """Run the step once for real on this thread's capture stream (warm-up: the stream's cuBLAS
+    workspace, lazy kernels), then capture it there. Returns the graph; the caller replays it for the
+    following steps. One stream per thread for every pass: blocks freed on a stream stay cached for
+    that stream, so a new stream per pass would strand its warm-up's memory under a budget, and a
+    workspace first made inside a capture would pin that graph's pool."""
     import torch
 
-    step()
     stream = _capture_stream()
     stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        step()
     graph = torch.cuda.CUDAGraph()
     # Not `torch.cuda.graph(...)`: it synchronises the device and empties the allocator's cache at every
     # capture. thread_local: the debater and Judge passes run in two worker threads at once.

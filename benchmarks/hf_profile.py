@@ -80,7 +80,8 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
 
     def rows(b: int, length: int) -> list[list[int]]:
-        return [torch.randint(min(10, vocab // 2), vocab, (length - (i % 7),), generator=gen).tolist() for i in range(b)]
+        low = min(10, vocab // 2)
+        return [torch.randint(low, vocab, (length - (i % 7),), generator=gen).tolist() for i in range(b)]
 
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
 
@@ -122,7 +123,9 @@ def main() -> None:
                     row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
                 # How often two transformers paths already disagree (random weights: near-tied logits).
                 short = 1 + min(args.steps, 32)
-                dynamic = hf_engine.generate_texts(model, loaded, batch, max_new_tokens=short, cache_implementation="dynamic")
+                dynamic = hf_engine.generate_texts(
+                    model, loaded, batch, max_new_tokens=short, cache_implementation="dynamic"
+                )
                 row["rows_same_generate_vs_graphed"] = sum(
                     a[:short] == g[:short] for a, g in zip(outputs["generate"], outputs["graphed"], strict=True)
                 )

@@ -51,7 +51,7 @@ def grouped_decode_attention(
     batch, heads, q_len, dim = query.shape
     kv_heads = key.shape[1]
     if q_len != 1 or kv_heads == heads or attention_mask is None or attention_mask.dtype != torch.bool:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)  # type: ignore[no-any-return]
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     group = heads // kv_heads  # query head h reads KV head h // group (transformers' repeat_kv order)
     out = torch.nn.functional.scaled_dot_product_attention(
         query.reshape(batch, kv_heads, group, dim),
@@ -210,7 +210,7 @@ def decode_greedy(
     import torch
     from transformers import StaticCache
 
-    batch, width = ids.shape
+    width = ids.shape[1]
     cache_len = width + max_new_tokens - 1  # the last token is never fed back
     cache = StaticCache(config=loaded.config, max_cache_len=max(cache_len, width + 1))
     position = mask.long().cumsum(-1) - 1

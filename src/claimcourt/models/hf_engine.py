@@ -373,7 +373,12 @@ def judge_with_rationale(
 
 
 def _judge_graphed(
-    model: Any, loaded: LoadedModel, rows: list[list[int]], label_ids: tuple[int, int], header_ids: list[int], new_tokens: int
+    model: Any,
+    loaded: LoadedModel,
+    rows: list[list[int]],
+    label_ids: tuple[int, int],
+    header_ids: list[int],
+    new_tokens: int,
 ) -> list[tuple[float, float, list[int]]]:
     """judge_with_rationale through hf_decode: the same three phases as JudgeFormatProcessor (record
     the pair at the answer position and keep the likelier, force the header, then greedy)."""

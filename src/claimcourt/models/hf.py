@@ -242,6 +242,7 @@ class HFBackend:
                     [r.ids for r in chunk],
                     max_new_tokens=new_tokens,
                     cache_implementation=self.settings.cache_implementation,
+                    decode=self.settings.decode,
                 )
 
         return self._chunked(loaded, rendered, new_tokens, run_chunk, stats)
@@ -382,6 +383,7 @@ class HFBackend:
                     header_ids=header,
                     rationale_tokens=rationale_tokens,
                     cache_implementation=self.settings.cache_implementation,
+                    decode=self.settings.decode,
                 )
 
         outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["judge"])

@@ -91,23 +91,53 @@ class HFSettings(_Section):
     # 'static' preallocates each pass's KV cache; 'dynamic' re-copies the whole cache at every decode
     # step (on an H200, 128 rows of Phi-3-mini: 147 ms per step against 35 ms static).
     cache_implementation: Literal["dynamic", "static"] = "static"
+    # 'graphed': claimcourt's greedy loop over the static cache, each pass's decode step captured once as
+    # a CUDA graph (eager on a CPU); the same tokens as 'generate' (transformers' generate), without its
+    # ~45 ms of launches per step. Only with cache_implementation = 'static'.
+    decode: Literal["generate", "graphed"] = "graphed"
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 
 
 class EndpointSettings(_Section):
-    """A TGI or vLLM server speaking the OpenAI-compatible chat API."""
+    """A server speaking the OpenAI-compatible API (vLLM, SGLang, llama.cpp's llama-server, transformers
+    serve), filled in from its launch command. Model names are the names the server serves (a LoRA
+    adapter served under its own name is a model name here)."""
 
     embedding_model: str = MINILM
-    url: str | None = None
-    model: str | None = None
+    url: str | None = Field(None, description="the API's base, e.g. http://gpu-node:8000/v1")
+    # The name of the variable that holds the key: the key itself never sits in a file or a record.
+    api_key_env: str = "CLAIMCOURT_ENDPOINT_API_KEY"
     debater_model: str | None = None
     judge_model: str | None = None
-    api_key_env: str = "CLAIMCOURT_ENDPOINT_API_KEY"
+    # 'logprobs': p_green from the server's log-probabilities of YES/NO at the adapter's answer position;
+    # 'json': for servers that return none, a JSON verdict, validated, repaired once, else a person.
+    judge_mode: Literal["logprobs", "json"] = "logprobs"
+    max_in_flight: int = Field(64, ge=1, description="requests sent to the server at once")
     timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(1, ge=0)
+    max_retries: int = Field(3, ge=0, description="per request, with jittered backoff")
+    # The client has no tokenizer, so texts are cut to budgets in characters (about 4 per token).
+    claim_max_chars: int = Field(2048, ge=64)
+    neighbour_max_chars: int = Field(256, ge=32)
+    judge_neighbour_max_chars: int | None = Field(None, ge=32)
     debater_max_new_tokens: int = Field(128, ge=1)
-    judge_max_new_tokens: int = Field(256, ge=1)
+    judge_json_max_new_tokens: int = Field(192, ge=16)
+    judge_json_retries: int = Field(1, ge=0)
+    # Alternatives asked for at the answer position (vLLM's default --max-logprobs is 20).
+    top_logprobs: int = Field(20, ge=2)
+    record_prompts: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. http://gpu-node:8000/v1)")
+        return value.rstrip("/")
 
 
 class Settings(_Section):

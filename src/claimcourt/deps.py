@@ -54,6 +54,10 @@ def build_backend(settings: Settings, search: NeighbourSearch) -> DebateBackend:
         from claimcourt.models.hf import HFBackend
 
         return HFBackend(settings.hf)
+    if settings.profile == "endpoint":
+        from claimcourt.models.endpoint import EndpointBackend
+
+        return EndpointBackend(settings.endpoint)
     raise BackendError(f"the '{settings.profile}' profile is not available in this build")
 
 

@@ -141,6 +141,10 @@ def run(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
     chroma_url: ChromaUrlOpt = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="The endpoint profile's server, e.g. http://gpu-node:8000/v1."),
+    ] = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
     with user_errors():
@@ -152,6 +156,7 @@ def run(
             max_concurrency=max_concurrency,
             hf={"gpu_memory": gpu_memory},
             retrieval={"chroma_url": chroma_url},
+            endpoint={"url": endpoint_url},
         )
         chosen_run_id = run_id or default_run_id(claims)
         summary = execute_run(

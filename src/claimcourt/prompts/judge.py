@@ -1,5 +1,7 @@
 """The Judge weighs both cases and the precedents."""
 
+from claimcourt.prompts.evidence import defuse
+
 JUDGE_RATIONALE = """\
 p_green {p_green:.2f}: {knn_share:.0%} x similarity-weighted vote of {k} neighbours ({knn:.2f}; \
 {n_green} green, {n_not_green} not green) + {lr_share:.0%} x classifier on the claim embedding ({logreg:.2f}). \
@@ -46,3 +48,23 @@ JUDGE_JSON_REPAIR = """\
 Your reply could not be used: {error}
 Reply again with only one JSON object of the form \
 {{"label": "green" or "not green", "confidence": 0.5 to 1.0, "rationale": "..."}}."""
+
+
+def argument_text(text: str | None) -> str:
+    """A debater's argument as the Judge reads it (model output is outside text too)."""
+    return defuse(text.strip()) if text and text.strip() else NO_ARGUMENT
+
+
+def judge_prompt(*, precedents: str, advocate: str | None, skeptic: str | None, claim: str) -> str:
+    """The adapter's instruction format, ending at `### Answer:`; texts already cut to their budgets."""
+    return JUDGE_PROMPT.format(
+        task=JUDGE_TASK,
+        precedents=precedents,
+        advocate=argument_text(advocate),
+        skeptic=argument_text(skeptic),
+        claim=defuse(claim.strip()),
+    )
+
+
+def judge_json_task(*, advocate: str | None, skeptic: str | None) -> str:
+    return JUDGE_JSON_TASK.format(advocate=argument_text(advocate), skeptic=argument_text(skeptic))

@@ -34,7 +34,9 @@ class _Section(BaseModel):
 class RetrievalSettings(_Section):
     """How neighbours are found. The embedding model is per profile (see `Settings.embedding_model`)."""
 
-    top_k: int = Field(5, ge=1, le=100, description="labelled neighbours shown to every role")
+    # None: the profile's own default (`PROFILE_TOP_K`): the offline Judge weighs many precedents
+    # cheaply, while an LLM reads each one in its prompt.
+    top_k: int | None = Field(None, ge=1, le=100, description="labelled neighbours shown to every role")
     batch_size: int = Field(64, ge=1, description="texts embedded per forward pass")
     collection: str = "labelled_claims"
 
@@ -43,10 +45,13 @@ class OfflineSettings(_Section):
     """The embedded default: evidence briefs and a kNN + logistic-regression judge, CPU only."""
 
     embedding_model: str = MINILM
-    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only).
+    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only),
+    # used only by an index fitted before the Judge weighed the briefs (or too small to fit that).
     knn_weight: float = Field(0.5, ge=0.0, le=1.0)
     # The LR's inverse regularisation strength, fitted at index time.
     lr_c: float = Field(4.0, gt=0.0)
+    # Inverse regularisation of the weighing of the briefs (`models.evidence`), fitted at index time.
+    weighing_c: float = Field(1.0, gt=0.0)
     excerpt_chars: int = Field(160, ge=20)
 
 
@@ -99,6 +104,9 @@ class EndpointSettings(_Section):
     judge_max_new_tokens: int = Field(256, ge=1)
 
 
+PROFILE_TOP_K: dict[str, int] = {"offline": 20, "hf": 5, "endpoint": 5}
+
+
 class Settings(_Section):
     profile: Profile = "offline"
     workspace: Path = DEFAULT_WORKSPACE
@@ -122,6 +130,11 @@ class Settings(_Section):
         """The embedding model of the active profile: it decides which store the workspace holds."""
         section: OfflineSettings | HFSettings | EndpointSettings = getattr(self, self.profile)
         return section.embedding_model
+
+    @property
+    def top_k(self) -> int:
+        """Neighbours retrieved for every role: the configured number, else the profile's default."""
+        return self.retrieval.top_k or PROFILE_TOP_K[self.profile]
 
     def config_file(self) -> Path:
         return self.workspace / CONFIG_FILENAME

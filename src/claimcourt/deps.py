@@ -38,7 +38,7 @@ def build_search(settings: Settings) -> NeighbourSearch:
     return NeighbourSearch(
         embedder,
         build_store(settings),
-        top_k=settings.retrieval.top_k,
+        top_k=settings.top_k,
         max_batch=settings.retrieval.batch_size,
     )
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from claimcourt.errors import ConfigError
 
@@ -104,6 +104,17 @@ class EndpointSettings(_Section):
     judge_max_new_tokens: int = Field(256, ge=1)
 
 
+LATEST_CALIBRATION = "latest"
+
+
+def calibration_reference(value: str) -> str | None:
+    """'calibrated' -> 'latest', 'calibrated:NAME' -> 'NAME'; None for anything else (a number)."""
+    head, _, name = value.strip().partition(":")
+    if head.strip().lower() != "calibrated":
+        return None
+    return name.strip() or LATEST_CALIBRATION
+
+
 PROFILE_TOP_K: dict[str, int] = {"offline": 20, "hf": 5, "endpoint": 5}
 
 
@@ -111,6 +122,16 @@ class Settings(_Section):
     profile: Profile = "offline"
     workspace: Path = DEFAULT_WORKSPACE
     threshold: float = Field(0.70, ge=0.0, le=1.0, description="Judge confidence below this goes to a person")
+    # `threshold = "calibrated"` / `"calibrated:NAME"` (file, environment or --threshold) names a saved
+    # calibration instead of a number; it lands here and is resolved to `threshold` when a run starts
+    # (`eval.calibrations.resolve_threshold`), which then records the calibration's own name.
+    calibration: str | None = None
+    # A share of the claims the Judge would decide alone also goes to a person (an audit), drawn from
+    # a hash of the run's audit seed and the claim id; a run without a seed gets a random one, recorded.
+    audit_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of auto-decided claims also sent to a person")
+    audit_seed: int | None = Field(None, ge=0)
+    # Audit claims are reviewed blind (the Judge's verdict hidden until the person decided).
+    audit_blind: bool = True
     max_concurrency: int = Field(64, ge=1, description="claims debated at once")
     checkpointer: Literal["sqlite", "postgres"] = "sqlite"
     postgres_url: str | None = None
@@ -119,6 +140,16 @@ class Settings(_Section):
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     hf: HFSettings = Field(default_factory=HFSettings)
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calibrated_threshold(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("threshold"), str):
+            name = calibration_reference(values["threshold"])
+            if name is not None:
+                values = {k: v for k, v in values.items() if k != "threshold"}
+                values["calibration"] = name
+        return values
 
     @field_validator("workspace", mode="before")
     @classmethod

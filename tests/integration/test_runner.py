@@ -38,7 +38,7 @@ def test_offline_run_writes_every_claim_with_its_debate(indexed_settings: Settin
             assert float(row["confidence"]) >= 0.70 and row["label"] == row["judge_label"]
         else:
             assert float(row["confidence"]) < 0.70 and row["label"] == ""
-        assert len(row["neighbour_ids"].split(";")) == 5
+        assert len(row["neighbour_ids"].split(";")) == indexed_settings.top_k
         assert "Case for GREEN" in row["advocate"] and "Case for NOT GREEN" in row["skeptic"]
     debates = [json.loads(line) for line in summary.results_jsonl.read_text().splitlines()]
     assert [d["claim_id"] for d in debates] == batch_ids

@@ -93,8 +93,7 @@ class GuaranteedThreshold:
             )
             return (
                 f"No threshold guarantees agreement of at least {1 - self.alpha:.0%} with "
-                f"{1 - self.delta:.0%} confidence on these {self.total} claims: every claim must go to a person."
-                + more
+                f"{1 - self.delta:.0%} confidence on these {self.total} claims: every claim must go to a person." + more
             )
         assert self.coverage is not None
         return (

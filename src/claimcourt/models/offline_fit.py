@@ -86,7 +86,8 @@ def fit_weighing(
     for row, p, neighbours in zip(
         rows, p_oof, _neighbours_within(rows, ids, texts, vectors, labels, top_k), strict=True
     ):
-        advocate = offline_brief("advocate", texts[row], neighbours, excerpt_chars)
-        skeptic = offline_brief("skeptic", texts[row], neighbours, excerpt_chars)
+        text = texts[int(row)]
+        advocate = offline_brief("advocate", text, neighbours, excerpt_chars)
+        skeptic = offline_brief("skeptic", text, neighbours, excerpt_chars)
         features.append(brief_features(float(p), neighbours, advocate, skeptic))
     return EvidenceWeighing.fit(np.asarray(features), labels[rows], c=weighing_c, top_k=top_k)

@@ -137,3 +137,18 @@ def test_run_uses_the_latest_or_a_named_calibration_and_records_which(
             assert (row["decided_by"] == "judge") == (float(row["confidence"]) >= saved)
     got = runner.invoke(app, ["run", str(silver_batch_csv), "--threshold", "calibrated:nope", "-w", str(ws)])
     assert got.exit_code == 2 and "no such calibration" in flat(got.output)
+
+
+def test_eval_reports_the_threshold_calibrate_would_choose_next_to_the_fixed_one(tmp_path: Path) -> None:
+    results, gold, conf, right = _files(tmp_path)
+    out = tmp_path / "out"
+    got = runner.invoke(app, ["eval", str(results), "--gold", str(gold), "--out", str(out), "-w", str(tmp_path / "w")])
+    assert got.exit_code == 0, got.output
+    assert "calibrated threshold" in got.output
+    calibrated = json.loads((out / "metrics.json").read_text())["calibrated_threshold"]
+    expected = _reference_threshold(conf, right, 0.10, 0.10, 30)
+    assert expected is not None and calibrated["threshold"] == pytest.approx(expected)
+    assert calibrated["coverage"] == pytest.approx((conf >= expected).mean())
+    assert calibrated["auto_accuracy"] == pytest.approx(right[conf >= expected].mean())
+    report = (out / "report.md").read_text()
+    assert "## Calibrated threshold" in report and f"calibrated ({expected:.4f})" in report

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
-from claimcourt.models.offline import LinearClassifier, load_judge, offline_brief
+from claimcourt.models.offline import LinearClassifier, load_judge_file, offline_brief
 from claimcourt.models.offline_fit import fit_weighing
 from claimcourt.state import Neighbour
 
@@ -78,10 +78,10 @@ def test_the_weighing_travels_with_the_classifier_and_an_older_file_falls_back(
 ) -> None:
     classifier = LinearClassifier(np.zeros(8), 0.0, "m", 80)
     classifier.save(tmp_path / "judge.json", weighing)
-    _, loaded = load_judge(tmp_path / "judge.json")
+    _, loaded = load_judge_file(tmp_path / "judge.json")
     assert loaded is not None and np.allclose(loaded.coef, weighing.coef) and loaded.top_k == 6
     classifier.save(tmp_path / "old.json")  # an index fitted before the weighing existed
-    assert load_judge(tmp_path / "old.json")[1] is None
+    assert load_judge_file(tmp_path / "old.json")[1] is None
 
 
 def test_a_one_sided_index_fits_no_weighing() -> None:

@@ -25,6 +25,7 @@ from claimcourt.prompts import advocate as advocate_prompts
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import skeptic as skeptic_prompts
 from claimcourt.retrieval.search import NeighbourSearch
+from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 
 BACKEND_NAME = "offline"
@@ -55,8 +56,8 @@ class LinearClassifier:
         model.fit(vectors, labels)
         return cls(model.coef_[0].astype(np.float64), float(model.intercept_[0]), embedding_model, len(labels))
 
-    def save(self, path: Path, evidence: EvidenceWeighing | None = None) -> None:
-        """The classifier, and the weighing of the briefs when there is one, in one JSON file."""
+    def to_json(self, evidence: EvidenceWeighing | None = None) -> str:
+        """The classifier, and the weighing of the briefs when there is one, as one JSON document."""
         payload: dict[str, object] = {
             "embedding_model": self.embedding_model,
             "n_train": self.n_train,
@@ -65,19 +66,24 @@ class LinearClassifier:
         }
         if evidence is not None:
             payload["evidence"] = evidence.to_json()
+        return json.dumps(payload)
+
+    @classmethod
+    def from_json(cls, text: str) -> LinearClassifier:
+        return judge_from_json(text)[0]
+
+    def save(self, path: Path, evidence: EvidenceWeighing | None = None) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)  # atomic: a crash mid-write never leaves half a model
 
     @classmethod
     def load(cls, path: Path) -> LinearClassifier:
-        return load_judge(path)[0]
+        return load_judge_file(path)[0]
 
 
-def load_judge(path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
-    if not path.exists():
-        raise IndexStateError(f"{path}: the offline judge's classifier is missing; run `claimcourt index FILE` first")
-    payload = json.loads(path.read_text(encoding="utf-8"))
+def judge_from_json(text: str) -> tuple[LinearClassifier, EvidenceWeighing | None]:
+    payload = json.loads(text)
     classifier = LinearClassifier(
         np.asarray(payload["coef"], dtype=np.float64),
         float(payload["intercept"]),
@@ -86,6 +92,41 @@ def load_judge(path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
     )
     evidence = payload.get("evidence")
     return classifier, EvidenceWeighing.from_json(evidence) if evidence else None
+
+
+def load_judge_file(path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
+    if not path.exists():
+        raise IndexStateError(f"{path}: the offline judge's classifier is missing; run `claimcourt index FILE` first")
+    return judge_from_json(path.read_text(encoding="utf-8"))
+
+
+def save_classifier(
+    classifier: LinearClassifier, store: LabelledStore, path: Path, evidence: EvidenceWeighing | None = None
+) -> str:
+    """A folder store keeps the classifier (and the weighing of the briefs) in a file beside it; a
+    server keeps it with the collection, so that workers on other machines read it too. Returns where
+    it went."""
+    if store.is_server:
+        store.save_judge(classifier.to_json(evidence))
+        return f"{store.where} (collection '{store.collection_name}')"
+    classifier.save(path, evidence)
+    return str(path)
+
+
+def load_judge(store: LabelledStore, path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
+    if not store.is_server:
+        return load_judge_file(path)
+    payload = store.load_judge()
+    if payload is None:
+        raise IndexStateError(
+            f"{store.where}: the collection '{store.collection_name}' holds no offline judge's classifier; "
+            "run `claimcourt index FILE` with this chroma_url first"
+        )
+    return judge_from_json(payload)
+
+
+def load_classifier(store: LabelledStore, path: Path) -> LinearClassifier:
+    return load_judge(store, path)[0]
 
 
 @dataclass(frozen=True)
@@ -168,7 +209,7 @@ class OfflineBackend:
     @property
     def classifier(self) -> LinearClassifier:
         if self._classifier is None:
-            classifier, self._evidence = load_judge(self.classifier_path)
+            classifier, self._evidence = load_judge(self.search.store, self.classifier_path)
             if classifier.embedding_model != self.search.embedder.name:
                 raise IndexStateError(
                     f"{self.classifier_path}: fitted on '{classifier.embedding_model}' embeddings, "

@@ -17,7 +17,6 @@ from typing import Any
 from claimcourt.config import LATEST_CALIBRATION, Settings
 from claimcourt.errors import ConfigError
 from claimcourt.eval.guarantee import GuaranteedThreshold
-from claimcourt.state import utc_now
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -55,7 +54,9 @@ def save_calibration(workspace: Path, name: str, result: GuaranteedThreshold, so
     folder = calibrations_dir(workspace)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{check_name(name)}.json"
-    payload = {"name": name, "created_at": utc_now(), "result": asdict(result), "sources": sources}
+    # Microseconds: 'latest' is the newest by this stamp, and two calibrations can come in one millisecond.
+    created_at = datetime.now(UTC).isoformat(timespec="microseconds")
+    payload = {"name": name, "created_at": created_at, "result": asdict(result), "sources": sources}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     tmp.replace(path)

@@ -9,7 +9,7 @@ next to the fixed 0.70 threshold's, and in how many splits agreement fell below 
 With 50 calibration claims and min_n 30 the bound is demanding: a split where no threshold qualifies
 decides nothing alone (coverage 0) and cannot fall below 1 - alpha.
 
-    python benchmarks/calibrate_gold_splits.py [--splits 20] [--alpha 0.10] [--delta 0.10] [--min-n 30]
+    python benchmarks/calibrate_gold_splits.py [--splits 20] [--alpha 0.10 0.20 0.30] [--delta 0.10] [--min-n 30]
 """
 
 from __future__ import annotations
@@ -59,23 +59,25 @@ def held_out(conf: np.ndarray, agrees: np.ndarray, threshold: float | None) -> t
     return float(auto.mean()), (float(agrees[auto].mean()) if auto.any() else None)
 
 
-def splits(conf: np.ndarray, agrees: np.ndarray, args: argparse.Namespace) -> dict[str, object]:
-    cal_cov, cal_agr, fix_cov, fix_agr, thresholds = [], [], [], [], []
+def splits(conf: np.ndarray, agrees: np.ndarray, alpha: float, args: argparse.Namespace) -> dict[str, object]:
+    cal_cov, cal_agr, fix_cov, fix_agr, thresholds, needed = [], [], [], [], [], []
     below = none = 0
     for seed in range(args.splits):
         order = np.random.default_rng(seed).permutation(len(conf))
         half = len(conf) // 2
         cal, test = order[:half], order[half:]
-        found = choose_threshold(conf[cal], agrees[cal], alpha=args.alpha, delta=args.delta, min_n=args.min_n)
+        found = choose_threshold(conf[cal], agrees[cal], alpha=alpha, delta=args.delta, min_n=args.min_n)
         coverage, agreement = held_out(conf[test], agrees[test], found.threshold)
         cal_cov.append(coverage)
         if found.threshold is None:
             none += 1
+            if found.needed_more is not None:
+                needed.append(found.needed_more)
         else:
             thresholds.append(found.threshold)
         if agreement is not None:
             cal_agr.append(agreement)
-            below += agreement < 1 - args.alpha
+            below += agreement < 1 - alpha
         coverage, agreement = held_out(conf[test], agrees[test], FIXED)
         fix_cov.append(coverage)
         if agreement is not None:
@@ -91,9 +93,10 @@ def splits(conf: np.ndarray, agrees: np.ndarray, args: argparse.Namespace) -> di
         "calibrated_threshold": mean(thresholds),
         "splits_below_1-alpha": below,
         "splits_without_threshold": none,
+        "  more audited claims needed": mean(needed),
         "fixed_coverage": mean(fix_cov),
         "fixed_agreement": mean(fix_agr),
-        "fixed_splits_below_1-alpha": sum(a < 1 - args.alpha for a in fix_agr),
+        "fixed_splits_below_1-alpha": sum(a < 1 - alpha for a in fix_agr),
     }
 
 
@@ -101,11 +104,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--splits", type=int, default=20)
-    parser.add_argument("--alpha", type=float, default=0.10)
+    parser.add_argument("--alpha", type=float, nargs="+", default=[0.10, 0.20, 0.30])
     parser.add_argument("--delta", type=float, default=0.10)
     parser.add_argument("--min-n", type=int, default=30)
     args = parser.parse_args()
-    table: dict[str, dict[str, object]] = {}
+    judged_sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(overrides={"workspace": Path(tmp) / "ws", "threshold": FIXED}, environ={})
         started = time.perf_counter()
@@ -114,15 +117,17 @@ def main() -> None:
         for name in GOLD:
             gold = args.data / name
             summary = asyncio.run(Runner(settings).run(ClaimTable(gold), run_id=Path(name).stem))
-            table[Path(name).stem] = splits(*judged(summary.results_csv, gold), args)
-    print(
-        f"\n{args.splits} seeded half/half splits per gold file; alpha {args.alpha}, delta {args.delta}, "
-        f"min_n {args.min_n}; agreement = the Judge's label equals gold, on the held-out half's auto-decided claims"
-    )
-    print(f"{'':30}" + "".join(f"{name:>18}" for name in table))
-    for key in next(iter(table.values())):
-        cells = [table[name][key] for name in table]
-        print(f"{key:30}" + "".join(f"{v:>18.3f}" if isinstance(v, float) else f"{v!s:>18}" for v in cells))
+            judged_sets[Path(name).stem] = judged(summary.results_csv, gold)
+    for alpha in args.alpha:
+        table = {name: splits(conf, agrees, alpha, args) for name, (conf, agrees) in judged_sets.items()}
+        print(
+            f"\nalpha {alpha}, delta {args.delta}, min_n {args.min_n}; {args.splits} seeded half/half splits per "
+            "gold file; agreement = the Judge's label equals gold, on the held-out half's auto-decided claims"
+        )
+        print(f"{'':30}" + "".join(f"{name:>18}" for name in table))
+        for key in next(iter(table.values())):
+            cells = [table[name][key] for name in table]
+            print(f"{key:30}" + "".join(f"{v:>18.3f}" if isinstance(v, float) else f"{v!s:>18}" for v in cells))
 
 
 if __name__ == "__main__":

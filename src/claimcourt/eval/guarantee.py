@@ -83,17 +83,14 @@ class GuaranteedThreshold:
 
     def sentence(self) -> str:
         if self.threshold is None:
-            more = (
-                f" About {self.needed_more} more audited claims at the agreement seen so far would let a threshold "
-                "qualify."
-                if self.needed_more
-                else " At the agreement seen so far, no number of audited claims would."
-                if self.needed_more is None
-                else ""
-            )
+            if self.needed_more is None:
+                more = " At the agreement seen so far, no number of audited claims would."
+            else:
+                more = f" About {self.needed_more} more audited claims, agreeing as these do, would let one qualify."
             return (
                 f"No threshold guarantees agreement of at least {1 - self.alpha:.0%} with "
-                f"{1 - self.delta:.0%} confidence on these {self.total} claims: every claim must go to a person." + more
+                f"{1 - self.delta:.0%} confidence on these {self.total} claims: every claim must go to a person."
+                + more
             )
         assert self.coverage is not None
         return (

@@ -37,6 +37,7 @@ class CalibrationSet:
     routed: int = 0  # routed claims used (their audit draw picked them)
     routed_left_out: int = 0  # decided routed claims the draw did not pick
     waiting: int = 0  # claims of the sample still waiting for a person
+    shown: int = 0  # decisions of the sample made with the Judge's verdict on screen
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -87,10 +88,16 @@ def from_runs(ledger: Ledger, run_ids: Sequence[str]) -> CalibrationSet:
             found.add(state.verdict.confidence, state.verdict.label == state.human.label)
             found.audits += state.audit
             found.routed += not state.audit
+            found.shown += state.human.verdict_shown
     if found.waiting:
         found.notes.append(
             f"{found.waiting} claims of the audit sample still wait for a person: decide them first, since "
             "the ones left undecided may not be a random part"
+        )
+    if found.shown:
+        found.notes.append(
+            f"{found.shown} of these decisions were made with the Judge's verdict shown: people drift toward "
+            "the suggestion they saw, which flatters the agreement (audit claims are blind by default)"
         )
     return found
 

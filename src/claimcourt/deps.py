@@ -24,6 +24,14 @@ class Deps:
     def threshold(self) -> float:
         return self.settings.threshold
 
+    @property
+    def audit_rate(self) -> float:
+        return self.settings.audit_rate
+
+    @property
+    def audit_seed(self) -> int | None:
+        return self.settings.audit_seed
+
 
 def build_store(settings: Settings) -> LabelledStore:
     return LabelledStore(

@@ -14,8 +14,8 @@ async def judge_claim(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, An
     """The Judge's verdict, and where the claim goes next (recorded so a trace can show it)."""
     with timed("judge") as timing:
         verdict = await runtime.context.backend.judge(state)
-    settings = runtime.context.settings
-    audited = is_audited(settings.audit_seed, state.claim_id, settings.audit_rate)
+    context = runtime.context
+    audited = is_audited(context.audit_seed, state.claim_id, context.audit_rate)
     route, audit = route_with_audit(verdict, runtime.context.threshold, audited=audited)
     return {
         "verdict": verdict,

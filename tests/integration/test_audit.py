@@ -4,8 +4,12 @@ and the calibration sample it yields."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+from typer.testing import CliRunner
+
+from claimcourt.cli.app import app
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.eval.calibration_set import from_runs
@@ -143,3 +147,9 @@ def test_only_audit_claims_count_above_the_run_threshold(indexed_settings: Setti
     # Every calibration claim at or above the run's threshold is an audit claim.
     conf, _ = found.arrays()
     assert int((conf >= settings.threshold).sum()) == len(audits)
+    # The command says the same, in one JSON object.
+    got = CliRunner().invoke(app, ["calibrate", "--run-id", "a4", "--json", "--no-save", "-w", str(settings.workspace)])
+    assert got.exit_code == 0, got.output
+    payload = json.loads(got.output)
+    assert (payload["audits"], payload["routed"]) == (found.audits, found.routed)
+    assert payload["threshold"] is None and payload["n"] == found.n  # too few claims to vouch for any threshold

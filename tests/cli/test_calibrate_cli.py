@@ -152,3 +152,18 @@ def test_eval_reports_the_threshold_calibrate_would_choose_next_to_the_fixed_one
     assert calibrated["auto_accuracy"] == pytest.approx(right[conf >= expected].mean())
     report = (out / "report.md").read_text()
     assert "## Calibrated threshold" in report and f"calibrated ({expected:.4f})" in report
+
+
+def test_eval_infers_the_run_threshold_past_the_audit_claims_above_it(tmp_path: Path) -> None:
+    p = {f"{i:03d}": v for i, v in enumerate([0.95, 0.9, 0.8, 0.75, 0.6, 0.4, 0.3, 0.1, 0.97, 0.92])}
+    rows = [result(k, v) for k, v in list(p.items())[:8]]
+    # Two audits: sure enough to be decided alone, sent to a person by the audit draw.
+    rows += [{**result(k, v, decided_by="pending_review"), "audit": "true"} for k, v in list(p.items())[8:]]
+    results = write_results(tmp_path / "results.csv", rows)
+    gold = write_gold(tmp_path / "gold.csv", {k: int(v >= 0.5) for k, v in p.items()})
+    out = tmp_path / "out"
+    got = runner.invoke(app, ["eval", str(results), "--gold", str(gold), "--out", str(out), "-w", str(tmp_path / "w")])
+    assert got.exit_code == 0, got.output
+    selective = json.loads((out / "metrics.json").read_text())["selective"]
+    assert selective["threshold"] == pytest.approx(0.70)
+    assert selective["threshold_source"].startswith("inferred: the configured threshold")

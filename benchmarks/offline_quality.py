@@ -9,7 +9,8 @@ accuracy of what the Judge decided alone.
 
 References on the same data (all-MiniLM-L6-v2): logistic regression (5-fold CV) 0.751 accuracy,
 similarity-weighted kNN (k=10, leave-one-out) 0.745. Target: offline judge >= 0.78 (issue 12), ECE no worse
-than the kNN + LR mix it replaced (accuracy 0.763).
+than the kNN + LR mix it replaced (accuracy 0.755, ECE 0.019 measured with this script; weighing
+the briefs: 0.783, ECE 0.018).
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def main() -> None:
         print(f"fold {k}: accuracy {fold_correct / len(results):.3f} on {len(results)} claims")
     f1 = 2 * tp / (2 * tp + fp + fn)
     print(f"\noffline judge, {args.folds}-fold CV on {total} silver claims ({time.perf_counter() - started:.0f}s):")
-    print(f"  accuracy               {correct / total:.3f}   (target >= 0.74; LR reference 0.751, kNN 0.745)")
+    print(f"  accuracy               {correct / total:.3f}   (target >= 0.78; LR reference 0.751, kNN 0.745)")
     print(f"  F1 (green)             {f1:.3f}   (LR reference 0.757, kNN 0.769)")
     ece = expected_calibration_error(np.asarray(p_green), np.asarray(actual_labels))
     print(f"  ECE (10 bins)          {ece:.3f}")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from claimcourt.errors import ConfigError
 from claimcourt.retrieval.chroma_client import parse_chroma_url
@@ -35,7 +35,9 @@ class _Section(BaseModel):
 class RetrievalSettings(_Section):
     """How neighbours are found. The embedding model is per profile (see `Settings.embedding_model`)."""
 
-    top_k: int = Field(5, ge=1, le=100, description="labelled neighbours shown to every role")
+    # None: the profile's own default (`PROFILE_TOP_K`): the offline Judge weighs many precedents
+    # cheaply, while an LLM reads each one in its prompt.
+    top_k: int | None = Field(None, ge=1, le=100, description="labelled neighbours shown to every role")
     batch_size: int = Field(64, ge=1, description="texts embedded per forward pass")
     collection: str = "labelled_claims"
     # A `chroma run` server (http://host:8000) instead of the folder in the workspace: one store shared
@@ -54,10 +56,13 @@ class OfflineSettings(_Section):
     """The embedded default: evidence briefs and a kNN + logistic-regression judge, CPU only."""
 
     embedding_model: str = MINILM
-    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only).
+    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only),
+    # used only by an index fitted before the Judge weighed the briefs (or too small to fit that).
     knn_weight: float = Field(0.5, ge=0.0, le=1.0)
     # The LR's inverse regularisation strength, fitted at index time.
     lr_c: float = Field(4.0, gt=0.0)
+    # Inverse regularisation of the weighing of the briefs (`models.evidence`), fitted at index time.
+    weighing_c: float = Field(1.0, gt=0.0)
     excerpt_chars: int = Field(160, ge=20)
 
 
@@ -140,10 +145,34 @@ class EndpointSettings(_Section):
         return value.rstrip("/")
 
 
+LATEST_CALIBRATION = "latest"
+
+
+def calibration_reference(value: str) -> str | None:
+    """'calibrated' -> 'latest', 'calibrated:NAME' -> 'NAME'; None for anything else (a number)."""
+    head, _, name = value.strip().partition(":")
+    if head.strip().lower() != "calibrated":
+        return None
+    return name.strip() or LATEST_CALIBRATION
+
+
+PROFILE_TOP_K: dict[str, int] = {"offline": 20, "hf": 5, "endpoint": 5}
+
+
 class Settings(_Section):
     profile: Profile = "offline"
     workspace: Path = DEFAULT_WORKSPACE
     threshold: float = Field(0.70, ge=0.0, le=1.0, description="Judge confidence below this goes to a person")
+    # `threshold = "calibrated"` / `"calibrated:NAME"` (file, environment or --threshold) names a saved
+    # calibration instead of a number; it lands here and is resolved to `threshold` when a run starts
+    # (`eval.calibrations.resolve_threshold`), which then records the calibration's own name.
+    calibration: str | None = None
+    # A share of the claims the Judge would decide alone also goes to a person (an audit), drawn from
+    # a hash of the run's audit seed and the claim id; a run without a seed gets a random one, recorded.
+    audit_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of auto-decided claims also sent to a person")
+    audit_seed: int | None = Field(None, ge=0)
+    # Audit claims are reviewed blind (the Judge's verdict hidden until the person decided).
+    audit_blind: bool = True
     max_concurrency: int = Field(64, ge=1, description="claims debated at once")
     checkpointer: Literal["sqlite", "postgres"] = "sqlite"
     postgres_url: str | None = None
@@ -152,6 +181,16 @@ class Settings(_Section):
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     hf: HFSettings = Field(default_factory=HFSettings)
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calibrated_threshold(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("threshold"), str):
+            name = calibration_reference(values["threshold"])
+            if name is not None:
+                values = {k: v for k, v in values.items() if k != "threshold"}
+                values["calibration"] = name
+        return values
 
     @field_validator("workspace", mode="before")
     @classmethod
@@ -163,6 +202,11 @@ class Settings(_Section):
         """The embedding model of the active profile: it decides which store the workspace holds."""
         section: OfflineSettings | HFSettings | EndpointSettings = getattr(self, self.profile)
         return section.embedding_model
+
+    @property
+    def top_k(self) -> int:
+        """Neighbours retrieved for every role: the configured number, else the profile's default."""
+        return self.retrieval.top_k or PROFILE_TOP_K[self.profile]
 
     def config_file(self) -> Path:
         return self.workspace / CONFIG_FILENAME

@@ -8,6 +8,7 @@ import typer
 
 from claimcourt import __version__
 from claimcourt.cli.agreement import agreement
+from claimcourt.cli.calibrate import calibrate
 from claimcourt.cli.demo import demo
 from claimcourt.cli.eval import eval_results
 from claimcourt.cli.export import export
@@ -52,6 +53,7 @@ app.command()(pending)
 app.command()(export)
 app.command()(agreement)
 app.command(name="eval")(eval_results)
+app.command()(calibrate)
 app.command()(select)
 app.command()(runs)
 app.command()(trace)

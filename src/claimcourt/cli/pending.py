@@ -86,6 +86,7 @@ def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
     table = Table(title=f"waiting in run {run_id}, lowest confidence first", title_justify="left", header_style="bold")
     table.add_column("id", no_wrap=True)
     table.add_column("confidence", justify="right")
+    table.add_column("why")
     table.add_column("claim")
     for claim in waiting_in_order(ledger, run_id):
         state = claim.state()
@@ -94,6 +95,7 @@ def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
         table.add_row(
             as_text(claim.claim_id),
             f"{conf:.2f}" if conf >= 0 else "unreadable",
+            "audit" if state is not None and state.audit else "routed",
             as_text(text[:90] + ("…" if len(text) > 90 else "")),
         )
     console.print(table)

@@ -97,6 +97,10 @@ def review(
     shown: Annotated[
         bool, typer.Option("--shown", help="With --from: the people saw the Judge's labels when they decided.")
     ] = False,
+    reveal_audits: Annotated[
+        bool,
+        typer.Option("--reveal-audits", help="Show the Judge's verdict on audit claims too (blind by default)."),
+    ] = False,
     order: Annotated[
         Order, typer.Option("--order", help="confidence: lowest Judge confidence first | file: input order.")
     ] = "confidence",
@@ -114,7 +118,7 @@ def review(
     """Decide the claims waiting for a person: a full-screen app, one key per claim, or in bulk from a sheet."""
     with user_errors():
         check_seen(from_file, blind=blind, shown=shown)
-        settings = settings_from(workspace=workspace, config=config)
+        settings = settings_from(workspace=workspace, config=config, audit_blind=False if reveal_audits else None)
         asked = Asked(reviewer, workspace, config, blind, second_opinion, order)
         name = (reviewer or "").strip() or default_reviewer()
         decisions = read_decisions(from_file) if from_file is not None else None

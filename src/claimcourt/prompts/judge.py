@@ -6,6 +6,11 @@ JUDGE_RATIONALE = """\
 p_green {p_green:.2f}: {knn_share:.0%} x similarity-weighted vote of {k} neighbours ({knn:.2f}; \
 {n_green} green, {n_not_green} not green) + {lr_share:.0%} x classifier on the claim embedding ({logreg:.2f}). \
 {strongest}{cues}"""
+# The offline Judge with a weighing of the briefs fitted at index time (`models.evidence`).
+JUDGE_WEIGHED_RATIONALE = """\
+p_green {p_green:.2f}, weighing the briefs: the Advocate cites {green} green precedents, the Skeptic \
+{not_green} not-green ones; {strong} strong and {weak} weak Y02 cues; the classifier on the claim \
+embedding says {logreg:.2f}. Moved most by (log-odds, + towards green): {moved}."""
 
 # --- LLM profiles -------------------------------------------------------------------------------
 # The Judge adapter (QLoRA on Mistral-7B) was trained on exactly this instruction format:

@@ -73,6 +73,13 @@ def _state(values: dict[str, Any]) -> ClaimState:
     return ClaimState.model_validate({k: v for k, v in values.items() if not k.startswith("__")})
 
 
+def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
+    """Whether this claim is shown without the Judge's verdict: the person asked for blind review, or
+    it is an audit claim (`audit_blind`, on by default). An audit checks the Judge; a person who saw
+    its verdict first drifts toward it, and the check would measure that drift instead."""
+    return requested or (state.audit and audit_blind)
+
+
 def judge_label(state: ClaimState) -> int | None:
     return state.verdict.label if state.verdict is not None and state.verdict.readable else None
 
@@ -208,6 +215,10 @@ class ReviewDesk:
         else:
             claims = self.claims(WAITING)
         return [c.claim_id for c in in_order(claims, order)]
+
+    def blind_for(self, state: ClaimState, *, requested: bool) -> bool:
+        """Whether a review screen must hide the Judge's verdict on this claim (`reviewed_blind`)."""
+        return reviewed_blind(state, requested=requested, audit_blind=self.settings.audit_blind)
 
     def waiting_count(self) -> int:
         return self.ledger.counts(self.run_id).get(WAITING, 0)

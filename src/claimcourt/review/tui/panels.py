@@ -122,6 +122,8 @@ def status_line(session: Session) -> Text:
     line.append(f" run {one_line(session.desk.run_id)} · {one_line(session.reviewer)}")
     if session.blind:
         line.append(" BLIND ", style="bold reverse magenta")
+    if session.shown is not None and session.shown.state.audit:
+        line.append(" AUDIT ", style="bold reverse yellow")
     if session.second_opinion:
         line.append(" SECOND OPINION ", style="bold reverse blue")
     queue = session.queue()

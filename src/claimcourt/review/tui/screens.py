@@ -116,7 +116,9 @@ Keys
 On a claim you decided, 1 / 0 revise your decision (the earlier one stays in the history).
 Overruling the Judge opens a note field that must say why; Escape cancels the decision.
 Blind review (--blind) hides the Judge's verdict until you have decided, and records that you did not
-see it: people tend to echo the machine suggestion they saw first.
+see it: people tend to echo the machine suggestion they saw first. AUDIT claims (the Judge was sure
+enough to decide alone; a random share comes to a person to check it) are always shown blind, unless
+the session was started with --reveal-audits.
 
 any key goes back"""
 

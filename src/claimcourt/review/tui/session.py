@@ -171,8 +171,11 @@ class Session:
 
     # -- deciding ---------------------------------------------------------------------------------
     def verdict_hidden(self) -> bool:
+        """Blind review, or an audit claim (blind unless the session reveals audits), until decided."""
         shown = self.shown
-        return self.blind and shown is not None and not shown.revealed
+        if shown is None or shown.revealed:
+            return False
+        return self.desk.blind_for(shown.state, requested=self.blind)
 
     def overrules(self, label: int) -> bool:
         """Deciding `label` goes against a Judge the person saw: a note must say why."""

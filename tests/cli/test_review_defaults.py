@@ -13,7 +13,7 @@ from claimcourt import __version__
 from claimcourt.cli.app import app
 from claimcourt.workspace import Ledger, WorkspacePaths
 from tests.conftest import read_csv, write_csv
-from tests.review_support import RUN_ID, counts, review_ws, reviews, waiting_states
+from tests.review_support import RUN_ID, THRESHOLD, counts, review_ws, reviews, waiting_states
 
 __all__ = ["review_ws"]
 
@@ -52,7 +52,9 @@ def test_a_run_o_file_is_rewritten_by_later_decisions_and_eval_flags_a_stale_cop
         ledger.close()
     labels = tmp_path / "labels.csv"
     # Resuming the finished run with -o writes (and records) the results file; nothing is debated again.
-    code, out = invoke("run", batch, "--run-id", RUN_ID, "--threshold", "0.99", "-o", str(labels), "-w", str(review_ws))
+    code, out = invoke(
+        "run", batch, "--run-id", RUN_ID, "--threshold", str(THRESHOLD), "-o", str(labels), "-w", str(review_ws)
+    )
     assert code == 0, out
     stale = tmp_path / "copy.csv"
     shutil.copy(labels, stale)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from claimcourt.config import Settings, load_settings
-from claimcourt.review.desk import confidence_key
+from claimcourt.review.queries import confidence_key
 from claimcourt.state import ClaimState
 from claimcourt.workspace import Ledger, WorkspacePaths
 from tests.conftest import write_csv
@@ -26,6 +26,8 @@ RUN_ID = "r1"
 THRESHOLD = 0.999
 _template: Path | None = None
 CLAIMCOURT = Path(sys.executable).with_name("claimcourt")
+# `PYTHONPATH=src` must still mean this checkout once a test has moved to its temporary directory.
+_PYTHONPATH = os.pathsep.join(str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p)
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\r")
 
 
@@ -96,6 +98,9 @@ def cli_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLAIMCOURT_")}
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"})
     env.pop("NO_COLOR", None)
+    env.pop("COLUMNS", None)  # the terminal says how wide it is
+    if _PYTHONPATH:
+        env["PYTHONPATH"] = _PYTHONPATH
     return env
 
 

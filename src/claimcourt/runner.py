@@ -225,6 +225,8 @@ class Runner:
             self._adopt_run_settings(ledger, run_id)
             if not ledger.ensure_run(run_id, input_file=str(table.path), settings=self.settings):
                 self._check_resume_settings(ledger, run_id)
+            if output is not None:
+                ledger.add_output(run_id, csv_path)
             async with open_checkpointer(self.settings) as saver:
                 graph = build_graph(saver)
                 await self._run_all(graph, ledger, table, run_id, limit, progress, summary)

@@ -171,6 +171,11 @@ class Ledger:
                 CREATE INDEX IF NOT EXISTS claims_by_status ON claims (status, run_id);
                 CREATE INDEX IF NOT EXISTS claims_by_seq ON claims (run_id, seq);
                 CREATE INDEX IF NOT EXISTS claims_by_id ON claims (claim_id);
+                CREATE TABLE IF NOT EXISTS run_outputs (
+                    run_id TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    PRIMARY KEY (run_id, path)
+                );
                 """
             )
 
@@ -216,6 +221,21 @@ class Ledger:
             """
         )
         return [dict(r) for r in rows]
+
+    def add_output(self, run_id: str, path: Path) -> None:
+        """Remember a results file the run wrote outside its own folder (`run -o`): decisions made
+        later rewrite it too."""
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO run_outputs VALUES (?, ?)", (run_id, str(path.resolve())))
+
+    def outputs(self, run_id: str) -> list[Path]:
+        rows = self.conn.execute("SELECT path FROM run_outputs WHERE run_id = ? ORDER BY path", (run_id,))
+        return [Path(r["path"]) for r in rows]
+
+    def last_update(self, run_id: str) -> str | None:
+        """When a claim of the run last changed (a debate finished, a person decided or undid)."""
+        row = self.conn.execute("SELECT MAX(updated_at) AS at FROM claims WHERE run_id = ?", (run_id,)).fetchone()
+        return row["at"] if row is not None else None
 
     # -- claims -----------------------------------------------------------------------------------
     def add_claims(self, run_id: str, claims: Sequence[tuple[str, int]]) -> set[str]:

@@ -33,7 +33,7 @@ def test_bulk_decisions_bring_pending_to_zero(review_ws: Path, tmp_path: Path) -
     rows = [{"id": s.claim_id, "label": i % 2, "note": "sheet" if i == 0 else ""} for i, s in enumerate(states)]
     sheet = decisions_file(tmp_path / "decisions.csv", rows)
 
-    code, out = invoke("review", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))
+    code, out = invoke("review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))
     assert code == 0, out
     assert "Applied 24 decisions" in out
     assert "0 claim(s) still wait" in out
@@ -50,7 +50,9 @@ def test_bulk_decisions_bring_pending_to_zero(review_ws: Path, tmp_path: Path) -
     assert results[states[0].claim_id]["note"] == "sheet"
 
     # Applying the same sheet again is safe: nothing changes.
-    code, out = invoke("review", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws), "--run-id", RUN_ID)
+    code, out = invoke(
+        "review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws), "--run-id", RUN_ID
+    )
     assert code == 0, out
     assert "Applied 0 decisions" in out
     assert "24 were already applied" in out
@@ -60,7 +62,7 @@ def test_bulk_decisions_bring_pending_to_zero(review_ws: Path, tmp_path: Path) -
 def test_unknown_and_not_waiting_ids_are_reported_and_nothing_is_applied(review_ws: Path, tmp_path: Path) -> None:
     states = waiting_states(review_ws)
     first = decisions_file(tmp_path / "first.csv", [{"id": states[0].claim_id, "label": 1}])
-    assert invoke("review", "--from", str(first), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
+    assert invoke("review", "--shown", "--from", str(first), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
 
     sheet = decisions_file(
         tmp_path / "d.csv",
@@ -70,7 +72,7 @@ def test_unknown_and_not_waiting_ids_are_reported_and_nothing_is_applied(review_
             {"id": states[0].claim_id, "label": 0},  # decided already, by ann with another label
         ],
     )
-    code, out = invoke("review", "--from", str(sheet), "--reviewer", "bob", "-w", str(review_ws))
+    code, out = invoke("review", "--shown", "--from", str(sheet), "--reviewer", "bob", "-w", str(review_ws))
     assert code == 2
     assert "no-such-claim" in out and "unknown id" in out
     assert states[0].claim_id in out and "not waiting" in out
@@ -89,7 +91,7 @@ def test_bad_decisions_files_get_a_clear_message(review_ws: Path, tmp_path: Path
     claim = waiting_states(review_ws)[0].claim_id
     sheet = tmp_path / "d.csv"
     sheet.write_text(content.format(id=claim), encoding="utf-8")
-    code, out = invoke("review", "--from", str(sheet), "-w", str(review_ws))
+    code, out = invoke("review", "--shown", "--from", str(sheet), "-w", str(review_ws))
     assert code == 2
     assert message in out
     assert "Traceback" not in out
@@ -185,7 +187,7 @@ def test_merge_silver_overrides_silver_labels_with_human_ones(review_ws: Path, t
     states = waiting_states(review_ws)
     a, b, c = states[0], states[1], states[2]
     sheet = decisions_file(tmp_path / "d.csv", [{"id": a.claim_id, "label": 1}, {"id": b.claim_id, "label": 0}])
-    assert invoke("review", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
+    assert invoke("review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
     silver = write_csv(
         tmp_path / "silver.csv",
         [
@@ -220,9 +222,9 @@ def test_agreement_between_reviewers_and_with_the_judge(review_ws: Path, tmp_pat
     second = decisions_file(
         tmp_path / "bob.csv", [{"id": s.claim_id, "label": x} for s, x in zip(states, bob, strict=True)]
     )
-    assert invoke("review", "--from", str(first), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
+    assert invoke("review", "--shown", "--from", str(first), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
     # bob's decisions on claims ann decided are second opinions; without the flag they are refused.
-    code, out = invoke("review", "--from", str(second), "--reviewer", "bob", "-w", str(review_ws))
+    code, out = invoke("review", "--shown", "--from", str(second), "--reviewer", "bob", "-w", str(review_ws))
     assert code == 2
     assert "--second-opinion" in out
     code, out = invoke(
@@ -261,7 +263,13 @@ def test_a_held_ledger_lock_is_waited_for_then_decisions_go_through(review_ws: P
     try:
         started = time.monotonic()
         code, out = invoke(
-            "review", "--from", str(sheet), "-w", str(review_ws), env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "10000"}
+            "review",
+            "--shown",
+            "--from",
+            str(sheet),
+            "-w",
+            str(review_ws),
+            env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "10000"},
         )
     finally:
         release.join()
@@ -279,7 +287,13 @@ def test_a_lock_held_too_long_stops_with_a_clear_message_and_changes_nothing(rev
     blocker.execute("BEGIN IMMEDIATE")
     try:
         code, out = invoke(
-            "review", "--from", str(sheet), "-w", str(review_ws), env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "300"}
+            "review",
+            "--shown",
+            "--from",
+            str(sheet),
+            "-w",
+            str(review_ws),
+            env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "300"},
         )
     finally:
         blocker.execute("ROLLBACK")
@@ -288,6 +302,6 @@ def test_a_lock_held_too_long_stops_with_a_clear_message_and_changes_nothing(rev
     assert "is busy" in out and "Nothing was changed" in out
     assert "Traceback" not in out
     assert counts(review_ws)["pending_review"] == 24
-    code, out = invoke("review", "--from", str(sheet), "-w", str(review_ws))
+    code, out = invoke("review", "--shown", "--from", str(sheet), "-w", str(review_ws))
     assert code == 0, out
     assert counts(review_ws)["human"] == 1

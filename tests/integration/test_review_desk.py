@@ -161,3 +161,56 @@ def test_unknown_run_is_a_clear_error(review_settings: Settings) -> None:
 
     with pytest.raises(RunStateError, match="unknown run id 'nope'"):
         run(go())
+
+
+def test_revising_forks_the_thread_and_keeps_the_earlier_decision(review_settings: Settings, review_ws: Path) -> None:
+    first = waiting_states(review_ws)[0]
+
+    async def go() -> Any:
+        async with ReviewDesk(review_settings, RUN_ID) as desk:
+            await desk.decide(first.claim_id, HumanDecision(label=1, reviewer="ann", note="a"), source="interactive")
+            outcome = await desk.revise(
+                first.claim_id, HumanDecision(label=0, reviewer="ann", note="b"), source="interactive"
+            )
+            with pytest.raises(RunStateError, match="bob has no decision"):
+                await desk.revise(first.claim_id, HumanDecision(label=1, reviewer="bob"), source="interactive")
+            return outcome, await _thread(desk, first.claim_id)
+
+    outcome, snapshot = run(go())
+    assert outcome.status == "revised"
+    assert snapshot.values["final_label"] == 0 and snapshot.values["human"].note == "b"
+    history = reviews(review_ws, active_only=False)
+    assert [(r["label"], r["note"], r["undone_at"] is not None) for r in history] == [(1, "a", True), (0, "b", False)]
+    assert counts(review_ws)["human"] == 1
+
+
+def test_a_revision_whose_ledger_commit_was_lost_is_recovered(
+    review_settings: Settings, review_ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = waiting_states(review_ws)[0]
+
+    async def decide() -> None:
+        async with ReviewDesk(review_settings, RUN_ID) as desk:
+            await desk.decide(first.claim_id, HumanDecision(label=1, reviewer="ann"), source="interactive")
+
+    async def revise() -> None:
+        async with ReviewDesk(review_settings, RUN_ID) as desk:
+            await desk.revise(first.claim_id, HumanDecision(label=0, reviewer="ann"), source="interactive")
+
+    def crash(self: ReviewStore, review: Any) -> int:
+        raise KeyboardInterrupt  # the process dies after the thread holds the new decision
+
+    run(decide())
+    with monkeypatch.context() as patch:
+        patch.setattr(ReviewStore, "add", crash)
+        with pytest.raises(KeyboardInterrupt):
+            run(revise())
+    assert [r["label"] for r in reviews(review_ws)] == [1]  # the ledger transaction was rolled back
+
+    async def reconcile() -> int:
+        async with ReviewDesk(review_settings, RUN_ID) as desk:
+            return await desk.reconcile()
+
+    assert run(reconcile()) == 1
+    assert [(r["label"], r["source"]) for r in reviews(review_ws)] == [(0, "recovered")]
+    assert counts(review_ws)["human"] == 1

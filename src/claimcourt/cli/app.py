@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from claimcourt import __version__
+from claimcourt.cli.agreement import agreement
 from claimcourt.cli.calibrate import calibrate
 from claimcourt.cli.demo import demo
 from claimcourt.cli.eval import eval_results
+from claimcourt.cli.export import export
 from claimcourt.cli.index import index
-from claimcourt.cli.review import agreement, export, pending, review
+from claimcourt.cli.pending import pending
+from claimcourt.cli.review import review
 from claimcourt.cli.run import run
 from claimcourt.cli.runs import runs
 from claimcourt.cli.selection import select
@@ -22,6 +28,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"claimcourt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Label patent claims as green technology (CPC Y02) by debate."""
+
+
 app.command()(demo)
 app.command()(index)
 app.command()(run)

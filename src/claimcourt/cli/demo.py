@@ -40,4 +40,4 @@ def demo(
             limit=None,
             deps=deps,
         )
-        show_summary(summary)
+        show_summary(summary, workspace)

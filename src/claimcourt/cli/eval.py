@@ -13,7 +13,7 @@ from claimcourt.errors import InputError
 from claimcourt.eval.data import load_eval_set, read_gold
 from claimcourt.eval.evaluate import HEADLINE, Evaluation, evaluate
 from claimcourt.eval.report import Written, fmt, headline_value, left_out_notes, unique_names, write_outputs
-from claimcourt.eval.runinfo import run_threshold
+from claimcourt.eval.runinfo import run_threshold, stale_results
 
 
 def show_evaluations(evaluations: list[Evaluation]) -> None:
@@ -134,6 +134,9 @@ def eval_results(
             found = run_threshold(
                 joined, flag=threshold, workspace=settings.workspace, run_id=run_id, configured=settings.threshold
             )
+            stale = stale_results(path, settings.workspace, found.run_id) if found.run_id else None
+            if stale:
+                err_console.print(f"[yellow]warning:[/] {stale}", highlight=False, soft_wrap=True)
             evaluations.append(
                 evaluate(
                     joined,

@@ -1,12 +1,13 @@
-"""`claimcourt review`, `pending`, `export` and `agreement`: people taking over from the Judge."""
+"""`claimcourt review`: people taking over from the Judge, in the full-screen app or from a spreadsheet."""
 
 from __future__ import annotations
 
 import asyncio
 import getpass
-import json
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,15 +21,15 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.cli.review_ui import KeyReader, ReviewSession, SessionSummary
 from claimcourt.config import Settings
-from claimcourt.errors import RunStateError
-from claimcourt.review.agreement import Agreement, agreement_report
+from claimcourt.errors import InputError, RunStateError
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
-from claimcourt.review.desk import Order, ReviewDesk
-from claimcourt.review.export import check_output, export_gold, export_training
-from claimcourt.review.store import ReviewStore
-from claimcourt.workspace import Ledger, LedgerClaim, existing_ledger
+from claimcourt.review.desk import ReviewDesk
+from claimcourt.review.queries import Order, choose_run
+from claimcourt.workspace import existing_ledger
+
+if TYPE_CHECKING:  # the app (Textual) loads only when a session starts
+    from claimcourt.review.tui.session import SessionSummary
 
 RunIdOpt = Annotated[
     str | None, typer.Option("--run-id", help="The run (default: the only run with claims in question).")
@@ -46,18 +47,32 @@ def default_reviewer() -> str:
         return "reviewer"
 
 
-def choose_run(ledger: Ledger, run_id: str | None, *, column: str, what: str) -> str | None:
-    """The given run (checked), else the only run with claims in `column`; None when no run has any."""
-    if run_id is not None:
-        ledger.run(run_id)
-        return run_id
-    runs = [r for r in ledger.runs() if (r[column] or 0) > 0]
-    if not runs:
-        return None
-    if len(runs) > 1:
-        listed = ", ".join(f"{r['run_id']} ({r[column]})" for r in runs)
-        raise RunStateError(f"several runs have claims {what}: {listed}; choose one with --run-id")
-    return str(runs[0]["run_id"])
+@dataclass(frozen=True)
+class Asked:
+    """The options the person gave, so every hint repeats them."""
+
+    reviewer: str | None
+    workspace: Path | None
+    config: Path | None
+    blind: bool
+    second_opinion: bool
+    order: Order
+
+    def command(self, run_id: str) -> str:
+        parts = ["claimcourt", "review", "--run-id", shlex.quote(run_id)]
+        if self.reviewer:
+            parts += ["--reviewer", shlex.quote(self.reviewer)]
+        if self.workspace is not None:
+            parts += ["--workspace", shlex.quote(str(self.workspace))]
+        if self.config is not None:
+            parts += ["--config", shlex.quote(str(self.config))]
+        if self.blind:
+            parts.append("--blind")
+        if self.second_opinion:
+            parts.append("--second-opinion")
+        if self.order != "confidence":
+            parts += ["--order", self.order]
+        return " ".join(parts)
 
 
 def nothing_waiting(settings: Settings, run_id: str | None, *, second_opinion: bool = False) -> None:
@@ -68,14 +83,19 @@ def nothing_waiting(settings: Settings, run_id: str | None, *, second_opinion: b
         console.print(f"[green]Nothing is waiting for a person in {where}.[/] Every claim has a label.")
 
 
-# -- review ---------------------------------------------------------------------------------------
 def review(
     *,
     run_id: RunIdOpt = None,
     reviewer: ReviewerOpt = None,
     blind: Annotated[
         bool,
-        typer.Option("--blind", help="Hide the Judge's verdict until you have decided (recorded with the decision)."),
+        typer.Option(
+            "--blind",
+            help="Hide the Judge's verdict until you have decided; with --from: the people did not see it.",
+        ),
+    ] = False,
+    shown: Annotated[
+        bool, typer.Option("--shown", help="With --from: the people saw the Judge's labels when they decided.")
     ] = False,
     reveal_audits: Annotated[
         bool,
@@ -95,9 +115,11 @@ def review(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Decide the claims waiting for a person: one key per claim, or in bulk from a spreadsheet."""
+    """Decide the claims waiting for a person: a full-screen app, one key per claim, or in bulk from a sheet."""
     with user_errors():
+        check_seen(from_file, blind=blind, shown=shown)
         settings = settings_from(workspace=workspace, config=config, audit_blind=False if reveal_audits else None)
+        asked = Asked(reviewer, workspace, config, blind, second_opinion, order)
         name = (reviewer or "").strip() or default_reviewer()
         decisions = read_decisions(from_file) if from_file is not None else None
         ledger = existing_ledger(settings)
@@ -122,68 +144,75 @@ def review(
             if result is not None and not result.plan.ok:
                 raise typer.Exit(2)
             return
-        _interactive(settings, chosen, reviewer=name, blind=blind, order=order, second_opinion=second_opinion)
+        _interactive(settings, chosen, name, asked)
 
 
-def _interactive(
-    settings: Settings, run_id: str, *, reviewer: str, blind: bool, order: Order, second_opinion: bool
-) -> None:
-    summary = SessionSummary()
+def check_seen(from_file: Path | None, *, blind: bool, shown: bool) -> None:
+    """A decisions sheet must say whether its people saw the Judge's labels: the anchoring comparison
+    (agreement with the Judge, shown vs blind) depends on it, so there is no silent default."""
+    if from_file is None:
+        if shown:
+            raise InputError("--shown says what the people of a --from sheet saw; the app records it itself")
+        return
+    if blind and shown:
+        raise InputError("--blind and --shown contradict each other: give one")
+    if not blind and not shown:
+        raise InputError(
+            f"review --from {from_file}: say whether the people saw the Judge's labels when they filled it in: "
+            "--shown (they did) or --blind (they did not)"
+        )
 
-    async def session() -> None:
-        nonlocal summary
+
+def _interactive(settings: Settings, run_id: str, reviewer: str, asked: Asked) -> None:
+    from claimcourt.review.tui.app import run_review
+    from claimcourt.review.tui.session import Said, Session
+
+    async def session() -> SessionSummary | None:
         async with ReviewDesk(settings, run_id, on_wait=lambda msg: console.print(f"[yellow]{msg}[/]")) as desk:
             fixed = await desk.reconcile()
-            if fixed:
-                console.print(f"[yellow]{fixed} claim(s) set right from their threads after an interrupted session[/]")
-            interactive = ReviewSession(
-                desk,
-                reviewer=reviewer,
-                console=console,
-                keys=KeyReader(console=console),
-                blind=blind,
-                order=order,
-                second_opinion=second_opinion,
+            if not desk.queue(order=asked.order, second_opinion=asked.second_opinion, reviewer=reviewer):
+                nothing_waiting(settings, run_id, second_opinion=asked.second_opinion)
+                return None
+            greeting = Said(f"{fixed} claim(s) set right from their threads after an interrupted session", "warn")
+            return await run_review(
+                Session(
+                    desk, reviewer=reviewer, blind=asked.blind, order=asked.order, second_opinion=asked.second_opinion
+                ),
+                greeting=greeting if fixed else None,
             )
-            summary = interactive.summary
-            if not desk.queue(order=order, second_opinion=second_opinion, reviewer=reviewer):
-                nothing_waiting(settings, run_id, second_opinion=second_opinion)
-                return
-            await interactive.run()
-
-    def stopped() -> typer.Exit:
-        console.print()
-        err_console.print(
-            f"[yellow]Stopped.[/] {summary.decided} decision(s) this session, all saved. Resume with: "
-            f"claimcourt review --run-id {run_id}",
-            highlight=False,
-        )
-        return typer.Exit(130)
 
     try:
-        asyncio.run(session())
+        summary = asyncio.run(session())
     except KeyboardInterrupt:
-        raise stopped() from None
+        summary = None
+        err_console.print(f"[yellow]Stopped.[/] Every decision made is saved. Resume with: {asked.command(run_id)}")
+        raise typer.Exit(130) from None
+    if summary is None:
+        return
+    show_session_summary(run_id, summary, asked)
     if summary.interrupted:
-        raise stopped()
-    show_session_summary(run_id, summary)
+        raise typer.Exit(130)
 
 
-def show_session_summary(run_id: str, summary: SessionSummary) -> None:
+def show_session_summary(run_id: str, summary: SessionSummary, asked: Asked) -> None:
     console.rule("[bold]session over")
     parts = [f"[bold]{summary.decided}[/] decided"]
+    if summary.revised:
+        parts.append(f"{summary.revised} revised")
     if summary.undone:
         parts.append(f"{summary.undone} undone")
     if summary.skipped:
         parts.append(f"{len(summary.skipped)} skipped")
     if summary.decided_elsewhere:
         parts.append(f"{summary.decided_elsewhere} decided meanwhile by another session")
-    console.print(", ".join(parts) + ". Every decision is saved.", highlight=False)
+    said = ", ".join(parts) + (" this session, all saved." if summary.interrupted else ". Every decision is saved.")
+    console.print(("Stopped. " if summary.interrupted else "") + said, highlight=False)
     if summary.waiting_in_run:
         console.print(
             f"[bold]{summary.waiting_in_run}[/] claim(s) still wait in run {run_id}. "
-            f"Continue with: claimcourt review --run-id {run_id}",
+            f"Continue with: {asked.command(run_id)}",
             highlight=False,
+            soft_wrap=True,
         )
     else:
         console.print(
@@ -246,209 +275,3 @@ def report_rejected(plan: BulkPlan, path: Path, run_id: str) -> None:
         "nothing was applied. Fix or remove those rows and run again.",
         highlight=False,
     )
-
-
-# -- pending --------------------------------------------------------------------------------------
-def pending(
-    *,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Only this run, and list its waiting claims.")] = None,
-    ids: Annotated[bool, typer.Option("--ids", help="Print only the waiting claim ids, one per line.")] = False,
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """List and count the claims waiting for a person, per run."""
-    with user_errors():
-        settings = settings_from(workspace=workspace, config=config)
-        ledger = existing_ledger(settings)
-        if ledger is None:
-            if run_id is not None:
-                raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
-            if not ids:
-                nothing_waiting(settings, None)
-            return
-        try:
-            if run_id is not None:
-                ledger.run(run_id)
-            runs = [r for r in ledger.runs() if run_id is None or r["run_id"] == run_id]
-            if ids:
-                for run in runs:
-                    for claim in ledger.claims(run["run_id"], status="pending_review"):
-                        console.print(claim.claim_id, highlight=False, soft_wrap=True)
-                return
-            waiting = sum(r["pending_review"] or 0 for r in runs)
-            show_runs(runs)
-            if run_id is not None and waiting:
-                show_waiting_claims(ledger, run_id)
-            if waiting:
-                with_runs = sum(1 for r in runs if r["pending_review"])
-                console.print(
-                    f"[bold]{waiting}[/] claim(s) wait for a person in {with_runs} run(s). "
-                    "Review them with: claimcourt review --run-id RUN",
-                    highlight=False,
-                )
-            else:
-                nothing_waiting(settings, run_id)
-        finally:
-            ledger.close()
-
-
-def show_runs(runs: list[dict[str, Any]]) -> None:
-    table = Table(
-        title="claims waiting for a person, per run (and who decided the rest)",
-        title_justify="left",
-        header_style="bold",
-    )
-    table.add_column("run")
-    table.add_column("started")
-    table.add_column("threshold", justify="right")
-    table.add_column("waiting", justify="right", style="bold yellow")
-    table.add_column("person", justify="right")
-    table.add_column("Judge", justify="right")
-    table.add_column("claims", justify="right")
-    for run in runs:
-        table.add_row(
-            run["run_id"],
-            (run["created_at"] or "")[:16].replace("T", " "),
-            f"{run['threshold']:.2f}" if run["threshold"] is not None else "",
-            str(run["pending_review"] or 0),
-            str(run["human"] or 0),
-            str(run["judge"] or 0),
-            str(run["claims"] or 0),
-        )
-    console.print(table)
-
-
-def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
-    table = Table(title=f"waiting in run {run_id}, lowest confidence first", title_justify="left", header_style="bold")
-    table.add_column("id", no_wrap=True)
-    table.add_column("confidence", justify="right")
-    table.add_column("why")
-    table.add_column("claim")
-    claims = list(ledger.claims(run_id, status="pending_review"))
-
-    def confidence(claim: LedgerClaim) -> float:
-        state = claim.state()
-        return state.verdict.confidence if state and state.verdict and state.verdict.readable else -1.0
-
-    claims.sort(key=confidence)
-    for claim in claims:
-        state = claim.state()
-        conf = confidence(claim)
-        text = " ".join((state.text if state else "").split())
-        table.add_row(
-            claim.claim_id,
-            f"{conf:.2f}" if conf >= 0 else "unreadable",
-            "audit" if state is not None and state.audit else "routed",
-            text[:90] + ("…" if len(text) > 90 else ""),
-        )
-    console.print(table)
-
-
-# -- export ---------------------------------------------------------------------------------------
-def export(
-    *,
-    output: Annotated[Path, typer.Option("--output", "-o", help="gold.csv or gold.parquet.")],
-    run_id: RunIdOpt = None,
-    human_only: Annotated[
-        bool, typer.Option("--human-only", help="Only the claims a person decided (the gold labels).")
-    ] = False,
-    merge_silver: Annotated[
-        Path | None,
-        typer.Option(
-            "--merge-silver",
-            help="A labelled file (id,text,label): write it with the human labels in place of its labels.",
-        ),
-    ] = None,
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Write the final labels of a run with their provenance (who decided, what they saw, when)."""
-    with user_errors():
-        settings = settings_from(workspace=workspace, config=config)
-        check_output(output)
-        ledger = existing_ledger(settings)
-        if ledger is None:
-            raise RunStateError(f"workspace {settings.workspace} has no runs to export")
-        try:
-            chosen = choose_run(ledger, run_id, column="claims", what="to export")
-            if chosen is None:
-                raise RunStateError(f"workspace {settings.workspace} has no runs to export")
-            store = ReviewStore(ledger.conn)
-            if merge_silver is not None:
-                summary = export_training(ledger, store, chosen, output, merge_silver)
-                console.print(
-                    f"Wrote [bold]{summary.rows}[/] training rows to {output}: "
-                    f"{summary.silver_rows} from {merge_silver}, "
-                    f"of which {summary.overridden} relabelled and {summary.confirmed} confirmed by a person, "
-                    f"plus {summary.added} decided claims the silver file lacks.",
-                    highlight=False,
-                )
-            else:
-                summary = export_gold(ledger, store, chosen, output, human_only=human_only)
-                console.print(
-                    f"Wrote [bold]{summary.rows}[/] labels of run {chosen} to {output}: {summary.by_human} decided by "
-                    f"a person, {summary.by_judge} by the Judge.",
-                    highlight=False,
-                )
-            if summary.waiting:
-                console.print(
-                    f"[yellow]{summary.waiting} claim(s) still wait for a person and are not in the export.[/]",
-                    highlight=False,
-                )
-        finally:
-            ledger.close()
-
-
-# -- agreement ------------------------------------------------------------------------------------
-def agreement(
-    *,
-    run_id: Annotated[str | None, typer.Option("--run-id", help="Only this run (default: every run).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
-    workspace: WorkspaceOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Cohen's kappa between reviewers, and between the Judge and the people, with counts."""
-    with user_errors():
-        settings = settings_from(workspace=workspace, config=config)
-        ledger = existing_ledger(settings)
-        if ledger is None:
-            raise RunStateError(f"workspace {settings.workspace} has no runs")
-        try:
-            if run_id is not None:
-                ledger.run(run_id)
-            store = ReviewStore(ledger.conn)
-            reviews = store.active(run_id=run_id)
-        finally:
-            ledger.close()
-        report = agreement_report(reviews)
-        if as_json:
-            console.print_json(json.dumps(report.as_dict()))
-            return
-        if not reviews:
-            console.print("No human decisions yet: nothing to compare.")
-            return
-        console.print(
-            f"{report.decisions} human decision(s) on {report.claims} claim(s)"
-            + (f" in run {run_id}" if run_id else ""),
-            highlight=False,
-        )
-        if report.reviewers:
-            console.print(agreement_table("between reviewers", report.reviewers))
-        else:
-            console.print("[dim]No claim has decisions by two reviewers yet (review --second-opinion).[/]")
-        if report.judge:
-            console.print(agreement_table("the Judge and the people", report.judge))
-
-
-def agreement_table(title: str, rows: list[Agreement]) -> Table:
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("raters")
-    table.add_column("claims", justify="right")
-    table.add_column("agree", justify="right")
-    table.add_column("observed", justify="right")
-    table.add_column("kappa", justify="right", style="bold")
-    for row in rows:
-        kappa = "n/a" if row.kappa is None else f"{row.kappa:.3f}"
-        observed = "" if row.observed is None else f"{row.observed:.3f}"
-        table.add_row(f"{row.a} vs {row.b}", str(row.n), str(row.agree), observed, kappa)
-    return table

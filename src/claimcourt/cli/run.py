@@ -27,7 +27,7 @@ from claimcourt.runner import Runner, RunSummary, default_run_id
 from claimcourt.tables import ClaimTable
 
 
-def show_summary(summary: RunSummary) -> None:
+def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
     counts = summary.counts
     table = Table(title=f"run {summary.run_id}", show_header=True, header_style="bold")
     table.add_column("")
@@ -51,7 +51,12 @@ def show_summary(summary: RunSummary) -> None:
     if summary.first_error:
         err_console.print(f"[yellow]first failure:[/] {summary.first_error}", highlight=False)
     if counts.get("pending_review"):
-        console.print(f"Review the waiting claims with: claimcourt review --run-id {summary.run_id}", highlight=False)
+        where = f" --workspace {shlex.quote(str(workspace))}" if workspace is not None else ""
+        console.print(
+            f"Review the waiting claims with: claimcourt review --run-id {shlex.quote(summary.run_id)}{where}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def resume_command(settings: Settings, file: Path, run_id: str, output: Path | None) -> str:
@@ -180,4 +185,4 @@ def run(
             id_col=id_col,
             text_col=text_col,
         )
-        show_summary(summary)
+        show_summary(summary, workspace)

@@ -10,6 +10,7 @@ lies in that interval.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ def from_ledger(es: EvalSet, workspace: Path, run_id: str | None) -> RunThreshol
             return RunThreshold(float(run["threshold"]), f"run ledger (run '{run_id}')", run_id)
         runs = ledger.runs()
         for run in runs:
-            if _same_file(paths.run_dir(run["run_id"]) / "results.csv", es.results_path):
+            written = [paths.run_dir(run["run_id"]) / "results.csv", *ledger.outputs(run["run_id"])]
+            if any(_same_file(path, es.results_path) for path in written):
                 return RunThreshold(float(run["threshold"]), f"run ledger (run '{run['run_id']}')", run["run_id"])
         matching = [run for run in runs if _matches(ledger, run, es)]
         thresholds = {float(run["threshold"]) for run in matching}
@@ -64,6 +66,29 @@ def from_ledger(es: EvalSet, workspace: Path, run_id: str | None) -> RunThreshol
         return None
     finally:
         ledger.close()
+
+
+def stale_results(results: Path, workspace: Path, run_id: str) -> str | None:
+    """A warning when the results file is older than the run's last change (a decision made since it was
+    written): it then lacks the people's latest labels."""
+    paths = WorkspacePaths(workspace)
+    if not paths.ledger.exists() or not results.exists():
+        return None
+    ledger = Ledger(paths.ledger)
+    try:
+        changed = ledger.last_update(run_id)
+    finally:
+        ledger.close()
+    if changed is None:
+        return None
+    written = datetime.fromtimestamp(results.stat().st_mtime, tz=UTC)
+    if written >= datetime.fromisoformat(changed):
+        return None
+    return (
+        f"{results} was written before run '{run_id}' last changed ({changed[:19].replace('T', ' ')} UTC): it lacks "
+        f"the latest decisions; rewrite it with: claimcourt run INPUT --run-id {run_id} -o {results} (finished "
+        "claims are not debated again)"
+    )
 
 
 def infer_threshold(es: EvalSet, configured: float) -> RunThreshold:

@@ -19,7 +19,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,13 +29,12 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.review.queries import WAITING, Order, in_order
 from claimcourt.review.store import Review, ReviewStore, Source
 from claimcourt.runner import write_results
 from claimcourt.state import ClaimState, HumanDecision, thread_id
 from claimcourt.workspace import Ledger, LedgerClaim, WorkspacePaths, open_checkpointer
 
-Order = Literal["confidence", "file"]
-WAITING = "pending_review"
 # Each attempt to take the ledger's write lock waits this long; the attempts go on for the workspace's
 # busy timeout in all, saying once that they wait.
 _LOCK_ATTEMPT_MS = 1_000
@@ -55,7 +54,8 @@ class Outcome:
     # "decided": resumed the thread; "second_opinion": kept beside an earlier decision (the thread is
     # untouched); "decided_elsewhere": the claim was decided meanwhile by another session, this
     # decision is kept as a second opinion.
-    status: Literal["decided", "second_opinion", "decided_elsewhere"]
+    # "revised": replaced the reviewer's earlier decision, which stays in the history.
+    status: Literal["decided", "second_opinion", "decided_elsewhere", "revised"]
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,6 @@ def is_waiting(snapshot: Any) -> bool:
 
 def _state(values: dict[str, Any]) -> ClaimState:
     return ClaimState.model_validate({k: v for k, v in values.items() if not k.startswith("__")})
-
-
-def confidence_key(state: ClaimState | None) -> float:
-    """Lowest first: an unreadable verdict (a person must decide from scratch) comes before any other."""
-    if state is None or state.verdict is None or not state.verdict.readable:
-        return -1.0
-    return state.verdict.confidence
 
 
 def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
@@ -150,11 +143,12 @@ class ReviewDesk:
             await self._stack.aclose()
 
     def refresh_results(self) -> None:
-        """Rewrite the run's results file (where the run wrote it by default) so it carries the people's
-        labels too. A results file written elsewhere with `run -o` is left alone."""
-        csv_path = self.paths.run_dir(self.run_id) / "results.csv"
-        if csv_path.exists():
-            write_results(self.ledger, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
+        """Rewrite the run's results files (its default one and every `run -o` file the ledger recorded)
+        so they carry the people's labels too. A recorded file deleted since is not written again."""
+        default = self.paths.run_dir(self.run_id) / "results.csv"
+        for csv_path in dict.fromkeys([default, *self.ledger.outputs(self.run_id)]):
+            if csv_path.exists():
+                write_results(self.ledger, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
 
     # -- locking ----------------------------------------------------------------------------------
     def _with_lock_retries(self, action: Callable[[], Any]) -> Any:
@@ -220,9 +214,7 @@ class ReviewDesk:
             claims = [c for c in self.claims("human") if reviewer not in decided_by.get(c.claim_id, set())]
         else:
             claims = self.claims(WAITING)
-        if order == "confidence":
-            claims.sort(key=lambda c: (confidence_key(c.state()), c.seq))
-        return [c.claim_id for c in claims]
+        return [c.claim_id for c in in_order(claims, order)]
 
     def blind_for(self, state: ClaimState, *, requested: bool) -> bool:
         """Whether a review screen must hide the Judge's verdict on this claim (`reviewed_blind`)."""
@@ -244,13 +236,23 @@ class ReviewDesk:
                 continue
             state = _state(snapshot.values)
             waiting = is_waiting(snapshot)
-            if claim.status == WAITING and not waiting and state.decided_by == "human" and state.human:
-                human = state.human
+            human = state.human if not waiting and state.decided_by == "human" else None
+            finals = [r for r in self.store.active(run_id=self.run_id, claim_id=claim.claim_id) if r.resumed_thread]
+            # A person's decision the ledger missed: a first decision (the claim still waits there), or a
+            # revision (the thread holds a newer decision than the reviews table).
+            if human is not None and (claim.status == WAITING or all(r.decided_at != human.decided_at for r in finals)):
 
                 def recover(state: ClaimState = state, human: HumanDecision = human) -> None:
                     with self._locked():
                         self.ledger.record(self.run_id, state, commit=False)
                         known = self.store.active(run_id=self.run_id, claim_id=state.claim_id)
+                        self.store.mark_undone(
+                            [
+                                r.review_id
+                                for r in known
+                                if r.resumed_thread and r.decided_at != human.decided_at and r.review_id
+                            ]
+                        )
                         if not any(r.resumed_thread and r.decided_at == human.decided_at for r in known):
                             self.store.add(
                                 self._review(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
@@ -330,12 +332,7 @@ class ReviewDesk:
             snapshot = await self.snapshot(claim_id)
             if status == WAITING and snapshot.values and is_waiting(snapshot):
                 before = _state(snapshot.values)
-                await self.graph.ainvoke(
-                    Command(resume=decision.model_dump()), self.config(claim_id), context=self.deps
-                )
-                state = await self.current(claim_id)
-                if state is None or state.decided_by != "human":
-                    raise RunStateError(f"claim '{claim_id}': the thread did not finish after the decision")
+                state = await self._resume(claim_id, decision)
                 review = self._review(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
                 self.ledger.record(self.run_id, state, commit=False)
                 # A second opinion left on a claim whose final decision was undone is superseded by this one.
@@ -370,6 +367,62 @@ class ReviewDesk:
             if conn.in_transaction:
                 conn.rollback()
             raise
+
+    async def _resume(self, claim_id: str, decision: HumanDecision) -> ClaimState:
+        """Resume the waiting thread with the decision; its state once `finalize` has run."""
+        await self.graph.ainvoke(Command(resume=decision.model_dump()), self.config(claim_id), context=self.deps)
+        state = await self.current(claim_id)
+        if state is None or state.decided_by != "human":
+            raise RunStateError(f"claim '{claim_id}': the thread did not finish after the decision")
+        return state
+
+    async def revise(
+        self,
+        claim_id: str,
+        decision: HumanDecision | dict[str, Any],
+        *,
+        source: Source,
+        shown: Sequence[str] | None = None,
+        shown_at: str | None = None,
+    ) -> Outcome:
+        """Replace the reviewer's active decision on the claim by a new one, in one ledger transaction. The
+        earlier decision keeps its row (marked undone now), so the history holds both; a final decision
+        forks the thread back to `human_review` (as undo does) and resumes it with the new one."""
+        decision = HumanDecision.model_validate(decision)
+        conn = self.ledger.conn
+        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
+        try:
+            mine = [
+                r for r in self.store.active(run_id=self.run_id, claim_id=claim_id) if r.reviewer == decision.reviewer
+            ]
+            earlier = mine[-1] if mine else None
+            if earlier is None or earlier.review_id is None:
+                raise RunStateError(f"{decision.reviewer} has no decision on claim '{claim_id}' to revise")
+            state = await self.current(claim_id)
+            if state is None:
+                raise RunStateError(f"claim '{claim_id}' has no thread")
+            before = state
+            if earlier.resumed_thread:
+                before = await self._reopen_thread(earlier) or state
+                state = await self._resume(claim_id, decision)
+                self.ledger.record(self.run_id, state, commit=False)
+            self.store.mark_undone([earlier.review_id])
+            review = self._review(
+                before, decision, resumed=earlier.resumed_thread, source=source, shown=shown, shown_at=shown_at
+            )
+            self.store.add(review)
+            conn.commit()
+            self.changed = True
+            return Outcome(claim_id, review, state, "revised")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
+    def remember(self, reviewer: str, claim_id: str) -> None:
+        """Note the claim the reviewer has on screen, for the next session; skipped while the workspace is busy."""
+        with suppress(WorkspaceBusyError):
+            self._with_lock_retries(lambda: self.store.remember_position(self.run_id, reviewer, claim_id))
 
     # -- undoing ----------------------------------------------------------------------------------
     async def undo_last(self, reviewer: str) -> Undone | None:

@@ -45,6 +45,16 @@ CREATE TABLE IF NOT EXISTS reviews (
 CREATE INDEX IF NOT EXISTS reviews_by_claim ON reviews (run_id, claim_id);
 CREATE INDEX IF NOT EXISTS reviews_by_reviewer ON reviews (reviewer, run_id);
 """
+# Where each reviewer stopped in each run: the claim they last had on screen, so the next session opens it.
+POSITIONS = """
+CREATE TABLE IF NOT EXISTS reviewer_positions (
+    run_id TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    claim_id TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, reviewer)
+);
+"""
 
 
 @dataclass(frozen=True)
@@ -104,11 +114,12 @@ class ReviewStore:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
-        exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reviews'").fetchone()
-        if exists is None:
-            # Only the first session creates it; later ones need no write lock just to open the store.
-            with conn:
-                conn.executescript(SCHEMA)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        # Only the first session creates them; later ones need no write lock just to open the store.
+        for name, schema in (("reviews", SCHEMA), ("reviewer_positions", POSITIONS)):
+            if name not in tables:
+                with conn:
+                    conn.executescript(schema)
 
     def add(self, review: Review) -> int:
         cur = self.conn.execute(
@@ -155,6 +166,28 @@ class ReviewStore:
             query += " AND claim_id = ?"
             params.append(claim_id)
         return [_review(r) for r in self.conn.execute(query + " ORDER BY review_id", params)]
+
+    def history(self, *, run_id: str, claim_id: str) -> list[Review]:
+        """Every decision on the claim, undone and revised ones too, oldest first."""
+        rows = self.conn.execute(
+            "SELECT * FROM reviews WHERE run_id = ? AND claim_id = ? ORDER BY review_id", (run_id, claim_id)
+        )
+        return [_review(r) for r in rows]
+
+    def remember_position(self, run_id: str, reviewer: str, claim_id: str) -> None:
+        """Commits on its own: it is written when a claim is shown, outside any decision."""
+        with self.conn:
+            self.conn.execute(
+                "INSERT INTO reviewer_positions VALUES (?, ?, ?, ?) ON CONFLICT (run_id, reviewer) "
+                "DO UPDATE SET claim_id = excluded.claim_id, updated_at = excluded.updated_at",
+                (run_id, reviewer, claim_id, utc_now()),
+            )
+
+    def position(self, run_id: str, reviewer: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT claim_id FROM reviewer_positions WHERE run_id = ? AND reviewer = ?", (run_id, reviewer)
+        ).fetchone()
+        return str(row["claim_id"]) if row is not None else None
 
     def last_active_by(self, reviewer: str, run_id: str) -> Review | None:
         row = self.conn.execute(

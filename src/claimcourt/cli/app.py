@@ -11,6 +11,7 @@ from claimcourt.cli.review import agreement, export, pending, review
 from claimcourt.cli.run import run
 from claimcourt.cli.runs import runs
 from claimcourt.cli.selection import select
+from claimcourt.cli.serve import serve
 from claimcourt.cli.trace import trace
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ app.command(name="eval")(eval_results)
 app.command()(select)
 app.command()(runs)
 app.command()(trace)
+app.command()(serve)
 
 
 def main() -> None:

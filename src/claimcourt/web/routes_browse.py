@@ -90,6 +90,7 @@ async def claims_page(request: Request, run_id: str) -> Response:
             found.append(
                 {
                     "claim_id": one_line(claim.claim_id),
+                    "key": claim.claim_id,
                     "status": claim.status,
                     "label": label_name(state.final_label) if state and state.final_label is not None else "",
                     "confidence": verdict.confidence if verdict and verdict.readable else None,
@@ -109,7 +110,7 @@ async def claims_page(request: Request, run_id: str) -> Response:
     )
 
 
-@router.get("/runs/{run_id}/claims/{claim_id}")
+@router.get("/runs/{run_id}/claims/{claim_id:path}")
 async def claim_page(request: Request, run_id: str, claim_id: str) -> Response:
     pages = pages_of(request)
     session = pages.session(request)
@@ -138,11 +139,12 @@ async def claim_page(request: Request, run_id: str, claim_id: str) -> Response:
     )
 
 
-@router.post("/runs/{run_id}/claims/{claim_id}/revise")
-async def revise_claim(request: Request, run_id: str, claim_id: str) -> Response:
+@router.post("/runs/{run_id}/revise")
+async def revise_claim(request: Request, run_id: str) -> Response:
     form = await posted(request)
     reviewer = signed_in(request)
     pages = pages_of(request)
+    claim_id = field(form, "claim_id", 500)
     key = field(form, "key", 1)
     note = field(form, "note", MAX_NOTE) or None
     target = f"/runs/{quote(run_id, safe='')}/claims/{quote(claim_id, safe='')}"

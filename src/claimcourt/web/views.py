@@ -36,7 +36,9 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
 
 @dataclass
 class ClaimView:
+    # `claim_id` is for showing; `key` is the id itself, for forms and addresses (escaped there).
     claim_id: str
+    key: str
     text_html: Markup
     words: int
     cues: list[str]
@@ -78,6 +80,7 @@ def claim_view(state: ClaimState, *, show_verdict: bool) -> ClaimView:
         }
     return ClaimView(
         claim_id=one_line(state.claim_id),
+        key=state.claim_id,
         text_html=highlighted(state.text),
         words=len(state.text.split()),
         cues=[m.describe() for m in find_cues(state.text)],

@@ -38,9 +38,10 @@ async def revise(
     desk._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
     try:
         mine = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.reviewer == reviewer]
-        if not mine or mine[-1].review_id is None:
+        old = mine[-1] if mine else None
+        if old is None or old.review_id is None:
             raise RunStateError(f"{reviewer} has no decision on claim '{claim_id}' to revise")
-        old = mine[-1]
+        old_id = old.review_id
         status: Literal["decided", "second_opinion"]
         if old.resumed_thread:
             waiting = await desk._reopen_thread(old)
@@ -61,7 +62,7 @@ async def revise(
                 raise RunStateError(f"claim '{claim_id}' has no thread")
             review = desk._review(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             status = "second_opinion"
-        desk.store.mark_undone([old.review_id])
+        desk.store.mark_undone([old_id])
         desk.store.add(review)
         conn.commit()
         desk.changed = True

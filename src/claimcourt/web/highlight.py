@@ -13,7 +13,7 @@ def cue_spans(text: str) -> list[tuple[int, int, str, bool]]:
     """(start, end, subclass, strong) of every cue occurrence, overlaps resolved in favour of the
     earlier, then the longer one."""
     found = {(m.subclass, m.phrase) for m in find_cues(text)}
-    titles, cues = lexicon()
+    _, cues = lexicon()
     spans: list[tuple[int, int, str, bool]] = []
     for cue in cues:
         if (cue.subclass, cue.phrase) not in found:

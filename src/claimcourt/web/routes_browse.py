@@ -163,7 +163,8 @@ async def revise_claim(request: Request, run_id: str) -> Response:
         except ClaimcourtError as exc:
             pages.flash(request, f"not revised: {exc.message}", "error")
             return pages.redirect(request, target)
-    pages.flash(request, f"revised {one_line(claim_id)} → {label_name(int(key))} (your earlier decision is kept)", "saved")
+    revised = f"revised {one_line(claim_id)} → {label_name(int(key))} (your earlier decision is kept)"
+    pages.flash(request, revised, "saved")
     return pages.redirect(request, target)
 
 

@@ -117,7 +117,14 @@ async def review(request: Request, run_id: str) -> Response:
         counts = desk.ledger.counts(run_id)
         threshold = float(desk.run["threshold"])
         mine = sum(1 for r in desk.store.active(run_id=run_id) if r.reviewer == reviewer)
-    context = {"run_id": run_id, "counts": counts, "mine": mine, "blind": blind, "second": second, "skipped": skipped}
+    context: dict[str, Any] = {
+        "run_id": run_id,
+        "counts": counts,
+        "mine": mine,
+        "blind": blind,
+        "second": second,
+        "skipped": skipped,
+    }
     if state is None:
         return pages.render(request, "review_done.html", **context)
     return pages.render(

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.browser_support import Server, browsers
+from tests.conftest import read_csv
 from tests.review_support import reviews
 from tests.web_support import RUN_ID, SCRIPT_ID, web_ws
 
@@ -142,6 +143,12 @@ def test_three_keyboard_decisions_one_blind_a_revision_and_a_reload(
     final = {r["claim_id"]: r["label"] for r in reviews(web_ws)}
     assert final[first] == (0 if judge_first == "GREEN" else 1)
     assert len(final) == 3
+
+    # Stopping the server rewrites the run's results file with the people's labels.
+    server.close()
+    rows = {r["id"]: r for r in read_csv(web_ws / "runs" / RUN_ID / "results.csv")}
+    assert {i for i, r in rows.items() if r["decided_by"] == "human"} == set(final)
+    assert all(int(rows[i]["label"]) == label for i, label in final.items())
 
 
 def test_two_reviewers_in_two_browsers_never_get_the_same_claim(browsers: Any, server: Server) -> None:

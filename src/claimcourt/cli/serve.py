@@ -65,8 +65,14 @@ def serve(
                 ledger.run(run_id)
         finally:
             ledger.close()
+        try:
+            import fastapi  # noqa: F401
+            import jinja2  # noqa: F401
+            import multipart  # noqa: F401
+            import uvicorn
+        except ImportError as exc:
+            raise ConfigError(f"claimcourt serve needs the web extra: pip install 'claimcourt[web]' ({exc})") from exc
         sock = _bind(host, port)
-    import uvicorn
 
     from claimcourt.web.app import create_app
 

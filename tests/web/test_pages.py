@@ -325,3 +325,28 @@ def test_a_token_is_needed_on_every_request_when_given(web_settings: Settings) -
         assert client.get("/static/htmx.min.js").status_code == 200  # the cookie now carries it
         csrf = csrf_of(client.get("/").text)
         assert client.post("/signin", data={"csrf": csrf, "name": "ann"}).status_code == 200
+
+
+def test_a_second_opinion_goes_to_another_reviewer_and_shows_in_agreement(client: TestClient, web_ws: Path) -> None:
+    ann_csrf = sign_in(client, "ann")
+    decided = current_claim(client.get(f"/runs/{RUN_ID}/review").text)
+    decide(client, ann_csrf, decided, "1", note="n")
+    bob = second_browser(client)
+    page = bob.get("/").text
+    done = bob.post("/signin", data={"csrf": csrf_of(page), "name": "bob", "second": "on", "next": ""})
+    bob_csrf = csrf_of(done.text)
+    review = bob.get(f"/runs/{RUN_ID}/review").text
+    assert "SECOND OPINION" in review and current_claim(review) == decided
+    after = decide(bob, bob_csrf, decided, "1", note="agree")
+    assert "Nothing needs your second opinion" in after
+    rows = reviews(web_ws)
+    assert [(r["reviewer"], r["resumed_thread"]) for r in rows] == [("ann", 1), ("bob", 0)]
+    agreement = client.get(f"/runs/{RUN_ID}/agreement").text
+    assert "ann vs bob" in agreement
+
+
+def test_errors_are_pages_not_tracebacks(client: TestClient) -> None:
+    refused = client.post(f"/runs/{RUN_ID}/decide", data={"csrf": csrf_of(client.get("/").text), "key": "1"})
+    assert refused.status_code == 401 and "sign in with your name first" in refused.text
+    missing = client.get("/no/such/page")
+    assert missing.status_code == 404 and "There is no such page." in missing.text

@@ -16,9 +16,10 @@ from urllib.parse import quote
 
 import jinja2
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from claimcourt.config import Settings
 from claimcourt.errors import ClaimcourtError
@@ -121,8 +122,9 @@ def create_app(settings: Settings, *, only_run: str | None = None, token: str | 
     async def user_error(request: Request, exc: ClaimcourtError) -> Response:
         return pages.render(request, "error.html", status_code=400, message=exc.message)
 
-    @app.exception_handler(404)
-    async def not_found(request: Request, exc: Exception) -> Response:
-        return HTMLResponse("not found", status_code=404)
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail != "Not Found" else "There is no such page."
+        return pages.render(request, "error.html", status_code=exc.status_code, message=message)
 
     return TokenGate(SecurityHeaders(app), token)

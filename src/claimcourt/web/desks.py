@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
@@ -36,13 +36,16 @@ class _Lease:
 class Leases:
     """claim id -> who holds it and until when (one run)."""
 
-    def __init__(self, desk: ReviewDesk, *, seconds: float = LEASE_SECONDS) -> None:
+    def __init__(
+        self, desk: ReviewDesk, *, seconds: float = LEASE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.desk = desk
         self.seconds = seconds
+        self.clock = clock
         self._held: dict[str, _Lease] = {}
 
     def _expire(self) -> None:
-        now = time.monotonic()
+        now = self.clock()
         for claim_id in [c for c, lease in self._held.items() if lease.expires <= now]:
             del self._held[claim_id]
 
@@ -66,12 +69,12 @@ class Leases:
         for claim_id in queue:
             lease = self._held.get(claim_id)
             if lease is not None and lease.reviewer == reviewer and lease.second_opinion == second_opinion:
-                lease.expires = time.monotonic() + self.seconds
+                lease.expires = self.clock() + self.seconds
                 return claim_id
         for claim_id in queue:
             if claim_id in self._held or claim_id in skip:
                 continue
-            self._held[claim_id] = _Lease(reviewer, second_opinion, time.monotonic() + self.seconds)
+            self._held[claim_id] = _Lease(reviewer, second_opinion, self.clock() + self.seconds)
             return claim_id
         return None
 
@@ -81,7 +84,7 @@ class Leases:
         lease = self._held.get(claim_id)
         if lease is not None and lease.reviewer != reviewer:
             return False
-        self._held[claim_id] = _Lease(reviewer, second_opinion, time.monotonic() + self.seconds)
+        self._held[claim_id] = _Lease(reviewer, second_opinion, self.clock() + self.seconds)
         return True
 
     def renew(self, claim_id: str, reviewer: str) -> bool:
@@ -89,7 +92,7 @@ class Leases:
         lease = self._held.get(claim_id)
         if lease is None or lease.reviewer != reviewer:
             return False
-        lease.expires = time.monotonic() + self.seconds
+        lease.expires = self.clock() + self.seconds
         return True
 
     def release(self, claim_id: str, reviewer: str) -> None:

@@ -185,6 +185,12 @@ def test_screenshots_at_desktop_and_phone_sizes_and_markup_stays_text(
 ) -> None:
     browser = browsers("shots")
     sign_in(browser, server.url, "ann")
+    # Skip to a claim with Y02 cue words, so the screenshots show them marked.
+    for _ in range(13):
+        if browser.find_elements("css selector", "#claim-text mark.cue"):
+            break
+        press_and_wait_for_next(browser, "s")
+    assert browser.find_elements("css selector", "#claim-text mark.cue")
     for name, (width, height), mobile in (("desktop", (1280, 800), False), ("phone", (390, 844), True)):
         browser.execute_cdp_cmd(
             "Emulation.setDeviceMetricsOverride",

@@ -75,6 +75,8 @@ class Server:
         self.url = self._wait_for_address()
 
     def output(self) -> str:
+        if self.log.closed:
+            return self.final_output
         self.log.seek(0)
         return self.log.read()
 
@@ -101,7 +103,9 @@ class Server:
 
     def close(self) -> None:
         self.stop()
-        self.log.close()
+        if not self.log.closed:
+            self.final_output = self.output()
+            self.log.close()
 
 
 def new_browser(tmp_path: Path, name: str, size: tuple[int, int] = (1280, 800)) -> Any:

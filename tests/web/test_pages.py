@@ -350,3 +350,23 @@ def test_errors_are_pages_not_tracebacks(client: TestClient) -> None:
     assert refused.status_code == 401 and "sign in with your name first" in refused.text
     missing = client.get("/no/such/page")
     assert missing.status_code == 404 and "There is no such page." in missing.text
+
+
+def test_changing_mode_or_signing_out_gives_the_claim_back_at_once(client: TestClient) -> None:
+    csrf = sign_in(client, "ann")
+    held = current_claim(client.get(f"/runs/{RUN_ID}/review").text)
+    bob = second_browser(client)
+    bob_csrf = sign_in(bob, "bob")
+    assert current_claim(bob.get(f"/runs/{RUN_ID}/review").text) != held
+    # Blind on: the same kind of review, ann keeps her claim.
+    blind = client.post(f"/runs/{RUN_ID}/mode", data={"csrf": csrf, "blind": "on"}).text
+    assert "BLIND" in blind and current_claim(blind) == held
+    # Second opinion: ann leaves the waiting claims, and hers is free for the next reviewer.
+    second = client.post(f"/runs/{RUN_ID}/mode", data={"csrf": csrf, "second": "on"}).text
+    assert "Nothing needs your second opinion" in second
+    cat = second_browser(client)
+    sign_in(cat, "cat")
+    assert current_claim(cat.get(f"/runs/{RUN_ID}/review").text) == held
+    out = bob.post("/signout", data={"csrf": bob_csrf})
+    assert out.status_code == 200 and "Sign in" in out.text and "bob" not in out.text
+    assert "Sign in to review" in bob.get(f"/runs/{RUN_ID}/review").text

@@ -72,18 +72,36 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     await posted(request)
     pages = pages_of(request)
+    session = pages.session(request)
+    reviewer = str(session.get("reviewer") or "")
+    for run_id, claim_id in dict(session.get("holding", {})).items():
+        await _give_back(pages, run_id, claim_id, reviewer)
     request.state.session = new_session()
     return pages.redirect(request, "/")
+
+
+async def _give_back(pages: Pages, run_id: str, claim_id: str, reviewer: str) -> None:
+    """Release the claim this session had on screen, so others need not wait for its lease to lapse."""
+    try:
+        async with pages.desks.use(run_id) as open_desk:
+            open_desk.leases.release(claim_id, reviewer)
+    except ClaimcourtError:
+        pass  # a run no longer served: its leases went with it
 
 
 @router.post("/runs/{run_id}/mode")
 async def set_mode(request: Request, run_id: str) -> Response:
     form = await posted(request)
     signed_in(request)
-    session = pages_of(request).session(request)
-    session.update(blind=form.get("blind") == "on", second=form.get("second") == "on")
+    pages = pages_of(request)
+    session = pages.session(request)
+    second = form.get("second") == "on"
+    held = session.get("holding", {}).get(run_id)
+    if held and second != bool(session.get("second")):
+        await _give_back(pages, run_id, held, str(session["reviewer"]))
+    session.update(blind=form.get("blind") == "on", second=second)
     session.setdefault("skipped", {}).pop(run_id, None)
-    return pages_of(request).redirect(request, review_url(run_id))
+    return pages.redirect(request, review_url(run_id))
 
 
 async def _reviewable(desk: Any, claim_id: str, second: bool) -> ClaimState | None:
@@ -125,8 +143,11 @@ async def review(request: Request, run_id: str) -> Response:
         "second": second,
         "skipped": skipped,
     }
+    holding = session.setdefault("holding", {})
     if state is None:
+        holding.pop(run_id, None)
         return pages.render(request, "review_done.html", **context)
+    holding[run_id] = state.claim_id
     return pages.render(
         request,
         "review.html",

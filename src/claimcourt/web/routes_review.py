@@ -15,6 +15,7 @@ from claimcourt.errors import ClaimcourtError
 from claimcourt.review.desk import judge_label
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.web.app import Pages
+from claimcourt.web.desks import OpenDesk
 from claimcourt.web.security import csrf_ok, new_session
 from claimcourt.web.views import claim_view, label_name, shown_parts
 
@@ -112,6 +113,25 @@ async def _reviewable(desk: Any, claim_id: str, second: bool) -> ClaimState | No
     return state if state is not None and state.decided_by == "human" else None
 
 
+async def _next_claim(
+    open_desk: OpenDesk, reviewer: str, *, second: bool, skipped: list[str], held: str | None
+) -> ClaimState | None:
+    """The claim this session has on screen while it is still theirs (a reload shows it again), else
+    the next one, leased to them."""
+    if held and held not in skipped and open_desk.leases.renew(held, reviewer):
+        state = await _reviewable(open_desk.desk, held, second)
+        if state is not None:
+            return state
+    passed = list(skipped)
+    while (claim_id := open_desk.leases.take_next(reviewer, second_opinion=second, skip=passed)) is not None:
+        state = await _reviewable(open_desk.desk, claim_id, second)
+        if state is not None:
+            return state
+        open_desk.leases.release(claim_id, reviewer)  # decided meanwhile by another process
+        passed.append(claim_id)
+    return None
+
+
 @router.get("/runs/{run_id}/review")
 async def review(request: Request, run_id: str) -> Response:
     pages = pages_of(request)
@@ -121,17 +141,10 @@ async def review(request: Request, run_id: str) -> Response:
         return pages.render(request, "signin.html", next=review_url(run_id), run_id=run_id)
     blind, second = bool(session.get("blind")), bool(session.get("second"))
     skipped = list(session.get("skipped", {}).get(run_id, []))
+    held = session.get("holding", {}).get(run_id)
     async with pages.desks.use(run_id) as open_desk:
-        desk, state = open_desk.desk, None
-        while True:
-            claim_id = open_desk.leases.take_next(reviewer, second_opinion=second, skip=skipped)
-            if claim_id is None:
-                break
-            state = await _reviewable(desk, claim_id, second)
-            if state is not None:
-                break
-            open_desk.leases.release(claim_id, reviewer)  # decided meanwhile elsewhere (another process)
-            skipped.append(claim_id)
+        desk = open_desk.desk
+        state = await _next_claim(open_desk, reviewer, second=second, skipped=skipped, held=held)
         counts = desk.ledger.counts(run_id)
         threshold = float(desk.run["threshold"])
         mine = sum(1 for r in desk.store.active(run_id=run_id) if r.reviewer == reviewer)
@@ -268,7 +281,8 @@ async def undo(request: Request, run_id: str) -> Response:
         # The undone claim comes back to this reviewer's screen first, as in the terminal.
         if current and current != claim_id:
             open_desk.leases.release(current, reviewer)
-        open_desk.leases.take(claim_id, reviewer, second_opinion=not undone.review.resumed_thread)
+        if open_desk.leases.take(claim_id, reviewer, second_opinion=not undone.review.resumed_thread):
+            pages.session(request).setdefault("holding", {})[run_id] = claim_id
     where = "it waits for a person again" if undone.state is not None else "your second opinion is withdrawn"
     pages.flash(request, f"undid your decision on {one_line(claim_id)}: {where}", "info")
     return pages.redirect(request, review_url(run_id))

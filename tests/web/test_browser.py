@@ -151,7 +151,7 @@ def test_three_keyboard_decisions_one_blind_a_revision_and_a_reload(
     assert all(int(rows[i]["label"]) == label for i, label in final.items())
 
 
-def test_two_reviewers_in_two_browsers_never_get_the_same_claim(browsers: Any, server: Server) -> None:
+def test_two_reviewers_in_two_browsers_never_get_the_same_claim(browsers: Any, server: Server, tmp_path: Path) -> None:
     ann, bob = browsers("ann"), browsers("bob")
     sign_in(ann, server.url, "ann", blind=True)
     sign_in(bob, server.url, "bob", blind=True)
@@ -167,6 +167,15 @@ def test_two_reviewers_in_two_browsers_never_get_the_same_claim(browsers: Any, s
     ann.refresh()
     bob.refresh()
     assert shown_claim(ann) != shown_claim(bob)
+
+    # Both blind: the agreement page splits the Judge against the people, and draws the plots.
+    ann.get(server.url + f"runs/{RUN_ID}/agreement")
+    assert "people, blind" in by_css(ann, "#judge").text
+    loaded = "return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+    images = wait(ann, lambda b: (found := b.execute_script(loaded)) and all(found) and found)
+    assert len(images) == 3
+    ann.save_screenshot(str(tmp_path / "agreement.png"))
+    shutil.copy(tmp_path / "agreement.png", SCREENSHOT_COPIES / "claimcourt-agreement.png")
 
 
 def non_blank(png: bytes, size: tuple[int, int]) -> None:

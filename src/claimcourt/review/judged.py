@@ -55,7 +55,7 @@ def judge_vs_people(ledger: Ledger, run_id: str) -> Evaluation | None:
         gold_rows=len(ids),
     )
     threshold = RunThreshold(float(run["threshold"]), f"run ledger (run '{run_id}')", run_id)
-    return evaluate(es, name=f"Judge vs people, run {run_id}", threshold=threshold)
+    return evaluate(es, name="Judge vs people", threshold=threshold)
 
 
 def draw(ev: Evaluation, plot: str, path: Path) -> Path:

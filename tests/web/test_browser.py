@@ -94,6 +94,11 @@ def test_three_keyboard_decisions_one_blind_a_revision_and_a_reload(
     sign_in(browser, server.url, "ann")
     assert_only_local_resources(browser, server.url)
 
+    press(browser, "?")  # the keys, then back
+    assert by_css(browser, "#help").is_displayed()
+    press(browser, "?")
+    assert not by_css(browser, "#help").is_displayed()
+
     first = shown_claim(browser)
     judge_first = judge_label_shown(browser)
     second = press_and_wait_for_next(browser, "a")  # accept the Judge

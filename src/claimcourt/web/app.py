@@ -114,7 +114,9 @@ def create_app(settings: Settings, *, only_run: str | None = None, token: str | 
 
     from claimcourt.web.routes_browse import router as browse
     from claimcourt.web.routes_review import router as review
+    from claimcourt.web.routes_session import router as session
 
+    app.include_router(session)
     app.include_router(review)
     app.include_router(browse)
 

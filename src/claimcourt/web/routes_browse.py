@@ -21,7 +21,8 @@ from claimcourt.review.judged import PLOTS, draw, judge_vs_people
 from claimcourt.review.revise import revise
 from claimcourt.state import HumanDecision
 from claimcourt.web.app import web_dir
-from claimcourt.web.routes_review import MAX_NOTE, field, pages_of, posted, signed_in
+from claimcourt.web.routes_review import MAX_NOTE
+from claimcourt.web.routes_session import field, pages_of, posted, signed_in
 from claimcourt.web.views import claim_view, excerpt, label_name, review_rows
 from claimcourt.workspace import existing_ledger
 

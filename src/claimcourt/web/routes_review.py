@@ -137,6 +137,7 @@ async def decide(request: Request, run_id: str) -> Response:
             pages.flash(request, f"not saved: {exc.message}", "error")
             return pages.redirect(request, review_url(run_id))
         open_desk.leases.release(claim_id, reviewer)
+    session.get("holding", {}).pop(run_id, None)  # decided: no longer on this reviewer's screen
     pages.flash(request, _decided_message(state, label, blind, outcome.status), "saved")
     return pages.redirect(request, review_url(run_id))
 

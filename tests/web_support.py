@@ -34,7 +34,7 @@ def _build(root: Path, silver_rows: list[dict[str, str]]) -> Path:
     batch_rows = [{"id": r["id"], "text": r["text"]} for r in green[40:46] + other[40:46]]
     batch_rows += [{"id": SCRIPT_ID, "text": SCRIPT_TEXT}, {"id": "tmpl-2", "text": TEMPLATE_TEXT}]
     batch = write_csv(root / "batch.csv", batch_rows)
-    settings = load_settings(overrides={"workspace": root / "ws", "threshold": 0.99}, environ={})
+    settings = load_settings(overrides={"workspace": root / "ws", "threshold": 1.0}, environ={})
     index_file(labelled, settings)
     asyncio.run(Runner(settings).run(ClaimTable(batch), run_id=RUN_ID))
     return root / "ws"
@@ -42,7 +42,7 @@ def _build(root: Path, silver_rows: list[dict[str, str]]) -> Path:
 
 @pytest.fixture
 def web_ws(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, silver_rows: list[dict[str, str]]) -> Path:
-    """A fresh copy of a workspace where run 'r1' has 14 claims waiting for a person."""
+    """A fresh copy of a workspace where run 'r1' has 14 claims waiting for a person (threshold 1.0: all of them)."""
     global _template
     if _template is None:
         _template = _build(tmp_path_factory.mktemp("web-template"), silver_rows)

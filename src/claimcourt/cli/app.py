@@ -18,6 +18,7 @@ from claimcourt.cli.review import review
 from claimcourt.cli.run import run
 from claimcourt.cli.runs import runs
 from claimcourt.cli.selection import select
+from claimcourt.cli.serve import serve
 from claimcourt.cli.trace import trace
 
 app = typer.Typer(
@@ -57,6 +58,7 @@ app.command()(calibrate)
 app.command()(select)
 app.command()(runs)
 app.command()(trace)
+app.command()(serve)
 
 
 def main() -> None:

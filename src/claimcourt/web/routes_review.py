@@ -1,0 +1,214 @@
+"""The review screen: one claim at a time, leased to the person looking at it, decided
+with one key (`1` `0` `a` `s` `n` `u` `?`, the terminal's keys) and saved before the next is shown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from claimcourt.display import one_line
+from claimcourt.errors import ClaimcourtError
+from claimcourt.review.desk import judge_label
+from claimcourt.state import ClaimState, HumanDecision, utc_now
+from claimcourt.web.desks import OpenDesk
+from claimcourt.web.routes_session import field, pages_of, posted, review_url, signed_in
+from claimcourt.web.views import claim_view, label_name, shown_parts
+
+router = APIRouter()
+MAX_NOTE = 4000
+MAX_SKIPPED = 200
+
+
+async def _reviewable(desk: Any, claim_id: str, second: bool) -> ClaimState | None:
+    if not second:
+        state: ClaimState | None = await desk.waiting_state(claim_id)
+        return state
+    state = await desk.current(claim_id)
+    return state if state is not None and state.decided_by == "human" else None
+
+
+async def _next_claim(
+    open_desk: OpenDesk, reviewer: str, *, second: bool, skipped: list[str], held: str | None
+) -> ClaimState | None:
+    """The claim this session has on screen while it is still theirs (a reload shows it again), else
+    the next one, leased to them."""
+    if held and held not in skipped and open_desk.leases.renew(held, reviewer):
+        state = await _reviewable(open_desk.desk, held, second)
+        if state is not None:
+            return state
+    passed = list(skipped)
+    while (claim_id := open_desk.leases.take_next(reviewer, second_opinion=second, skip=passed)) is not None:
+        state = await _reviewable(open_desk.desk, claim_id, second)
+        if state is not None:
+            return state
+        open_desk.leases.release(claim_id, reviewer)  # decided meanwhile by another process
+        passed.append(claim_id)
+    return None
+
+
+@router.get("/runs/{run_id}/review")
+async def review(request: Request, run_id: str) -> Response:
+    pages = pages_of(request)
+    session = pages.session(request)
+    reviewer = str(session.get("reviewer") or "")
+    if not reviewer:
+        return pages.render(request, "signin.html", next=review_url(run_id), run_id=run_id)
+    blind, second = bool(session.get("blind")), bool(session.get("second"))
+    skipped = list(session.get("skipped", {}).get(run_id, []))
+    held = session.get("holding", {}).get(run_id)
+    async with pages.desks.use(run_id) as open_desk:
+        desk = open_desk.desk
+        state = await _next_claim(open_desk, reviewer, second=second, skipped=skipped, held=held)
+        counts = desk.ledger.counts(run_id)
+        threshold = float(desk.run["threshold"])
+        mine = sum(1 for r in desk.store.active(run_id=run_id) if r.reviewer == reviewer)
+    context: dict[str, Any] = {
+        "run_id": run_id,
+        "counts": counts,
+        "mine": mine,
+        "blind": blind,
+        "second": second,
+        "skipped": skipped,
+    }
+    holding = session.setdefault("holding", {})
+    if state is None:
+        holding.pop(run_id, None)
+        return pages.render(request, "review_done.html", **context)
+    holding[run_id] = state.claim_id
+    return pages.render(
+        request,
+        "review.html",
+        claim=claim_view(state, show_verdict=not blind),
+        threshold=threshold,
+        shown_at=utc_now(),
+        **context,
+    )
+
+
+def _decided_message(state: ClaimState, label: int, blind: bool, status: str) -> str:
+    text = f"saved {one_line(state.claim_id)} → {label_name(label)}"
+    verdict = state.verdict
+    if verdict is not None and verdict.readable and verdict.label is not None:
+        text += f"; the Judge said {label_name(verdict.label)} at {verdict.confidence:.2f}"
+        if blind:
+            text += " (revealed after your decision)"
+    if status == "decided_elsewhere":
+        text += "; decided meanwhile by another reviewer: yours is kept as a second opinion"
+    return text
+
+
+@router.post("/runs/{run_id}/decide")
+async def decide(request: Request, run_id: str) -> Response:
+    form = await posted(request)
+    reviewer = signed_in(request)
+    pages = pages_of(request)
+    session = pages.session(request)
+    blind, second = bool(session.get("blind")), bool(session.get("second"))
+    claim_id, key = field(form, "claim_id", 500), field(form, "key", 1)
+    note = field(form, "note", MAX_NOTE) or None
+    shown_at = field(form, "shown_at", 40) or None
+    async with pages.desks.use(run_id) as open_desk:
+        desk = open_desk.desk
+        if open_desk.leases.holder(claim_id) not in (reviewer, None):
+            pages.flash(request, f"claim {one_line(claim_id)} is on another reviewer's screen now", "error")
+            return pages.redirect(request, review_url(run_id))
+        state = await _reviewable(desk, claim_id, second)
+        if state is None:
+            pages.flash(request, f"claim {one_line(claim_id)} no longer waits for you (decided meanwhile)", "error")
+            return pages.redirect(request, review_url(run_id))
+        judge = judge_label(state)
+        problem, label = _label_for(key, judge, blind=blind, note=note)
+        if label is None:
+            pages.flash(request, problem, "error")
+            return pages.redirect(request, review_url(run_id))
+        decision = HumanDecision(label=label, reviewer=reviewer, note=note, verdict_shown=not blind)
+        try:
+            outcome = await desk.decide(
+                claim_id,
+                decision,
+                source="interactive",
+                shown=shown_parts(blind),
+                shown_at=shown_at,
+                second_opinion=second,
+            )
+        except ClaimcourtError as exc:
+            pages.flash(request, f"not saved: {exc.message}", "error")
+            return pages.redirect(request, review_url(run_id))
+        open_desk.leases.release(claim_id, reviewer)
+    session.get("holding", {}).pop(run_id, None)  # decided: no longer on this reviewer's screen
+    pages.flash(request, _decided_message(state, label, blind, outcome.status), "saved")
+    return pages.redirect(request, review_url(run_id))
+
+
+def _label_for(key: str, judge: int | None, *, blind: bool, note: str | None) -> tuple[str, int | None]:
+    """(why not, None) or ("", label) for a pressed key; overruling a shown Judge needs a note."""
+    if key in ("1", "0"):
+        label = int(key)
+    elif key == "a":
+        if blind:
+            return "a is not offered in blind review: decide with 1 or 0", None
+        if judge is None:
+            return "the Judge has no readable label here: decide with 1 or 0", None
+        label = judge
+    else:
+        return "decide with 1 (green), 0 (not green) or a (accept the Judge)", None
+    if not blind and judge is not None and label != judge and not note:
+        return (
+            f"not saved: you are overruling the Judge ({label_name(judge)} → {label_name(label)}): "
+            "a note saying why is required (press n)",
+            None,
+        )
+    return "", label
+
+
+@router.post("/runs/{run_id}/skip")
+async def skip(request: Request, run_id: str) -> Response:
+    form = await posted(request)
+    reviewer = signed_in(request)
+    pages = pages_of(request)
+    claim_id = field(form, "claim_id", 500)
+    skipped = pages.session(request).setdefault("skipped", {}).setdefault(run_id, [])
+    if claim_id and claim_id not in skipped:
+        skipped.append(claim_id)
+        del skipped[:-MAX_SKIPPED]
+    async with pages.desks.use(run_id) as open_desk:
+        open_desk.leases.release(claim_id, reviewer)
+    pages.flash(request, f"skipped {one_line(claim_id)}: it keeps waiting", "info")
+    return pages.redirect(request, review_url(run_id))
+
+
+@router.post("/runs/{run_id}/undo")
+async def undo(request: Request, run_id: str) -> Response:
+    form = await posted(request)
+    reviewer = signed_in(request)
+    pages = pages_of(request)
+    current = field(form, "claim_id", 500)
+    async with pages.desks.use(run_id) as open_desk:
+        try:
+            undone = await open_desk.desk.undo_last(reviewer)
+        except ClaimcourtError as exc:
+            pages.flash(request, f"cannot undo: {exc.message}", "error")
+            return pages.redirect(request, review_url(run_id))
+        if undone is None:
+            pages.flash(request, f"nothing to undo: {one_line(reviewer)} has no decision in this run", "info")
+            return pages.redirect(request, review_url(run_id))
+        claim_id = undone.review.claim_id
+        # The undone claim comes back to this reviewer's screen first, as in the terminal.
+        if current and current != claim_id:
+            open_desk.leases.release(current, reviewer)
+        if open_desk.leases.take(claim_id, reviewer, second_opinion=not undone.review.resumed_thread):
+            pages.session(request).setdefault("holding", {})[run_id] = claim_id
+    where = "it waits for a person again" if undone.state is not None else "your second opinion is withdrawn"
+    pages.flash(request, f"undid your decision on {one_line(claim_id)}: {where}", "info")
+    return pages.redirect(request, review_url(run_id))
+
+
+@router.post("/runs/{run_id}/renew")
+async def renew(request: Request, run_id: str) -> Response:
+    form = await posted(request)
+    reviewer = signed_in(request)
+    async with pages_of(request).desks.use(run_id) as open_desk:
+        kept = open_desk.leases.renew(field(form, "claim_id", 500), reviewer)
+    return Response(status_code=204 if kept else 409)

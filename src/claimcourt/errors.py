@@ -59,3 +59,12 @@ class BackendError(ClaimcourtError):
     """A model backend that cannot be loaded or reached."""
 
     exit_code = 3
+
+
+class StorageError(ClaimcourtError):
+    """Run state that cannot be opened: an unreachable or malformed storage_url, a schema newer than
+    this release, a workspace that must be migrated first."""
+
+
+class WorkspaceBusyError(ClaimcourtError):
+    """Another process held the run ledger's write lock for longer than the busy timeout."""

@@ -112,7 +112,7 @@ def eval_results(
         for path, name in zip(results, names, strict=True):
             joined = load_eval_set(path, gold_labels)
             found = run_threshold(
-                joined, flag=threshold, workspace=settings.workspace, run_id=run_id, configured=settings.threshold
+                joined, flag=threshold, settings=settings, run_id=run_id, configured=settings.threshold
             )
             evaluations.append(
                 evaluate(

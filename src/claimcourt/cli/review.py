@@ -27,8 +27,7 @@ from claimcourt.review.agreement import Agreement, agreement_report
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
 from claimcourt.review.desk import Order, ReviewDesk
 from claimcourt.review.export import check_output, export_gold, export_training
-from claimcourt.review.store import ReviewStore
-from claimcourt.workspace import Ledger, LedgerClaim, existing_ledger
+from claimcourt.store import Ledger, LedgerClaim, existing_store
 
 RunIdOpt = Annotated[
     str | None, typer.Option("--run-id", help="The run (default: the only run with claims in question).")
@@ -96,17 +95,18 @@ def review(
         settings = settings_from(workspace=workspace, config=config)
         name = (reviewer or "").strip() or default_reviewer()
         decisions = read_decisions(from_file) if from_file is not None else None
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             if run_id is not None:
                 raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
             nothing_waiting(settings, None)
             return
+        ledger = store.ledger
         try:
             column, what = ("human", "decided by a person") if second_opinion else ("pending_review", "waiting")
             chosen = choose_run(ledger, run_id, column=column, what=what)
         finally:
-            ledger.close()
+            store.close()
         if chosen is None:
             nothing_waiting(settings, None, second_opinion=second_opinion)
             return
@@ -255,13 +255,14 @@ def pending(
     """List and count the claims waiting for a person, per run."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             if run_id is not None:
                 raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
             if not ids:
                 nothing_waiting(settings, None)
             return
+        ledger = store.ledger
         try:
             if run_id is not None:
                 ledger.run(run_id)
@@ -285,7 +286,7 @@ def pending(
             else:
                 nothing_waiting(settings, run_id)
         finally:
-            ledger.close()
+            store.close()
 
 
 def show_runs(runs: list[dict[str, Any]]) -> None:
@@ -360,16 +361,16 @@ def export(
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         check_output(output)
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs to export")
+        ledger = store.ledger
         try:
             chosen = choose_run(ledger, run_id, column="claims", what="to export")
             if chosen is None:
                 raise RunStateError(f"workspace {settings.workspace} has no runs to export")
-            store = ReviewStore(ledger.conn)
             if merge_silver is not None:
-                summary = export_training(ledger, store, chosen, output, merge_silver)
+                summary = export_training(store, chosen, output, merge_silver)
                 console.print(
                     f"Wrote [bold]{summary.rows}[/] training rows to {output}: "
                     f"{summary.silver_rows} from {merge_silver}, "
@@ -378,7 +379,7 @@ def export(
                     highlight=False,
                 )
             else:
-                summary = export_gold(ledger, store, chosen, output, human_only=human_only)
+                summary = export_gold(store, chosen, output, human_only=human_only)
                 console.print(
                     f"Wrote [bold]{summary.rows}[/] labels of run {chosen} to {output}: {summary.by_human} decided by "
                     f"a person, {summary.by_judge} by the Judge.",
@@ -390,7 +391,7 @@ def export(
                     highlight=False,
                 )
         finally:
-            ledger.close()
+            store.close()
 
 
 # -- agreement ------------------------------------------------------------------------------------
@@ -404,16 +405,16 @@ def agreement(
     """Cohen's kappa between reviewers, and between the Judge and the people, with counts."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs")
+        ledger = store.ledger
         try:
             if run_id is not None:
                 ledger.run(run_id)
-            store = ReviewStore(ledger.conn)
-            reviews = store.active(run_id=run_id)
+            reviews = store.reviews.active(run_id=run_id)
         finally:
-            ledger.close()
+            store.close()
         report = agreement_report(reviews)
         if as_json:
             console.print_json(json.dumps(report.as_dict()))

@@ -11,20 +11,18 @@ from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.config import Settings
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 RunsFormat = Literal["rich", "json"]
 
 
 def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     """One row per run, oldest first; counts are claims by where they stand."""
-    ledger = existing_ledger(settings)
-    if ledger is None:
+    store = existing_store(settings)
+    if store is None:
         return []
-    try:
-        rows = ledger.runs()
-    finally:
-        ledger.close()
+    with store:
+        rows = store.ledger.runs()
     return [
         {
             "run_id": row["run_id"],

@@ -2,10 +2,9 @@
 
 A decision on a waiting claim resumes that claim's LangGraph thread with
 `Command(resume=HumanDecision(...).model_dump())`, so `human_review` and `finalize` run and the thread
-ends with decided_by='human'. The run ledger and the reviews table are then updated in one SQLite
-transaction, taken *before* the thread is touched (BEGIN IMMEDIATE on runs.sqlite), so two review
-sessions never resume the same claim twice and each decision is committed before the next claim is
-shown.
+ends with decided_by='human'. The run ledger and the reviews table are then updated in one store
+transaction, taken *before* the thread is touched (the store's write lock), so two review sessions
+never resume the same claim twice and each decision is committed before the next claim is shown.
 
 If the process dies between the thread write (checkpoints.sqlite) and the ledger commit, the thread
 already holds the decision; `reconcile` finds it on the next session and brings the ledger and the
@@ -15,11 +14,9 @@ reviews table back in line. Undo forks the thread from its checkpoint before `hu
 
 from __future__ import annotations
 
-import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,22 +24,27 @@ from langgraph.types import Command
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
-from claimcourt.errors import ClaimcourtError, RunStateError
+from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
-from claimcourt.review.store import Review, ReviewStore, Source
-from claimcourt.runner import write_results
-from claimcourt.state import ClaimState, HumanDecision, thread_id
-from claimcourt.workspace import Ledger, LedgerClaim, WorkspacePaths, open_checkpointer
+from claimcourt.state import ClaimState, HumanDecision
+from claimcourt.store import (
+    LedgerClaim,
+    Review,
+    ReviewStore,
+    Source,
+    Store,
+    existing_store,
+    open_checkpointer,
+    state_from_values,
+    thread_config,
+    view,
+    write_results,
+)
+
+__all__ = ["WAITING", "Order", "Outcome", "ReviewDesk", "Undone", "WorkspaceBusyError", "is_waiting"]
 
 Order = Literal["confidence", "file"]
 WAITING = "pending_review"
-# Each attempt to take the ledger's write lock waits this long; the attempts go on for the workspace's
-# busy timeout in all, saying once that they wait.
-_LOCK_ATTEMPT_MS = 1_000
-
-
-class WorkspaceBusyError(ClaimcourtError):
-    """Another process held the run ledger's write lock for longer than the busy timeout."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +68,10 @@ class Undone:
 
 def is_waiting(snapshot: Any) -> bool:
     """The thread stopped at the `human_review` interrupt."""
-    return tuple(snapshot.next) == ("human_review",) and any(task.interrupts for task in snapshot.tasks)
+    return view(snapshot).waiting
 
 
-def _state(values: dict[str, Any]) -> ClaimState:
-    return ClaimState.model_validate({k: v for k, v in values.items() if not k.startswith("__")})
+_state = state_from_values
 
 
 def confidence_key(state: ClaimState | None) -> float:
@@ -101,28 +102,26 @@ class ReviewDesk:
     ) -> None:
         self.settings = settings
         self.run_id = run_id
-        self.paths = WorkspacePaths(settings.workspace)
         self.session_id = uuid.uuid4().hex[:12]
         self.on_wait = on_wait
         self._deps = deps
         self._stack = AsyncExitStack()
         # Whether any claim's state changed here (decided, undone, reconciled): the results file follows.
         self.changed = False
-        self.ledger: Ledger
-        self.store: ReviewStore
+        self.state_store: Store
         self.graph: Any
         self.deps: Deps
         self.run: dict[str, Any]
 
     async def __aenter__(self) -> ReviewDesk:
-        if not self.paths.ledger.exists():
+        found = existing_store(self.settings)
+        if found is None:
             raise RunStateError(f"no runs in workspace {self.settings.workspace} (run a batch first)")
-        busy = min(_LOCK_ATTEMPT_MS, self.settings.sqlite_busy_timeout_ms)
-        self.ledger = Ledger(self.paths.ledger, busy_timeout_ms=busy)
-        self._stack.callback(self.ledger.close)
+        self.state_store = found
+        self.state_store.db.on_wait = self.on_wait
+        self._stack.callback(self.state_store.close)
         try:
             self.run = self.ledger.run(self.run_id)
-            self.store = self._with_lock_retries(lambda: ReviewStore(self.ledger.conn))
             # The thread re-runs `human_review` on resume, which reads the threshold: use the run's own.
             run_settings = self.settings.model_copy(
                 update={"threshold": self.run["threshold"], "profile": self.run["profile"] or self.settings.profile}
@@ -142,53 +141,27 @@ class ReviewDesk:
         finally:
             await self._stack.aclose()
 
+    @property
+    def ledger(self) -> Any:
+        return self.state_store.ledger
+
+    @property
+    def store(self) -> ReviewStore:
+        """The reviews table (the name this desk has always given it)."""
+        return self.state_store.reviews
+
     def refresh_results(self) -> None:
         """Rewrite the run's results file (where the run wrote it by default) so it carries the people's
         labels too. A results file written elsewhere with `run -o` is left alone."""
-        csv_path = self.paths.run_dir(self.run_id) / "results.csv"
+        csv_path = self.state_store.run_dir(self.run_id) / "results.csv"
         if csv_path.exists():
-            write_results(self.ledger, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
-
-    # -- locking ----------------------------------------------------------------------------------
-    def _with_lock_retries(self, action: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + self.settings.sqlite_busy_timeout_ms / 1000
-        told = False
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if self.ledger.conn.in_transaction:
-                    self.ledger.conn.rollback()
-                if time.monotonic() >= deadline:
-                    raise WorkspaceBusyError(
-                        f"the workspace {self.settings.workspace} is busy: another process (a batch run?) has "
-                        f"held its run ledger for {self.settings.sqlite_busy_timeout_ms / 1000:.0f}s. Nothing was "
-                        "changed; try again when it finishes, or raise sqlite_busy_timeout_ms"
-                    ) from exc
-                if not told and self.on_wait is not None:
-                    self.on_wait("the workspace is busy (a batch run is writing); waiting for it…")
-                    told = True
-                time.sleep(0.05)
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One write transaction on the ledger, taken before the thread is touched and committed after."""
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
-            yield
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+            write_results(self.state_store, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
 
     # -- reading ----------------------------------------------------------------------------------
     def config(self, claim_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
         if checkpoint is not None:
             return checkpoint
-        return {"configurable": {"thread_id": thread_id(self.run_id, claim_id)}}
+        return thread_config(self.run_id, claim_id)
 
     async def snapshot(self, claim_id: str) -> Any:
         return await self.graph.aget_state(self.config(claim_id))
@@ -237,8 +210,8 @@ class ReviewDesk:
                 human = state.human
 
                 def recover(state: ClaimState = state, human: HumanDecision = human) -> None:
-                    with self._locked():
-                        self.ledger.record(self.run_id, state, commit=False)
+                    with self.state_store.transaction():
+                        self.ledger.record(self.run_id, state)
                         known = self.store.active(run_id=self.run_id, claim_id=state.claim_id)
                         if not any(r.resumed_thread and r.decided_at == human.decided_at for r in known):
                             self.store.add(
@@ -250,8 +223,8 @@ class ReviewDesk:
             elif claim.status == "human" and waiting:
 
                 def reopen(state: ClaimState = state) -> None:
-                    with self._locked():
-                        self.ledger.record(self.run_id, state, commit=False)
+                    with self.state_store.transaction():
+                        self.ledger.record(self.run_id, state)
                         finals = [
                             r.review_id
                             for r in self.store.active(run_id=self.run_id, claim_id=state.claim_id)
@@ -310,9 +283,7 @@ class ReviewDesk:
         decision = HumanDecision.model_validate(decision)
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
+        with self.state_store.transaction():
             status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id)
             if status is None:
                 raise RunStateError(f"claim '{claim_id}' is not in run '{self.run_id}'")
@@ -326,7 +297,7 @@ class ReviewDesk:
                 if state is None or state.decided_by != "human":
                     raise RunStateError(f"claim '{claim_id}': the thread did not finish after the decision")
                 review = self._review(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
-                self.ledger.record(self.run_id, state, commit=False)
+                self.ledger.record(self.run_id, state)
                 # A second opinion left on a claim whose final decision was undone is superseded by this one.
                 self.store.mark_undone(
                     [
@@ -336,7 +307,6 @@ class ReviewDesk:
                     ]
                 )
                 self.store.add(review)
-                conn.commit()
                 self.changed = True
                 return Outcome(claim_id, review, state, "decided")
             if not snapshot.values:
@@ -348,43 +318,30 @@ class ReviewDesk:
                 )
             if state.human is not None and status == WAITING:
                 # The thread finished but the ledger missed it (a crash): set the ledger right first.
-                self.ledger.record(self.run_id, state, commit=False)
+                self.ledger.record(self.run_id, state)
             if any(r.reviewer == decision.reviewer for r in self.store.active(run_id=self.run_id, claim_id=claim_id)):
                 raise RunStateError(f"claim '{claim_id}' already has a decision by {decision.reviewer}")
             review = self._review(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             self.store.add(review)
-            conn.commit()
             return Outcome(claim_id, review, state, "second_opinion" if second_opinion else "decided_elsewhere")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
 
     # -- undoing ----------------------------------------------------------------------------------
     async def undo_last(self, reviewer: str) -> Undone | None:
         """Undo this reviewer's latest decision in the run (from this session or an earlier one). A
         decision that finalised the thread forks the thread back to its `human_review` interrupt, so
         the claim waits again; a second opinion is only marked undone."""
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
+        with self.state_store.transaction():
             review = self.store.last_active_by(reviewer, self.run_id)
             if review is None or review.review_id is None:
-                conn.rollback()
                 return None
             state: ClaimState | None = None
             if review.resumed_thread:
                 state = await self._reopen_thread(review)
                 if state is not None:
-                    self.ledger.record(self.run_id, state, commit=False)
+                    self.ledger.record(self.run_id, state)
             self.store.mark_undone([review.review_id])
-            conn.commit()
             self.changed = True
             return Undone(review, state)
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
 
     async def _reopen_thread(self, review: Review) -> ClaimState | None:
         snapshot = await self.snapshot(review.claim_id)

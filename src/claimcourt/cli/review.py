@@ -25,7 +25,7 @@ from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.review.agreement import Agreement, agreement_report
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
-from claimcourt.review.desk import Order, ReviewDesk
+from claimcourt.review.desk import Order, ReviewDesk, reconcile_run
 from claimcourt.review.export import check_output, export_gold, export_training
 from claimcourt.store import Ledger, LedgerClaim, existing_store
 
@@ -267,6 +267,9 @@ def pending(
             if run_id is not None:
                 ledger.run(run_id)
             runs = [r for r in ledger.runs() if run_id is None or r["run_id"] == run_id]
+            # A decision killed half-way shows as waiting in the ledger until its thread is read.
+            if sum(asyncio.run(reconcile_run(settings, r["run_id"])) for r in runs if r["pending_review"]):
+                runs = [r for r in ledger.runs() if run_id is None or r["run_id"] == run_id]
             if ids:
                 for run in runs:
                     for claim in ledger.claims(run["run_id"], status="pending_review"):
@@ -369,6 +372,7 @@ def export(
             chosen = choose_run(ledger, run_id, column="claims", what="to export")
             if chosen is None:
                 raise RunStateError(f"workspace {settings.workspace} has no runs to export")
+            asyncio.run(reconcile_run(settings, chosen))
             if merge_silver is not None:
                 summary = export_training(store, chosen, output, merge_silver)
                 console.print(

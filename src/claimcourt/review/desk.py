@@ -26,6 +26,7 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
+from claimcourt.review.repair import repair_claim
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import (
     LedgerClaim,
@@ -195,50 +196,17 @@ class ReviewDesk:
 
     # -- reconciling ------------------------------------------------------------------------------
     async def reconcile(self) -> int:
-        """Bring the ledger and the reviews table in line with the threads (after a crash between the
-        thread write and the ledger commit). Returns how many claims were corrected."""
+        """Bring the ledger and the reviews table in line with the threads, after a process died
+        half-way through a decision (see `review.repair`). Returns how many claims were corrected."""
         fixed = 0
         for claim in self.claims():
-            if claim.status not in (WAITING, "human"):
-                continue
-            snapshot = await self.snapshot(claim.claim_id)
-            if not snapshot.values:
-                continue
-            state = _state(snapshot.values)
-            waiting = is_waiting(snapshot)
-            if claim.status == WAITING and not waiting and state.decided_by == "human" and state.human:
-                human = state.human
-
-                def recover(state: ClaimState = state, human: HumanDecision = human) -> None:
-                    with self.state_store.transaction():
-                        self.ledger.record(self.run_id, state)
-                        known = self.store.active(run_id=self.run_id, claim_id=state.claim_id)
-                        if not any(r.resumed_thread and r.decided_at == human.decided_at for r in known):
-                            self.store.add(
-                                self._review(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
-                            )
-
-                recover()
-                fixed += 1
-            elif claim.status == "human" and waiting:
-
-                def reopen(state: ClaimState = state) -> None:
-                    with self.state_store.transaction():
-                        self.ledger.record(self.run_id, state)
-                        finals = [
-                            r.review_id
-                            for r in self.store.active(run_id=self.run_id, claim_id=state.claim_id)
-                            if r.resumed_thread and r.review_id is not None
-                        ]
-                        self.store.mark_undone(finals)
-
-                reopen()
+            if claim.status in (WAITING, "human") and await repair_claim(self, claim.claim_id, claim.status):
                 fixed += 1
         self.changed = self.changed or fixed > 0
         return fixed
 
     # -- deciding ---------------------------------------------------------------------------------
-    def _review(
+    def review_of(
         self,
         state: ClaimState,
         decision: HumanDecision,
@@ -287,6 +255,11 @@ class ReviewDesk:
             status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id)
             if status is None:
                 raise RunStateError(f"claim '{claim_id}' is not in run '{self.run_id}'")
+            if status == WAITING and await repair_claim(self, claim_id, status):
+                # The thread held a decision the ledger missed (a process died mid-decision): it is
+                # settled now, and this one is kept beside it as below.
+                status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id, status)
+                self.changed = True
             snapshot = await self.snapshot(claim_id)
             if status == WAITING and snapshot.values and is_waiting(snapshot):
                 before = _state(snapshot.values)
@@ -296,7 +269,7 @@ class ReviewDesk:
                 state = await self.current(claim_id)
                 if state is None or state.decided_by != "human":
                     raise RunStateError(f"claim '{claim_id}': the thread did not finish after the decision")
-                review = self._review(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
+                review = self.review_of(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
                 self.ledger.record(self.run_id, state)
                 # A second opinion left on a claim whose final decision was undone is superseded by this one.
                 self.store.mark_undone(
@@ -316,12 +289,9 @@ class ReviewDesk:
                 raise RunStateError(
                     f"claim '{claim_id}' is not waiting for a person (decided by {state.decided_by or status})"
                 )
-            if state.human is not None and status == WAITING:
-                # The thread finished but the ledger missed it (a crash): set the ledger right first.
-                self.ledger.record(self.run_id, state)
             if any(r.reviewer == decision.reviewer for r in self.store.active(run_id=self.run_id, claim_id=claim_id)):
                 raise RunStateError(f"claim '{claim_id}' already has a decision by {decision.reviewer}")
-            review = self._review(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
+            review = self.review_of(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             self.store.add(review)
             return Outcome(claim_id, review, state, "second_opinion" if second_opinion else "decided_elsewhere")
 
@@ -375,3 +345,10 @@ class ReviewDesk:
 def default_shown(verdict_shown: bool) -> tuple[str, ...]:
     base = ("claim", "neighbours", "advocate", "skeptic")
     return (*base, "verdict") if verdict_shown else base
+
+
+async def reconcile_run(settings: Settings, run_id: str) -> int:
+    """Settle the claims of a run left half-decided by a killed session (see `review.repair`), so that
+    commands that only read (pending, export) agree with the threads."""
+    async with ReviewDesk(settings, run_id) as desk:
+        return await desk.reconcile()

@@ -191,6 +191,34 @@ class ReviewDesk:
             claims.sort(key=lambda c: (confidence_key(c.state()), c.seq))
         return [c.claim_id for c in claims]
 
+    # -- leases: one claim on one reviewer's screen ------------------------------------------------
+    def take_next(self, reviewer: str, *, second_opinion: bool = False, order: Order = "confidence") -> str | None:
+        """Lease the next claim this reviewer should see (as `queue` orders them) that no one else
+        holds unexpired, and return its id; None when there is none. A second opinion is not
+        exclusive: the first claim this reviewer has not decided is returned without a lease."""
+        candidates = self.queue(order=order, second_opinion=second_opinion, reviewer=reviewer)
+        if second_opinion:
+            return candidates[0] if candidates else None
+        return self.state_store.review_leases.take_first(
+            self.run_id,
+            candidates,
+            reviewer,
+            lease_s=self.settings.review_lease_s,
+            still_wanted=lambda claim_id: self.ledger.statuses(self.run_id, [claim_id]).get(claim_id) == WAITING,
+        )
+
+    def renew(self, claim_id: str, reviewer: str) -> None:
+        """Keep the claim on this reviewer's screen for another `review_lease_s`; a RunStateError when
+        the lease lapsed and someone else took the claim meanwhile."""
+        self.state_store.review_leases.renew(self.run_id, claim_id, reviewer, lease_s=self.settings.review_lease_s)
+
+    def release(self, claim_id: str, reviewer: str) -> None:
+        """Give the claim back (skipped, or the session ends): others may take it at once."""
+        self.state_store.review_leases.release(self.run_id, claim_id, reviewer)
+
+    def lease_holder(self, claim_id: str) -> str | None:
+        return self.state_store.review_leases.holder(self.run_id, claim_id)
+
     def waiting_count(self) -> int:
         return self.ledger.counts(self.run_id).get(WAITING, 0)
 
@@ -252,9 +280,14 @@ class ReviewDesk:
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
         with self.state_store.transaction():
-            status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id)
+            status = self.ledger.lock_claim(self.run_id, claim_id)
             if status is None:
                 raise RunStateError(f"claim '{claim_id}' is not in run '{self.run_id}'")
+            holder = self.lease_holder(claim_id)
+            if not second_opinion and holder not in (None, decision.reviewer):
+                raise RunStateError(f"claim '{claim_id}' is on {holder}'s screen: decide another claim")
+            # The decision ends this reviewer's lease on the claim, in the same transaction.
+            self.release(claim_id, decision.reviewer)
             if status == WAITING and await repair_claim(self, claim_id, status):
                 # The thread held a decision the ledger missed (a process died mid-decision): it is
                 # settled now, and this one is kept beside it as below.
@@ -304,6 +337,7 @@ class ReviewDesk:
             review = self.store.last_active_by(reviewer, self.run_id)
             if review is None or review.review_id is None:
                 return None
+            self.ledger.lock_claim(self.run_id, review.claim_id)
             state: ClaimState | None = None
             if review.resumed_thread:
                 state = await self._reopen_thread(review)

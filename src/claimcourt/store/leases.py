@@ -10,7 +10,7 @@ sync, as NTP does).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from claimcourt.errors import RunStateError
 from claimcourt.store.db import Database
@@ -27,15 +27,29 @@ class ReviewLeases:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def take_first(self, run_id: str, candidates: Iterable[str], reviewer: str, *, lease_s: float) -> str | None:
-        """Lease the first of `candidates` (in order) that no one else holds unexpired; its id, or None."""
+    def take_first(
+        self,
+        run_id: str,
+        candidates: Iterable[str],
+        reviewer: str,
+        *,
+        lease_s: float,
+        still_wanted: Callable[[str], bool] = lambda _: True,
+    ) -> str | None:
+        """Lease the first of `candidates` (in order) that no one else holds unexpired and that is
+        `still_wanted` once leased (checked in the same transaction: the candidates were listed
+        before, and another reviewer may have decided one since); its id, or None."""
         now = time.time()
         held = self.holders(run_id, now=now)
         for claim_id in candidates:
             if held.get(claim_id, reviewer) != reviewer:
                 continue
-            if self._upsert(run_id, claim_id, reviewer, now=now, lease_s=lease_s):
-                return claim_id
+            with self.db.transaction():
+                if not self._upsert(run_id, claim_id, reviewer, now=now, lease_s=lease_s):
+                    continue
+                if still_wanted(claim_id):
+                    return claim_id
+                self.release(run_id, claim_id, reviewer)
         return None
 
     def renew(self, run_id: str, claim_id: str, reviewer: str, *, lease_s: float) -> None:

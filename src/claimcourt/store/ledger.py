@@ -121,6 +121,18 @@ class Ledger:
                 found[r["claim_id"]] = r["status"]
         return found
 
+    def lock_claim(self, run_id: str, claim_id: str) -> str | None:
+        """The claim's status, locked until the current transaction ends (Postgres: its row; SQLite:
+        the transaction already holds the database's write lock), so two sessions never resume one
+        claim's thread at once. None when the run has no such claim."""
+        if not self.db.in_transaction:
+            raise RuntimeError("lock_claim needs a transaction")
+        lock = " FOR UPDATE" if self.db.dialect == "postgres" else ""
+        row = self.db.query_one(
+            f"SELECT status FROM claims WHERE run_id = ? AND claim_id = ?{lock}", (run_id, claim_id)
+        )
+        return str(row["status"]) if row else None
+
     def record(self, run_id: str, state: ClaimState) -> None:
         """The claim's state as its thread now holds it (call inside a transaction to batch)."""
         with self.db.transaction():

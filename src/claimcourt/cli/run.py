@@ -12,6 +12,7 @@ from rich.table import Table
 from claimcourt.cli.common import (
     ConfigOpt,
     ProfileOpt,
+    StorageOpt,
     WorkspaceOpt,
     console,
     err_console,
@@ -134,6 +135,7 @@ def run(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
+    storage_url: StorageOpt = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
     with user_errors():
@@ -144,6 +146,7 @@ def run(
             threshold=threshold,
             max_concurrency=max_concurrency,
             hf={"gpu_memory": gpu_memory},
+            storage_url=storage_url,
         )
         chosen_run_id = run_id or default_run_id(claims)
         summary = execute_run(

@@ -9,7 +9,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.cli.common import ConfigOpt, StorageOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.config import Settings
 from claimcourt.store import existing_store
 
@@ -51,10 +51,11 @@ def runs(
     format_: Annotated[RunsFormat, typer.Option("--format", "-f", help="rich (terminal) or json.")] = "rich",
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
+    storage_url: StorageOpt = None,
 ) -> None:
     """List the runs in a workspace: when, how many claims, decided by the Judge, waiting, decided by a person."""
     with user_errors():
-        settings = settings_from(workspace=workspace, config=config)
+        settings = settings_from(workspace=workspace, config=config, storage_url=storage_url)
         summaries = run_summaries(settings)
         if format_ == "json":
             typer.echo(json.dumps(summaries, indent=2, ensure_ascii=False))

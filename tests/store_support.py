@@ -17,8 +17,9 @@ def downgrade_to_first_release(ws: Path) -> None:
         conn.execute("DROP TABLE review_leases")
         conn.execute("DROP TABLE workers")
         conn.execute("DROP INDEX claims_to_lease")
-        for column in ("text", "lease_owner", "lease_expires"):
+        for column in ("text", "lease_owner", "lease_expires", "finished_by"):
             conn.execute(f"ALTER TABLE claims DROP COLUMN {column}")
+        conn.execute("ALTER TABLE runs DROP COLUMN claims_registered")
     with sqlite3.connect(ws / "checkpoints.sqlite") as conn:
         for run_id, claim_id in pairs:
             for table in ("checkpoints", "writes"):

@@ -112,6 +112,8 @@ class Settings(_Section):
     postgres_url: str | None = None
     # How long a claim on a reviewer's screen stays theirs without a renewal.
     review_lease_s: float = Field(300.0, gt=0)
+    # How long a worker's claims stay its own without a heartbeat (then another worker takes them).
+    worker_lease_s: float = Field(60.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(30_000, ge=0)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     offline: OfflineSettings = Field(default_factory=OfflineSettings)

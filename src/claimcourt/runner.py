@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,7 @@ from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
-from claimcourt.errors import ClaimcourtError, RunStateError
+from claimcourt.errors import ClaimcourtError
 from claimcourt.graph.builder import build_graph
 from claimcourt.state import ClaimState
 from claimcourt.store import (
@@ -27,6 +27,7 @@ from claimcourt.store import (
     RESULT_COLUMNS,
     Store,
     check_run_id,
+    new_worker_id,
     open_checkpointer,
     open_store,
     state_from_values,
@@ -35,6 +36,7 @@ from claimcourt.store import (
     write_results,
 )
 from claimcourt.tables import ClaimRow, ClaimTable
+from claimcourt.workers import Chunk, beat, check_joins, leased_chunks, register_claims
 
 __all__ = ["FINISHED", "RESULT_COLUMNS", "Progress", "RunSummary", "Runner", "default_run_id"]
 # Claims read, queued in the ledger and embedded ahead (in one length-sorted call) per step.
@@ -88,6 +90,8 @@ class RunSummary:
     results_csv: Path
     results_jsonl: Path
     interrupted: bool = False
+    # A worker that joined a run every claim of which was already finished (by other workers).
+    already_complete: bool = False
     first_error: str | None = None
     batch_sizes: dict[str, float] = field(default_factory=dict)
 
@@ -110,15 +114,6 @@ class Runner:
         csv_path = output or store.run_dir(run_id) / "results.csv"
         return csv_path, csv_path.with_suffix(".jsonl")
 
-    def _check_resume_settings(self, store: Store, run_id: str) -> None:
-        run = store.ledger.run(run_id)
-        for key, now in (("profile", self.settings.profile), ("threshold", self.settings.threshold)):
-            if run[key] != now:
-                raise RunStateError(
-                    f"run '{run_id}' was started with {key} {run[key]!r}, not {now!r}: resume it with the "
-                    "same settings, or start a new run with another --run-id"
-                )
-
     async def run(
         self,
         table: ClaimTable,
@@ -138,21 +133,54 @@ class Runner:
         csv_path, jsonl_path = self.output_paths(store, run_id, output)
         progress = Progress(total=total)
         summary = RunSummary(run_id, progress, {}, csv_path, jsonl_path)
+        worker_id = new_worker_id()
+        heartbeat: asyncio.Task[None] | None = None
         try:
             if not store.ledger.ensure_run(run_id, input_file=str(table.path), settings=self.settings):
-                self._check_resume_settings(store, run_id)
+                check_joins(store, run_id, self.settings, table.path)
+            store.work.join(run_id, worker_id, lease_s=self.settings.worker_lease_s, exclusive=not store.shared)
+            heartbeat = asyncio.create_task(beat(store, run_id, worker_id, self.settings))
+            if store.shared:
+                register_claims(store, run_id, self._limited(table, limit))
+                summary.already_complete = store.work.unfinished(run_id) == 0
+                progress.total = sum(store.ledger.counts(run_id).values())
+                chunks = leased_chunks(
+                    store,
+                    run_id,
+                    worker_id,
+                    count=self.settings.max_concurrency,
+                    settings=self.settings,
+                    prefetch=self.deps.search.prefetch,
+                )
+            else:
+                chunks = self._file_chunks(store, table, run_id, limit)
             async with open_checkpointer(self.settings) as saver:
                 graph = build_graph(saver)
-                await self._run_all(graph, store, table, run_id, limit, progress, summary)
+                await self._run_all(graph, store, chunks, run_id, progress, summary, worker_id)
         except (asyncio.CancelledError, KeyboardInterrupt):
             summary.interrupted = True
             raise
         finally:
+            if heartbeat is not None:
+                heartbeat.cancel()
+            store.work.leave(run_id, worker_id)
             write_results(store, run_id, csv_path, jsonl_path)
             summary.counts = store.ledger.counts(run_id)
             summary.batch_sizes = {"retrieve": self.deps.search.batch_mean_size}
             store.close()
         return summary
+
+    async def _file_chunks(
+        self, store: Store, table: ClaimTable, run_id: str, limit: int | None
+    ) -> AsyncIterator[Chunk]:
+        """The input's chunks, each queued in the ledger; the next one is read and its embedding
+        started before this one is handed out, so the graph never waits for the file."""
+        chunks = self._limited(table, limit)
+        prepared = self._prepare(next(chunks, None), store, run_id)
+        while prepared is not None:
+            upcoming = self._prepare(next(chunks, None), store, run_id)
+            yield prepared
+            prepared = upcoming
 
     def _limited(self, table: ClaimTable, limit: int | None) -> Iterator[list[ClaimRow]]:
         seen = 0
@@ -169,11 +197,11 @@ class Runner:
         self,
         graph: Any,
         store: Store,
-        table: ClaimTable,
+        chunks: AsyncIterator[Chunk],
         run_id: str,
-        limit: int | None,
         progress: Progress,
         summary: RunSummary,
+        worker_id: str,
     ) -> None:
         slots = asyncio.Semaphore(self.settings.max_concurrency)
         tasks: set[asyncio.Task[None]] = set()
@@ -190,9 +218,9 @@ class Runner:
             with store.transaction():
                 for item, error in unrecorded:
                     if isinstance(item, ClaimState):
-                        store.ledger.record(run_id, item)
+                        store.ledger.record(run_id, item, by=worker_id)
                     else:
-                        store.ledger.record_error(run_id, item, error or "")
+                        store.ledger.record_error(run_id, item, error or "", by=worker_id)
             unrecorded.clear()
 
         def finished(status: str) -> None:
@@ -223,12 +251,7 @@ class Runner:
                 slots.release()
 
         try:
-            chunks = self._limited(table, limit)
-            prepared = self._prepare(next(chunks, None), store, run_id)
-            while prepared is not None:
-                chunk, known, statuses = prepared
-                # Read the next chunk and start embedding it now, while the graph debates this one.
-                upcoming = self._prepare(next(chunks, None), store, run_id)
+            async for chunk, known, statuses in chunks:
                 for claim in chunk:
                     if statuses.get(claim.id) in FINISHED:
                         progress.skipped += 1
@@ -241,7 +264,6 @@ class Runner:
                     task = asyncio.create_task(debate(claim, reconcile=claim.id in known))
                     tasks.add(task)
                     task.add_done_callback(tasks.discard)
-                prepared = upcoming
             if tasks:
                 await asyncio.gather(*tasks)
             if fatal:
@@ -254,9 +276,7 @@ class Runner:
         finally:
             flush()
 
-    def _prepare(
-        self, chunk: list[ClaimRow] | None, store: Store, run_id: str
-    ) -> tuple[list[ClaimRow], set[str], dict[str, str]] | None:
+    def _prepare(self, chunk: list[ClaimRow] | None, store: Store, run_id: str) -> Chunk | None:
         """Queue a chunk in the ledger, find what an earlier run finished, prefetch the rest's vectors."""
         if chunk is None:
             return None

@@ -29,6 +29,12 @@ from claimcourt.tables import ClaimTable
 
 def show_summary(summary: RunSummary) -> None:
     counts = summary.counts
+    if summary.already_complete:
+        console.print(
+            f"Run {summary.run_id} is already complete: all {sum(counts.values())} claims were finished "
+            "(by other workers). Nothing to do.",
+            highlight=False,
+        )
     table = Table(title=f"run {summary.run_id}", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("claims", justify="right")

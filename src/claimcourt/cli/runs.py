@@ -23,6 +23,7 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
         return []
     with store:
         rows = store.ledger.runs()
+        workers = store.work.alive_counts(lease_s=settings.worker_lease_s)
     return [
         {
             "run_id": row["run_id"],
@@ -36,6 +37,7 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
             "decided_by_human": row["human"] or 0,
             "not_run": row["queued"] or 0,
             "failed": row["error"] or 0,
+            "workers_alive": workers.get(row["run_id"], 0),
         }
         for row in rows
     ]
@@ -76,6 +78,9 @@ def runs(
         for name in ("claims", "judge", "waiting", "person"):
             table.add_column(name, justify="right", min_width=len(name))
         extra = any(s["failed"] or s["not_run"] for s in summaries)
+        working = any(s["workers_alive"] for s in summaries)
+        if working:
+            table.add_column("workers", justify="right", min_width=7)
         if extra:
             table.add_column("failed", justify="right", min_width=6)
             table.add_column("not run", justify="right", min_width=7)
@@ -88,6 +93,8 @@ def runs(
                 f"[yellow]{s['waiting']}[/]" if s["waiting"] else "0",
                 str(s["decided_by_human"]),
             ]
+            if working:
+                cells.append(str(s["workers_alive"]))
             if extra:
                 cells += [f"[red]{s['failed']}[/]" if s["failed"] else "0", str(s["not_run"])]
             table.add_row(*cells)

@@ -33,6 +33,7 @@ from claimcourt.store.reviews import Review, ReviewStore, Source
 from claimcourt.store.schema import SCHEMA_VERSION, migrate
 from claimcourt.store.threads import ThreadView, state_from_values, thread_config, thread_id, view
 from claimcourt.store.urls import check_storage_url
+from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
 
 __all__ = [
     "FINISHED",
@@ -40,6 +41,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STATUSES",
     "ClaimStatus",
+    "LeasedClaim",
     "Ledger",
     "LedgerClaim",
     "Review",
@@ -48,8 +50,10 @@ __all__ = [
     "Source",
     "Store",
     "ThreadView",
+    "WorkLeases",
     "check_run_id",
     "existing_store",
+    "new_worker_id",
     "open_checkpointer",
     "open_store",
     "result_row",
@@ -87,6 +91,7 @@ class Store:
         self.ledger = Ledger(db)
         self.reviews = ReviewStore(db)
         self.review_leases = ReviewLeases(db)
+        self.work = WorkLeases(db)
 
     @property
     def dialect(self) -> str:

@@ -68,7 +68,13 @@ async def _postgres_saver(url: str) -> AsyncIterator[Any]:
     except PsycopgError as exc:
         raise StorageError(f"storage_url {redacted(url)}: cannot open the checkpoints ({exc})") from exc
     try:
-        await saver.setup()
+        # Several workers starting at once would race through LangGraph's own migrations: one at a time.
+        conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
+        await conn.execute("SELECT pg_advisory_lock(4242002)")
+        try:
+            await saver.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(4242002)")
         yield saver
     finally:
         await manager.__aexit__(None, None, None)

@@ -60,7 +60,8 @@ class Ledger:
         """Record a run; returns True when it is new. A run keeps the threshold it started with."""
         with self.db.transaction():
             changed = self.db.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                "INSERT INTO runs (run_id, created_at, input_file, profile, threshold, embedding_model, settings_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     run_id,
                     utc_now(),
@@ -133,21 +134,23 @@ class Ledger:
         )
         return str(row["status"]) if row else None
 
-    def record(self, run_id: str, state: ClaimState) -> None:
-        """The claim's state as its thread now holds it (call inside a transaction to batch)."""
+    def record(self, run_id: str, state: ClaimState, *, by: str | None = None) -> None:
+        """The claim's state as its thread now holds it (call inside a transaction to batch); `by`:
+        the worker that debated it. Ends the claim's work lease."""
         with self.db.transaction():
             self.db.execute(
                 "UPDATE claims SET status = ?, record_json = ?, error = NULL, updated_at = ?, "
-                "lease_owner = NULL, lease_expires = NULL WHERE run_id = ? AND claim_id = ?",
-                (state.decided_by or "queued", state.model_dump_json(), utc_now(), run_id, state.claim_id),
+                "lease_owner = NULL, lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
+                "WHERE run_id = ? AND claim_id = ?",
+                (state.decided_by or "queued", state.model_dump_json(), utc_now(), by, run_id, state.claim_id),
             )
 
-    def record_error(self, run_id: str, claim_id: str, error: str) -> None:
+    def record_error(self, run_id: str, claim_id: str, error: str, *, by: str | None = None) -> None:
         with self.db.transaction():
             self.db.execute(
                 "UPDATE claims SET status = 'error', error = ?, updated_at = ?, lease_owner = NULL, "
-                "lease_expires = NULL WHERE run_id = ? AND claim_id = ?",
-                (error, utc_now(), run_id, claim_id),
+                "lease_expires = NULL, finished_by = COALESCE(?, finished_by) WHERE run_id = ? AND claim_id = ?",
+                (error, utc_now(), by, run_id, claim_id),
             )
 
     def claims(self, run_id: str, *, status: str | None = None) -> Iterator[LedgerClaim]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,8 +60,9 @@ def write_results(store: Store, run_id: str, csv_path: Path, jsonl_path: Path) -
     and renamed, so a crash mid-write never leaves a half results file over a good one."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     jsonl_path.parent.mkdir(parents=True, exist_ok=True)
-    csv_tmp = csv_path.with_name(csv_path.name + ".tmp")
-    jsonl_tmp = jsonl_path.with_name(jsonl_path.name + ".tmp")
+    # One temporary name per process: several workers of one run may write its results at once.
+    csv_tmp = csv_path.with_name(f"{csv_path.name}.{os.getpid()}.tmp")
+    jsonl_tmp = jsonl_path.with_name(f"{jsonl_path.name}.{os.getpid()}.tmp")
     written = 0
     with (
         csv_tmp.open("w", encoding="utf-8", newline="") as csv_fh,

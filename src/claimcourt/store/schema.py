@@ -71,6 +71,8 @@ _V3 = """
 ALTER TABLE claims ADD COLUMN text TEXT;
 ALTER TABLE claims ADD COLUMN lease_owner TEXT;
 ALTER TABLE claims ADD COLUMN lease_expires DOUBLE PRECISION;
+ALTER TABLE claims ADD COLUMN finished_by TEXT;
+ALTER TABLE runs ADD COLUMN claims_registered INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS claims_to_lease ON claims (run_id, status, seq);
 CREATE TABLE IF NOT EXISTS review_leases (
     run_id TEXT NOT NULL,

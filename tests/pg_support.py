@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,16 @@ def _as_user() -> list[str]:
     return ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The base URL (no database) of a PostgreSQL server for this test session."""
+class PostgresUnavailable(RuntimeError):
+    """PostgreSQL is not installed here, or would not start."""
+
+
+@contextmanager
+def running_postgres() -> Iterator[str]:
+    """Start a throwaway server (initdb in a temp dir, free 127.0.0.1 port); its base URL (no database)."""
     bindir = _bindir()
     if bindir is None:
-        _unavailable("initdb was not found (install postgresql)")
-        return
+        raise PostgresUnavailable("initdb was not found (install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="claimcourt-pg-"))
     root.chmod(0o777)
     data = root / "data"
@@ -73,30 +77,12 @@ def postgres_server() -> Iterator[str]:
     )
     if init.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
-        _unavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
-        return
+        raise PostgresUnavailable(f"initdb failed: {init.stderr.strip()[-300:]}")
     port = _free_port()
+    settings = ["fsync=off", "synchronous_commit=off", "full_page_writes=off", "max_connections=200"]
     server = subprocess.Popen(
-        [
-            *_as_user(),
-            str(bindir / "postgres"),
-            "-D",
-            str(data),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-k",
-            str(root),
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=200",
-        ],
+        [*_as_user(), str(bindir / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port), "-k", str(root)]
+        + [arg for setting in settings for arg in ("-c", setting)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -114,6 +100,16 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The base URL (no database) of a PostgreSQL server for this test session."""
+    try:
+        with running_postgres() as base:
+            yield base
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+
+
 def _wait_ready(base: str, server: subprocess.Popen[str]) -> None:
     import psycopg
 
@@ -124,7 +120,9 @@ def _wait_ready(base: str, server: subprocess.Popen[str]) -> None:
             return
         except psycopg.OperationalError:
             if server.poll() is not None or time.monotonic() > deadline:
-                _unavailable(f"the server did not start: {(server.stderr.read() if server.stderr else '')[-300:]}")
+                raise PostgresUnavailable(
+                    f"the server did not start: {(server.stderr.read() if server.stderr else '')[-300:]}"
+                ) from None
             time.sleep(0.2)
 
 

@@ -10,6 +10,7 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from claimcourt.cli.common import (
+    ChromaUrlOpt,
     ConfigOpt,
     ProfileOpt,
     StorageOpt,
@@ -141,6 +142,7 @@ def run(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
+    chroma_url: ChromaUrlOpt = None,
     storage_url: StorageOpt = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
@@ -152,6 +154,7 @@ def run(
             threshold=threshold,
             max_concurrency=max_concurrency,
             hf={"gpu_memory": gpu_memory},
+            retrieval={"chroma_url": chroma_url},
             storage_url=storage_url,
         )
         chosen_run_id = run_id or default_run_id(claims)

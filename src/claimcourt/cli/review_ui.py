@@ -178,6 +178,7 @@ class ReviewSession:
                 self.summary.decided_elsewhere += 1
                 continue
             if not await self._review_one(state):
+                self.desk.release(state.claim_id, self.reviewer)
                 self.summary.quit = True
                 self.summary.interrupted = self.keys.interrupted
                 break
@@ -188,6 +189,9 @@ class ReviewSession:
 
     async def _reviewable(self, claim_id: str) -> ClaimState | None:
         if not self.second_opinion:
+            # A claim on another reviewer's screen is not shown here (it is leased to them).
+            if not self.desk.take(claim_id, self.reviewer):
+                return None
             return await self.desk.waiting_state(claim_id)
         state = await self.desk.current(claim_id)
         if state is None or state.decided_by != "human":
@@ -224,6 +228,7 @@ class ReviewSession:
                 continue
             if key == "s":
                 self.queue.pop(0)
+                self.desk.release(state.claim_id, self.reviewer)
                 self.summary.skipped.append(state.claim_id)
                 self.message = Text(f"skipped {state.claim_id}: it keeps waiting", style="dim")
                 return True

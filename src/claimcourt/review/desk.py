@@ -207,6 +207,19 @@ class ReviewDesk:
             still_wanted=lambda claim_id: self.ledger.statuses(self.run_id, [claim_id]).get(claim_id) == WAITING,
         )
 
+    def take(self, claim_id: str, reviewer: str) -> bool:
+        """Lease this one claim to the reviewer if no one else holds it and it still waits."""
+        return (
+            self.state_store.review_leases.take_first(
+                self.run_id,
+                [claim_id],
+                reviewer,
+                lease_s=self.settings.review_lease_s,
+                still_wanted=lambda c: self.ledger.statuses(self.run_id, [c]).get(c) == WAITING,
+            )
+            is not None
+        )
+
     def renew(self, claim_id: str, reviewer: str) -> None:
         """Keep the claim on this reviewer's screen for another `review_lease_s`; a RunStateError when
         the lease lapsed and someone else took the claim meanwhile."""

@@ -19,8 +19,9 @@ from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
-from claimcourt.errors import ClaimcourtError
+from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.run_settings import resolve_run_settings
 from claimcourt.state import ClaimState
 from claimcourt.store import (
     FINISHED,
@@ -114,6 +115,15 @@ class Runner:
         csv_path = output or store.run_dir(run_id) / "results.csv"
         return csv_path, csv_path.with_suffix(".jsonl")
 
+    def _adopt_run_settings(self, store: Store, run_id: str) -> None:
+        """Resolve a calibrated threshold and the audit seed once, at the start (see `run_settings`)."""
+        try:
+            run: dict[str, Any] | None = store.ledger.run(run_id)
+        except RunStateError:
+            run = None  # a new run
+        self.settings = resolve_run_settings(self.settings, run)
+        self.deps.settings = self.settings
+
     async def run(
         self,
         table: ClaimTable,
@@ -136,6 +146,7 @@ class Runner:
         worker_id = new_worker_id()
         heartbeat: asyncio.Task[None] | None = None
         try:
+            self._adopt_run_settings(store, run_id)
             if not store.ledger.ensure_run(run_id, input_file=str(table.path), settings=self.settings):
                 check_joins(store, run_id, self.settings, table.path)
             store.work.join(run_id, worker_id, lease_s=self.settings.worker_lease_s, exclusive=not store.shared)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
+from claimcourt.run_settings import recorded_settings
 from claimcourt.store import Store
 from claimcourt.tables import ClaimRow
 
@@ -26,7 +27,12 @@ Prefetch = Callable[[Iterable[str]], object]
 def check_joins(store: Store, run_id: str, settings: Settings, input_file: Path) -> None:
     """A worker joins a run only with the run's own profile, threshold and (shared runs) input file."""
     run = store.ledger.run(run_id)
-    for key, now in (("profile", settings.profile), ("threshold", settings.threshold)):
+    run["audit_rate"] = recorded_settings(run).get("audit_rate", 0.0)
+    for key, now in (
+        ("profile", settings.profile),
+        ("threshold", settings.threshold),
+        ("audit_rate", settings.audit_rate),
+    ):
         if run[key] != now:
             raise RunStateError(
                 f"run '{run_id}' was started with {key} {run[key]!r}, not {now!r}: resume it with the "

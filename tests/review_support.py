@@ -19,7 +19,8 @@ import pytest
 from claimcourt.config import Settings, load_settings
 from claimcourt.review.queries import confidence_key
 from claimcourt.state import ClaimState
-from claimcourt.workspace import Ledger, WorkspacePaths
+from claimcourt.store import Store, open_store
+from claimcourt.workspace import WorkspacePaths
 from tests.conftest import write_csv
 
 RUN_ID = "r1"
@@ -62,24 +63,23 @@ def review_settings(review_ws: Path) -> Settings:
     return load_settings(overrides={"workspace": review_ws}, environ={})
 
 
+def store_at(ws: Path) -> Store:
+    """The run state of the workspace at `ws` (SQLite)."""
+    return open_store(load_settings(overrides={"workspace": ws}, environ={}))
+
+
 def waiting_states(ws: Path, run_id: str = RUN_ID) -> list[ClaimState]:
     """The run's waiting claims, in the order a session shows them (lowest confidence first)."""
-    ledger = Ledger(WorkspacePaths(ws).ledger)
-    try:
-        claims = list(ledger.claims(run_id, status="pending_review"))
-    finally:
-        ledger.close()
+    with store_at(ws) as store:
+        claims = list(store.ledger.claims(run_id, status="pending_review"))
     states = [c.state() for c in claims]
     ordered = sorted(zip(states, claims, strict=True), key=lambda sc: (confidence_key(sc[0]), sc[1].seq))
     return [s for s, _ in ordered if s is not None]
 
 
 def counts(ws: Path, run_id: str = RUN_ID) -> dict[str, int]:
-    ledger = Ledger(WorkspacePaths(ws).ledger)
-    try:
-        return ledger.counts(run_id)
-    finally:
-        ledger.close()
+    with store_at(ws) as store:
+        return store.ledger.counts(run_id)
 
 
 def reviews(ws: Path, *, active_only: bool = True) -> list[dict[str, Any]]:

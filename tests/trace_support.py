@@ -21,8 +21,8 @@ from claimcourt.graph.builder import build_graph
 from claimcourt.retrieval.indexing import index_file
 from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision, thread_id
+from claimcourt.store import open_checkpointer, open_store
 from claimcourt.tables import ClaimTable
-from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
 from tests.conftest import write_csv
 
 DECISION = HumanDecision(label=0, reviewer="ann", note="storage, not generation", verdict_shown=False)
@@ -50,11 +50,8 @@ def decide(settings: Settings, run_id: str, claim_id: str, decision: HumanDecisi
             return output
 
     state = ClaimState.model_validate({k: v for k, v in asyncio.run(resume()).items() if not k.startswith("__")})
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    try:
-        ledger.record(run_id, state)
-    finally:
-        ledger.close()
+    with open_store(settings) as store:
+        store.ledger.record(run_id, state)
     return state
 
 
@@ -70,12 +67,9 @@ def build_stored_debates(root: Path, silver_rows: list[dict[str, str]]) -> Store
     asyncio.run(Runner(settings).run(ClaimTable(batch_a), run_id="batch-a"))
     asyncio.run(Runner(settings).run(ClaimTable(batch_b), run_id="batch-b"))
     reviewed, waiting, shared = (row["id"] for row in batch)
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    try:
-        statuses = ledger.statuses("batch-a", [reviewed, waiting, shared])
-        judged = next(c for c in ledger.claims("batch-a") if c.claim_id == reviewed).state()
-    finally:
-        ledger.close()
+    with open_store(settings) as store:
+        statuses = store.ledger.statuses("batch-a", [reviewed, waiting, shared])
+        judged = next(c for c in store.ledger.claims("batch-a") if c.claim_id == reviewed).state()
     assert set(statuses.values()) == {"pending_review"}, statuses
     assert judged is not None and judged.verdict is not None and judged.verdict.label is not None
     decide(settings, "batch-a", reviewed, DECISION)

@@ -174,8 +174,16 @@ class Settings(_Section):
     # Audit claims are reviewed blind (the Judge's verdict hidden until the person decided).
     audit_blind: bool = True
     max_concurrency: int = Field(64, ge=1, description="claims debated at once")
+    # Where run state lives: unset = the workspace's SQLite files; "postgresql://user@host/db" = one
+    # Postgres database shared by many workers and reviewers (see claimcourt.store).
+    storage_url: str | None = None
+    # Replaced by storage_url; still read only to refuse them with a hint (claimcourt.store.storage_url).
     checkpointer: Literal["sqlite", "postgres"] = "sqlite"
     postgres_url: str | None = None
+    # How long a claim on a reviewer's screen stays theirs without a renewal.
+    review_lease_s: float = Field(300.0, gt=0)
+    # How long a worker's claims stay its own without a heartbeat (then another worker takes them).
+    worker_lease_s: float = Field(60.0, gt=0)
     sqlite_busy_timeout_ms: int = Field(30_000, ge=0)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     offline: OfflineSettings = Field(default_factory=OfflineSettings)

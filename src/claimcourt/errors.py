@@ -69,6 +69,14 @@ class BackendError(ClaimcourtError):
     exit_code = 3
 
 
+class StorageError(ClaimcourtError):
+    """Run state that cannot be opened: an unreachable or malformed storage_url, a schema newer than
+    this release, a workspace that must be migrated first."""
+
+
+class WorkspaceBusyError(ClaimcourtError):
+    """Another process held the run ledger's write lock for longer than the busy timeout."""
+
 class EndpointError(ClaimcourtError):
     """A model server that cannot serve this run as configured (unreachable, refuses the key, lacks a
     model or log-probabilities): found by the probe before any claim, fixed in `[endpoint]`."""

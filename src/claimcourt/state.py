@@ -120,5 +120,19 @@ SERDE_ALLOWLIST: list[tuple[str, str]] = [
 ]
 
 
+def _escape_id(value: str) -> str:
+    # '%' first, so an escaped ':' can never be read back as a literal one.
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
 def thread_id(run_id: str, claim_id: str) -> str:
+    """`<run_id>:<claim_id>` with '%' and ':' inside either id escaped (%25, %3A): injective, so two
+    claims never share a thread, and unchanged for ids without those characters (older workspaces
+    keep their threads; `claimcourt.store.schema` migrates the others)."""
+    return f"{_escape_id(run_id)}:{_escape_id(claim_id)}"
+
+
+def legacy_thread_id(run_id: str, claim_id: str) -> str:
+    """The thread id of releases before schema 2, which two claims could share (run `p` claim `q:1`
+    and run `p:q` claim `1`)."""
     return f"{run_id}:{claim_id}"

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
 from claimcourt.run_settings import recorded_settings
-from claimcourt.workspace import Ledger, WorkspacePaths
 from tests.conftest import flat, read_csv
 from tests.eval_support import result, write_gold, write_results
+from tests.review_support import store_at
 
 runner = CliRunner()
 
@@ -126,11 +126,8 @@ def test_run_uses_the_latest_or_a_named_calibration_and_records_which(
             ["run", str(silver_batch_csv), "--run-id", run_id, "--threshold", reference, "--limit", "6", "-w", str(ws)],
         )
         assert got.exit_code == 0, got.output
-        ledger = Ledger(WorkspacePaths(ws).ledger)
-        try:
-            run = ledger.run(run_id)
-        finally:
-            ledger.close()
+        with store_at(ws) as store:
+            run = store.ledger.run(run_id)
         assert run["threshold"] == pytest.approx(saved)
         assert recorded_settings(run)["calibration"] == name
         for row in read_csv(ws / "runs" / run_id / "results.csv"):

@@ -16,12 +16,11 @@ from claimcourt.eval.calibration_set import from_runs
 from claimcourt.graph.routing import is_audited
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.review.export import export_gold
-from claimcourt.review.store import ReviewStore
 from claimcourt.run_settings import recorded_settings
 from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision
+from claimcourt.store import open_store
 from claimcourt.tables import ClaimTable
-from claimcourt.workspace import Ledger, WorkspacePaths
 from tests.conftest import FakeBackend, read_csv
 
 SEED = 7
@@ -33,19 +32,15 @@ def _run(settings: Settings, batch: Path, run_id: str, backend: FakeBackend, lim
 
 
 def _states(settings: Settings, run_id: str) -> list[ClaimState]:
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    try:
+    with open_store(settings) as store:
+        ledger = store.ledger
         return [s for c in ledger.claims(run_id) if (s := c.state()) is not None]
-    finally:
-        ledger.close()
 
 
 def _recorded(settings: Settings, run_id: str) -> dict[str, object]:
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    try:
+    with open_store(settings) as store:
+        ledger = store.ledger
         return recorded_settings(ledger.run(run_id))
-    finally:
-        ledger.close()
 
 
 def test_audits_are_the_seeded_draw_of_confident_claims(indexed_settings: Settings, silver_batch_csv: Path) -> None:
@@ -108,11 +103,8 @@ def test_audit_claims_are_blind_by_default_and_exported_with_their_flag(
             return (*blind, desk.blind_for(audit, requested=False))
 
     assert asyncio.run(decide()) == (True, False, True, False)
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    try:
-        export_gold(ledger, ReviewStore(ledger.conn), "a3", tmp_path / "gold.csv", human_only=False)
-    finally:
-        ledger.close()
+    with open_store(settings) as store:
+        export_gold(store, "a3", tmp_path / "gold.csv", human_only=False)
     rows = {r["id"]: r for r in read_csv(tmp_path / "gold.csv")}
     assert rows[audit.claim_id]["audit"] == "true" and rows[audit.claim_id]["label"] == "0"  # the person's label
     assert rows[audit.claim_id]["decided_by"] == "human" and rows[audit.claim_id]["verdict_shown"] == "false"
@@ -133,11 +125,9 @@ def test_only_audit_claims_count_above_the_run_threshold(indexed_settings: Setti
                 await desk.decide(state.claim_id, HumanDecision(label=1, reviewer="ann"), source="interactive")
 
     asyncio.run(decide_all())
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    try:
+    with open_store(settings) as store:
+        ledger = store.ledger
         found = from_runs(ledger, ["a4"])
-    finally:
-        ledger.close()
     audits = [s for s in waiting if s.audit]
     drawn_routed = [s for s in waiting if not s.audit and is_audited(SEED, s.claim_id, 0.5)]
     assert found.audits == len(audits) > 0

@@ -11,8 +11,8 @@ import pytest
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.review.store import ReviewStore
 from claimcourt.state import HumanDecision
+from claimcourt.store import ReviewStore
 from tests.review_support import RUN_ID, counts, review_settings, review_ws, reviews, waiting_states
 
 __all__ = ["review_settings", "review_ws"]

@@ -14,8 +14,8 @@ from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.runner import RESULT_COLUMNS, Runner
 from claimcourt.state import thread_id
+from claimcourt.store import open_checkpointer, open_store
 from claimcourt.tables import ClaimTable
-from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
 from tests.conftest import FakeBackend, read_csv
 
 
@@ -84,10 +84,9 @@ def test_a_run_stopped_between_nodes_resumes_from_its_checkpoint(
 ) -> None:
     settings = indexed_settings
     claim = read_csv(silver_batch_csv)[0]
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
-    ledger.ensure_run("partial", input_file=str(silver_batch_csv), settings=settings)
-    ledger.add_claims("partial", [(claim["id"], 1)])
-    ledger.close()
+    with open_store(settings) as store:
+        store.ledger.ensure_run("partial", input_file=str(silver_batch_csv), settings=settings)
+        store.ledger.add_claims("partial", [(claim["id"], 1)])
     backend = FakeBackend()
     deps = Deps(settings, build_search(settings), backend)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from claimcourt.review.agreement import agreement_report, cohen_kappa
-from claimcourt.review.store import Review
+from claimcourt.store import Review
 
 
 def test_kappa_matches_a_hand_computed_example() -> None:

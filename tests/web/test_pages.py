@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html as html_lib
 import io
@@ -15,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from claimcourt.config import Settings
+from claimcourt.review.desk import ReviewDesk
 from claimcourt.web.app import create_app
 from tests.review_support import counts, reviews
 from tests.web_support import RUN_ID, SCRIPT_ID, csrf_of, web_settings, web_ws
@@ -370,3 +372,17 @@ def test_changing_mode_or_signing_out_gives_the_claim_back_at_once(client: TestC
     out = bob.post("/signout", data={"csrf": bob_csrf})
     assert out.status_code == 200 and "Sign in" in out.text and "bob" not in out.text
     assert "Sign in to review" in bob.get(f"/runs/{RUN_ID}/review").text
+
+
+def test_a_claim_on_a_web_screen_is_withheld_from_every_other_face_of_the_desk(
+    client: TestClient, web_settings: Settings
+) -> None:
+    sign_in(client, "ann")
+    held = current_claim(client.get(f"/runs/{RUN_ID}/review").text)
+
+    async def terminal_reviewer() -> str | None:
+        async with ReviewDesk(web_settings, RUN_ID) as desk:
+            return desk.take_next("bob")
+
+    taken = asyncio.run(terminal_reviewer())
+    assert taken is not None and taken != held

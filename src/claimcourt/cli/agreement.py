@@ -11,8 +11,7 @@ from rich.table import Table
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.errors import RunStateError
 from claimcourt.review.agreement import Agreement, agreement_report
-from claimcourt.review.store import ReviewStore
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 
 def agreement(
@@ -25,16 +24,15 @@ def agreement(
     """Cohen's kappa between reviewers, and between the Judge and the people, with counts."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs")
         try:
             if run_id is not None:
-                ledger.run(run_id)
-            store = ReviewStore(ledger.conn)
-            reviews = store.active(run_id=run_id)
+                store.ledger.run(run_id)
+            reviews = store.reviews.active(run_id=run_id)
         finally:
-            ledger.close()
+            store.close()
         report = agreement_report(reviews)
         if as_json:
             console.print_json(json.dumps(report.as_dict()))

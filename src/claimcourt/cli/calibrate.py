@@ -15,7 +15,7 @@ from claimcourt.eval.calibration_set import CalibrationSet, from_gold, from_runs
 from claimcourt.eval.calibrations import check_name, default_name, save_calibration
 from claimcourt.eval.data import load_eval_set, read_gold
 from claimcourt.eval.guarantee import GuaranteedThreshold, choose_threshold
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 JSON_KEYS = ("threshold", "alpha", "delta", "n", "coverage", "agreement", "agreement_bound")
 
@@ -29,13 +29,11 @@ def gather(settings: Any, run_ids: list[str], results: Path | None, gold: Path |
         return from_gold(load_eval_set(results, read_gold(gold)))
     if not run_ids:
         raise InputError("give --run-id RUN (repeatable) to learn from people's decisions, or --results R --gold G")
-    ledger = existing_ledger(settings)
-    if ledger is None:
+    store = existing_store(settings)
+    if store is None:
         raise RunStateError(f"workspace {settings.workspace} has no runs")
-    try:
-        return from_runs(ledger, run_ids)
-    finally:
-        ledger.close()
+    with store:
+        return from_runs(store.ledger, run_ids)
 
 
 def as_json(result: GuaranteedThreshold, found: CalibrationSet, name: str | None) -> dict[str, Any]:

@@ -24,6 +24,14 @@ WorkspaceOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (default <workspace>/claimcourt.toml).")
 ]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage-url",
+        help="Run state in Postgres (postgresql://user@host/db) instead of the workspace's SQLite files "
+        "(or CLAIMCOURT_STORAGE_URL).",
+    ),
+]
 ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint.")]
 ChromaUrlOpt = Annotated[
     str | None,

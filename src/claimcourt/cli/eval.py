@@ -132,9 +132,9 @@ def eval_results(
         for path, name in zip(results, names, strict=True):
             joined = load_eval_set(path, gold_labels)
             found = run_threshold(
-                joined, flag=threshold, workspace=settings.workspace, run_id=run_id, configured=settings.threshold
+                joined, flag=threshold, settings=settings, run_id=run_id, configured=settings.threshold
             )
-            stale = stale_results(path, settings.workspace, found.run_id) if found.run_id else None
+            stale = stale_results(path, settings, found.run_id) if found.run_id else None
             if stale:
                 err_console.print(f"[yellow]warning:[/] {stale}", highlight=False, soft_wrap=True)
             evaluations.append(

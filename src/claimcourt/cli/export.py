@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +11,10 @@ import typer
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.cli.review import RunIdOpt
 from claimcourt.errors import RunStateError
+from claimcourt.review.desk import reconcile_run
 from claimcourt.review.export import check_output, export_gold, export_training
 from claimcourt.review.queries import choose_run
-from claimcourt.review.store import ReviewStore
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 
 def export(
@@ -37,16 +38,17 @@ def export(
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         check_output(output)
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             raise RunStateError(f"workspace {settings.workspace} has no runs to export")
+        ledger = store.ledger
         try:
             chosen = choose_run(ledger, run_id, column="claims", what="to export")
             if chosen is None:
                 raise RunStateError(f"workspace {settings.workspace} has no runs to export")
-            store = ReviewStore(ledger.conn)
+            asyncio.run(reconcile_run(settings, chosen))
             if merge_silver is not None:
-                summary = export_training(ledger, store, chosen, output, merge_silver)
+                summary = export_training(store, chosen, output, merge_silver)
                 console.print(
                     f"Wrote [bold]{summary.rows}[/] training rows to {output}: "
                     f"{summary.silver_rows} from {merge_silver}, "
@@ -55,7 +57,7 @@ def export(
                     highlight=False,
                 )
             else:
-                summary = export_gold(ledger, store, chosen, output, human_only=human_only)
+                summary = export_gold(store, chosen, output, human_only=human_only)
                 console.print(
                     f"Wrote [bold]{summary.rows}[/] labels of run {chosen} to {output}: {summary.by_human} decided by "
                     f"a person, {summary.by_judge} by the Judge.",
@@ -67,4 +69,4 @@ def export(
                     highlight=False,
                 )
         finally:
-            ledger.close()
+            store.close()

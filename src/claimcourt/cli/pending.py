@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import typer
@@ -11,8 +12,9 @@ from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_fro
 from claimcourt.cli.review import nothing_waiting
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import RunStateError
+from claimcourt.review.desk import reconcile_run
 from claimcourt.review.queries import confidence_key, run_summaries, waiting_in_order
-from claimcourt.workspace import Ledger, existing_ledger
+from claimcourt.store import Ledger, existing_store
 
 
 def pending(
@@ -25,15 +27,19 @@ def pending(
     """List and count the claims waiting for a person, per run."""
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             if run_id is not None:
                 raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
             if not ids:
                 nothing_waiting(settings, None)
             return
+        ledger = store.ledger
         try:
             runs = run_summaries(ledger, run_id)
+            # A decision killed half-way shows as waiting in the ledger until its thread is read.
+            if sum(asyncio.run(reconcile_run(settings, r["run_id"])) for r in runs if r["pending_review"]):
+                runs = run_summaries(ledger, run_id)
             if ids:
                 for run in runs:
                     for claim in ledger.claims(run["run_id"], status="pending_review"):
@@ -53,7 +59,7 @@ def pending(
             else:
                 nothing_waiting(settings, run_id)
         finally:
-            ledger.close()
+            store.close()
 
 
 def show_runs(runs: list[dict[str, Any]]) -> None:

@@ -26,7 +26,7 @@ from claimcourt.errors import InputError, RunStateError
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.review.queries import Order, choose_run
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 if TYPE_CHECKING:  # the app (Textual) loads only when a session starts
     from claimcourt.review.tui.session import SessionSummary
@@ -122,17 +122,18 @@ def review(
         asked = Asked(reviewer, workspace, config, blind, second_opinion, order)
         name = (reviewer or "").strip() or default_reviewer()
         decisions = read_decisions(from_file) if from_file is not None else None
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             if run_id is not None:
                 raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
             nothing_waiting(settings, None)
             return
+        ledger = store.ledger
         try:
             column, what = ("human", "decided by a person") if second_opinion else ("pending_review", "waiting")
             chosen = choose_run(ledger, run_id, column=column, what=what)
         finally:
-            ledger.close()
+            store.close()
         if chosen is None:
             nothing_waiting(settings, None, second_opinion=second_opinion)
             return

@@ -13,6 +13,7 @@ from claimcourt.cli.common import (
     ChromaUrlOpt,
     ConfigOpt,
     ProfileOpt,
+    StorageOpt,
     WorkspaceOpt,
     console,
     err_console,
@@ -29,6 +30,12 @@ from claimcourt.tables import ClaimTable
 
 def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
     counts = summary.counts
+    if summary.already_complete:
+        console.print(
+            f"Run {summary.run_id} is already complete: all {sum(counts.values())} claims were finished "
+            "(by other workers). Nothing to do.",
+            highlight=False,
+        )
     table = Table(title=f"run {summary.run_id}", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("claims", justify="right")
@@ -156,6 +163,7 @@ def run(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
     chroma_url: ChromaUrlOpt = None,
+    storage_url: StorageOpt = None,
     endpoint_url: Annotated[
         str | None,
         typer.Option("--endpoint-url", help="The endpoint profile's server, e.g. http://gpu-node:8000/v1."),
@@ -173,6 +181,7 @@ def run(
             max_concurrency=max_concurrency,
             hf={"gpu_memory": gpu_memory},
             retrieval={"chroma_url": chroma_url},
+            storage_url=storage_url,
             endpoint={"url": endpoint_url},
         )
         chosen_run_id = run_id or default_run_id(claims)

@@ -9,22 +9,21 @@ import typer
 from rich import box
 from rich.table import Table
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.cli.common import ConfigOpt, StorageOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.config import Settings
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 RunsFormat = Literal["rich", "json"]
 
 
 def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     """One row per run, oldest first; counts are claims by where they stand."""
-    ledger = existing_ledger(settings)
-    if ledger is None:
+    store = existing_store(settings)
+    if store is None:
         return []
-    try:
-        rows = ledger.runs()
-    finally:
-        ledger.close()
+    with store:
+        rows = store.ledger.runs()
+        workers = store.work.alive_counts(lease_s=settings.worker_lease_s)
     return [
         {
             "run_id": row["run_id"],
@@ -38,6 +37,7 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
             "decided_by_human": row["human"] or 0,
             "not_run": row["queued"] or 0,
             "failed": row["error"] or 0,
+            "workers_alive": workers.get(row["run_id"], 0),
         }
         for row in rows
     ]
@@ -53,10 +53,11 @@ def runs(
     format_: Annotated[RunsFormat, typer.Option("--format", "-f", help="rich (terminal) or json.")] = "rich",
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
+    storage_url: StorageOpt = None,
 ) -> None:
     """List the runs in a workspace: when, how many claims, decided by the Judge, waiting, decided by a person."""
     with user_errors():
-        settings = settings_from(workspace=workspace, config=config)
+        settings = settings_from(workspace=workspace, config=config, storage_url=storage_url)
         summaries = run_summaries(settings)
         if format_ == "json":
             typer.echo(json.dumps(summaries, indent=2, ensure_ascii=False))
@@ -77,6 +78,9 @@ def runs(
         for name in ("claims", "judge", "waiting", "person"):
             table.add_column(name, justify="right", min_width=len(name))
         extra = any(s["failed"] or s["not_run"] for s in summaries)
+        working = any(s["workers_alive"] for s in summaries)
+        if working:
+            table.add_column("workers", justify="right", min_width=7)
         if extra:
             table.add_column("failed", justify="right", min_width=6)
             table.add_column("not run", justify="right", min_width=7)
@@ -89,6 +93,8 @@ def runs(
                 f"[yellow]{s['waiting']}[/]" if s["waiting"] else "0",
                 str(s["decided_by_human"]),
             ]
+            if working:
+                cells.append(str(s["workers_alive"]))
             if extra:
                 cells += [f"[red]{s['failed']}[/]" if s["failed"] else "0", str(s["not_run"])]
             table.add_row(*cells)

@@ -10,7 +10,7 @@ import typer
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.errors import ConfigError, RunStateError
-from claimcourt.workspace import existing_ledger
+from claimcourt.store import existing_store
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -57,14 +57,14 @@ def serve(
                 f"--host {host} is reachable from other machines: give an access token with --token "
                 "(or CLAIMCOURT_SERVE_TOKEN), and share it with the reviewers"
             )
-        ledger = existing_ledger(settings)
-        if ledger is None:
+        store = existing_store(settings)
+        if store is None:
             raise RunStateError(f"no runs in workspace {settings.workspace} (run a batch first)")
         try:
             if run_id is not None:
-                ledger.run(run_id)
+                store.ledger.run(run_id)
         finally:
-            ledger.close()
+            store.close()
         try:
             import fastapi  # noqa: F401
             import jinja2  # noqa: F401

@@ -26,7 +26,7 @@ from claimcourt.errors import RunStateError
 from claimcourt.eval.data import EvalSet
 from claimcourt.graph.routing import is_audited
 from claimcourt.state import ClaimState
-from claimcourt.workspace import Ledger
+from claimcourt.store import Ledger
 
 
 @dataclass

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from claimcourt.config import Settings
 from claimcourt.eval.data import EvalSet
-from claimcourt.workspace import Ledger, WorkspacePaths
+from claimcourt.store import Ledger, existing_store
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,22 @@ def _matches(ledger: Ledger, run: dict[str, Any], es: EvalSet) -> bool:
     return in_file == in_run
 
 
-def from_ledger(es: EvalSet, workspace: Path, run_id: str | None) -> RunThreshold | None:
-    paths = WorkspacePaths(workspace)
-    if run_id is None and not paths.ledger.exists():
+def from_ledger(es: EvalSet, settings: Settings, run_id: str | None) -> RunThreshold | None:
+    store = existing_store(settings)
+    if store is None:
+        if run_id is not None:
+            from claimcourt.errors import RunStateError
+
+            raise RunStateError(f"unknown run id '{run_id}' (workspace {settings.workspace} has no runs)")
         return None
-    ledger = Ledger(paths.ledger)
+    ledger = store.ledger
     try:
         if run_id is not None:
             run = ledger.run(run_id)  # an unknown id is a RunStateError: the user named it
             return RunThreshold(float(run["threshold"]), f"run ledger (run '{run_id}')", run_id)
         runs = ledger.runs()
         for run in runs:
-            written = [paths.run_dir(run["run_id"]) / "results.csv", *ledger.outputs(run["run_id"])]
+            written = [store.run_dir(run["run_id"]) / "results.csv", *ledger.outputs(run["run_id"])]
             if any(_same_file(path, es.results_path) for path in written):
                 return RunThreshold(float(run["threshold"]), f"run ledger (run '{run['run_id']}')", run["run_id"])
         matching = [run for run in runs if _matches(ledger, run, es)]
@@ -65,20 +70,21 @@ def from_ledger(es: EvalSet, workspace: Path, run_id: str | None) -> RunThreshol
             return RunThreshold(thresholds.pop(), f"run ledger (run {names}, matched by its claims)", only)
         return None
     finally:
-        ledger.close()
+        store.close()
 
 
-def stale_results(results: Path, workspace: Path, run_id: str) -> str | None:
+def stale_results(results: Path, settings: Settings, run_id: str) -> str | None:
     """A warning when the results file is older than the run's last change (a decision made since it was
     written): it then lacks the people's latest labels."""
-    paths = WorkspacePaths(workspace)
-    if not paths.ledger.exists() or not results.exists():
+    if not results.exists():
         return None
-    ledger = Ledger(paths.ledger)
+    store = existing_store(settings)
+    if store is None:
+        return None
     try:
-        changed = ledger.last_update(run_id)
+        changed = store.ledger.last_update(run_id)
     finally:
-        ledger.close()
+        store.close()
     if changed is None:
         return None
     written = datetime.fromtimestamp(results.stat().st_mtime, tz=UTC)
@@ -103,8 +109,8 @@ def infer_threshold(es: EvalSet, configured: float) -> RunThreshold:
 
 
 def run_threshold(
-    es: EvalSet, *, flag: float | None, workspace: Path, run_id: str | None, configured: float
+    es: EvalSet, *, flag: float | None, settings: Settings, run_id: str | None, configured: float
 ) -> RunThreshold:
     if flag is not None:
         return RunThreshold(flag, "--threshold")
-    return from_ledger(es, workspace, run_id) or infer_threshold(es, configured)
+    return from_ledger(es, settings, run_id) or infer_threshold(es, configured)

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
-from claimcourt.review.store import Review
+from claimcourt.store import Review
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,9 @@
 
 A decision on a waiting claim resumes that claim's LangGraph thread with
 `Command(resume=HumanDecision(...).model_dump())`, so `human_review` and `finalize` run and the thread
-ends with decided_by='human'. The run ledger and the reviews table are then updated in one SQLite
-transaction, taken *before* the thread is touched (BEGIN IMMEDIATE on runs.sqlite), so two review
-sessions never resume the same claim twice and each decision is committed before the next claim is
-shown.
+ends with decided_by='human'. The run ledger and the reviews table are then updated in one store
+transaction, taken *before* the thread is touched (the store's write lock), so two review sessions
+never resume the same claim twice and each decision is committed before the next claim is shown.
 
 If the process dies between the thread write (checkpoints.sqlite) and the ledger commit, the thread
 already holds the decision; `reconcile` finds it on the next session and brings the ledger and the
@@ -15,11 +14,9 @@ reviews table back in line. Undo forks the thread from its checkpoint before `hu
 
 from __future__ import annotations
 
-import sqlite3
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -27,21 +24,27 @@ from langgraph.types import Command
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
-from claimcourt.errors import ClaimcourtError, RunStateError
+from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
 from claimcourt.review.queries import WAITING, Order, in_order
-from claimcourt.review.store import Review, ReviewStore, Source
-from claimcourt.runner import write_results
-from claimcourt.state import ClaimState, HumanDecision, thread_id
-from claimcourt.workspace import Ledger, LedgerClaim, WorkspacePaths, open_checkpointer
+from claimcourt.review.repair import repair_claim
+from claimcourt.state import ClaimState, HumanDecision
+from claimcourt.store import (
+    LedgerClaim,
+    Review,
+    ReviewStore,
+    Source,
+    Store,
+    existing_store,
+    open_checkpointer,
+    state_from_values,
+    thread_config,
+    view,
+    write_results,
+)
 
-# Each attempt to take the ledger's write lock waits this long; the attempts go on for the workspace's
-# busy timeout in all, saying once that they wait.
-_LOCK_ATTEMPT_MS = 1_000
+__all__ = ["WAITING", "Order", "Outcome", "ReviewDesk", "Undone", "WorkspaceBusyError", "is_waiting"]
 
-
-class WorkspaceBusyError(ClaimcourtError):
-    """Another process held the run ledger's write lock for longer than the busy timeout."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +69,10 @@ class Undone:
 
 def is_waiting(snapshot: Any) -> bool:
     """The thread stopped at the `human_review` interrupt."""
-    return tuple(snapshot.next) == ("human_review",) and any(task.interrupts for task in snapshot.tasks)
+    return view(snapshot).waiting
 
 
-def _state(values: dict[str, Any]) -> ClaimState:
-    return ClaimState.model_validate({k: v for k, v in values.items() if not k.startswith("__")})
+_state = state_from_values
 
 
 def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
@@ -101,28 +103,26 @@ class ReviewDesk:
     ) -> None:
         self.settings = settings
         self.run_id = run_id
-        self.paths = WorkspacePaths(settings.workspace)
         self.session_id = uuid.uuid4().hex[:12]
         self.on_wait = on_wait
         self._deps = deps
         self._stack = AsyncExitStack()
         # Whether any claim's state changed here (decided, undone, reconciled): the results file follows.
         self.changed = False
-        self.ledger: Ledger
-        self.store: ReviewStore
+        self.state_store: Store
         self.graph: Any
         self.deps: Deps
         self.run: dict[str, Any]
 
     async def __aenter__(self) -> ReviewDesk:
-        if not self.paths.ledger.exists():
+        found = existing_store(self.settings)
+        if found is None:
             raise RunStateError(f"no runs in workspace {self.settings.workspace} (run a batch first)")
-        busy = min(_LOCK_ATTEMPT_MS, self.settings.sqlite_busy_timeout_ms)
-        self.ledger = Ledger(self.paths.ledger, busy_timeout_ms=busy)
-        self._stack.callback(self.ledger.close)
+        self.state_store = found
+        self.state_store.db.on_wait = self.on_wait
+        self._stack.callback(self.state_store.close)
         try:
             self.run = self.ledger.run(self.run_id)
-            self.store = self._with_lock_retries(lambda: ReviewStore(self.ledger.conn))
             # The thread re-runs `human_review` on resume, which reads the threshold: use the run's own.
             run_settings = self.settings.model_copy(
                 update={"threshold": self.run["threshold"], "profile": self.run["profile"] or self.settings.profile}
@@ -142,54 +142,28 @@ class ReviewDesk:
         finally:
             await self._stack.aclose()
 
+    @property
+    def ledger(self) -> Any:
+        return self.state_store.ledger
+
+    @property
+    def store(self) -> ReviewStore:
+        """The reviews table (the name this desk has always given it)."""
+        return self.state_store.reviews
+
     def refresh_results(self) -> None:
         """Rewrite the run's results files (its default one and every `run -o` file the ledger recorded)
         so they carry the people's labels too. A recorded file deleted since is not written again."""
-        default = self.paths.run_dir(self.run_id) / "results.csv"
+        default = self.state_store.run_dir(self.run_id) / "results.csv"
         for csv_path in dict.fromkeys([default, *self.ledger.outputs(self.run_id)]):
             if csv_path.exists():
-                write_results(self.ledger, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
-
-    # -- locking ----------------------------------------------------------------------------------
-    def _with_lock_retries(self, action: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + self.settings.sqlite_busy_timeout_ms / 1000
-        told = False
-        while True:
-            try:
-                return action()
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if self.ledger.conn.in_transaction:
-                    self.ledger.conn.rollback()
-                if time.monotonic() >= deadline:
-                    raise WorkspaceBusyError(
-                        f"the workspace {self.settings.workspace} is busy: another process (a batch run?) has "
-                        f"held its run ledger for {self.settings.sqlite_busy_timeout_ms / 1000:.0f}s. Nothing was "
-                        "changed; try again when it finishes, or raise sqlite_busy_timeout_ms"
-                    ) from exc
-                if not told and self.on_wait is not None:
-                    self.on_wait("the workspace is busy (a batch run is writing); waiting for it…")
-                    told = True
-                time.sleep(0.05)
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One write transaction on the ledger, taken before the thread is touched and committed after."""
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
-            yield
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
+                write_results(self.state_store, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
 
     # -- reading ----------------------------------------------------------------------------------
     def config(self, claim_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
         if checkpoint is not None:
             return checkpoint
-        return {"configurable": {"thread_id": thread_id(self.run_id, claim_id)}}
+        return thread_config(self.run_id, claim_id)
 
     async def snapshot(self, claim_id: str) -> Any:
         return await self.graph.aget_state(self.config(claim_id))
@@ -216,6 +190,47 @@ class ReviewDesk:
             claims = self.claims(WAITING)
         return [c.claim_id for c in in_order(claims, order)]
 
+    # -- leases: one claim on one reviewer's screen ------------------------------------------------
+    def take_next(self, reviewer: str, *, second_opinion: bool = False, order: Order = "confidence") -> str | None:
+        """Lease the next claim this reviewer should see (as `queue` orders them) that no one else
+        holds unexpired, and return its id; None when there is none. A second opinion is not
+        exclusive: the first claim this reviewer has not decided is returned without a lease."""
+        candidates = self.queue(order=order, second_opinion=second_opinion, reviewer=reviewer)
+        if second_opinion:
+            return candidates[0] if candidates else None
+        return self.state_store.review_leases.take_first(
+            self.run_id,
+            candidates,
+            reviewer,
+            lease_s=self.settings.review_lease_s,
+            still_wanted=lambda claim_id: self.ledger.statuses(self.run_id, [claim_id]).get(claim_id) == WAITING,
+        )
+
+    def take(self, claim_id: str, reviewer: str) -> bool:
+        """Lease this one claim to the reviewer if no one else holds it and it still waits."""
+        return (
+            self.state_store.review_leases.take_first(
+                self.run_id,
+                [claim_id],
+                reviewer,
+                lease_s=self.settings.review_lease_s,
+                still_wanted=lambda c: self.ledger.statuses(self.run_id, [c]).get(c) == WAITING,
+            )
+            is not None
+        )
+
+    def renew(self, claim_id: str, reviewer: str) -> None:
+        """Keep the claim on this reviewer's screen for another `review_lease_s`; a RunStateError when
+        the lease lapsed and someone else took the claim meanwhile."""
+        self.state_store.review_leases.renew(self.run_id, claim_id, reviewer, lease_s=self.settings.review_lease_s)
+
+    def release(self, claim_id: str, reviewer: str) -> None:
+        """Give the claim back (skipped, or the session ends): others may take it at once."""
+        self.state_store.review_leases.release(self.run_id, claim_id, reviewer)
+
+    def lease_holder(self, claim_id: str) -> str | None:
+        return self.state_store.review_leases.holder(self.run_id, claim_id)
+
     def blind_for(self, state: ClaimState, *, requested: bool) -> bool:
         """Whether a review screen must hide the Judge's verdict on this claim (`reviewed_blind`)."""
         return reviewed_blind(state, requested=requested, audit_blind=self.settings.audit_blind)
@@ -225,60 +240,17 @@ class ReviewDesk:
 
     # -- reconciling ------------------------------------------------------------------------------
     async def reconcile(self) -> int:
-        """Bring the ledger and the reviews table in line with the threads (after a crash between the
-        thread write and the ledger commit). Returns how many claims were corrected."""
+        """Bring the ledger and the reviews table in line with the threads, after a process died
+        half-way through a decision (see `review.repair`). Returns how many claims were corrected."""
         fixed = 0
         for claim in self.claims():
-            if claim.status not in (WAITING, "human"):
-                continue
-            snapshot = await self.snapshot(claim.claim_id)
-            if not snapshot.values:
-                continue
-            state = _state(snapshot.values)
-            waiting = is_waiting(snapshot)
-            human = state.human if not waiting and state.decided_by == "human" else None
-            finals = [r for r in self.store.active(run_id=self.run_id, claim_id=claim.claim_id) if r.resumed_thread]
-            # A person's decision the ledger missed: a first decision (the claim still waits there), or a
-            # revision (the thread holds a newer decision than the reviews table).
-            if human is not None and (claim.status == WAITING or all(r.decided_at != human.decided_at for r in finals)):
-
-                def recover(state: ClaimState = state, human: HumanDecision = human) -> None:
-                    with self._locked():
-                        self.ledger.record(self.run_id, state, commit=False)
-                        known = self.store.active(run_id=self.run_id, claim_id=state.claim_id)
-                        self.store.mark_undone(
-                            [
-                                r.review_id
-                                for r in known
-                                if r.resumed_thread and r.decided_at != human.decided_at and r.review_id
-                            ]
-                        )
-                        if not any(r.resumed_thread and r.decided_at == human.decided_at for r in known):
-                            self.store.add(
-                                self._review(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
-                            )
-
-                recover()
-                fixed += 1
-            elif claim.status == "human" and waiting:
-
-                def reopen(state: ClaimState = state) -> None:
-                    with self._locked():
-                        self.ledger.record(self.run_id, state, commit=False)
-                        finals = [
-                            r.review_id
-                            for r in self.store.active(run_id=self.run_id, claim_id=state.claim_id)
-                            if r.resumed_thread and r.review_id is not None
-                        ]
-                        self.store.mark_undone(finals)
-
-                reopen()
+            if claim.status in (WAITING, "human") and await repair_claim(self, claim.claim_id, claim.status):
                 fixed += 1
         self.changed = self.changed or fixed > 0
         return fixed
 
     # -- deciding ---------------------------------------------------------------------------------
-    def _review(
+    def review_of(
         self,
         state: ClaimState,
         decision: HumanDecision,
@@ -323,18 +295,26 @@ class ReviewDesk:
         decision = HumanDecision.model_validate(decision)
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
-            status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id)
+        with self.state_store.transaction():
+            status = self.ledger.lock_claim(self.run_id, claim_id)
             if status is None:
                 raise RunStateError(f"claim '{claim_id}' is not in run '{self.run_id}'")
+            holder = self.lease_holder(claim_id)
+            if not second_opinion and holder not in (None, decision.reviewer):
+                raise RunStateError(f"claim '{claim_id}' is on {holder}'s screen: decide another claim")
+            # The decision ends this reviewer's lease on the claim, in the same transaction.
+            self.release(claim_id, decision.reviewer)
+            if status == WAITING and await repair_claim(self, claim_id, status):
+                # The thread held a decision the ledger missed (a process died mid-decision): it is
+                # settled now, and this one is kept beside it as below.
+                status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id, status)
+                self.changed = True
             snapshot = await self.snapshot(claim_id)
             if status == WAITING and snapshot.values and is_waiting(snapshot):
                 before = _state(snapshot.values)
                 state = await self._resume(claim_id, decision)
-                review = self._review(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
-                self.ledger.record(self.run_id, state, commit=False)
+                review = self.review_of(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
+                self.ledger.record(self.run_id, state)
                 # A second opinion left on a claim whose final decision was undone is superseded by this one.
                 self.store.mark_undone(
                     [
@@ -344,7 +324,6 @@ class ReviewDesk:
                     ]
                 )
                 self.store.add(review)
-                conn.commit()
                 self.changed = True
                 return Outcome(claim_id, review, state, "decided")
             if not snapshot.values:
@@ -354,19 +333,11 @@ class ReviewDesk:
                 raise RunStateError(
                     f"claim '{claim_id}' is not waiting for a person (decided by {state.decided_by or status})"
                 )
-            if state.human is not None and status == WAITING:
-                # The thread finished but the ledger missed it (a crash): set the ledger right first.
-                self.ledger.record(self.run_id, state, commit=False)
             if any(r.reviewer == decision.reviewer for r in self.store.active(run_id=self.run_id, claim_id=claim_id)):
                 raise RunStateError(f"claim '{claim_id}' already has a decision by {decision.reviewer}")
-            review = self._review(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
+            review = self.review_of(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             self.store.add(review)
-            conn.commit()
             return Outcome(claim_id, review, state, "second_opinion" if second_opinion else "decided_elsewhere")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
 
     async def _resume(self, claim_id: str, decision: HumanDecision) -> ClaimState:
         """Resume the waiting thread with the decision; its state once `finalize` has run."""
@@ -389,9 +360,8 @@ class ReviewDesk:
         earlier decision keeps its row (marked undone now), so the history holds both; a final decision
         forks the thread back to `human_review` (as undo does) and resumes it with the new one."""
         decision = HumanDecision.model_validate(decision)
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
+        with self.state_store.transaction():
+            self.ledger.lock_claim(self.run_id, claim_id)
             mine = [
                 r for r in self.store.active(run_id=self.run_id, claim_id=claim_id) if r.reviewer == decision.reviewer
             ]
@@ -405,50 +375,38 @@ class ReviewDesk:
             if earlier.resumed_thread:
                 before = await self._reopen_thread(earlier) or state
                 state = await self._resume(claim_id, decision)
-                self.ledger.record(self.run_id, state, commit=False)
+                self.ledger.record(self.run_id, state)
             self.store.mark_undone([earlier.review_id])
-            review = self._review(
+            review = self.review_of(
                 before, decision, resumed=earlier.resumed_thread, source=source, shown=shown, shown_at=shown_at
             )
             self.store.add(review)
-            conn.commit()
             self.changed = True
             return Outcome(claim_id, review, state, "revised")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
 
     def remember(self, reviewer: str, claim_id: str) -> None:
         """Note the claim the reviewer has on screen, for the next session; skipped while the workspace is busy."""
         with suppress(WorkspaceBusyError):
-            self._with_lock_retries(lambda: self.store.remember_position(self.run_id, reviewer, claim_id))
+            self.store.remember_position(self.run_id, reviewer, claim_id)
 
     # -- undoing ----------------------------------------------------------------------------------
     async def undo_last(self, reviewer: str) -> Undone | None:
         """Undo this reviewer's latest decision in the run (from this session or an earlier one). A
         decision that finalised the thread forks the thread back to its `human_review` interrupt, so
         the claim waits again; a second opinion is only marked undone."""
-        conn = self.ledger.conn
-        self._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-        try:
+        with self.state_store.transaction():
             review = self.store.last_active_by(reviewer, self.run_id)
             if review is None or review.review_id is None:
-                conn.rollback()
                 return None
+            self.ledger.lock_claim(self.run_id, review.claim_id)
             state: ClaimState | None = None
             if review.resumed_thread:
                 state = await self._reopen_thread(review)
                 if state is not None:
-                    self.ledger.record(self.run_id, state, commit=False)
+                    self.ledger.record(self.run_id, state)
             self.store.mark_undone([review.review_id])
-            conn.commit()
             self.changed = True
             return Undone(review, state)
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
 
     async def _reopen_thread(self, review: Review) -> ClaimState | None:
         snapshot = await self.snapshot(review.claim_id)
@@ -482,3 +440,10 @@ class ReviewDesk:
 def default_shown(verdict_shown: bool) -> tuple[str, ...]:
     base = ("claim", "neighbours", "advocate", "skeptic")
     return (*base, "verdict") if verdict_shown else base
+
+
+async def reconcile_run(settings: Settings, run_id: str) -> int:
+    """Settle the claims of a run left half-decided by a killed session (see `review.repair`), so that
+    commands that only read (pending, export) agree with the threads."""
+    async with ReviewDesk(settings, run_id) as desk:
+        return await desk.reconcile()

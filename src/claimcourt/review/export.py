@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from claimcourt.errors import InputError
-from claimcourt.review.store import Review, ReviewStore
 from claimcourt.state import ClaimState, utc_now
+from claimcourt.store import Review, Store
 from claimcourt.tables import ClaimTable
-from claimcourt.workspace import Ledger
 
 GOLD_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -74,11 +73,12 @@ def _primary(state: ClaimState, reviews: list[Review]) -> Review | None:
     return None
 
 
-def gold_rows(ledger: Ledger, store: ReviewStore, run_id: str, *, human_only: bool) -> tuple[list[dict[str, Any]], int]:
+def gold_rows(store: Store, run_id: str, *, human_only: bool) -> tuple[list[dict[str, Any]], int]:
     """One row per decided claim of the run, in input order; also how many still wait."""
+    ledger = store.ledger
     ledger.run(run_id)  # unknown run -> a clear error
     reviews: dict[str, list[Review]] = {}
-    for review in store.active(run_id=run_id):
+    for review in store.reviews.active(run_id=run_id):
         reviews.setdefault(review.claim_id, []).append(review)
     exported_at = utc_now()
     rows: list[dict[str, Any]] = []
@@ -162,9 +162,9 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def export_gold(ledger: Ledger, store: ReviewStore, run_id: str, path: Path, *, human_only: bool) -> ExportSummary:
+def export_gold(store: Store, run_id: str, path: Path, *, human_only: bool) -> ExportSummary:
     check_output(path)
-    rows, waiting = gold_rows(ledger, store, run_id, human_only=human_only)
+    rows, waiting = gold_rows(store, run_id, human_only=human_only)
     write_table(path, rows, GOLD_COLUMNS)
     by_human = sum(1 for r in rows if r["decided_by"] == "human")
     return ExportSummary(
@@ -172,11 +172,11 @@ def export_gold(ledger: Ledger, store: ReviewStore, run_id: str, path: Path, *, 
     )
 
 
-def export_training(ledger: Ledger, store: ReviewStore, run_id: str, path: Path, silver: Path) -> ExportSummary:
+def export_training(store: Store, run_id: str, path: Path, silver: Path) -> ExportSummary:
     """The silver file with the run's human labels in place of the silver labels of the same ids;
     claims a person decided that the silver file lacks are added at the end."""
     check_output(path)
-    gold, waiting = gold_rows(ledger, store, run_id, human_only=True)
+    gold, waiting = gold_rows(store, run_id, human_only=True)
     human = {row["id"]: row for row in gold}
     table = ClaimTable(silver, with_labels=True)
     table.validate()

@@ -13,7 +13,7 @@ from claimcourt.eval.data import EvalSet
 from claimcourt.eval.evaluate import Evaluation, evaluate
 from claimcourt.eval.plots import confusion_matrix_plot, coverage_plot, reliability_plot
 from claimcourt.eval.runinfo import RunThreshold
-from claimcourt.workspace import Ledger
+from claimcourt.store.ledger import Ledger
 
 PLOTS = ("confusion_matrix", "reliability", "coverage")
 

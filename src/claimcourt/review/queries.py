@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from claimcourt.errors import RunStateError
-from claimcourt.review.store import Review, ReviewStore
 from claimcourt.state import ClaimState
-from claimcourt.workspace import Ledger, LedgerClaim
+from claimcourt.store import Ledger, LedgerClaim, Review, ReviewStore
 
 Order = Literal["confidence", "file"]
 WAITING = "pending_review"

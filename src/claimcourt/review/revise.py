@@ -16,8 +16,8 @@ from langgraph.types import Command
 
 from claimcourt.errors import RunStateError
 from claimcourt.review.desk import Outcome, ReviewDesk, is_waiting
-from claimcourt.review.store import Source
 from claimcourt.state import HumanDecision
+from claimcourt.store import Source
 
 
 async def revise(
@@ -34,9 +34,8 @@ async def revise(
     reviewer = decision.reviewer or ""
     if not reviewer:
         raise RunStateError("a decision needs a reviewer name")
-    conn = desk.ledger.conn
-    desk._with_lock_retries(lambda: conn.execute("BEGIN IMMEDIATE"))
-    try:
+    with desk.state_store.transaction():
+        desk.ledger.lock_claim(desk.run_id, claim_id)
         mine = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.reviewer == reviewer]
         old = mine[-1] if mine else None
         if old is None or old.review_id is None:
@@ -53,21 +52,16 @@ async def revise(
             state = await desk.current(claim_id)
             if before is None or state is None or state.decided_by != "human":
                 raise RunStateError(f"claim '{claim_id}': the thread did not finish after the revision")
-            review = desk._review(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
-            desk.ledger.record(desk.run_id, state, commit=False)
+            review = desk.review_of(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
+            desk.ledger.record(desk.run_id, state)
             status = "decided"
         else:
             state = await desk.current(claim_id)
             if state is None:
                 raise RunStateError(f"claim '{claim_id}' has no thread")
-            review = desk._review(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
+            review = desk.review_of(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             status = "second_opinion"
         desk.store.mark_undone([old_id])
         desk.store.add(review)
-        conn.commit()
         desk.changed = True
         return Outcome(claim_id, review, state, status)
-    except BaseException:
-        if conn.in_transaction:
-            conn.rollback()
-        raise

@@ -21,11 +21,11 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps
 from claimcourt.errors import InputError, RunStateError
 from claimcourt.graph.builder import build_graph
-from claimcourt.state import ClaimState, HumanDecision, ReviewRequest, thread_id, utc_now
+from claimcourt.state import ClaimState, HumanDecision, ReviewRequest, utc_now
+from claimcourt.store import check_run_id, open_checkpointer, open_store, thread_config
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import Trace
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, apply_update, build_step, jsonable
-from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
 
 OnStep = Callable[[TraceStep], None]
 OnToken = Callable[[str, str], None]
@@ -73,8 +73,9 @@ class LiveTrace:
     async def run(self, *, on_step: OnStep, decide: Decide, on_token: OnToken | None = None) -> Trace:
         self.deps.search.store.require_nonempty()
         self.deps.backend.check_ready()
-        paths = WorkspacePaths(self.settings.workspace)
-        ledger = Ledger(paths.ledger, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms)
+        check_run_id(self.run_id)
+        store = open_store(self.settings)
+        ledger = store.ledger
         try:
             is_new = ledger.ensure_run(self.run_id, input_file=self.source, settings=self.settings)
             if not is_new and ledger.statuses(self.run_id, [self.claim_id]):
@@ -92,14 +93,14 @@ class LiveTrace:
             trace.status = trace.state.decided_by or "queued"
             return trace
         finally:
-            ledger.close()
+            store.close()
 
     async def _stream(self, *, on_step: OnStep, decide: Decide, on_token: OnToken | None) -> Trace:
         start = ClaimState(claim_id=self.claim_id, text=self.text, run_id=self.run_id)
         values: dict[str, Any] = start.model_dump(mode="json")
         steps: list[TraceStep] = []
         threshold = self.settings.threshold
-        config = {"configurable": {"thread_id": thread_id(self.run_id, self.claim_id)}}
+        config = thread_config(self.run_id, self.claim_id)
         graph_input: Any = start
         review_value: Any = None
         resume_started_at: str | None = None

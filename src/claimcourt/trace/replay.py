@@ -14,9 +14,9 @@ from typing import Any
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
-from claimcourt.state import ClaimState, thread_id
+from claimcourt.state import ClaimState
+from claimcourt.store import Ledger, Store, existing_store, open_checkpointer, thread_config
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, build_step, parse_time
-from claimcourt.workspace import Ledger, existing_ledger, open_checkpointer
 
 
 @dataclass
@@ -38,15 +38,15 @@ class Trace:
         return [step.as_json() for step in self.steps]
 
 
-def open_ledger(settings: Settings) -> Ledger:
-    """The workspace's run ledger, which must already exist: reading never creates a workspace."""
-    ledger = existing_ledger(settings)
-    if ledger is None:
+def open_existing(settings: Settings) -> Store:
+    """The workspace's run state, which must already exist: reading never creates a workspace."""
+    store = existing_store(settings)
+    if store is None:
         raise RunStateError(
             f"no runs in workspace {settings.workspace}: run a batch first (claimcourt run FILE), "
             "or debate one claim now with: claimcourt trace --text '...'"
         )
-    return ledger
+    return store
 
 
 def resolve_run(ledger: Ledger, claim_id: str, run_id: str | None) -> str:
@@ -111,15 +111,12 @@ def steps_from_history(snapshots: list[Any], *, threshold: float | None) -> list
 
 async def replay(settings: Settings, claim_id: str, *, run_id: str | None = None) -> Trace:
     """The stored debate of `claim_id` (in `run_id`, or the only run that holds it)."""
-    ledger = open_ledger(settings)
-    try:
-        chosen = resolve_run(ledger, claim_id, run_id)
-        run = ledger.run(chosen)
-        stored = ledger.claim(chosen, claim_id)
+    with open_existing(settings) as store:
+        chosen = resolve_run(store.ledger, claim_id, run_id)
+        run = store.ledger.run(chosen)
+        stored = store.ledger.claim(chosen, claim_id)
         status, error = (stored.status, stored.error) if stored else ("queued", None)
-    finally:
-        ledger.close()
-    config = {"configurable": {"thread_id": thread_id(chosen, claim_id)}}
+    config = thread_config(chosen, claim_id)
     async with open_checkpointer(settings) as saver:
         graph = build_graph(saver)
         history = [snapshot async for snapshot in graph.aget_state_history(config)]

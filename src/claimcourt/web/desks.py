@@ -5,54 +5,31 @@ The desk shares one SQLite connection between the requests of a run, and a decis
 thread while holding the ledger's write transaction: the per-run lock keeps another request's
 statements out of that transaction, so one decision is one transaction.
 
-Leases are the desk's `take_next` / `renew` / `release` where the desk has them (the store's reviewer
-leases); until then a lease table in this process stands in, which is enough for one server.
+Leases are the desk's (`take_next` / `renew` / `release`, kept in the store, so a claim on a web
+reviewer's screen is also withheld from the terminal app and from another server on the same run).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
-from claimcourt.review.desk import Order, ReviewDesk
-
-# How long a claim stays leased to a reviewer without a sign of life from their page (the page renews
-# it every minute): a closed laptop gives the claim back to the others after this.
-LEASE_SECONDS = 300.0
-
-
-@dataclass
-class _Lease:
-    reviewer: str
-    second_opinion: bool
-    expires: float
+from claimcourt.review.desk import WAITING, Order, ReviewDesk
 
 
 class Leases:
-    """claim id -> who holds it and until when (one run)."""
+    """The desk's reviewer leases (the store's: one claim on one screen, across processes), and what the
+    page adds: passing over the claims this session skipped."""
 
-    def __init__(
-        self, desk: ReviewDesk, *, seconds: float = LEASE_SECONDS, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, desk: ReviewDesk) -> None:
         self.desk = desk
-        self.seconds = seconds
-        self.clock = clock
-        self._held: dict[str, _Lease] = {}
-
-    def _expire(self) -> None:
-        now = self.clock()
-        for claim_id in [c for c, lease in self._held.items() if lease.expires <= now]:
-            del self._held[claim_id]
 
     def holder(self, claim_id: str) -> str | None:
-        self._expire()
-        lease = self._held.get(claim_id)
-        return lease.reviewer if lease else None
+        return self.desk.lease_holder(claim_id)
 
     def take_next(
         self,
@@ -62,47 +39,35 @@ class Leases:
         order: Order = "confidence",
         skip: Collection[str] = (),
     ) -> str | None:
-        """The next claim for this reviewer, leased to them: one they already hold first, else the first
-        of the queue that nobody holds and that they did not skip."""
-        self._expire()
+        if not skip:
+            return self.desk.take_next(reviewer, second_opinion=second_opinion, order=order)
         queue = self.desk.queue(order=order, second_opinion=second_opinion, reviewer=reviewer)
-        for claim_id in queue:
-            lease = self._held.get(claim_id)
-            if lease is not None and lease.reviewer == reviewer and lease.second_opinion == second_opinion:
-                lease.expires = self.clock() + self.seconds
-                return claim_id
-        for claim_id in queue:
-            if claim_id in self._held or claim_id in skip:
-                continue
-            self._held[claim_id] = _Lease(reviewer, second_opinion, self.clock() + self.seconds)
-            return claim_id
-        return None
+        candidates = [claim_id for claim_id in queue if claim_id not in skip]
+        if second_opinion:  # not exclusive, as in the desk's own take_next
+            return candidates[0] if candidates else None
+        desk = self.desk
+        return desk.state_store.review_leases.take_first(
+            desk.run_id,
+            candidates,
+            reviewer,
+            lease_s=desk.settings.review_lease_s,
+            still_wanted=lambda claim_id: desk.ledger.statuses(desk.run_id, [claim_id]).get(claim_id) == WAITING,
+        )
 
     def take(self, claim_id: str, reviewer: str, *, second_opinion: bool = False) -> bool:
-        """Lease one given claim (an undone decision coming back to its reviewer), if nobody else holds it."""
-        self._expire()
-        lease = self._held.get(claim_id)
-        if lease is not None and lease.reviewer != reviewer:
-            return False
-        self._held[claim_id] = _Lease(reviewer, second_opinion, self.clock() + self.seconds)
-        return True
+        """Lease one given claim (an undone decision coming back to its reviewer), unless another holds it."""
+        return second_opinion or self.renew(claim_id, reviewer)
 
     def renew(self, claim_id: str, reviewer: str) -> bool:
-        self._expire()
-        lease = self._held.get(claim_id)
-        if lease is None or lease.reviewer != reviewer:
+        """Keep the lease (or take it again if it lapsed and nobody took it meanwhile); False if someone did."""
+        try:
+            self.desk.renew(claim_id, reviewer)
+        except RunStateError:
             return False
-        lease.expires = self.clock() + self.seconds
         return True
 
     def release(self, claim_id: str, reviewer: str) -> None:
-        lease = self._held.get(claim_id)
-        if lease is not None and lease.reviewer == reviewer:
-            del self._held[claim_id]
-
-    def held_by(self, reviewer: str) -> list[str]:
-        self._expire()
-        return [c for c, lease in self._held.items() if lease.reviewer == reviewer]
+        self.desk.release(claim_id, reviewer)
 
 
 @dataclass

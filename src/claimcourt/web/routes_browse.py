@@ -20,11 +20,11 @@ from claimcourt.review.export import GOLD_COLUMNS, gold_rows, write_table
 from claimcourt.review.judged import PLOTS, draw, judge_vs_people
 from claimcourt.review.revise import revise
 from claimcourt.state import HumanDecision
+from claimcourt.store import existing_store
 from claimcourt.web.app import web_dir
 from claimcourt.web.routes_review import MAX_NOTE
 from claimcourt.web.routes_session import field, pages_of, posted, signed_in
 from claimcourt.web.views import claim_view, excerpt, label_name, review_rows
-from claimcourt.workspace import existing_ledger
 
 router = APIRouter()
 LIST_LIMIT = 300
@@ -39,13 +39,13 @@ EXPORTS = {
 
 def _runs(request: Request) -> list[dict[str, Any]]:
     pages = pages_of(request)
-    ledger = existing_ledger(pages.settings)
-    if ledger is None:
+    store = existing_store(pages.settings)
+    if store is None:
         return []
     try:
-        rows = ledger.runs()
+        rows = store.ledger.runs()
     finally:
-        ledger.close()
+        store.close()
     out = []
     for row in rows:
         if pages.desks.only_run is not None and row["run_id"] != pages.desks.only_run:
@@ -218,7 +218,7 @@ async def export_download(request: Request, run_id: str, name: str) -> Response:
     pages = pages_of(request)
     async with pages.desks.use(run_id) as open_desk:
         desk = open_desk.desk
-        rows, _ = gold_rows(desk.ledger, desk.store, run_id, human_only=human_only)
+        rows, _ = gold_rows(desk.state_store, run_id, human_only=human_only)
     folder = web_dir(pages.settings) / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder))

@@ -34,7 +34,8 @@ async def _next_claim(
 ) -> ClaimState | None:
     """The claim this session has on screen while it is still theirs (a reload shows it again), else
     the next one, leased to them."""
-    if held and held not in skipped and open_desk.leases.renew(held, reviewer):
+    # Second opinions are not exclusive (the desk leases nothing for them): nothing to renew.
+    if held and held not in skipped and (second or open_desk.leases.renew(held, reviewer)):
         state = await _reviewable(open_desk.desk, held, second)
         if state is not None:
             return state
@@ -111,7 +112,7 @@ async def decide(request: Request, run_id: str) -> Response:
     shown_at = field(form, "shown_at", 40) or None
     async with pages.desks.use(run_id) as open_desk:
         desk = open_desk.desk
-        if open_desk.leases.holder(claim_id) not in (reviewer, None):
+        if not second and open_desk.leases.holder(claim_id) not in (reviewer, None):
             pages.flash(request, f"claim {one_line(claim_id)} is on another reviewer's screen now", "error")
             return pages.redirect(request, review_url(run_id))
         state = await _reviewable(desk, claim_id, second)
@@ -209,6 +210,8 @@ async def undo(request: Request, run_id: str) -> Response:
 async def renew(request: Request, run_id: str) -> Response:
     form = await posted(request)
     reviewer = signed_in(request)
+    if pages_of(request).session(request).get("second"):
+        return Response(status_code=204)  # second opinions hold no lease
     async with pages_of(request).desks.use(run_id) as open_desk:
         kept = open_desk.leases.renew(field(form, "claim_id", 500), reviewer)
     return Response(status_code=204 if kept else 409)

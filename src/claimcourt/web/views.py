@@ -11,8 +11,8 @@ from markupsafe import Markup
 from claimcourt.display import one_line, visible
 from claimcourt.models.cues import find_cues
 from claimcourt.review.desk import default_shown
-from claimcourt.review.store import Review
 from claimcourt.state import ClaimState
+from claimcourt.store import Review
 from claimcourt.web.highlight import highlighted
 
 EXCERPT_CHARS = 320

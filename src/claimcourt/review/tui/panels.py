@@ -10,9 +10,9 @@ from rich.text import Text
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.models.cues import find_cues
 from claimcourt.review.queries import ClaimRow, Standing
-from claimcourt.review.store import Review
 from claimcourt.review.tui.session import Session
 from claimcourt.state import ClaimState
+from claimcourt.store import Review
 from claimcourt.trace.render import excerpt
 
 GREEN_STYLE = "bold green"

@@ -20,8 +20,8 @@ from claimcourt.review.queries import (
     reviewer_counts,
     stopped_at,
 )
-from claimcourt.review.store import Review
 from claimcourt.state import ClaimState, HumanDecision, utc_now
+from claimcourt.store import Review
 
 Tone = Literal["ok", "info", "warn", "error"]
 

@@ -1,0 +1,98 @@
+"""LangGraph's own checkpointers, on the same storage as the ledger: the workspace's
+`checkpoints.sqlite` (the embedded default) or, with a Postgres storage_url, `AsyncPostgresSaver` on
+that database, so checkpoints, ledger and reviews live in one place."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from claimcourt.config import Settings
+from claimcourt.errors import StorageError
+from claimcourt.state import SERDE_ALLOWLIST
+from claimcourt.store.db import sqlite_pragmas
+from claimcourt.store.urls import redacted
+
+
+def serializer() -> Any:
+    """LangGraph's serializer, told which of our classes it may rebuild from a checkpoint."""
+    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+    return JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST)
+
+
+def checkpoints_path(settings: Settings) -> Path:
+    return Path(settings.workspace) / "checkpoints.sqlite"
+
+
+@asynccontextmanager
+async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
+    """The LangGraph checkpointer for this storage."""
+    from claimcourt.store import storage_url
+
+    url = storage_url(settings)
+    if url is not None:
+        async with _postgres_saver(url) as saver:
+            yield saver
+        return
+
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    path = checkpoints_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(str(path), timeout=settings.sqlite_busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        for pragma in sqlite_pragmas(settings.sqlite_busy_timeout_ms):
+            await conn.execute(pragma)
+        saver = AsyncSqliteSaver(conn, serde=serializer())
+        await saver.setup()
+        yield saver
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def _postgres_saver(url: str) -> AsyncIterator[Any]:
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg import Error as PsycopgError
+    except ImportError as exc:
+        raise StorageError("a Postgres storage_url needs: pip install 'claimcourt[postgres]'") from exc
+    try:
+        manager = AsyncPostgresSaver.from_conn_string(url, serde=serializer())
+        saver = await manager.__aenter__()
+    except PsycopgError as exc:
+        raise StorageError(f"storage_url {redacted(url)}: cannot open the checkpoints ({exc})") from exc
+    try:
+        # Several workers starting at once would race through LangGraph's own migrations: one at a time.
+        conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
+        await conn.execute("SELECT pg_advisory_lock(4242002)")
+        try:
+            await saver.setup()
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(4242002)")
+        yield saver
+    finally:
+        await manager.__aexit__(None, None, None)
+
+
+def move_sqlite_threads(path: Path, moves: list[tuple[str, str]], *, busy_timeout_ms: int) -> None:
+    """Rename threads in a SQLite checkpoints file (schema migration 2), in one transaction."""
+    if not path.exists():
+        return
+    conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        conn.execute("BEGIN IMMEDIATE")
+        for table in ("checkpoints", "writes"):
+            if table in tables:
+                conn.executemany(
+                    f"UPDATE {table} SET thread_id = ? WHERE thread_id = ?", [(new, old) for old, new in moves]
+                )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

@@ -18,7 +18,6 @@ from claimcourt.errors import ClaimcourtError
 from claimcourt.review.agreement import agreement_report
 from claimcourt.review.export import GOLD_COLUMNS, gold_rows, write_table
 from claimcourt.review.judged import PLOTS, draw, judge_vs_people
-from claimcourt.review.revise import revise
 from claimcourt.state import HumanDecision
 from claimcourt.store import existing_store
 from claimcourt.web.app import web_dir
@@ -154,8 +153,7 @@ async def revise_claim(request: Request, run_id: str) -> Response:
         return pages.redirect(request, target)
     async with pages.desks.use(run_id) as open_desk:
         try:
-            await revise(
-                open_desk.desk,
+            await open_desk.desk.revise(
                 claim_id,
                 HumanDecision(label=int(key), reviewer=reviewer, note=note, verdict_shown=True),
                 source="interactive",

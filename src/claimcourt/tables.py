@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
 
 ID_COLUMNS = ("id", "doc_id", "claim_id", "patent_id")
@@ -173,7 +174,7 @@ class ClaimTable:
                         file=self.path,
                         row=row,
                     )
-                values = {c: fields[i] for c, i in index.items()}
+                values = {c: from_spreadsheet_safe(fields[i]) for c, i in index.items()}
                 for column, value in values.items():
                     if _has_undecodable(value):
                         raise InputError(

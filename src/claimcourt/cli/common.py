@@ -10,8 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from claimcourt.config import Profile, Settings, load_settings
+from claimcourt.display import as_text
 from claimcourt.errors import ClaimcourtError
 
 console = Console()
@@ -51,5 +53,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ClaimcourtError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # The message names files, ids and values from data: shown as text, never as markup.
+        line = Text("error:", style="bold red") + as_text(f" {exc.message}")
+        err_console.print(line, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None

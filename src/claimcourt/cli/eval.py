@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.display import as_text, markup
 from claimcourt.errors import InputError
 from claimcourt.eval.data import load_eval_set, read_gold
 from claimcourt.eval.evaluate import HEADLINE, Evaluation, evaluate
@@ -20,7 +21,7 @@ def show_evaluations(evaluations: list[Evaluation]) -> None:
     table = Table(title="evaluation against gold", header_style="bold")
     table.add_column("")
     for ev in evaluations:
-        table.add_column(ev.name, justify="right")
+        table.add_column(markup(ev.name), justify="right")
 
     def row(label: str, cells: list[str]) -> None:
         table.add_row(label, *cells)
@@ -58,17 +59,17 @@ def show_evaluations(evaluations: list[Evaluation]) -> None:
     console.print(table)
     for ev in evaluations:
         notes = [*left_out_notes(ev), f"threshold: {ev.selective.threshold_source}"]
-        console.print(f"[bold]{ev.name}[/]: " + "; ".join(notes), highlight=False)
+        console.print(f"[bold]{markup(ev.name)}[/]: " + markup("; ".join(notes)), highlight=False)
         if ev.search is not None:
             for warning in ev.search.warnings:
-                err_console.print(f"[yellow]warning ({ev.name}):[/] {warning}", highlight=False)
+                err_console.print(f"[yellow]warning ({markup(ev.name)}):[/] {markup(warning)}", highlight=False)
 
 
 def show_written(written: Written) -> None:
     for path in written.metrics_json:
-        console.print(f"metrics: {path}", highlight=False)
+        console.print(as_text(f"metrics: {path}"), highlight=False)
     for path in written.reports:
-        console.print(f"report:  {path}", highlight=False)
+        console.print(as_text(f"report:  {path}"), highlight=False)
     console.print(f"plots:   {len(written.plots)} PNG files beside them", highlight=False)
 
 

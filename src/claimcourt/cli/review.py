@@ -22,6 +22,7 @@ from claimcourt.cli.common import (
 )
 from claimcourt.cli.review_ui import KeyReader, ReviewSession, SessionSummary
 from claimcourt.config import Settings
+from claimcourt.display import as_text, markup, one_line
 from claimcourt.errors import RunStateError
 from claimcourt.review.agreement import Agreement, agreement_report
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
@@ -63,9 +64,9 @@ def choose_run(ledger: Ledger, run_id: str | None, *, column: str, what: str) ->
 def nothing_waiting(settings: Settings, run_id: str | None, *, second_opinion: bool = False) -> None:
     where = f"run '{run_id}'" if run_id else f"workspace {settings.workspace}"
     if second_opinion:
-        console.print(f"Nothing needs a second opinion in {where}: no claim has a decision by a person yet.")
+        console.print(f"Nothing needs a second opinion in {markup(where)}: no claim has a decision by a person yet.")
     else:
-        console.print(f"[green]Nothing is waiting for a person in {where}.[/] Every claim has a label.")
+        console.print(f"[green]Nothing is waiting for a person in {markup(where)}.[/] Every claim has a label.")
 
 
 # -- review ---------------------------------------------------------------------------------------
@@ -128,7 +129,7 @@ def _interactive(
 
     async def session() -> None:
         nonlocal summary
-        async with ReviewDesk(settings, run_id, on_wait=lambda msg: console.print(f"[yellow]{msg}[/]")) as desk:
+        async with ReviewDesk(settings, run_id, on_wait=lambda msg: console.print(f"[yellow]{markup(msg)}[/]")) as desk:
             fixed = await desk.reconcile()
             if fixed:
                 console.print(f"[yellow]{fixed} claim(s) set right from their threads after an interrupted session[/]")
@@ -151,7 +152,7 @@ def _interactive(
         console.print()
         err_console.print(
             f"[yellow]Stopped.[/] {summary.decided} decision(s) this session, all saved. Resume with: "
-            f"claimcourt review --run-id {run_id}",
+            f"claimcourt review --run-id {markup(run_id)}",
             highlight=False,
         )
         return typer.Exit(130)
@@ -177,14 +178,14 @@ def show_session_summary(run_id: str, summary: SessionSummary) -> None:
     console.print(", ".join(parts) + ". Every decision is saved.", highlight=False)
     if summary.waiting_in_run:
         console.print(
-            f"[bold]{summary.waiting_in_run}[/] claim(s) still wait in run {run_id}. "
-            f"Continue with: claimcourt review --run-id {run_id}",
+            f"[bold]{summary.waiting_in_run}[/] claim(s) still wait in run {markup(run_id)}. "
+            f"Continue with: claimcourt review --run-id {markup(run_id)}",
             highlight=False,
         )
     else:
         console.print(
-            f"[green]No claim waits in run {run_id} any more.[/] Export the labels with: "
-            f"claimcourt export --run-id {run_id} -o gold.csv",
+            f"[green]No claim waits in run {markup(run_id)} any more.[/] Export the labels with: "
+            f"claimcourt export --run-id {markup(run_id)} -o gold.csv",
             highlight=False,
         )
 
@@ -199,7 +200,7 @@ async def _bulk(
     blind: bool,
     second_opinion: bool,
 ) -> BulkResult | None:
-    async with ReviewDesk(settings, run_id, on_wait=lambda msg: err_console.print(f"[yellow]{msg}[/]")) as desk:
+    async with ReviewDesk(settings, run_id, on_wait=lambda msg: err_console.print(f"[yellow]{markup(msg)}[/]")) as desk:
         await desk.reconcile()
         plan = plan_decisions(desk, decisions, reviewer=reviewer, second_opinion=second_opinion)
         if not plan.ok:
@@ -217,25 +218,29 @@ async def _bulk(
             )
     kind = "second opinions" if second_opinion else "decisions"
     console.print(
-        f"Applied [bold]{len(result.outcomes)}[/] {kind} from {path} to run {run_id}"
+        f"Applied [bold]{len(result.outcomes)}[/] {kind} from {markup(str(path))} to run {markup(run_id)}"
         + (f" ({result.overrides} overrule the Judge)" if result.overrides else "")
         + (f"; {len(plan.already_applied)} were already applied" if plan.already_applied else "")
         + ".",
         highlight=False,
     )
-    console.print(f"[bold]{result.waiting_after}[/] claim(s) still wait for a person in run {run_id}.", highlight=False)
+    console.print(
+        f"[bold]{result.waiting_after}[/] claim(s) still wait for a person in run {markup(run_id)}.", highlight=False
+    )
     return result
 
 
 def report_rejected(plan: BulkPlan, path: Path, run_id: str) -> None:
-    table = Table(title=f"{path}: decisions that cannot be applied to run {run_id}", title_justify="left")
+    table = Table(
+        title=f"{markup(str(path))}: decisions that cannot be applied to run {markup(run_id)}", title_justify="left"
+    )
     table.add_column("row", justify="right")
     table.add_column("id")
     table.add_column("problem")
     for decision in plan.unknown:
-        table.add_row(str(decision.row), decision.claim_id, f"unknown id: not in run {run_id}")
+        table.add_row(str(decision.row), markup(decision.claim_id), f"unknown id: not in run {markup(run_id)}")
     for decision, why in plan.not_waiting:
-        table.add_row(str(decision.row), decision.claim_id, why)
+        table.add_row(str(decision.row), markup(decision.claim_id), markup(why))
     err_console.print(table)
     err_console.print(
         f"[bold red]error:[/] {len(plan.unknown)} unknown and {len(plan.not_waiting)} not-waiting id(s); "
@@ -269,7 +274,7 @@ def pending(
             if ids:
                 for run in runs:
                     for claim in ledger.claims(run["run_id"], status="pending_review"):
-                        console.print(claim.claim_id, highlight=False, soft_wrap=True)
+                        console.print(as_text(claim.claim_id), highlight=False, soft_wrap=True)
                 return
             waiting = sum(r["pending_review"] or 0 for r in runs)
             show_runs(runs)
@@ -303,7 +308,7 @@ def show_runs(runs: list[dict[str, Any]]) -> None:
     table.add_column("claims", justify="right")
     for run in runs:
         table.add_row(
-            run["run_id"],
+            markup(run["run_id"]),
             (run["created_at"] or "")[:16].replace("T", " "),
             f"{run['threshold']:.2f}" if run["threshold"] is not None else "",
             str(run["pending_review"] or 0),
@@ -315,7 +320,9 @@ def show_runs(runs: list[dict[str, Any]]) -> None:
 
 
 def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
-    table = Table(title=f"waiting in run {run_id}, lowest confidence first", title_justify="left", header_style="bold")
+    table = Table(
+        title=f"waiting in run {markup(run_id)}, lowest confidence first", title_justify="left", header_style="bold"
+    )
     table.add_column("id", no_wrap=True)
     table.add_column("confidence", justify="right")
     table.add_column("claim")
@@ -329,11 +336,11 @@ def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
     for claim in claims:
         state = claim.state()
         conf = confidence(claim)
-        text = " ".join((state.text if state else "").split())
+        text = one_line(state.text if state else "")
         table.add_row(
-            claim.claim_id,
+            markup(claim.claim_id),
             f"{conf:.2f}" if conf >= 0 else "unreadable",
-            text[:90] + ("…" if len(text) > 90 else ""),
+            markup(text[:90] + ("…" if len(text) > 90 else "")),
         )
     console.print(table)
 
@@ -371,8 +378,8 @@ def export(
             if merge_silver is not None:
                 summary = export_training(ledger, store, chosen, output, merge_silver)
                 console.print(
-                    f"Wrote [bold]{summary.rows}[/] training rows to {output}: "
-                    f"{summary.silver_rows} from {merge_silver}, "
+                    f"Wrote [bold]{summary.rows}[/] training rows to {markup(str(output))}: "
+                    f"{summary.silver_rows} from {markup(str(merge_silver))}, "
                     f"of which {summary.overridden} relabelled and {summary.confirmed} confirmed by a person, "
                     f"plus {summary.added} decided claims the silver file lacks.",
                     highlight=False,
@@ -380,7 +387,8 @@ def export(
             else:
                 summary = export_gold(ledger, store, chosen, output, human_only=human_only)
                 console.print(
-                    f"Wrote [bold]{summary.rows}[/] labels of run {chosen} to {output}: {summary.by_human} decided by "
+                    f"Wrote [bold]{summary.rows}[/] labels of run {markup(chosen)} to {markup(str(output))}: "
+                    f"{summary.by_human} decided by "
                     f"a person, {summary.by_judge} by the Judge.",
                     highlight=False,
                 )
@@ -423,7 +431,7 @@ def agreement(
             return
         console.print(
             f"{report.decisions} human decision(s) on {report.claims} claim(s)"
-            + (f" in run {run_id}" if run_id else ""),
+            + (f" in run {markup(run_id)}" if run_id else ""),
             highlight=False,
         )
         if report.reviewers:
@@ -444,5 +452,5 @@ def agreement_table(title: str, rows: list[Agreement]) -> Table:
     for row in rows:
         kappa = "n/a" if row.kappa is None else f"{row.kappa:.3f}"
         observed = "" if row.observed is None else f"{row.observed:.3f}"
-        table.add_row(f"{row.a} vs {row.b}", str(row.n), str(row.agree), observed, kappa)
+        table.add_row(markup(f"{row.a} vs {row.b}"), str(row.n), str(row.agree), observed, kappa)
     return table

@@ -24,6 +24,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from claimcourt.display import as_text, markup, one_line, visible
 from claimcourt.errors import ClaimcourtError
 from claimcourt.review.desk import Order, ReviewDesk, judge_label
 from claimcourt.state import ClaimState, HumanDecision, utc_now
@@ -225,7 +226,7 @@ class ReviewSession:
             if key == "s":
                 self.queue.pop(0)
                 self.summary.skipped.append(state.claim_id)
-                self.message = Text(f"skipped {state.claim_id}: it keeps waiting", style="dim")
+                self.message = as_text(f"skipped {one_line(state.claim_id)}: it keeps waiting", style="dim")
                 return True
             if key == "u":
                 if await self._undo(state.claim_id):
@@ -284,7 +285,7 @@ class ReviewSession:
                 second_opinion=self.second_opinion,
             )
         except ClaimcourtError as exc:
-            self.message = Text(f"not saved: {exc.message}", style="bold red")
+            self.message = as_text(f"not saved: {exc.message}", style="bold red")
             return False
         self.queue.pop(0)
         self.summary.decided += 1
@@ -293,7 +294,7 @@ class ReviewSession:
 
     def _decided_line(self, claim_id: str, label: int, state: ClaimState, status: str) -> Text:
         line = Text("✓ saved ", style="bold green")
-        line.append(f"{claim_id} → ")
+        line.append(f"{one_line(claim_id)} → ")
         line.append_text(label_text(label))
         verdict = state.verdict
         if verdict is not None and verdict.readable and verdict.label is not None:
@@ -310,10 +311,10 @@ class ReviewSession:
         try:
             undone = await self.desk.undo_last(self.reviewer)
         except ClaimcourtError as exc:
-            self.message = Text(f"cannot undo: {exc.message}", style="bold red")
+            self.message = as_text(f"cannot undo: {exc.message}", style="bold red")
             return False
         if undone is None:
-            self.message = Text(f"nothing to undo: {self.reviewer} has no decision in this run", style="yellow")
+            self.message = as_text(f"nothing to undo: {self.reviewer} has no decision in this run", style="yellow")
             return False
         review = undone.review
         self.summary.undone += 1
@@ -327,7 +328,7 @@ class ReviewSession:
                 self.queue.remove(review.claim_id)
             self.queue.insert(0, review.claim_id)
         where = "it waits for a person again" if undone.state is not None else "your second opinion is withdrawn"
-        self.message = Text(f"↶ undid your decision on {review.claim_id}: {where}", style="bold cyan")
+        self.message = as_text(f"↶ undid your decision on {one_line(review.claim_id)}: {where}", style="bold cyan")
         return back_in_queue
 
     # -- drawing ----------------------------------------------------------------------------------
@@ -337,7 +338,8 @@ class ReviewSession:
         mode = "  [reverse bold magenta] BLIND [/]" if self.blind else ""
         second = "  [reverse bold blue] SECOND OPINION [/]" if self.second_opinion else ""
         console.rule(
-            f"[bold]claimcourt review[/] · run [cyan]{self.desk.run_id}[/] · reviewer [cyan]{self.reviewer}[/]"
+            f"[bold]claimcourt review[/] · run [cyan]{markup(self.desk.run_id)}[/] · "
+            f"reviewer [cyan]{markup(self.reviewer)}[/]"
             + mode
             + second
         )
@@ -348,15 +350,15 @@ class ReviewSession:
 
     def screen(self, state: ClaimState, note: str | None) -> list[RenderableType]:
         claim = Panel(
-            Text(state.text),
-            title=f"[bold]claim {state.claim_id}[/]",
+            as_text(state.text),
+            title=f"[bold]claim {markup(one_line(state.claim_id))}[/]",
             subtitle=f"{len(state.text.split())} words",
             border_style="cyan",
             padding=(0, 1),
         )
         tail: list[RenderableType] = [self.verdict(state)]
         if note:
-            tail.append(Text.assemble(("your note: ", "bold cyan"), note))
+            tail.append(Text.assemble(("your note: ", "bold cyan"), visible(note)))
         tail += [self.progress_line(), self.legend()]
         head: list[RenderableType] = [claim, self.neighbours(state)]
         arguments = self.arguments(state)
@@ -384,8 +386,8 @@ class ReviewSession:
         for neighbour in state.neighbours:
             sim = Text(f"{neighbour.similarity:.2f} ", style="bold")
             sim.append(bar(max(0.0, neighbour.similarity), 6), style="cyan")
-            claim = Text(f"{neighbour.id}  ", style="dim")
-            claim.append(excerpt(neighbour.text))
+            claim = as_text(f"{one_line(neighbour.id)}  ", style="dim")
+            claim.append(one_line(excerpt(neighbour.text)))
             table.add_row(label_text(neighbour.label), sim, claim)
         return Padding(table, (0, 0, 1, 0))
 
@@ -398,14 +400,14 @@ class ReviewSession:
         cut = "[dim]cut to fit · m shows all[/]" if height is not None else None
         grid.add_row(
             Panel(
-                Text(advocate),
+                as_text(advocate),
                 title="[bold green]Advocate[/] · the case for green",
                 subtitle=cut,
                 border_style="green",
                 height=height,
             ),
             Panel(
-                Text(skeptic),
+                as_text(skeptic),
                 title="[bold dark_orange]Skeptic[/] · the case against",
                 subtitle=cut,
                 border_style="dark_orange",
@@ -425,7 +427,7 @@ class ReviewSession:
         if verdict is None or not verdict.readable or verdict.label is None:
             reason = verdict.unreadable_reason if verdict is not None else "no verdict"
             return Panel(
-                Text(f"the Judge's verdict could not be read ({reason}): the decision is yours"),
+                as_text(f"the Judge's verdict could not be read ({reason}): the decision is yours"),
                 title="[bold]Judge[/]",
                 border_style="red",
             )
@@ -434,7 +436,7 @@ class ReviewSession:
         head.append(f"   confidence {verdict.confidence:.2f} ", style="bold")
         head.append(bar(verdict.confidence), style="yellow")
         head.append(f"   (a person decides below {self.desk.run['threshold']:.2f})", style="dim")
-        body = Group(head, Text(verdict.rationale or "", style="default"))
+        body = Group(head, as_text(verdict.rationale or "", style="default"))
         return Panel(body, title="[bold]Judge[/]", border_style="yellow")
 
     def progress_line(self) -> Text:

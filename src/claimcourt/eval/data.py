@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
 from claimcourt.tables import ID_COLUMNS, LABEL_COLUMNS, parse_label, resolve_column
 
@@ -84,7 +85,7 @@ def _records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]
                         file=path,
                         row=row,
                     )
-                yield row, dict(zip(columns, fields, strict=True))
+                yield row, dict(zip(columns, map(from_spreadsheet_safe, fields), strict=True))
         except UnicodeDecodeError as exc:
             raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
         finally:

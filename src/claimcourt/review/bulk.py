@@ -10,10 +10,12 @@ an interactive decision (`ReviewDesk.decide`), each committed on its own.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
 from claimcourt.review.desk import WAITING, Outcome, ReviewDesk
 from claimcourt.state import HumanDecision
@@ -73,7 +75,8 @@ def read_decisions(path: Path) -> list[BulkDecision]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
-    reader = csv.DictReader(text.splitlines())
+    # StringIO, not splitlines(): splitlines also cuts at \x1c, \x85 or U+2028 inside a quoted note.
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = [c.strip() for c in reader.fieldnames or []]
     if not columns:
         raise InputError("the file is empty (no header line)", file=path)
@@ -90,6 +93,7 @@ def read_decisions(path: Path) -> list[BulkDecision]:
             continue
         if None in record:
             raise InputError("has more fields than the header (unbalanced quotes?)", file=path, row=row)
+        record = {k: from_spreadsheet_safe(v) if isinstance(v, str) else v for k, v in record.items()}
         claim_id = (record.get(id_col) or "").strip()
         if not claim_id:
             raise InputError("empty id", file=path, row=row, column=id_col)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.errors import InputError
 from claimcourt.review.store import Review, ReviewStore
 from claimcourt.state import ClaimState, utc_now
@@ -157,7 +158,7 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    return spreadsheet_safe(value)
 
 
 def export_gold(ledger: Ledger, store: ReviewStore, run_id: str, path: Path, *, human_only: bool) -> ExportSummary:

@@ -20,7 +20,7 @@ from typing import Literal
 
 from claimcourt.state import utc_now
 
-Source = Literal["interactive", "bulk", "recovered"]
+Source = Literal["interactive", "bulk", "recovered", "trace"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reviews (

@@ -63,7 +63,13 @@ def child(workspace: Path, claims: Path, count: int, marks: list[int], trace: bo
             mark = pending.pop(0)
             figures[mark] = (_kib("VmHWM") / 1024, _kib("VmRSS") / 1024, time.perf_counter() - started)
             hwm, rss, took = figures[mark]
-            print(f"  {mark:>7} claims: peak RSS {hwm:8.1f} MiB, RSS {rss:8.1f} MiB, {took:7.1f}s", flush=True)
+            # Python's own allocated blocks: flat while RSS grows means the growth is native (torch, malloc).
+            blocks = sys.getallocatedblocks()
+            print(
+                f"  {mark:>7} claims: peak RSS {hwm:8.1f} MiB, RSS {rss:8.1f} MiB, "
+                f"{blocks:>9} Python blocks, {took:7.1f}s",
+                flush=True,
+            )
             if trace:
                 snapshots.append(tracemalloc.take_snapshot())
 

@@ -24,6 +24,7 @@ from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.paths import check_output_file
 from claimcourt.state import ClaimState, thread_id
 from claimcourt.tables import ClaimRow, ClaimTable
 from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
@@ -198,12 +199,14 @@ class Runner:
         rows: int | None = None,
     ) -> RunSummary:
         """`rows`: the claim count from an earlier `table.validate()`, to skip validating twice."""
+        csv_path, jsonl_path = self.output_paths(run_id, output)
+        for path in (csv_path, jsonl_path):
+            check_output_file(path)  # before any claim is debated, not when the results are written
         rows = rows if rows is not None else table.validate()
         total = min(rows, limit) if limit is not None else rows
         self.deps.search.store.require_nonempty()
         self.deps.backend.check_ready()
         ledger = Ledger(self.paths.ledger, busy_timeout_ms=self.settings.sqlite_busy_timeout_ms)
-        csv_path, jsonl_path = self.output_paths(run_id, output)
         progress = Progress(total=total)
         summary = RunSummary(run_id, progress, {}, csv_path, jsonl_path)
         try:

@@ -58,6 +58,32 @@ def serializer() -> Any:
     return JsonPlusSerializer(allowed_msgpack_modules=SERDE_ALLOWLIST)
 
 
+def _damaged(path: Path, why: str) -> RunStateError:
+    return RunStateError(
+        f"{path}: {why}. The run state is in this file: restore it from a backup, or move it aside to start "
+        "afresh (the runs it held are then forgotten)"
+    )
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a workspace database that is not SQLite or was cut short, before anything reads it (an
+    error deep inside a query would not say which file is damaged). Cheap: the header only."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        header = fh.read(100)
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
+        raise _damaged(path, "is not a SQLite database (damaged or overwritten)")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    wal = path.with_name(path.name + "-wal")
+    # The header's page count is trustworthy when nothing waits in the write-ahead log.
+    if (not wal.exists() or wal.stat().st_size == 0) and pages and size < pages * page_size:
+        raise _damaged(path, f"is cut short ({size} of {pages * page_size} bytes)")
+
+
 def _sqlite_pragmas(busy_timeout_ms: int) -> list[str]:
     return [
         "PRAGMA journal_mode=WAL",
@@ -88,14 +114,20 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
 
     paths = WorkspacePaths(settings.workspace)
     paths.root.mkdir(parents=True, exist_ok=True)
+    check_sqlite_file(paths.checkpoints)
     conn = await aiosqlite.connect(
         str(paths.checkpoints), timeout=settings.sqlite_busy_timeout_ms / 1000, isolation_level=None
     )
     try:
-        for pragma in _sqlite_pragmas(settings.sqlite_busy_timeout_ms):
-            await conn.execute(pragma)
-        saver = AsyncSqliteSaver(conn, serde=serializer())
-        await saver.setup()
+        try:
+            for pragma in _sqlite_pragmas(settings.sqlite_busy_timeout_ms):
+                await conn.execute(pragma)
+            saver = AsyncSqliteSaver(conn, serde=serializer())
+            await saver.setup()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise _damaged(paths.checkpoints, f"cannot be read ({exc})") from exc
         yield saver
     finally:
         await conn.close()
@@ -141,9 +173,19 @@ class Ledger:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        check_sqlite_file(path)
         self.path = path
         self.conn = sqlite3.connect(str(path), timeout=busy_timeout_ms / 1000, check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
+        try:
+            self._setup(busy_timeout_ms)
+        except sqlite3.DatabaseError as exc:
+            self.conn.close()
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise _damaged(path, f"cannot be read ({exc})") from exc
+
+    def _setup(self, busy_timeout_ms: int) -> None:
         for pragma in _sqlite_pragmas(busy_timeout_ms):
             self.conn.execute(pragma)
         with self.conn:

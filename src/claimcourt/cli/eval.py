@@ -15,6 +15,7 @@ from claimcourt.eval.data import load_eval_set, read_gold
 from claimcourt.eval.evaluate import HEADLINE, Evaluation, evaluate
 from claimcourt.eval.report import Written, fmt, headline_value, left_out_notes, unique_names, write_outputs
 from claimcourt.eval.runinfo import run_threshold
+from claimcourt.paths import check_output_dir
 
 
 def show_evaluations(evaluations: list[Evaluation]) -> None:
@@ -107,6 +108,7 @@ def eval_results(
         if run_id is not None and len(results) > 1:
             raise InputError("--run-id names one run: give one results file with it")
         settings = settings_from(workspace=workspace, config=config)
+        check_output_dir(out)
         gold_labels = read_gold(gold, id_col=id_col, label_col=label_col)
         names = unique_names(results)
         evaluations = []

@@ -22,6 +22,7 @@ from claimcourt.cli.common import (
 from claimcourt.deps import build_deps
 from claimcourt.display import as_text, markup, one_line
 from claimcourt.eval.selection import OfflineJudgeScorer, Selection, select_uncertain, write_selection
+from claimcourt.paths import check_output_file
 from claimcourt.tables import ClaimTable
 
 
@@ -73,9 +74,10 @@ def select(
     with user_errors():
         settings = settings_from(workspace=workspace, config=config, profile="offline")
         table = ClaimTable(pool, id_col=id_col, text_col=text_col)
+        target = output or Path(f"{pool.stem}-uncertain.csv")
+        check_output_file(target)
         total = table.validate()  # a bad row at the end stops us before the pool is embedded
         scorer = OfflineJudgeScorer(build_deps(settings))
-        target = output or Path(f"{pool.stem}-uncertain.csv")
         with progress_bar("scoring the pool") as bar:
             task = bar.add_task("score", total=total)
             selection = select_uncertain(

@@ -22,6 +22,7 @@ from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, 
 from claimcourt.deps import build_deps
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
+from claimcourt.paths import check_output_file
 from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
 from claimcourt.trace.live import LiveTrace, claim_from_file, default_trace_run_id, require_text, text_claim_id
 from claimcourt.trace.render import (
@@ -163,6 +164,8 @@ def trace(
             raise InputError("give either CLAIM_ID (replay a stored debate) or --text/--from (debate now), not both")
         if output is not None and format_ == "rich":
             raise InputError("--output needs --format json or md")
+        if output is not None:
+            check_output_file(output)
         if not live:
             claim_id = claim_id if claim_id is not None else id_
             if claim_id is None or not claim_id.strip():

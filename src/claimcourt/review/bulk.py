@@ -17,6 +17,7 @@ from pathlib import Path
 
 from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
+from claimcourt.paths import check_input_file
 from claimcourt.review.desk import WAITING, Outcome, ReviewDesk
 from claimcourt.state import HumanDecision
 from claimcourt.tables import parse_label
@@ -67,8 +68,7 @@ def _pick(path: Path, columns: list[str], names: tuple[str, ...], role: str) -> 
 
 def read_decisions(path: Path) -> list[BulkDecision]:
     """Every row of a decisions CSV, validated; errors name the file, row and column."""
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    check_input_file(path)
     if path.suffix.lower() in (".parquet", ".pq", ".xlsx", ".xls"):
         raise InputError("decisions must be a CSV file (id,label[,note,reviewer])", file=path)
     try:

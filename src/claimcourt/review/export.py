@@ -11,6 +11,7 @@ from typing import Any
 
 from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.errors import InputError
+from claimcourt.paths import check_output_file
 from claimcourt.review.store import Review, ReviewStore
 from claimcourt.state import ClaimState, utc_now
 from claimcourt.tables import ClaimTable
@@ -60,6 +61,7 @@ class ExportSummary:
 
 
 def check_output(path: Path) -> None:
+    check_output_file(path)
     if path.suffix.lower() not in FORMATS:
         raise InputError("the output must end in .csv or .parquet", file=path)
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 from claimcourt.config import Settings, load_settings
 from claimcourt.state import Argument, ClaimState, Role, Verdict
+from tests.chroma_support import chroma_server, services_required
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -33,6 +36,58 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(overrides={"workspace": tmp_path / "ws"}, environ={})
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real `chroma run` server shared by the session (each test uses its own collection)."""
+    required = services_required()  # read before any test's `isolated` clears CLAIMCOURT_* variables
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(chroma_server(tmp_path_factory.mktemp("chroma-server")))
+        except RuntimeError as exc:
+            if required:
+                pytest.fail(f"CLAIMCOURT_REQUIRE_SERVICES=1 but the Chroma server cannot start: {exc}")
+            pytest.skip(f"no Chroma server: {exc}")
+        yield url
+
+
+@pytest.fixture(params=["folder", "server"])
+def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The same tests against the workspace's Chroma folder and against a `chroma run` server."""
+    if request.param == "folder":
+        return settings
+    url = request.getfixturevalue("chroma_url")
+    retrieval = {"chroma_url": url, "collection": f"test-{uuid.uuid4().hex}"}
+    return load_settings(overrides={"workspace": settings.workspace, "retrieval": retrieval}, environ={})
+
+
+@pytest.fixture(scope="session")
+def server_indexed_collection(chroma_url: str, indexed_template: Path) -> str:
+    """A collection on the session's server holding the 80 claims of `indexed_template`, indexed once.
+    Tests that only read share it (embedding is the slow part)."""
+    from claimcourt.retrieval.indexing import index_file
+
+    collection = f"template-{uuid.uuid4().hex}"
+    retrieval = {"chroma_url": chroma_url, "collection": collection}
+    workspace = indexed_template.parent / "server-ws"
+    index_file(
+        indexed_template.parent / "labelled.csv",
+        load_settings(overrides={"workspace": workspace, "retrieval": retrieval}, environ={}),
+    )
+    return collection
+
+
+@pytest.fixture(params=["folder", "server"])
+def indexed_store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """`indexed_settings` against the folder and against the server (read it, do not write to it)."""
+    if request.param == "folder":
+        return request.getfixturevalue("indexed_settings")
+    retrieval = {
+        "chroma_url": request.getfixturevalue("chroma_url"),
+        "collection": request.getfixturevalue("server_indexed_collection"),
+    }
+    return load_settings(overrides={"workspace": settings.workspace, "retrieval": retrieval}, environ={})
 
 
 def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str] | None = None) -> Path:

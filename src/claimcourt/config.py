@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from claimcourt.errors import ConfigError
+from claimcourt.retrieval.chroma_client import parse_chroma_url
 
 Profile = Literal["offline", "hf", "endpoint"]
 
@@ -37,6 +38,16 @@ class RetrievalSettings(_Section):
     top_k: int = Field(5, ge=1, le=100, description="labelled neighbours shown to every role")
     batch_size: int = Field(64, ge=1, description="texts embedded per forward pass")
     collection: str = "labelled_claims"
+    # A `chroma run` server (http://host:8000) instead of the folder in the workspace: one store shared
+    # by workers on several machines.
+    chroma_url: str | None = None
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _chroma_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return parse_chroma_url(value).url  # raises ValueError: pydantic reports it under the setting
 
 
 class OfflineSettings(_Section):

@@ -30,6 +30,7 @@ def build_store(settings: Settings) -> LabelledStore:
         WorkspacePaths(settings.workspace).chroma,
         collection=settings.retrieval.collection,
         embedding_model=settings.embedding_model,
+        url=settings.retrieval.chroma_url,
     )
 
 

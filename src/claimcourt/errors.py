@@ -51,6 +51,14 @@ class IndexStateError(ClaimcourtError):
     """The vector store cannot serve this request: empty, or built with another embedding model."""
 
 
+class StoreCorruptError(IndexStateError):
+    """The Chroma folder's database cannot be read; `claimcourt index` sets `folder` aside and rebuilds."""
+
+    def __init__(self, message: str, *, folder: Path) -> None:
+        super().__init__(message)
+        self.folder = folder
+
+
 class RunStateError(ClaimcourtError):
     """A run or claim that does not exist, or is not in the state the command needs."""
 

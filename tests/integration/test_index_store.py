@@ -1,14 +1,17 @@
-"""Real MiniLM embeddings, real Chroma on disk."""
+"""Real MiniLM embeddings, real Chroma: each test runs against the workspace's folder and against a
+`chroma run` server (`store_settings`), which must behave the same."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from claimcourt.config import Settings
-from claimcourt.deps import build_search
+from claimcourt.deps import build_search, build_store
 from claimcourt.errors import IndexStateError
+from claimcourt.models.offline import load_classifier
 from claimcourt.retrieval.indexing import index_file
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.workspace import WorkspacePaths
@@ -16,8 +19,9 @@ from tests.conftest import read_csv, write_csv
 
 
 def test_indexing_twice_is_idempotent_and_a_changed_label_is_updated(
-    settings: Settings, silver_index_csv: Path, tmp_path: Path
+    store_settings: Settings, silver_index_csv: Path, tmp_path: Path
 ) -> None:
+    settings = store_settings
     first = index_file(silver_index_csv, settings)
     assert (first.added, first.total) == (80, 80)
     again = index_file(silver_index_csv, settings)
@@ -30,12 +34,17 @@ def test_indexing_twice_is_idempotent_and_a_changed_label_is_updated(
     assert (changed.relabelled, changed.re_embedded, changed.total) == (1, 1, 80)
     stored = build_search(settings).store.existing([rows[0]["id"]])
     assert stored[rows[0]["id"]].label == int(rows[0]["label"])
-    assert WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection).exists()
+    judge_file = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
+    classifier = load_classifier(build_store(settings), judge_file)
+    assert classifier.n_train == 80
+    if settings.retrieval.chroma_url:
+        # The server holds everything: nothing of the store is written into the workspace.
+        assert not WorkspacePaths(settings.workspace).chroma.exists()
+        assert not judge_file.exists()
 
 
-def test_neighbours_never_include_the_claim_itself(settings: Settings, silver_index_csv: Path) -> None:
-    index_file(silver_index_csv, settings)
-    search = build_search(settings)
+def test_neighbours_never_include_the_claim_itself(indexed_store_settings: Settings, silver_index_csv: Path) -> None:
+    search = build_search(indexed_store_settings)
     rows = read_csv(silver_index_csv)
     vectors = search.embedder.embed([r["text"] for r in rows[:5]])
     # Same id, and the same text under another id (a duplicate filed twice), are both excluded.
@@ -51,17 +60,70 @@ def test_neighbours_never_include_the_claim_itself(settings: Settings, silver_in
     assert rows[0]["id"] not in {n.id for n in renamed[0]}
 
 
-def test_another_embedding_model_is_refused(settings: Settings, silver_index_csv: Path) -> None:
-    index_file(silver_index_csv, settings)
+def test_another_embedding_model_is_refused(indexed_store_settings: Settings) -> None:
+    settings = indexed_store_settings
     other = LabelledStore(
         WorkspacePaths(settings.workspace).chroma,
         collection=settings.retrieval.collection,
         embedding_model="AI-Growth-Lab/PatentSBERTa",
+        url=settings.retrieval.chroma_url,
     )
     with pytest.raises(IndexStateError, match="built with embedding model 'sentence-transformers/all-MiniLM-L6-v2'"):
         other.count()
 
 
-def test_empty_index_is_refused(settings: Settings) -> None:
+def test_empty_index_is_refused(store_settings: Settings) -> None:
     with pytest.raises(IndexStateError, match="empty"):
-        build_search(settings).store.require_nonempty()
+        build_search(store_settings).store.require_nonempty()
+
+
+def test_a_damaged_vector_index_is_named_and_index_sets_the_folder_aside(
+    settings: Settings, silver_index_csv: Path
+) -> None:
+    """Chroma writes its HNSW files once a collection passes ~1,000 vectors: damage them."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    from claimcourt.errors import StoreCorruptError
+
+    chroma = WorkspacePaths(settings.workspace).chroma
+    store = build_store(settings)
+    vectors = np.random.default_rng(0).normal(size=(1_200, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = [f"r{i}" for i in range(1_200)]
+    store.upsert(ids, [f"claim {i}" for i in range(1_200)], [i % 2 for i in range(1_200)], vectors)
+    SharedSystemClient.clear_system_cache()  # as if the process ended: the next open reads the files
+    segment_files = [f for d in chroma.iterdir() if d.is_dir() for f in d.iterdir()]
+    assert segment_files
+    for file in segment_files:
+        with file.open("r+b") as fh:
+            fh.truncate(file.stat().st_size // 2)
+
+    with pytest.raises(StoreCorruptError, match=f"^{chroma}: the Chroma database in this folder cannot be read"):
+        build_store(settings).require_nonempty()
+    report = index_file(silver_index_csv, settings)
+    assert report.set_aside.startswith(f"{chroma}.damaged-")
+    assert (report.added, report.total) == (80, 80)
+    build_store(settings).require_nonempty()
+
+
+def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> None:
+    from claimcourt.errors import ConfigError
+    from tests.chroma_support import chroma_server, services_required
+
+    try:
+        server = chroma_server(tmp_path)
+        url = server.__enter__()
+    except RuntimeError as exc:
+        if services_required():
+            pytest.fail(f"the Chroma server cannot start: {exc}")
+        pytest.skip(f"no Chroma server: {exc}")
+    try:
+        store = LabelledStore(tmp_path / "unused", collection="stops", embedding_model="m", url=url)
+        vectors = np.eye(3, dtype=np.float32)
+        store.upsert(["a", "b", "c"], ["x", "y", "z"], [1, 0, 1], vectors)
+        assert [n.id for n in store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)[0]] == ["a"]
+    finally:
+        server.__exit__(None, None, None)
+    with pytest.raises(ConfigError, match=f"retrieval.chroma_url '{url}': the Chroma server stopped answering"):
+        store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)
+    assert not (tmp_path / "unused").exists()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,27 @@ def test_bad_settings_name_the_file_and_the_key(tmp_path: Path, toml: str, fragm
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_settings(config_file=tmp_path / "nope.toml", environ={})
+
+
+def test_chroma_url_from_file_env_and_flag(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "claimcourt.toml").write_text('[retrieval]\nchroma_url = "http://chroma.lab:8000"\n')
+    assert load_settings(overrides={"workspace": ws}, environ={}).retrieval.chroma_url == "http://chroma.lab:8000"
+    env = {"CLAIMCOURT_RETRIEVAL__CHROMA_URL": "https://chroma.example.org"}
+    from_env = load_settings(overrides={"workspace": ws}, environ=env)
+    assert from_env.retrieval.chroma_url == "https://chroma.example.org:443"  # https without a port: 443
+    flag = load_settings(overrides={"workspace": ws, "retrieval": {"chroma_url": "http://10.0.0.5"}}, environ=env)
+    assert flag.retrieval.chroma_url == "http://10.0.0.5:8000"  # Chroma's own default port
+    assert load_settings(environ={}).retrieval.chroma_url is None  # the folder in the workspace
+
+
+@pytest.mark.parametrize(
+    "url", ["chroma.lab:8000", "ftp://chroma.lab", "http://:8000", "http://h:8000/x", "http://h:x"]
+)
+def test_a_malformed_chroma_url_names_the_setting(tmp_path: Path, url: str) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "claimcourt.toml").write_text(f'[retrieval]\nchroma_url = "{url}"\n')
+    with pytest.raises(ConfigError, match=r"claimcourt.toml: setting 'retrieval.chroma_url': .*" + re.escape(url)):
+        load_settings(overrides={"workspace": ws}, environ={})

@@ -28,6 +28,14 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML settings file (default <workspace>/claimcourt.toml).")
 ]
 ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint.")]
+ChromaUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--chroma-url",
+        help="A `chroma run` server (http://host:8000) instead of the workspace's folder "
+        "(or retrieval.chroma_url, CLAIMCOURT_RETRIEVAL__CHROMA_URL).",
+    ),
+]
 
 
 def progress_bar(label: str, *extra: ProgressColumn) -> Progress:

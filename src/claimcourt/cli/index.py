@@ -5,11 +5,28 @@ from typing import Annotated
 
 import typer
 
-from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, progress_bar, settings_from, user_errors
+from claimcourt.cli.common import (
+    ChromaUrlOpt,
+    ConfigOpt,
+    ProfileOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    progress_bar,
+    settings_from,
+    user_errors,
+)
 from claimcourt.retrieval.indexing import IndexReport, index_file
 
 
 def show_report(report: IndexReport) -> None:
+    if report.set_aside:
+        err_console.print(
+            f"[yellow]The store's database could not be read:[/] it was moved to {report.set_aside} "
+            "and the store was rebuilt from this file.",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"Indexed [bold]{report.rows}[/] rows from {report.file}: {report.added} added, "
         f"{report.re_embedded} re-embedded (text changed), {report.relabelled} relabelled, "
@@ -28,10 +45,13 @@ def index(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
+    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Embed labelled claims into the workspace's vector store (idempotent: ids are keys)."""
     with user_errors():
-        settings = settings_from(workspace=workspace, config=config, profile=profile)
+        settings = settings_from(
+            workspace=workspace, config=config, profile=profile, retrieval={"chroma_url": chroma_url}
+        )
         with progress_bar("embedding") as bar:
             task = bar.add_task("index", total=None)
 

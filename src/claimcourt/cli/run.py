@@ -10,6 +10,7 @@ from rich.progress import TextColumn
 from rich.table import Table
 
 from claimcourt.cli.common import (
+    ChromaUrlOpt,
     ConfigOpt,
     ProfileOpt,
     WorkspaceOpt,
@@ -138,6 +139,7 @@ def run(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
+    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
     with user_errors():
@@ -148,6 +150,7 @@ def run(
             threshold=threshold,
             max_concurrency=max_concurrency,
             hf={"gpu_memory": gpu_memory},
+            retrieval={"chroma_url": chroma_url},
         )
         chosen_run_id = run_id or default_run_id(claims)
         summary = execute_run(

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from claimcourt.cli.common import (
+    ChromaUrlOpt,
     ConfigOpt,
     WorkspaceOpt,
     console,
@@ -69,10 +70,13 @@ def select(
     text_col: Annotated[str | None, typer.Option(help="Text column (default: text, claim, claim_text).")] = None,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
+    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Pick the claims the offline Judge is least sure about (u = 1 - 2|p_green - 0.5|), highest first."""
     with user_errors():
-        settings = settings_from(workspace=workspace, config=config, profile="offline")
+        settings = settings_from(
+            workspace=workspace, config=config, profile="offline", retrieval={"chroma_url": chroma_url}
+        )
         table = ClaimTable(pool, id_col=id_col, text_col=text_col)
         target = output or Path(f"{pool.stem}-uncertain.csv")
         check_output_file(target)

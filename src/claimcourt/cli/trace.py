@@ -18,7 +18,16 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from claimcourt.cli.common import ConfigOpt, ProfileOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.cli.common import (
+    ChromaUrlOpt,
+    ConfigOpt,
+    ProfileOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    settings_from,
+    user_errors,
+)
 from claimcourt.deps import build_deps
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
@@ -154,6 +163,7 @@ def trace(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
+    chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Follow one debate step by step: replay a stored claim, or debate --text / --from now."""
     with user_errors():
@@ -178,7 +188,13 @@ def trace(
                 write_report(stored, format_=format_, output=output)
             return
         live_id, live_text, source = _live_source(text, id_, from_file)
-        settings = settings_from(workspace=workspace, config=config, profile=profile, threshold=threshold)
+        settings = settings_from(
+            workspace=workspace,
+            config=config,
+            profile=profile,
+            threshold=threshold,
+            retrieval={"chroma_url": chroma_url},
+        )
         run_live(
             LiveTrace(
                 settings,

@@ -21,6 +21,7 @@ from claimcourt.prompts import advocate as advocate_prompts
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import skeptic as skeptic_prompts
 from claimcourt.retrieval.search import NeighbourSearch
+from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 
 BACKEND_NAME = "offline"
@@ -51,15 +52,29 @@ class LinearClassifier:
         model.fit(vectors, labels)
         return cls(model.coef_[0].astype(np.float64), float(model.intercept_[0]), embedding_model, len(labels))
 
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "embedding_model": self.embedding_model,
+                "n_train": self.n_train,
+                "intercept": self.intercept,
+                "coef": self.coef.tolist(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LinearClassifier:
+        payload = json.loads(text)
+        return cls(
+            np.asarray(payload["coef"], dtype=np.float64),
+            float(payload["intercept"]),
+            str(payload["embedding_model"]),
+            int(payload["n_train"]),
+        )
+
     def save(self, path: Path) -> None:
-        payload = {
-            "embedding_model": self.embedding_model,
-            "n_train": self.n_train,
-            "intercept": self.intercept,
-            "coef": self.coef.tolist(),
-        }
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)  # atomic: a crash mid-write never leaves half a model
 
     @classmethod
@@ -68,13 +83,29 @@ class LinearClassifier:
             raise IndexStateError(
                 f"{path}: the offline judge's classifier is missing; run `claimcourt index FILE` first"
             )
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        return cls(
-            np.asarray(payload["coef"], dtype=np.float64),
-            float(payload["intercept"]),
-            str(payload["embedding_model"]),
-            int(payload["n_train"]),
+        return cls.from_json(path.read_text(encoding="utf-8"))
+
+
+def save_classifier(classifier: LinearClassifier, store: LabelledStore, path: Path) -> str:
+    """A folder store keeps the classifier in a file beside it; a server keeps it with the collection,
+    so that workers on other machines read it too. Returns where it went."""
+    if store.is_server:
+        store.save_judge(classifier.to_json())
+        return f"{store.where} (collection '{store.collection_name}')"
+    classifier.save(path)
+    return str(path)
+
+
+def load_classifier(store: LabelledStore, path: Path) -> LinearClassifier:
+    if not store.is_server:
+        return LinearClassifier.load(path)
+    payload = store.load_judge()
+    if payload is None:
+        raise IndexStateError(
+            f"{store.where}: the collection '{store.collection_name}' holds no offline judge's classifier; "
+            "run `claimcourt index FILE` with this chroma_url first"
         )
+    return LinearClassifier.from_json(payload)
 
 
 @dataclass(frozen=True)
@@ -120,7 +151,7 @@ class OfflineBackend:
     @property
     def classifier(self) -> LinearClassifier:
         if self._classifier is None:
-            classifier = LinearClassifier.load(self.classifier_path)
+            classifier = load_classifier(self.search.store, self.classifier_path)
             if classifier.embedding_model != self.search.embedder.name:
                 raise IndexStateError(
                     f"{self.classifier_path}: fitted on '{classifier.embedding_model}' embeddings, "

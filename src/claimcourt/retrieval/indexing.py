@@ -1,20 +1,24 @@
 """Indexing labelled claims: embed in batches, upsert into Chroma, refit the offline classifier.
 
 Idempotent: ids are the keys. A claim already stored with the same text is not embedded again; a
-changed label is updated in place; a changed text is re-embedded.
+changed label is updated in place; a changed text is re-embedded. The same holds for a folder and for
+a Chroma server. A folder whose database cannot be read is set aside (renamed, not deleted) and the
+store is built afresh: it holds nothing that the labelled files do not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from claimcourt.config import Settings
 from claimcourt.deps import build_search
-from claimcourt.models.offline import LinearClassifier
+from claimcourt.errors import StoreCorruptError
+from claimcourt.models.offline import LinearClassifier, save_classifier
 from claimcourt.retrieval.search import NeighbourSearch
-from claimcourt.retrieval.store import text_key
+from claimcourt.retrieval.store import LabelledStore, text_key
 from claimcourt.tables import ClaimTable
 from claimcourt.workspace import WorkspacePaths
 
@@ -32,6 +36,7 @@ class IndexReport:
     total: int = 0
     green: int = 0
     classifier_path: str = ""
+    set_aside: str = ""  # where a damaged store folder was moved before rebuilding
 
 
 def index_file(
@@ -51,6 +56,7 @@ def index_file(
     search = search or build_search(settings)
     store = search.store
     report = IndexReport(file=str(path), rows=rows)
+    report.set_aside = _set_aside_if_damaged(store)
     done = 0
     for chunk in table.chunks(CHUNK):
         stored = store.existing([c.id for c in chunk])
@@ -89,8 +95,25 @@ def index_file(
     vectors, labels = store.all_embeddings()
     classifier = LinearClassifier.fit(vectors, labels, c=settings.offline.lr_c, embedding_model=store.embedding_model)
     classifier_path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
-    classifier.save(classifier_path)
+    report.classifier_path = save_classifier(classifier, store, classifier_path)
     report.total = len(labels)
     report.green = int(labels.sum())
-    report.classifier_path = str(classifier_path)
     return report
+
+
+def _set_aside_if_damaged(store: LabelledStore) -> str:
+    """Check the store before writing to it; a damaged folder is renamed and a fresh one started.
+    Returns the new name of the damaged folder ('' when it was fine)."""
+    try:
+        store.check_readable()
+        return ""
+    except StoreCorruptError as exc:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        damaged = exc.folder.with_name(f"{exc.folder.name}.damaged-{datetime.now(UTC):%Y%m%dT%H%M%S}")
+        exc.folder.rename(damaged)
+        # Chroma keeps one system per folder in the process; the damaged one must not be reused.
+        SharedSystemClient.clear_system_cache()
+        store.reset()
+        store.check_readable()
+        return str(damaged)

@@ -1,4 +1,5 @@
-"""The Chroma store of labelled claims, on disk in the workspace (cosine space).
+"""The Chroma store of labelled claims (cosine space): a folder in the workspace, or a `chroma run`
+server shared by workers on several machines (`retrieval.chroma_url`). Both behave the same.
 
 The collection records the embedding model that built it; a query or an upsert with another model is
 refused, since vectors from two models are not comparable. Neighbour queries never return the claim
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from claimcourt.errors import IndexStateError
+from claimcourt.retrieval.chroma_client import ChromaLocation
 from claimcourt.state import Neighbour
 
 _CLAIM_NUMBER = re.compile(r"^\s*\d+\s*[.)]\s*")
@@ -24,6 +26,9 @@ _SPACE = re.compile(r"\s+")
 # Chroma rejects very large single calls; these sizes keep each call well inside its limits.
 _WRITE_CHUNK = 2_000
 _READ_CHUNK = 5_000
+# The collection metadata key that holds the offline judge's classifier when the store is a server
+# (a folder keeps it in a file beside the store, as before).
+_JUDGE_KEY = "offline_judge"
 # Extra neighbours fetched so that dropping the claim itself (and its duplicates) still leaves top_k.
 _EXCLUSION_SLACK = 4
 
@@ -45,55 +50,94 @@ class StoredClaim:
 
 
 class LabelledStore:
-    """A Chroma `PersistentClient` collection of labelled claims with their embeddings."""
+    """A Chroma collection of labelled claims with their embeddings, in `path` or on the server at `url`."""
 
-    def __init__(self, path: Path, *, collection: str, embedding_model: str) -> None:
+    def __init__(self, path: Path, *, collection: str, embedding_model: str, url: str | None = None) -> None:
+        self.location = ChromaLocation(path, url)
         self.path = path
         self.collection_name = collection
         self.embedding_model = embedding_model
         self._collection: Any = None
 
-    def _client(self) -> Any:
-        import chromadb
+    @property
+    def where(self) -> str:
+        return self.location.where
 
-        self.path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(self.path), settings=chromadb.Settings(anonymized_telemetry=False))
+    @property
+    def is_server(self) -> bool:
+        return self.location.is_server
+
+    def reset(self) -> None:
+        """Forget the open collection (the folder under it was replaced)."""
+        self._collection = None
 
     @property
     def collection(self) -> Any:
         if self._collection is None:
-            client = self._client()
-            collection = client.get_or_create_collection(
-                self.collection_name,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"embedding_model": self.embedding_model},
-                embedding_function=None,
-            )
-            built_with = (collection.metadata or {}).get("embedding_model")
-            if built_with != self.embedding_model and collection.count() > 0:
-                raise IndexStateError(
-                    f"{self.path}: the index was built with embedding model '{built_with}', "
-                    f"but this profile uses '{self.embedding_model}'; use another --workspace "
-                    "or re-index with the same model"
+            client = self.location.open()
+            with self.location.errors():
+                collection = client.get_or_create_collection(
+                    self.collection_name,
+                    configuration={"hnsw": {"space": "cosine"}},
+                    metadata={"embedding_model": self.embedding_model},
+                    embedding_function=None,
                 )
-            if built_with != self.embedding_model:
-                collection.modify(metadata={"embedding_model": self.embedding_model})
+                built_with = (collection.metadata or {}).get("embedding_model")
+                if built_with != self.embedding_model and collection.count() > 0:
+                    raise IndexStateError(
+                        f"{self.where}: the index '{self.collection_name}' was built with embedding model "
+                        f"'{built_with}', but this profile uses '{self.embedding_model}'; use another "
+                        "--workspace (or retrieval.collection), or re-index with the same model"
+                    )
+                if built_with != self.embedding_model:
+                    collection.modify(metadata={"embedding_model": self.embedding_model})
             self._collection = collection
         return self._collection
 
     def count(self) -> int:
-        return int(self.collection.count())
+        collection = self.collection
+        with self.location.errors():
+            return int(collection.count())
 
     def require_nonempty(self) -> None:
+        """Before a run: the store has labelled claims and can be read (so a damaged store stops the
+        run before anything is registered, not at its first neighbour query)."""
         if self.count() == 0:
             raise IndexStateError(
-                f"{self.path}: the index of labelled claims is empty; run `claimcourt index FILE` first"
+                f"{self.where}: the index of labelled claims is empty; run `claimcourt index FILE` first"
             )
+        self.check_readable()
+
+    def check_readable(self) -> None:
+        """Read one stored vector and query with it: a damaged database or vector index fails here,
+        before anything is written, instead of in the middle of a run."""
+        if self.count() == 0:
+            return
+        one = self._call("get", limit=1, include=["embeddings"])
+        self._call("query", query_embeddings=np.asarray(one["embeddings"], dtype=np.float32), n_results=1)
+
+    def save_judge(self, payload: str) -> None:
+        """Keep the offline judge's classifier with the collection, so every worker of a shared server
+        reads the one fitted on what the server holds."""
+        self._call("modify", metadata={"embedding_model": self.embedding_model, _JUDGE_KEY: payload})
+
+    def load_judge(self) -> str | None:
+        with self.location.errors():
+            client = self.location.open()
+            metadata = client.get_collection(self.collection_name, embedding_function=None).metadata or {}
+        payload = metadata.get(_JUDGE_KEY)
+        return str(payload) if payload is not None else None
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        """One collection call, its failures turned into one line naming this store."""
+        collection = self.collection
+        with self.location.errors():
+            return getattr(collection, method)(**kwargs)
 
     def existing(self, ids: Sequence[str]) -> dict[str, StoredClaim]:
         found: dict[str, StoredClaim] = {}
         for start in range(0, len(ids), _READ_CHUNK):
-            got = self.collection.get(ids=list(ids[start : start + _READ_CHUNK]), include=["metadatas"])
+            got = self._call("get", ids=list(ids[start : start + _READ_CHUNK]), include=["metadatas"])
             for claim_id, meta in zip(got["ids"], got["metadatas"], strict=True):
                 found[claim_id] = StoredClaim(claim_id, int(meta["label"]), str(meta["text_key"]))
         return found
@@ -101,7 +145,8 @@ class LabelledStore:
     def upsert(self, ids: Sequence[str], texts: Sequence[str], labels: Sequence[int], embeddings: np.ndarray) -> None:
         for start in range(0, len(ids), _WRITE_CHUNK):
             stop = start + _WRITE_CHUNK
-            self.collection.upsert(
+            self._call(
+                "upsert",
                 ids=list(ids[start:stop]),
                 embeddings=embeddings[start:stop],
                 documents=list(texts[start:stop]),
@@ -115,7 +160,8 @@ class LabelledStore:
         """Change labels without re-embedding (the text did not change)."""
         for start in range(0, len(ids), _WRITE_CHUNK):
             stop = start + _WRITE_CHUNK
-            self.collection.update(
+            self._call(
+                "update",
                 ids=list(ids[start:stop]),
                 metadatas=[
                     {"label": int(label), "text_key": key}
@@ -129,7 +175,7 @@ class LabelledStore:
         labels: list[int] = []
         total = self.count()
         for offset in range(0, total, _READ_CHUNK):
-            got = self.collection.get(include=["embeddings", "metadatas"], limit=_READ_CHUNK, offset=offset)
+            got = self._call("get", include=["embeddings", "metadatas"], limit=_READ_CHUNK, offset=offset)
             vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
             labels.extend(int(meta["label"]) for meta in got["metadatas"])
         if not vectors:
@@ -161,7 +207,8 @@ class LabelledStore:
         return neighbours
 
     def _query(self, embeddings: np.ndarray, n_results: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.collection.query(
+        result: dict[str, Any] = self._call(
+            "query",
             query_embeddings=embeddings,
             n_results=n_results,
             include=["distances", "metadatas", "documents"],

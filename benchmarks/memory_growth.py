@@ -111,7 +111,8 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         make_claims(args.data, claims, count, unique=args.unique)
-        print(f"{count} claims (the {args.data.name} texts repeated under new ids), offline profile:", flush=True)
+        made = "made unique by a suffix" if args.unique else "repeated"
+        print(f"{count} claims (the {args.data.name} texts {made}, under new ids), offline profile:", flush=True)
         extra = ["--tracemalloc"] if args.tracemalloc else []
         command = [sys.executable, __file__, "--claims", str(count), *extra, "--child", str(workspace), str(claims)]
         subprocess.run(command, check=True)

@@ -122,13 +122,13 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
         try:
             for pragma in _sqlite_pragmas(settings.sqlite_busy_timeout_ms):
                 await conn.execute(pragma)
-            saver = AsyncSqliteSaver(conn, serde=serializer())
-            await saver.setup()
+            sqlite_saver = AsyncSqliteSaver(conn, serde=serializer())
+            await sqlite_saver.setup()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise
             raise _damaged(paths.checkpoints, f"cannot be read ({exc})") from exc
-        yield saver
+        yield sqlite_saver
     finally:
         await conn.close()
 

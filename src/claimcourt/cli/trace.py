@@ -295,7 +295,8 @@ def stopped_message(live: LiveTrace) -> str:
     replay_cmd = f"claimcourt trace {shlex.quote(live.claim_id)} --run-id {shlex.quote(live.run_id)}"
     status = stored.status if stored is not None else None
     if status == "human":
-        human = stored.state().human if stored is not None and stored.state() else None
+        state = stored.state() if stored is not None else None
+        human = state.human if state is not None else None
         by = f" by {human.reviewer}" if human is not None and human.reviewer else ""
         label = f" (label {human.label}{by})" if human is not None else ""
         return f"The decision{label} is saved; claim {live.claim_id} is decided. Replay it with: {replay_cmd}"

@@ -156,3 +156,22 @@ def test_a_hostile_reviewer_name_is_refused_or_shown_as_text(hostile_ws: Path, t
     _decide_half(hostile_ws, tmp_path)
     code, out = invoke("agreement", "--run-id", RUN, "-w", str(hostile_ws))
     assert_shown_as_text(code, out)
+
+
+def test_the_review_screen_shows_a_hostile_claim_and_reviewer_as_text(hostile_ws: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["review", "--run-id", RUN, "--reviewer", REVIEWER, "-w", str(hostile_ws)], input="s\ns\nq\n"
+    )
+    assert result.exit_code in (0, 130), result.output
+    assert_shown_as_text(0, result.output)
+    assert "[/]␛[31mmallory[bold]" in result.output  # the reviewer's name as typed, escape made visible
+
+
+def test_select_output_is_text_on_screen_and_safe_in_the_csv(hostile_ws: Path, tmp_path: Path) -> None:
+    pool = write_csv(tmp_path / "pool.csv", [{"id": i, "text": t} for i, t in HOSTILE.items()])
+    picked = tmp_path / "picked.csv"
+    code, out = invoke("select", str(pool), "-n", "8", "-o", str(picked), "-w", str(hostile_ws))
+    assert_shown_as_text(code, out)
+    rows = read_csv(picked)
+    assert rows and all(not r["id"].lstrip(" ").startswith(("=", "+", "-", "@")) for r in rows)
+    assert {row.id for row in ClaimTable(picked).rows()} == {i.strip() for i in HOSTILE}

@@ -159,3 +159,10 @@ def test_a_damaged_workspace_database_is_named(
     args = [part.format(tmp=tmp_path, claims=claims_csv) for part in command]
     code, out = invoke(*args, "-w", str(ran.workspace))
     one_line_error(code, out, store, "backup")
+
+
+def test_a_decisions_sheet_with_an_open_quote_applies_nothing(ran: Settings, tmp_path: Path) -> None:
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text('id,label,note\nc1,1,"a note that never closes\nc2,0,x\n')
+    code, out = invoke("review", "--from", str(sheet), "--run-id", "r1", "--reviewer", "ann", "-w", str(ran.workspace))
+    one_line_error(code, out, str(sheet), "row 1", "quote")

@@ -308,6 +308,6 @@ def stopped_message(live: LiveTrace) -> str:
     if status == "judge":
         return f"The Judge's label is saved. Replay it with: {replay_cmd}"
     return (
-        f"The debate of claim {live.claim_id} stopped before the Judge; the nodes that finished are saved "
-        f"(replay them with: {replay_cmd}). Debate it again with another --run-id."
+        f"The debate of claim {live.claim_id} stopped before the Judge: nothing was decided (replay what its "
+        f"checkpoints hold with: {replay_cmd}). Debate it again with another --run-id."
     )

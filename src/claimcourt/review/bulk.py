@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
@@ -66,6 +67,19 @@ def _pick(path: Path, columns: list[str], names: tuple[str, ...], role: str) -> 
     )
 
 
+def _records(reader: csv.DictReader[str], path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    row = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # strict: a quote left open, or text after a closing quote
+            raise InputError(f"malformed CSV ({exc}): a quote left open?", file=path, row=row + 1) from exc
+        row += 1
+        yield row, record
+
+
 def read_decisions(path: Path) -> list[BulkDecision]:
     """Every row of a decisions CSV, validated; errors name the file, row and column."""
     check_input_file(path)
@@ -76,7 +90,7 @@ def read_decisions(path: Path) -> list[BulkDecision]:
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
     # StringIO, not splitlines(): splitlines also cuts at \x1c, \x85 or U+2028 inside a quoted note.
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     columns = [c.strip() for c in reader.fieldnames or []]
     if not columns:
         raise InputError("the file is empty (no header line)", file=path)
@@ -88,7 +102,7 @@ def read_decisions(path: Path) -> list[BulkDecision]:
     reviewer_col = lowered.get("reviewer")
     decisions: list[BulkDecision] = []
     seen: dict[str, int] = {}
-    for row, record in enumerate(reader, start=1):
+    for row, record in _records(reader, path):
         if all(not (v or "").strip() for v in record.values() if isinstance(v, str)):
             continue
         if None in record:

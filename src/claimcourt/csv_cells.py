@@ -28,4 +28,4 @@ def spreadsheet_safe(value: Any) -> Any:
 
 def from_spreadsheet_safe(value: str) -> str:
     """The text `spreadsheet_safe` was given (a cell it did not change is returned as it is)."""
-    return value[1:] if _NEUTRALISED.match(value) else value
+    return value[1:] if value[:1] == "'" and _NEUTRALISED.match(value) else value

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import math
+import re
 import sqlite3
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -92,8 +93,13 @@ def parse_label(value: Any, *, path: Path, row: int, column: str) -> int:
     raise InputError(f"label must be 0 or 1, got {shown}", file=path, row=row, column=column)
 
 
+# The lone surrogates that surrogateescape decoding leaves for bytes that are not UTF-8. A regex, not a
+# Python loop over characters: that loop was 90% of the time validation took.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def _has_undecodable(value: str) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for ch in value)
+    return _UNDECODABLE.search(value) is not None
 
 
 def id_text(value: Any, *, path: Path, row: int, column: str) -> str:

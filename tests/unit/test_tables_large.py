@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from claimcourt.errors import InputError
-from claimcourt.tables import ClaimTable, SeenIds
+from claimcourt.seen_ids import SeenIds
+from claimcourt.tables import ClaimTable
 
 
 def many_claims(path: Path, count: int, *, repeat: tuple[int, int] | None = None) -> Path:

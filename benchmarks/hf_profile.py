@@ -1,14 +1,16 @@
 # ruff: noqa: B023
-"""Where a batched hf pass spends its time: prefill vs decode steps, dynamic vs static KV cache, by batch.
+"""Where a batched hf pass spends its time: prefill, and decode ms/step through transformers' generate
+against hf_decode's graphed loop (static cache), by batch; and whether both give the same tokens.
 
 Builds (or reuses) the random-weight models of hf_throughput.py and times the engine's own calls:
 
-    python benchmarks/hf_profile.py --work /dev/shm/bench --batches 1,32,128
+    python benchmarks/hf_profile.py --work /dev/shm/bench --batches 36,256 --judge-batches 51,256
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -18,13 +20,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hf_throughput import DEFAULT_DATA, build_models, log, read_claims
 
 
+def trace_decode(model, loaded, batch, name: str, out: Path) -> None:  # type: ignore[no-untyped-def]
+    """torch.profiler's kernel table over 8 decode steps of hf_decode, eager and graphed."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from claimcourt.models import hf_decode, hf_engine
+
+    out.mkdir(parents=True, exist_ok=True)
+    ids, mask = hf_engine._pad_left(batch, loaded.tokenizer.pad_token_id, loaded.device)
+    stops = hf_engine.stop_token_ids(loaded)
+    for use_graph in (False, True):
+        hf_decode.decode_greedy(model, loaded, ids, mask, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            hf_decode.decode_greedy(model, loaded, ids, mask, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+        table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=70)
+        path = out / f"trace_{name}_{'graphed' if use_graph else 'eager'}.txt"
+        path.write_text(table, encoding="utf-8")
+        log(f"wrote {path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", type=Path, default=Path("/tmp/claimcourt-hf-bench"))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--batches", default="1,32,128")
-    parser.add_argument("--prompt-tokens", type=int, default=900)
-    parser.add_argument("--steps", type=int, default=32)
+    # The pass sizes of hf_throughput.py's runs: ~36 debater rows / ~51 Judge rows under 22GiB, 256 unbounded.
+    parser.add_argument("--batches", default="36,256")
+    parser.add_argument("--judge-batches", default="51,256")
+    parser.add_argument("--prompt-tokens", type=int, default=723)
+    parser.add_argument("--judge-prompt-tokens", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=64)
+    parser.add_argument("--trace-dir", type=Path, default=None, help="kernel tables of 8 decode steps, per path")
+    parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--trace", action="store_true", help="torch.profiler table of one decode run")
     parser.add_argument("--tiny", action="store_true", help="tiny models on CPU (checks the script only)")
     args = parser.parse_args()
@@ -50,8 +79,9 @@ def main() -> None:
     vocab = len(debater.tokenizer)
     gen = torch.Generator().manual_seed(0)
 
-    def rows(b: int) -> list[list[int]]:
-        return [torch.randint(10, vocab, (args.prompt_tokens - (i % 7),), generator=gen).tolist() for i in range(b)]
+    def rows(b: int, length: int) -> list[list[int]]:
+        low = min(10, vocab // 2)
+        return [torch.randint(low, vocab, (length - (i % 7),), generator=gen).tolist() for i in range(b)]
 
     sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
 
@@ -62,45 +92,62 @@ def main() -> None:
         sync()
         return time.perf_counter() - t0
 
-    for name, loaded, adapter in (("debater", debater, None), ("judge", judge, "judge")):
-        for b in [int(x) for x in args.batches.split(",")]:
-            batch = rows(b)
+    results: list[dict[str, object]] = []
+    plans = (
+        ("debater", debater, None, args.batches, args.prompt_tokens),
+        ("judge", judge, "judge", args.judge_batches, args.judge_prompt_tokens),
+    )
+    for name, loaded, adapter, batches, prompt_tokens in plans:
+        for b in [int(x) for x in batches.split(",")]:
+            batch = rows(b, prompt_tokens)
             with loaded.role(adapter) as model:
                 timed(lambda: hf_engine.generate_texts(model, loaded, batch[:1], max_new_tokens=2))  # warm
                 prefill = timed(lambda: hf_engine.label_logits(model, loaded, batch, label_token_ids(loaded.tokenizer)))
-                report = [f"{name} b={b}: prefill {prefill * 1000:.0f} ms"]
-                for cache in ("dynamic", "static"):
-                    one = timed(
-                        lambda: hf_engine.generate_texts(
-                            model,
-                            loaded,
-                            batch,
-                            max_new_tokens=1,
-                            cache_implementation=cache,
+                row: dict[str, object] = {"model": name, "rows": b, "prompt_tokens": prompt_tokens}
+                row["prefill_ms"] = round(prefill * 1000, 1)
+                outputs: dict[str, list[list[int]]] = {}
+                for decode in ("generate", "graphed"):
+
+                    def run_decode(n: int) -> list[list[int]]:
+                        return hf_engine.generate_texts(
+                            model, loaded, batch, max_new_tokens=n, cache_implementation="static", decode=decode
                         )
+
+                    run_decode(1 + args.steps)  # warm (the graph path's first capture at this size)
+                    # The fastest of a few: the first passes at a size pay for allocations and clocks.
+                    one = min(timed(lambda: run_decode(1)) for _ in range(3))
+                    many = min(
+                        timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps))) for _ in range(2)
                     )
-                    many = timed(
-                        lambda: hf_engine.generate_texts(
-                            model,
-                            loaded,
-                            batch,
-                            max_new_tokens=1 + args.steps,
-                            cache_implementation=cache,
-                        )
-                    )
-                    report.append(
-                        f"{cache}: first token {one * 1000:.0f} ms, {(many - one) / args.steps * 1000:.1f} ms/step"
-                    )
+                    row[f"{decode}_first_token_ms"] = round(one * 1000, 1)
+                    row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
+                # How often two transformers paths already disagree (random weights: near-tied logits).
+                short = 1 + min(args.steps, 32)
+                dynamic = hf_engine.generate_texts(
+                    model, loaded, batch, max_new_tokens=short, cache_implementation="dynamic"
+                )
+                row["rows_same_generate_vs_graphed"] = sum(
+                    a[:short] == g[:short] for a, g in zip(outputs["generate"], outputs["graphed"], strict=True)
+                )
+                row["rows_same_generate_static_vs_dynamic"] = sum(
+                    a[:short] == d for a, d in zip(outputs["generate"], dynamic, strict=True)
+                )
+                row["compared_tokens"] = short
+                if args.trace_dir is not None:
+                    trace_decode(model, loaded, batch, name, args.trace_dir)
             if torch.cuda.is_available():
-                report.append(f"peak {torch.cuda.max_memory_allocated() / 1024**3:.1f} GiB")
+                row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
-            log("; ".join(report))
+            results.append(row)
+            log(json.dumps(row))
+    if args.json_out:
+        args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
     if args.trace:
         from torch.profiler import ProfilerActivity, profile
 
-        batch = rows(int(args.batches.split(",")[-1]))
+        batch = rows(int(args.batches.split(",")[-1]), args.prompt_tokens)
         with debater.role(None) as model, profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
             hf_engine.generate_texts(model, debater, batch, max_new_tokens=9)
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))

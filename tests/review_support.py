@@ -1,6 +1,6 @@
 """Shared by the review tests: a workspace with a run whose claims wait for a person.
 
-Built once per test session (index 80 real labelled claims, run 24 real claims with threshold 0.99 so
+Built once per test session (index 80 real labelled claims, run 24 real claims with threshold 0.999 so
 every one goes to review) and copied for each test, so every test starts from the same waiting run.
 """
 
@@ -23,7 +23,7 @@ from claimcourt.workspace import Ledger, WorkspacePaths
 from tests.conftest import write_csv
 
 RUN_ID = "r1"
-THRESHOLD = 0.99
+THRESHOLD = 0.999
 _template: Path | None = None
 CLAIMCOURT = Path(sys.executable).with_name("claimcourt")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\r")

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from claimcourt.errors import ConfigError
 from claimcourt.retrieval.chroma_client import parse_chroma_url
@@ -35,7 +35,9 @@ class _Section(BaseModel):
 class RetrievalSettings(_Section):
     """How neighbours are found. The embedding model is per profile (see `Settings.embedding_model`)."""
 
-    top_k: int = Field(5, ge=1, le=100, description="labelled neighbours shown to every role")
+    # None: the profile's own default (`PROFILE_TOP_K`): the offline Judge weighs many precedents
+    # cheaply, while an LLM reads each one in its prompt.
+    top_k: int | None = Field(None, ge=1, le=100, description="labelled neighbours shown to every role")
     batch_size: int = Field(64, ge=1, description="texts embedded per forward pass")
     collection: str = "labelled_claims"
     # A `chroma run` server (http://host:8000) instead of the folder in the workspace: one store shared
@@ -54,10 +56,13 @@ class OfflineSettings(_Section):
     """The embedded default: evidence briefs and a kNN + logistic-regression judge, CPU only."""
 
     embedding_model: str = MINILM
-    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only).
+    # Weight of the kNN vote against the logistic regression in p_green (0 = LR only, 1 = kNN only),
+    # used only by an index fitted before the Judge weighed the briefs (or too small to fit that).
     knn_weight: float = Field(0.5, ge=0.0, le=1.0)
     # The LR's inverse regularisation strength, fitted at index time.
     lr_c: float = Field(4.0, gt=0.0)
+    # Inverse regularisation of the weighing of the briefs (`models.evidence`), fitted at index time.
+    weighing_c: float = Field(1.0, gt=0.0)
     excerpt_chars: int = Field(160, ge=20)
 
 
@@ -91,29 +96,83 @@ class HFSettings(_Section):
     # 'static' preallocates each pass's KV cache; 'dynamic' re-copies the whole cache at every decode
     # step (on an H200, 128 rows of Phi-3-mini: 147 ms per step against 35 ms static).
     cache_implementation: Literal["dynamic", "static"] = "static"
+    # 'graphed': claimcourt's greedy loop over the static cache, each pass's decode step captured once as
+    # a CUDA graph (eager on a CPU); the same tokens as 'generate' (transformers' generate), without its
+    # ~45 ms of launches per step. Only with cache_implementation = 'static'.
+    decode: Literal["generate", "graphed"] = "graphed"
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 
 
 class EndpointSettings(_Section):
-    """A TGI or vLLM server speaking the OpenAI-compatible chat API."""
+    """A server speaking the OpenAI-compatible API (vLLM, SGLang, llama.cpp's llama-server, transformers
+    serve), filled in from its launch command. Model names are the names the server serves (a LoRA
+    adapter served under its own name is a model name here)."""
 
     embedding_model: str = MINILM
-    url: str | None = None
-    model: str | None = None
+    url: str | None = Field(None, description="the API's base, e.g. http://gpu-node:8000/v1")
+    # The name of the variable that holds the key: the key itself never sits in a file or a record.
+    api_key_env: str = "CLAIMCOURT_ENDPOINT_API_KEY"
     debater_model: str | None = None
     judge_model: str | None = None
-    api_key_env: str = "CLAIMCOURT_ENDPOINT_API_KEY"
+    # 'logprobs': p_green from the server's log-probabilities of YES/NO at the adapter's answer position;
+    # 'json': for servers that return none, a JSON verdict, validated, repaired once, else a person.
+    judge_mode: Literal["logprobs", "json"] = "logprobs"
+    max_in_flight: int = Field(64, ge=1, description="requests sent to the server at once")
     timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(1, ge=0)
+    max_retries: int = Field(3, ge=0, description="per request, with jittered backoff")
+    # The client has no tokenizer, so texts are cut to budgets in characters (about 4 per token).
+    claim_max_chars: int = Field(2048, ge=64)
+    neighbour_max_chars: int = Field(256, ge=32)
+    judge_neighbour_max_chars: int | None = Field(None, ge=32)
     debater_max_new_tokens: int = Field(128, ge=1)
-    judge_max_new_tokens: int = Field(256, ge=1)
+    judge_json_max_new_tokens: int = Field(192, ge=16)
+    judge_json_retries: int = Field(1, ge=0)
+    # Alternatives asked for at the answer position (vLLM's default --max-logprobs is 20).
+    top_logprobs: int = Field(20, ge=2)
+    record_prompts: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL (e.g. http://gpu-node:8000/v1)")
+        return value.rstrip("/")
+
+
+LATEST_CALIBRATION = "latest"
+
+
+def calibration_reference(value: str) -> str | None:
+    """'calibrated' -> 'latest', 'calibrated:NAME' -> 'NAME'; None for anything else (a number)."""
+    head, _, name = value.strip().partition(":")
+    if head.strip().lower() != "calibrated":
+        return None
+    return name.strip() or LATEST_CALIBRATION
+
+
+PROFILE_TOP_K: dict[str, int] = {"offline": 20, "hf": 5, "endpoint": 5}
 
 
 class Settings(_Section):
     profile: Profile = "offline"
     workspace: Path = DEFAULT_WORKSPACE
     threshold: float = Field(0.70, ge=0.0, le=1.0, description="Judge confidence below this goes to a person")
+    # `threshold = "calibrated"` / `"calibrated:NAME"` (file, environment or --threshold) names a saved
+    # calibration instead of a number; it lands here and is resolved to `threshold` when a run starts
+    # (`eval.calibrations.resolve_threshold`), which then records the calibration's own name.
+    calibration: str | None = None
+    # A share of the claims the Judge would decide alone also goes to a person (an audit), drawn from
+    # a hash of the run's audit seed and the claim id; a run without a seed gets a random one, recorded.
+    audit_rate: float = Field(0.0, ge=0.0, le=1.0, description="share of auto-decided claims also sent to a person")
+    audit_seed: int | None = Field(None, ge=0)
+    # Audit claims are reviewed blind (the Judge's verdict hidden until the person decided).
+    audit_blind: bool = True
     max_concurrency: int = Field(64, ge=1, description="claims debated at once")
     checkpointer: Literal["sqlite", "postgres"] = "sqlite"
     postgres_url: str | None = None
@@ -122,6 +181,16 @@ class Settings(_Section):
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     hf: HFSettings = Field(default_factory=HFSettings)
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _calibrated_threshold(cls, values: Any) -> Any:
+        if isinstance(values, dict) and isinstance(values.get("threshold"), str):
+            name = calibration_reference(values["threshold"])
+            if name is not None:
+                values = {k: v for k, v in values.items() if k != "threshold"}
+                values["calibration"] = name
+        return values
 
     @field_validator("workspace", mode="before")
     @classmethod
@@ -133,6 +202,11 @@ class Settings(_Section):
         """The embedding model of the active profile: it decides which store the workspace holds."""
         section: OfflineSettings | HFSettings | EndpointSettings = getattr(self, self.profile)
         return section.embedding_model
+
+    @property
+    def top_k(self) -> int:
+        """Neighbours retrieved for every role: the configured number, else the profile's default."""
+        return self.retrieval.top_k or PROFILE_TOP_K[self.profile]
 
     def config_file(self) -> Path:
         return self.workspace / CONFIG_FILENAME

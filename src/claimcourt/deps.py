@@ -24,6 +24,14 @@ class Deps:
     def threshold(self) -> float:
         return self.settings.threshold
 
+    @property
+    def audit_rate(self) -> float:
+        return self.settings.audit_rate
+
+    @property
+    def audit_seed(self) -> int | None:
+        return self.settings.audit_seed
+
 
 def build_store(settings: Settings) -> LabelledStore:
     return LabelledStore(
@@ -39,7 +47,7 @@ def build_search(settings: Settings) -> NeighbourSearch:
     return NeighbourSearch(
         embedder,
         build_store(settings),
-        top_k=settings.retrieval.top_k,
+        top_k=settings.top_k,
         max_batch=settings.retrieval.batch_size,
     )
 
@@ -54,6 +62,10 @@ def build_backend(settings: Settings, search: NeighbourSearch) -> DebateBackend:
         from claimcourt.models.hf import HFBackend
 
         return HFBackend(settings.hf)
+    if settings.profile == "endpoint":
+        from claimcourt.models.endpoint import EndpointBackend
+
+        return EndpointBackend(settings.endpoint)
     raise BackendError(f"the '{settings.profile}' profile is not available in this build")
 
 

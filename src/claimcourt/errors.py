@@ -67,3 +67,8 @@ class BackendError(ClaimcourtError):
     """A model backend that cannot be loaded or reached."""
 
     exit_code = 3
+
+
+class EndpointError(ClaimcourtError):
+    """A model server that cannot serve this run as configured (unreachable, refuses the key, lacks a
+    model or log-probabilities): found by the probe before any claim, fixed in `[endpoint]`."""

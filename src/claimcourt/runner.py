@@ -25,6 +25,7 @@ from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.paths import check_output_file
+from claimcourt.run_settings import recorded_settings, resolve_run_settings
 from claimcourt.state import ClaimState, thread_id
 from claimcourt.tables import ClaimRow, ClaimTable
 from claimcourt.workspace import Ledger, WorkspacePaths, open_checkpointer
@@ -34,6 +35,7 @@ RESULT_COLUMNS = (
     "id",
     "label",
     "decided_by",
+    "audit",
     "judge_label",
     "p_green",
     "confidence",
@@ -110,6 +112,7 @@ def result_row(state: ClaimState) -> dict[str, Any]:
         "id": state.claim_id,
         "label": "" if state.final_label is None else state.final_label,
         "decided_by": state.decided_by or "",
+        "audit": "true" if state.audit else "false",
         "judge_label": "" if verdict is None or verdict.label is None else verdict.label,
         "p_green": "" if verdict is None or verdict.p_green is None else round(verdict.p_green, 6),
         "confidence": "" if verdict is None else round(verdict.confidence, 6),
@@ -180,9 +183,23 @@ class Runner:
         csv_path = output or self.paths.run_dir(run_id) / "results.csv"
         return csv_path, csv_path.with_suffix(".jsonl")
 
+    def _adopt_run_settings(self, ledger: Ledger, run_id: str) -> None:
+        """Resolve a calibrated threshold and the audit seed once, at the start (see `run_settings`)."""
+        try:
+            run: dict[str, Any] | None = ledger.run(run_id)
+        except RunStateError:
+            run = None  # a new run
+        self.settings = resolve_run_settings(self.settings, run)
+        self.deps.settings = self.settings
+
     def _check_resume_settings(self, ledger: Ledger, run_id: str) -> None:
         run = ledger.run(run_id)
-        for key, now in (("profile", self.settings.profile), ("threshold", self.settings.threshold)):
+        run["audit_rate"] = recorded_settings(run).get("audit_rate", 0.0)
+        for key, now in (
+            ("profile", self.settings.profile),
+            ("threshold", self.settings.threshold),
+            ("audit_rate", self.settings.audit_rate),
+        ):
             if run[key] != now:
                 raise RunStateError(
                     f"run '{run_id}' was started with {key} {run[key]!r}, not {now!r}: resume it with the "
@@ -210,6 +227,7 @@ class Runner:
         progress = Progress(total=total)
         summary = RunSummary(run_id, progress, {}, csv_path, jsonl_path)
         try:
+            self._adopt_run_settings(ledger, run_id)
             if not ledger.ensure_run(run_id, input_file=str(table.path), settings=self.settings):
                 self._check_resume_settings(ledger, run_id)
             async with open_checkpointer(self.settings) as saver:

@@ -105,6 +105,9 @@ class ClaimState(_Model):
     skeptic: Argument | None = None
     verdict: Verdict | None = None
     route: Literal["finalize", "human_review"] | None = None
+    # Sent to a person by the audit draw although the Judge was sure enough to decide alone
+    # (`graph.routing.is_audited`); reviewed blind by default.
+    audit: bool = False
     human: HumanDecision | None = None
     final_label: int | None = None
     decided_by: DecidedBy | None = None

@@ -38,11 +38,14 @@ def test_offline_run_writes_every_claim_with_its_debate(indexed_settings: Settin
             assert float(row["confidence"]) >= 0.70 and row["label"] == row["judge_label"]
         else:
             assert float(row["confidence"]) < 0.70 and row["label"] == ""
-        assert len(row["neighbour_ids"].split(";")) == 5
+        assert len(row["neighbour_ids"].split(";")) == indexed_settings.top_k
         assert "Case for GREEN" in row["advocate"] and "Case for NOT GREEN" in row["skeptic"]
     debates = [json.loads(line) for line in summary.results_jsonl.read_text().splitlines()]
     assert [d["claim_id"] for d in debates] == batch_ids
     assert {"retrieve", "advocate", "skeptic", "judge"} <= set(debates[0]["timings"])
+    # The index fitted the Judge's weighing of the briefs, and the rationale says what moved the verdict.
+    assert {d["verdict"]["method"] for d in debates} == {"weighed briefs"}
+    assert "Moved most by" in debates[0]["verdict"]["rationale"]
     # Better than chance on real claims against a real 80-claim index.
     truth = {r["id"]: r["label"] for r in read_csv(silver_batch_csv.parent / "labelled.csv")}
     del truth  # the batch is disjoint from the index; its labels come from the silver file

@@ -165,7 +165,7 @@ def test_trace_text_asks_for_the_decision_inline_and_prints_only_json(indexed: S
         "--text",
         CLAIM + " (inline)",
         "--threshold",
-        "0.99",
+        "0.999",
         "--reviewer",
         "cleo",
         "--format",

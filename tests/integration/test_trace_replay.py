@@ -43,7 +43,7 @@ def test_replay_of_a_reviewed_claim_gives_every_node_in_order_with_the_decision(
     assert nodes[3:] == ["judge", "human_review", "finalize"]
     retrieve, judge, review, finalize = trace.steps[0], trace.steps[3], trace.steps[4], trace.steps[5]
     assert retrieve.input["claim_id"] == stored.reviewed
-    assert len(retrieve.output["neighbours"]) == stored.settings.retrieval.top_k
+    assert len(retrieve.output["neighbours"]) == stored.settings.top_k
     assert stored.reviewed not in {n["id"] for n in retrieve.output["neighbours"]}
     assert judge.output["route"] == "human_review"
     assert judge.input["threshold"] == pytest.approx(0.99)

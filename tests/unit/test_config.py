@@ -15,7 +15,8 @@ def test_defaults_are_the_offline_profile_in_dot_claimcourt() -> None:
     assert settings.threshold == pytest.approx(0.70)
     assert settings.workspace == Path(".claimcourt")
     assert settings.embedding_model == "sentence-transformers/all-MiniLM-L6-v2"
-    assert settings.retrieval.top_k == 5
+    assert settings.top_k == 20  # the offline Judge weighs many precedents
+    assert settings.model_copy(update={"profile": "hf"}).top_k == 5  # an LLM reads each in its prompt
 
 
 def test_file_then_env_then_flags(tmp_path: Path) -> None:
@@ -29,7 +30,7 @@ def test_file_then_env_then_flags(tmp_path: Path) -> None:
     assert settings.threshold == pytest.approx(0.85)  # env beats file
     assert settings.hf.judge_model == "/models/from-env"
     assert settings.max_concurrency == 7  # file beats defaults
-    assert settings.retrieval.top_k == 9
+    assert settings.top_k == 9
     flagged = load_settings(overrides={"workspace": ws, "threshold": 0.9, "profile": None}, environ=env)
     assert flagged.threshold == pytest.approx(0.9)  # flags beat env; None flags are ignored
 

@@ -22,6 +22,8 @@ class FakeRuntime:
 class FakeDeps:
     backend: FakeBackend
     threshold: float = 0.7
+    audit_rate: float = 0.0
+    audit_seed: int | None = None
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,11 @@ def test_judge_node_records_verdict_route_and_status() -> None:
     assert out["b"]["verdict"].label == 1
     assert out["c"]["route"] == "human_review"
     assert "judge" in out["a"]["timings"]
+    assert not any(o["audit"] for o in out.values())
+    # With every claim in the audit draw, the sure one goes to a person too, marked as an audit.
+    audited = FakeRuntime(FakeDeps(FakeBackend({"b": 0.95}), audit_rate=1.0, audit_seed=1))
+    out_b = asyncio.run(judge_claim(ClaimState(claim_id="b", text="t"), audited))  # type: ignore[arg-type]
+    assert (out_b["route"], out_b["decided_by"], out_b["audit"]) == ("human_review", "pending_review", True)
 
 
 def test_after_judge_follows_the_recorded_route() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from claimcourt.cli.calibrate import calibrate
 from claimcourt.cli.demo import demo
 from claimcourt.cli.eval import eval_results
 from claimcourt.cli.index import index
@@ -29,6 +30,7 @@ app.command()(pending)
 app.command()(export)
 app.command()(agreement)
 app.command(name="eval")(eval_results)
+app.command()(calibrate)
 app.command()(select)
 app.command()(runs)
 app.command()(trace)

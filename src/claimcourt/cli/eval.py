@@ -57,6 +57,19 @@ def show_evaluations(evaluations: list[Evaluation]) -> None:
             "  coverage there",
             [fmt(ev.search.coverage, 3) if ev.search is not None else "n/a" for ev in evaluations],
         )
+    first = evaluations[0].calibrated
+    row(
+        f"calibrated threshold (α {first.alpha:.2f}, δ {first.delta:.2f})",
+        [fmt(ev.calibrated.threshold, 4) if ev.calibrated.threshold is not None else "none" for ev in evaluations],
+    )
+    row(
+        "  coverage / accuracy there",
+        [
+            f"{fmt(p.coverage, 3)} / {fmt(p.auto_accuracy, 3)}" if (p := ev.calibrated_point) is not None else "n/a"
+            for ev in evaluations
+        ],
+    )
+    row("  guaranteed agreement", [fmt(ev.calibrated.agreement_bound, 3) for ev in evaluations])
     console.print(table)
     for ev in evaluations:
         notes = [*left_out_notes(ev), f"threshold: {ev.selective.threshold_source}"]
@@ -99,6 +112,13 @@ def eval_results(
     ] = None,
     run_id: Annotated[str | None, typer.Option(help="The workspace run the results belong to.")] = None,
     bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples for the threshold's interval.")] = 1000,
+    alpha: Annotated[
+        float, typer.Option(min=0.001, max=0.999, help="Calibrated threshold: tolerated disagreement.")
+    ] = 0.10,
+    delta: Annotated[
+        float, typer.Option(min=0.001, max=0.999, help="Calibrated threshold: chance the guarantee fails.")
+    ] = 0.10,
+    min_n: Annotated[int, typer.Option(min=1, help="Calibrated threshold: claims needed at or above it.")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed of the bootstrap.")] = 0,
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
@@ -125,6 +145,9 @@ def eval_results(
                     target_accuracy=target_accuracy,
                     resamples=bootstrap,
                     seed=seed,
+                    alpha=alpha,
+                    delta=delta,
+                    min_n=min_n,
                 )
             )
         show_evaluations(evaluations)

@@ -78,6 +78,10 @@ def review(
         bool,
         typer.Option("--blind", help="Hide the Judge's verdict until you have decided (recorded with the decision)."),
     ] = False,
+    reveal_audits: Annotated[
+        bool,
+        typer.Option("--reveal-audits", help="Show the Judge's verdict on audit claims too (blind by default)."),
+    ] = False,
     order: Annotated[
         Order, typer.Option("--order", help="confidence: lowest Judge confidence first | file: input order.")
     ] = "confidence",
@@ -94,7 +98,7 @@ def review(
 ) -> None:
     """Decide the claims waiting for a person: one key per claim, or in bulk from a spreadsheet."""
     with user_errors():
-        settings = settings_from(workspace=workspace, config=config)
+        settings = settings_from(workspace=workspace, config=config, audit_blind=False if reveal_audits else None)
         name = (reviewer or "").strip() or default_reviewer()
         decisions = read_decisions(from_file) if from_file is not None else None
         ledger = existing_ledger(settings)
@@ -325,6 +329,7 @@ def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
     )
     table.add_column("id", no_wrap=True)
     table.add_column("confidence", justify="right")
+    table.add_column("why")
     table.add_column("claim")
     claims = list(ledger.claims(run_id, status="pending_review"))
 
@@ -340,6 +345,7 @@ def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
         table.add_row(
             markup(claim.claim_id),
             f"{conf:.2f}" if conf >= 0 else "unreadable",
+            "audit" if state is not None and state.audit else "routed",
             markup(text[:90] + ("…" if len(text) > 90 else "")),
         )
     console.print(table)

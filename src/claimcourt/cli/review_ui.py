@@ -137,7 +137,9 @@ HELP = """\
   [bold]?[/]  this help
 
 [bold]Blind review[/] (--blind) hides the Judge's verdict until you have decided, and records that you did
-not see it: people tend to echo the machine suggestion they saw first.
+not see it: people tend to echo the machine suggestion they saw first. [bold]AUDIT[/] claims (the Judge was
+sure enough to decide alone; a random share comes to a person to check it) are always shown blind,
+unless the session was started with --reveal-audits.
 """
 
 
@@ -157,6 +159,8 @@ class ReviewSession:
         self.reviewer = reviewer
         self.console = console
         self.keys = keys
+        # What the person asked for; `blind` is what the current claim gets (audits: blind by default).
+        self.requested_blind = blind
         self.blind = blind
         self.order: Order = order
         self.second_opinion = second_opinion
@@ -202,6 +206,7 @@ class ReviewSession:
         note: str | None = None
         self.full_arguments = False
         judge = judge_label(state)
+        self.blind = self.desk.blind_for(state, requested=self.requested_blind)
         while True:
             self.draw(state, note)
             self.message = None
@@ -336,6 +341,8 @@ class ReviewSession:
         console = self.console
         console.clear()
         mode = "  [reverse bold magenta] BLIND [/]" if self.blind else ""
+        if state.audit:
+            mode += "  [reverse bold yellow] AUDIT [/]"
         second = "  [reverse bold blue] SECOND OPINION [/]" if self.second_opinion else ""
         console.rule(
             f"[bold]claimcourt review[/] · run [cyan]{markup(self.desk.run_id)}[/] · "

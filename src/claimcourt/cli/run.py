@@ -62,8 +62,12 @@ def resume_command(settings: Settings, file: Path, run_id: str, output: Path | N
         parts += ["--workspace", shlex.quote(str(settings.workspace))]
     if settings.profile != "offline":
         parts += ["--profile", settings.profile]
-    if settings.threshold != Settings.model_fields["threshold"].default:
+    if settings.calibration is not None:
+        parts += ["--threshold", f"calibrated:{settings.calibration}"]
+    elif settings.threshold != Settings.model_fields["threshold"].default:
         parts += ["--threshold", str(settings.threshold)]
+    if settings.audit_rate:
+        parts += ["--audit-rate", str(settings.audit_rate)]
     if output is not None:
         parts += ["-o", shlex.quote(str(output))]
     return " ".join(parts)
@@ -109,7 +113,7 @@ def execute_run(
             bar.stop()
             err_console.print(
                 "[yellow]Stopped.[/] Finished claims are saved. Resume with: "
-                + resume_command(settings, file, run_id, output),
+                + resume_command(runner.settings, file, run_id, output),
                 highlight=False,
                 soft_wrap=True,
             )
@@ -126,7 +130,18 @@ def run(
     ] = None,
     run_id: Annotated[str | None, typer.Option(help="Run id; reuse one to resume a stopped run.")] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="Judge confidence below this goes to a person (default 0.70).")
+        str | None,
+        typer.Option(
+            help="Judge confidence below this goes to a person (default 0.70); 'calibrated' uses the latest "
+            "saved calibration, 'calibrated:NAME' a named one (see `claimcourt calibrate`)."
+        ),
+    ] = None,
+    audit_rate: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Also send this random share of the auto-decided claims to a person."),
+    ] = None,
+    audit_seed: Annotated[
+        int | None, typer.Option(min=0, help="Seed of the audit draw (default: a random one, recorded in the run).")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N claims.")] = None,
     max_concurrency: Annotated[int | None, typer.Option(min=1, help="Claims debated at once.")] = None,
@@ -140,6 +155,10 @@ def run(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
     chroma_url: ChromaUrlOpt = None,
+    endpoint_url: Annotated[
+        str | None,
+        typer.Option("--endpoint-url", help="The endpoint profile's server, e.g. http://gpu-node:8000/v1."),
+    ] = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
     with user_errors():
@@ -148,9 +167,12 @@ def run(
             config=config,
             profile=profile,
             threshold=threshold,
+            audit_rate=audit_rate,
+            audit_seed=audit_seed,
             max_concurrency=max_concurrency,
             hf={"gpu_memory": gpu_memory},
             retrieval={"chroma_url": chroma_url},
+            endpoint={"url": endpoint_url},
         )
         chosen_run_id = run_id or default_run_id(claims)
         summary = execute_run(

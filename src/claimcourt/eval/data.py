@@ -262,7 +262,8 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
             if not math.isnan(conf):
                 if status == "judge":
                     lowest_auto = min(lowest_auto, conf) if not math.isnan(lowest_auto) else conf
-                elif status in ("pending_review", "human"):
+                elif status in ("pending_review", "human") and _text(values.get("audit")).lower() != "true":
+                    # An audit went to a person although it was above the threshold: it says nothing of it.
                     highest_routed = max(highest_routed, conf) if not math.isnan(highest_routed) else conf
         label = gold.labels.get(claim_id)
         if label is None:

@@ -10,11 +10,14 @@ from typing import Any
 import numpy as np
 
 from claimcourt.eval.calibration import N_BINS, ReliabilityBin, reliability_bins
+from claimcourt.eval.calibration_set import from_gold
 from claimcourt.eval.data import EvalSet
+from claimcourt.eval.guarantee import GuaranteedThreshold, choose_threshold
 from claimcourt.eval.metrics import METRICS, Scores, compute, confusion
 from claimcourt.eval.runinfo import RunThreshold
 from claimcourt.eval.selective import (
     Curve,
+    CurvePoint,
     SelectiveReport,
     ThresholdSearch,
     curve_grid,
@@ -40,6 +43,9 @@ class Evaluation:
     search: ThresholdSearch | None
     run_threshold: RunThreshold
     label_p_disagreements: int
+    # The threshold `claimcourt calibrate --results --gold` would choose, and the routing it gives here.
+    calibrated: GuaranteedThreshold
+    calibrated_point: CurvePoint | None
 
     @property
     def n_labelled(self) -> int:
@@ -69,6 +75,9 @@ def evaluate(
     target_accuracy: float | None = None,
     resamples: int = 1000,
     seed: int = 0,
+    alpha: float = 0.10,
+    delta: float = 0.10,
+    min_n: int = 30,
 ) -> Evaluation:
     scores = scores_of(es)
     both = es.finished & es.has_label & es.has_p
@@ -79,6 +88,7 @@ def evaluate(
         if target_accuracy is not None
         else None
     )
+    calibrated = choose_threshold(*from_gold(es).arrays(), alpha=alpha, delta=delta, min_n=min_n)
     return Evaluation(
         name=name,
         data=es,
@@ -91,6 +101,8 @@ def evaluate(
         search=search,
         run_threshold=threshold,
         label_p_disagreements=disagreements,
+        calibrated=calibrated,
+        calibrated_point=curve.at(calibrated.threshold) if calibrated.threshold is not None else None,
     )
 
 
@@ -191,6 +203,21 @@ def to_json(ev: Evaluation) -> dict[str, Any]:
             "warnings": search.warnings,
         }
     )
+    cal, at = ev.calibrated, ev.calibrated_point
+    out["calibrated_threshold"] = {
+        "method": cal.method,
+        "alpha": cal.alpha,
+        "delta": cal.delta,
+        "min_n": cal.min_n,
+        "threshold": cal.threshold,
+        "n": cal.n,
+        "agreement": cal.agreement,
+        "agreement_bound": cal.agreement_bound,
+        "coverage": at.coverage if at is not None else None,
+        "auto_accuracy": at.auto_accuracy if at is not None else None,
+        "needed_more": cal.needed_more,
+        "sentence": cal.sentence(),
+    }
     out["data"] = {
         "results_file": str(es.results_path),
         "gold_file": str(es.gold_path),

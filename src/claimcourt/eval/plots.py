@@ -90,8 +90,8 @@ def reliability_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
 
 
 def coverage_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
-    """Auto-decided accuracy against coverage as the threshold moves; the run's threshold and a found
-    threshold are marked."""
+    """Auto-decided accuracy against coverage as the threshold moves; the run's threshold, the calibrated
+    threshold (diamond) and a found threshold are marked."""
     fig = _figure(5.6, 4.4)
     ax = fig.subplots()
     several = len(evaluations) > 1
@@ -114,6 +114,17 @@ def coverage_plot(evaluations: Sequence[Evaluation], path: Path) -> Path:
                     ax.annotate(
                         f"run threshold {sel.threshold:.2f}", (at_run.coverage, at_run.auto_accuracy), fontsize=8
                     )
+        cal, at = ev.calibrated, ev.calibrated_point
+        if cal.threshold is not None and at is not None and at.auto_accuracy is not None:
+            ax.plot([at.coverage], [at.auto_accuracy], "D", color=line.get_color())
+            if not several:
+                ax.annotate(
+                    f"calibrated {cal.threshold:.3f} (agreement >= {1 - cal.alpha:.2f} w.p. {1 - cal.delta:.2f})",
+                    (at.coverage, at.auto_accuracy),
+                    fontsize=8,
+                    xytext=(4, 6),
+                    textcoords="offset points",
+                )
         search = ev.search
         if search is not None:
             ax.axhline(search.target, linestyle=":", color="grey", linewidth=1)

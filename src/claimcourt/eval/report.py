@@ -90,6 +90,29 @@ def _data_lines(ev: Evaluation) -> list[str]:
     return lines
 
 
+def calibrated_lines(ev: Evaluation) -> list[str]:
+    cal, at, sel = ev.calibrated, ev.calibrated_point, ev.selective
+    lines = [
+        f"## Calibrated threshold (alpha {cal.alpha:.2f}, delta {cal.delta:.2f}, min n {cal.min_n})",
+        "",
+        cal.sentence(),
+        "",
+    ]
+    if at is not None and cal.threshold is not None:
+        lines += [
+            "| threshold | coverage | auto-decided accuracy |",
+            "|---|---:|---:|",
+            f"| run's ({fmt(sel.threshold, 3)}) | {fmt(sel.coverage, 3)} | {fmt(sel.auto_accuracy)} |",
+            f"| calibrated ({cal.threshold:.4f}) | {fmt(at.coverage, 3)} | {fmt(at.auto_accuracy)} |",
+            "",
+            f"Guaranteed agreement at least {fmt(cal.agreement_bound)} with {1 - cal.delta:.0%} confidence "
+            "(Clopper-Pearson, fixed-sequence testing); calibrated on this file's own gold labels, so apply it "
+            "to other claims of the same kind.",
+            "",
+        ]
+    return lines
+
+
 def markdown(ev: Evaluation, *, plots_prefix: str = "") -> str:
     m, c, sel = ev.metrics, ev.confusion, ev.selective
     lines = [f"# Evaluation: {ev.name}", "", *_data_lines(ev), "", "## Classification (the Judge's label)", ""]
@@ -152,6 +175,7 @@ def markdown(ev: Evaluation, *, plots_prefix: str = "") -> str:
     for p in curve_grid(ev.curve, step=0.05):
         lines.append(f"| {p.threshold:.2f} | {p.coverage:.3f} | {p.n_auto} | {fmt(p.auto_accuracy)} |")
     lines += ["", f"![accuracy-coverage curve]({plots_prefix}coverage.png)", ""]
+    lines += calibrated_lines(ev)
     search = ev.search
     if search is not None:
         lines += ["## Threshold for a target accuracy", ""]

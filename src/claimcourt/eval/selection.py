@@ -48,7 +48,7 @@ class Scorer(Protocol):
 
 class OfflineJudgeScorer:
     """The offline Judge's p_green for a batch of claims: one embedding pass, one neighbour query,
-    then the backend's own kNN + logistic-regression estimate (`OfflineBackend.estimate`)."""
+    then the backend's own estimate from both briefs (`OfflineBackend.estimate`)."""
 
     def __init__(self, deps: Deps) -> None:
         from claimcourt.models.offline import OfflineBackend
@@ -69,7 +69,10 @@ class OfflineJudgeScorer:
         neighbours = self.search.store.nearest(
             vectors, claim_ids=[c.id for c in claims], texts=texts, k=self.search.top_k
         )
-        p_green = [self.backend.estimate(v, found).p_green for v, found in zip(vectors, neighbours, strict=True)]
+        p_green = [
+            self.backend.estimate(v, found, *self.backend.briefs(text, found)).p_green
+            for v, found, text in zip(vectors, neighbours, texts, strict=True)
+        ]
         return ScoredBatch(np.asarray(p_green, dtype=np.float64), vectors)
 
 

@@ -28,7 +28,15 @@ class CueMatch:
     strong: bool
 
     def describe(self) -> str:
-        return f"{self.subclass} '{self.found}'" + ("" if self.strong else " (weak)")
+        return f"{self.subclass} '{self.found}'" + ("" if self.strong else WEAK_MARK)
+
+
+# How a described cue says it is weak; `is_weak_cue` reads it back from an Argument's cues.
+WEAK_MARK = " (weak)"
+
+
+def is_weak_cue(described: str) -> bool:
+    return described.endswith(WEAK_MARK)
 
 
 def _compile(phrase: str) -> re.Pattern[str]:

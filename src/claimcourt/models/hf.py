@@ -242,6 +242,7 @@ class HFBackend:
                     [r.ids for r in chunk],
                     max_new_tokens=new_tokens,
                     cache_implementation=self.settings.cache_implementation,
+                    decode=self.settings.decode,
                 )
 
         return self._chunked(loaded, rendered, new_tokens, run_chunk, stats)
@@ -274,27 +275,14 @@ class HFBackend:
         return found
 
     def _precedents(self, tokenizer: Any, neighbours: list[Neighbour], limit: int) -> str:
-        if not neighbours:
-            return evidence.NO_PRECEDENTS
-        lines = []
-        for n in neighbours:
-            text, _ = self._truncate(tokenizer, evidence.one_line(n.text), limit)
-            lines.append(
-                evidence.PRECEDENT_LINE.format(
-                    label=evidence.LABEL_WORDS[n.label], id=n.id, similarity=n.similarity, text=evidence.defuse(text)
-                )
-            )
-        return "\n".join(lines)
+        cut = [self._truncate(tokenizer, evidence.one_line(n.text), limit)[0] for n in neighbours]
+        rows = [(n.label, n.id, n.similarity, text) for n, text in zip(neighbours, cut, strict=True)]
+        return evidence.precedent_lines(rows)
 
     def _debate_context(self, tokenizer: Any, state: ClaimState) -> tuple[str, bool]:
         claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
-        context = evidence.DEBATE_CONTEXT.format(
-            precedents=self._precedents(tokenizer, state.neighbours, self.settings.neighbour_max_tokens),
-            open=evidence.CLAIM_OPEN,
-            close=evidence.CLAIM_CLOSE,
-            claim=evidence.defuse(claim),
-        )
-        return context, truncated
+        precedents = self._precedents(tokenizer, state.neighbours, self.settings.neighbour_max_tokens)
+        return evidence.debate_context(precedents, claim), truncated
 
     def argue_message(self, tokenizer: Any, role: Role, state: ClaimState) -> tuple[str, bool]:
         """The user message for a debater: the shared context (claim, precedents), then the role's task."""
@@ -314,11 +302,10 @@ class HFBackend:
         ids = encode_chat_texts(tokenizer, texts)
         return [_Rendered(row, text, flag) for row, text, flag in zip(ids, texts, flags, strict=True)]
 
-    def _argument_excerpt(self, tokenizer: Any, argument: Argument | None) -> str:
+    def _argument_excerpt(self, tokenizer: Any, argument: Argument | None) -> str | None:
         if argument is None or not argument.text.strip():
-            return judge_prompts.NO_ARGUMENT
-        text, _ = self._truncate(tokenizer, argument.text.strip(), self.settings.debater_max_new_tokens)
-        return evidence.defuse(text)
+            return None
+        return self._truncate(tokenizer, argument.text.strip(), self.settings.debater_max_new_tokens)[0]
 
     def render_judge(self, loaded: LoadedModel, states: list[ClaimState]) -> list[_Rendered]:
         tokenizer = loaded.tokenizer
@@ -326,12 +313,11 @@ class HFBackend:
         for state in states:
             claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
             texts.append(
-                judge_prompts.JUDGE_PROMPT.format(
-                    task=judge_prompts.JUDGE_TASK,
+                judge_prompts.judge_prompt(
                     precedents=self._precedents(tokenizer, state.neighbours, self._judge_neighbour_tokens),
                     advocate=self._argument_excerpt(tokenizer, state.advocate),
                     skeptic=self._argument_excerpt(tokenizer, state.skeptic),
-                    claim=evidence.defuse(claim.strip()),
+                    claim=claim,
                 )
             )
             flags.append(truncated)
@@ -342,7 +328,7 @@ class HFBackend:
     def render_judge_json(self, loaded: LoadedModel, state: ClaimState) -> tuple[list[ChatMessage], bool]:
         tokenizer = loaded.tokenizer
         context, truncated = self._debate_context(tokenizer, state)
-        task = judge_prompts.JUDGE_JSON_TASK.format(
+        task = judge_prompts.judge_json_task(
             advocate=self._argument_excerpt(tokenizer, state.advocate),
             skeptic=self._argument_excerpt(tokenizer, state.skeptic),
         )
@@ -397,6 +383,7 @@ class HFBackend:
                     header_ids=header,
                     rationale_tokens=rationale_tokens,
                     cache_implementation=self.settings.cache_implementation,
+                    decode=self.settings.decode,
                 )
 
         outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["judge"])

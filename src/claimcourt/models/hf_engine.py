@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from claimcourt.models import hf_decode
 from claimcourt.models.hf_loading import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -231,6 +232,22 @@ def _generation_kwargs(loaded: LoadedModel, max_new_tokens: int, cache_implement
     return {"generation_config": config}
 
 
+def stop_token_ids(loaded: LoadedModel) -> list[int]:
+    """Where a row's text ends: the model's EOS token(s), and the pad token `generate` fills in after."""
+    eos = loaded.model.generation_config.eos_token_id
+    if eos is None:
+        eos = loaded.tokenizer.eos_token_id
+    return sorted(set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.pad_token_id})
+
+
+def uses_graphed_decode(loaded: LoadedModel, decode: str, cache_implementation: str, total_len: int) -> bool:
+    return (
+        decode == "graphed"
+        and cache_implementation == "static"
+        and hf_decode.static_cache_fits(loaded.config, total_len)
+    )
+
+
 def generate_texts(
     model: Any,
     loaded: LoadedModel,
@@ -239,19 +256,24 @@ def generate_texts(
     max_new_tokens: int,
     cache_implementation: str = "dynamic",
     logits_processor: Any = None,
+    decode: str = "generate",
 ) -> list[list[int]]:
-    """Greedy generation for a chunk of left-padded rows: the new token ids of each row, up to EOS."""
+    """Greedy generation for a chunk of left-padded rows: the new token ids of each row, up to EOS.
+    decode='graphed' (static cache only) runs hf_decode's loop instead of transformers' generate."""
     import torch
 
     ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
+    if uses_graphed_decode(loaded, decode, cache_implementation, ids.shape[1] + max_new_tokens):
+        return hf_decode.decode_greedy(
+            model, loaded, ids, mask, max_new_tokens=max_new_tokens, stop_ids=stop_token_ids(loaded)
+        )
     kwargs = _generation_kwargs(loaded, max_new_tokens, cache_implementation)
     if logits_processor is not None:
         kwargs["logits_processor"] = logits_processor
     with torch.inference_mode():
         out = model.generate(input_ids=ids, attention_mask=mask, **kwargs)
     new = out[:, ids.shape[1] :].tolist()
-    eos = kwargs["generation_config"].eos_token_id
-    stops = set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.pad_token_id}
+    stops = set(stop_token_ids(loaded))
     trimmed = []
     for row in new:
         cut = next((k for k, tok in enumerate(row) if tok in stops), len(row))
@@ -327,20 +349,59 @@ def judge_with_rationale(
     header_ids: list[int],
     rationale_tokens: int,
     cache_implementation: str = "dynamic",
+    decode: str = "generate",
 ) -> list[tuple[float, float, list[int]]]:
     """One prefill for the verdict and the rationale: (YES logit, NO logit, rationale token ids)."""
     from transformers import LogitsProcessorList
 
     width = max(len(r) for r in rows)
+    new_tokens = 1 + len(header_ids) + rationale_tokens
+    if uses_graphed_decode(loaded, decode, cache_implementation, width + new_tokens):
+        return _judge_graphed(model, loaded, rows, label_ids, header_ids, new_tokens)
     processor = JudgeFormatProcessor(width, label_ids, header_ids)
     generated = generate_texts(
         model,
         loaded,
         rows,
-        max_new_tokens=1 + len(header_ids) + rationale_tokens,
+        max_new_tokens=new_tokens,
         cache_implementation=cache_implementation,
         logits_processor=LogitsProcessorList([processor]),
     )
     pair = processor.label_scores.cpu().tolist()
+    skip = 1 + len(header_ids)
+    return [(float(y), float(n), toks[skip:]) for (y, n), toks in zip(pair, generated, strict=True)]
+
+
+def _judge_graphed(
+    model: Any,
+    loaded: LoadedModel,
+    rows: list[list[int]],
+    label_ids: tuple[int, int],
+    header_ids: list[int],
+    new_tokens: int,
+) -> list[tuple[float, float, list[int]]]:
+    """judge_with_rationale through hf_decode: the same three phases as JudgeFormatProcessor (record
+    the pair at the answer position and keep the likelier, force the header, then greedy)."""
+    import torch
+
+    ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
+    recorded: dict[str, Any] = {}
+
+    def choose_first(logits: Any) -> Any:
+        pair = logits[:, list(label_ids)].float()
+        recorded["pair"] = pair
+        return torch.tensor(label_ids, device=logits.device)[pair.argmax(dim=1)]
+
+    generated = hf_decode.decode_greedy(
+        model,
+        loaded,
+        ids,
+        mask,
+        max_new_tokens=new_tokens,
+        stop_ids=stop_token_ids(loaded),
+        choose_first=choose_first,
+        forced=header_ids,
+    )
+    pair = recorded["pair"].cpu().tolist()
     skip = 1 + len(header_ids)
     return [(float(y), float(n), toks[skip:]) for (y, n), toks in zip(pair, generated, strict=True)]

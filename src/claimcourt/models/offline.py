@@ -1,8 +1,11 @@
-"""The offline profile: evidence briefs for the debaters, a kNN + logistic-regression Judge.
+"""The offline profile: evidence briefs for the debaters, and a Judge that weighs them.
 
-Runs on any CPU with no network. The Judge's p_green mixes two estimates that fail differently: a
-similarity-weighted vote of the retrieved neighbours (local, follows near-duplicates) and a logistic
-regression fitted on every indexed embedding at index time (global, smooth).
+Runs on any CPU with no network. The Advocate cites the green precedents and the Y02 cues, the Skeptic
+the not-green precedents and how weak the cues are. The Judge weighs what the two briefs bring (which
+precedents each cites, how similar they are, strong vs weak cues) together with a logistic regression
+on the claim's embedding, in a model fitted at index time (`models.evidence`). An index written before
+that model existed still works: its Judge mixes a similarity-weighted vote of the neighbours with the
+logistic regression (`knn_weight`).
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import numpy as np
 
 from claimcourt.config import OfflineSettings
 from claimcourt.errors import IndexStateError
-from claimcourt.models.cues import find_cues
-from claimcourt.prompts import advocate as advocate_prompts
+from claimcourt.models.briefs import BACKEND_NAME, offline_brief
+from claimcourt.models.cues import is_weak_cue
+from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
 from claimcourt.prompts import judge as judge_prompts
-from claimcourt.prompts import skeptic as skeptic_prompts
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 
-BACKEND_NAME = "offline"
+__all__ = ["BACKEND_NAME", "LinearClassifier", "OfflineBackend", "offline_brief"]
 
 
 @dataclass(frozen=True)
@@ -52,60 +55,77 @@ class LinearClassifier:
         model.fit(vectors, labels)
         return cls(model.coef_[0].astype(np.float64), float(model.intercept_[0]), embedding_model, len(labels))
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {
-                "embedding_model": self.embedding_model,
-                "n_train": self.n_train,
-                "intercept": self.intercept,
-                "coef": self.coef.tolist(),
-            }
-        )
+    def to_json(self, evidence: EvidenceWeighing | None = None) -> str:
+        """The classifier, and the weighing of the briefs when there is one, as one JSON document."""
+        payload: dict[str, object] = {
+            "embedding_model": self.embedding_model,
+            "n_train": self.n_train,
+            "intercept": self.intercept,
+            "coef": self.coef.tolist(),
+        }
+        if evidence is not None:
+            payload["evidence"] = evidence.to_json()
+        return json.dumps(payload)
 
     @classmethod
     def from_json(cls, text: str) -> LinearClassifier:
-        payload = json.loads(text)
-        return cls(
-            np.asarray(payload["coef"], dtype=np.float64),
-            float(payload["intercept"]),
-            str(payload["embedding_model"]),
-            int(payload["n_train"]),
-        )
+        return judge_from_json(text)[0]
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, evidence: EvidenceWeighing | None = None) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
+        tmp.write_text(self.to_json(evidence), encoding="utf-8")
         tmp.replace(path)  # atomic: a crash mid-write never leaves half a model
 
     @classmethod
     def load(cls, path: Path) -> LinearClassifier:
-        if not path.exists():
-            raise IndexStateError(
-                f"{path}: the offline judge's classifier is missing; run `claimcourt index FILE` first"
-            )
-        return cls.from_json(path.read_text(encoding="utf-8"))
+        return load_judge_file(path)[0]
 
 
-def save_classifier(classifier: LinearClassifier, store: LabelledStore, path: Path) -> str:
-    """A folder store keeps the classifier in a file beside it; a server keeps it with the collection,
-    so that workers on other machines read it too. Returns where it went."""
+def judge_from_json(text: str) -> tuple[LinearClassifier, EvidenceWeighing | None]:
+    payload = json.loads(text)
+    classifier = LinearClassifier(
+        np.asarray(payload["coef"], dtype=np.float64),
+        float(payload["intercept"]),
+        str(payload["embedding_model"]),
+        int(payload["n_train"]),
+    )
+    evidence = payload.get("evidence")
+    return classifier, EvidenceWeighing.from_json(evidence) if evidence else None
+
+
+def load_judge_file(path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
+    if not path.exists():
+        raise IndexStateError(f"{path}: the offline judge's classifier is missing; run `claimcourt index FILE` first")
+    return judge_from_json(path.read_text(encoding="utf-8"))
+
+
+def save_classifier(
+    classifier: LinearClassifier, store: LabelledStore, path: Path, evidence: EvidenceWeighing | None = None
+) -> str:
+    """A folder store keeps the classifier (and the weighing of the briefs) in a file beside it; a
+    server keeps it with the collection, so that workers on other machines read it too. Returns where
+    it went."""
     if store.is_server:
-        store.save_judge(classifier.to_json())
+        store.save_judge(classifier.to_json(evidence))
         return f"{store.where} (collection '{store.collection_name}')"
-    classifier.save(path)
+    classifier.save(path, evidence)
     return str(path)
 
 
-def load_classifier(store: LabelledStore, path: Path) -> LinearClassifier:
+def load_judge(store: LabelledStore, path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
     if not store.is_server:
-        return LinearClassifier.load(path)
+        return load_judge_file(path)
     payload = store.load_judge()
     if payload is None:
         raise IndexStateError(
             f"{store.where}: the collection '{store.collection_name}' holds no offline judge's classifier; "
             "run `claimcourt index FILE` with this chroma_url first"
         )
-    return LinearClassifier.from_json(payload)
+    return judge_from_json(payload)
+
+
+def load_classifier(store: LabelledStore, path: Path) -> LinearClassifier:
+    return load_judge(store, path)[0]
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,8 @@ class JudgeEstimate:
     p_knn: float | None
     p_logreg: float
     knn_share: float
+    # With a fitted weighing of the briefs: its features (`models.evidence.FEATURES` order).
+    features: np.ndarray | None = None
 
 
 def knn_vote(neighbours: list[Neighbour]) -> float | None:
@@ -124,21 +146,8 @@ def knn_vote(neighbours: list[Neighbour]) -> float | None:
     return sum(w * n.label for w, n in zip(weights, neighbours, strict=True)) / sum(weights)
 
 
-def _excerpt(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
-
-
-def _precedents(neighbours: list[Neighbour], label: int, excerpt_chars: int) -> tuple[str, list[str]]:
-    chosen = [n for n in neighbours if n.label == label]
-    if not chosen:
-        return "", []
-    lines = [f"\n  - {n.id} (similarity {n.similarity:.2f}): {_excerpt(n.text, excerpt_chars)}" for n in chosen]
-    return "".join(lines), [n.id for n in chosen]
-
-
 class OfflineBackend:
-    """Evidence briefs and a kNN + LR Judge. The classifier loads on first use."""
+    """Evidence briefs and a Judge that weighs them. The fitted models load on first use."""
 
     name = BACKEND_NAME
 
@@ -147,11 +156,12 @@ class OfflineBackend:
         self.search = search
         self.classifier_path = classifier_path
         self._classifier: LinearClassifier | None = None
+        self._evidence: EvidenceWeighing | None = None
 
     @property
     def classifier(self) -> LinearClassifier:
         if self._classifier is None:
-            classifier = load_classifier(self.search.store, self.classifier_path)
+            classifier, self._evidence = load_judge(self.search.store, self.classifier_path)
             if classifier.embedding_model != self.search.embedder.name:
                 raise IndexStateError(
                     f"{self.classifier_path}: fitted on '{classifier.embedding_model}' embeddings, "
@@ -163,51 +173,79 @@ class OfflineBackend:
     def check_ready(self) -> None:
         _ = self.classifier
 
-    async def argue(self, role: Role, state: ClaimState) -> Argument:
-        k = len(state.neighbours)
-        cues = find_cues(state.text)
-        if role == "advocate":
-            precedents, cited = _precedents(state.neighbours, 1, self.settings.excerpt_chars)
-            text = advocate_prompts.ADVOCATE_BRIEF.format(
-                precedents=precedents or advocate_prompts.NO_PRECEDENTS.format(k=k),
-                cues=", ".join(c.describe() for c in cues) or advocate_prompts.NO_CUES,
-            )
-        else:
-            precedents, cited = _precedents(state.neighbours, 0, self.settings.excerpt_chars)
-            strong = [c.describe() for c in cues if c.strong]
-            if not cues:
-                assessment = skeptic_prompts.NO_CUES
-            elif not strong:
-                assessment = skeptic_prompts.ONLY_WEAK_CUES.format(cues=", ".join(c.found for c in cues))
-            else:
-                assessment = skeptic_prompts.STRONG_CUES.format(cues=", ".join(strong))
-            text = skeptic_prompts.SKEPTIC_BRIEF.format(
-                precedents=precedents or skeptic_prompts.NO_PRECEDENTS.format(k=k), cue_assessment=assessment
-            )
-        return Argument(role=role, text=text, cues=[c.describe() for c in cues], cited=cited, backend=BACKEND_NAME)
+    @property
+    def evidence(self) -> EvidenceWeighing | None:
+        _ = self.classifier
+        return self._evidence
 
-    def estimate(self, vector: np.ndarray, neighbours: list[Neighbour]) -> JudgeEstimate:
-        """The Judge's p_green from a claim's embedding and its neighbours (`claimcourt select` scores a
-        pool with it, so that its p_green is the Judge's)."""
+    async def argue(self, role: Role, state: ClaimState) -> Argument:
+        return offline_brief(role, state.text, state.neighbours, self.settings.excerpt_chars)
+
+    def briefs(self, text: str, neighbours: list[Neighbour]) -> tuple[Argument, Argument]:
+        """Both briefs without running the graph (`claimcourt select` scores a pool this way)."""
+        excerpt = self.settings.excerpt_chars
+        return offline_brief("advocate", text, neighbours, excerpt), offline_brief("skeptic", text, neighbours, excerpt)
+
+    def estimate(
+        self,
+        vector: np.ndarray,
+        neighbours: list[Neighbour],
+        advocate: Argument | None = None,
+        skeptic: Argument | None = None,
+    ) -> JudgeEstimate:
+        """The Judge's p_green from a claim's embedding, its neighbours and the two briefs."""
         p_logreg = self.classifier.p_green(vector)
         p_knn = knn_vote(neighbours)
+        weighing = self.evidence
+        if weighing is not None:
+            features = brief_features(p_logreg, neighbours, advocate, skeptic)
+            return JudgeEstimate(weighing.p_green(features), p_knn, p_logreg, 0.0, features)
         knn_share = self.settings.knn_weight if p_knn is not None else 0.0
         p_green = knn_share * (p_knn or 0.0) + (1.0 - knn_share) * p_logreg
         return JudgeEstimate(p_green, p_knn, p_logreg, knn_share)
 
     async def judge(self, state: ClaimState) -> Verdict:
         vector = await self.search.embedding(state.text)
-        estimate = self.estimate(vector, state.neighbours)
-        p_green, p_knn, p_logreg, knn_share = estimate.p_green, estimate.p_knn, estimate.p_logreg, estimate.knn_share
-        components = {"logreg": round(p_logreg, 6)}
-        if p_knn is not None:
-            components["knn"] = round(p_knn, 6)
+        estimate = self.estimate(vector, state.neighbours, state.advocate, state.skeptic)
+        components = {"logreg": round(estimate.p_logreg, 6)}
+        if estimate.p_knn is not None:
+            components["knn"] = round(estimate.p_knn, 6)
+        weighing = self.evidence
+        if weighing is not None and estimate.features is not None:
+            pushes = weighing.contributions(estimate.features)
+            components.update({f"push: {name}": round(float(v), 4) for name, v in zip(FEATURES, pushes, strict=True)})
+            return Verdict.from_p_green(
+                estimate.p_green,
+                rationale=self._weighed_rationale(state, estimate, weighing),
+                method="weighed briefs",
+                components=components,
+            )
         return Verdict.from_p_green(
-            p_green,
-            rationale=self._rationale(state, p_green, p_knn, p_logreg, knn_share),
+            estimate.p_green,
+            rationale=self._rationale(state, estimate.p_green, estimate.p_knn, estimate.p_logreg, estimate.knn_share),
             method="knn+logreg",
             components=components,
         )
+
+    def _weighed_rationale(self, state: ClaimState, estimate: JudgeEstimate, weighing: EvidenceWeighing) -> str:
+        assert estimate.features is not None
+        by_id = {n.id: n.similarity for n in state.neighbours}
+
+        def cited(argument: Argument | None) -> str:
+            sims = sorted((by_id[i] for i in (argument.cited if argument else []) if i in by_id), reverse=True)
+            return f"{len(sims)} (best {sims[0]:.2f})" if sims else "none"
+
+        cues = state.advocate.cues if state.advocate is not None else []
+        weak = sum(is_weak_cue(c) for c in cues)
+        return judge_prompts.JUDGE_WEIGHED_RATIONALE.format(
+            p_green=estimate.p_green,
+            green=cited(state.advocate),
+            not_green=cited(state.skeptic),
+            strong=len(cues) - weak,
+            weak=weak,
+            logreg=estimate.p_logreg,
+            moved=describe_contributions(weighing, estimate.features),
+        ).strip()
 
     def _rationale(
         self, state: ClaimState, p_green: float, p_knn: float | None, p_logreg: float, knn_share: float

@@ -11,6 +11,12 @@ from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
 
 def review_reason(state: ClaimState, threshold: float) -> str:
     verdict = state.verdict
+    if state.audit:
+        confidence = f" (confidence {verdict.confidence:.2f})" if verdict is not None else ""
+        return (
+            f"audit: drawn at random from the claims the Judge would decide alone{confidence}, "
+            "so that people can check the auto-decided labels"
+        )
     if verdict is None or not verdict.readable:
         reason = verdict.unreadable_reason if verdict is not None else None
         return f"the Judge's verdict could not be read: {reason or 'no verdict'}"

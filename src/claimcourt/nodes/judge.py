@@ -5,7 +5,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from claimcourt.deps import Deps
-from claimcourt.graph.routing import choose_route
+from claimcourt.graph.routing import is_audited, route_with_audit
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
 
@@ -14,10 +14,13 @@ async def judge_claim(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, An
     """The Judge's verdict, and where the claim goes next (recorded so a trace can show it)."""
     with timed("judge") as timing:
         verdict = await runtime.context.backend.judge(state)
-    route = choose_route(verdict, runtime.context.threshold)
+    context = runtime.context
+    audited = is_audited(context.audit_seed, state.claim_id, context.audit_rate)
+    route, audit = route_with_audit(verdict, runtime.context.threshold, audited=audited)
     return {
         "verdict": verdict,
         "route": route,
+        "audit": audit,
         "decided_by": "judge" if route == "finalize" else "pending_review",
         "timings": timing,
     }

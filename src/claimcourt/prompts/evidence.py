@@ -1,13 +1,15 @@
 """What every LLM role reads besides its task: the labelled precedents and the claim, fenced as data.
 
-The claim (and every neighbour's text) comes from outside; a claim that says "ignore previous
-instructions" must stay a claim. So the claim sits between fence markers that the text itself cannot
-forge (any marker inside it is defused), and the prompt says that the fenced text is data.
+The claim (and every neighbour's text, and each debater's argument) comes from outside; a claim that
+says "ignore previous instructions" must stay a claim. So the claim sits between fence markers that
+the text itself cannot forge, and the prompt says that the fenced text is data. `defuse` is the one
+function every profile passes outside text through before it enters a prompt.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 CLAIM_OPEN = "<claim>"
 CLAIM_CLOSE = "</claim>"
@@ -32,16 +34,59 @@ PRECEDENT_LINE = "- [{label}] {id} (similarity {similarity:.2f}): {text}"
 NO_PRECEDENTS = "(none found)"
 LABEL_WORDS = {1: "green (Y02)", 0: "not green"}
 
-_MARKER = re.compile(r"</?\s*claim\s*>", re.IGNORECASE)
-_SECTION = re.compile(r"#{2,}")
+# Every way of ending a line, so a header cannot hide behind a carriage return or a Unicode separator.
+_LINE_BREAKS = re.compile(r"\r\n|[\r\v\f\x85\u2028\u2029]")
+# Characters that read as '<', '>', '/' or '#' without being them (NFKC does not fold all of them).
+_LOOKALIKES = str.maketrans({"‹": "<", "›": ">", "〈": "<", "〉": ">", "⟨": "<", "⟩": ">", "⁄": "/", "∕": "/"})
+_LT = r"(?:<|&lt;?|&#0*60;?|&#x0*3c;?)"
+_GT = r"(?:>|&gt;?|&#0*62;?|&#x0*3e;?)"
+_SLASH = r"(?:/|&#0*47;?|&#x0*2f;?|&sol;?)"
+# A fence marker however it is spelled: any case, spaces inside, attributes, HTML-escaped brackets.
+_MARKER = re.compile(rf"{_LT}\s*({_SLASH})?\s*claim\b[^<>\n]*?{_GT}", re.IGNORECASE)
+_HASH_RUN = re.compile(r"#(?:[ \t]*#)+")
+_LINE_HASH = re.compile(r"^([ \t]*)#+[ \t]*", re.MULTILINE)
+
+
+def _fold(char: str) -> str:
+    if char.isascii():
+        return char
+    if unicodedata.category(char) == "Cf":  # zero-width and bidi controls: invisible, so never needed
+        return ""
+    folded = unicodedata.normalize("NFKC", char)
+    return folded if folded in ("<", ">", "/", "#") else char
 
 
 def defuse(text: str) -> str:
-    """The text with anything that could pass for our own structure made harmless: fence markers and
-    the `###` section headers of the Judge's format (a claim must not open a section of its own)."""
-    text = _MARKER.sub(lambda m: m.group(0).replace("<", "(").replace(">", ")"), text)
-    return _SECTION.sub("#", text)
+    """The text with anything that could pass for the prompts' own structure made harmless.
+
+    - fence markers (`<claim>`, `</claim>`, in any spelling) become `(claim)` / `(/claim)`, so the
+      fenced text cannot close its fence;
+    - `#` at the start of a line is dropped and a run of `#` elsewhere becomes one, so no line of the
+      text can open a `### Section:` of the Judge's format (or of a plain chat format);
+    - look-alike and invisible characters are folded first, so neither rule can be dodged with them.
+    The words stay: the text remains the claim the model must judge.
+    """
+    text = _LINE_BREAKS.sub("\n", text).translate(_LOOKALIKES)
+    text = "".join(_fold(ch) for ch in text)
+    text = _MARKER.sub(lambda m: "(/claim)" if m.group(1) else "(claim)", text)
+    text = _HASH_RUN.sub("#", text)
+    return _LINE_HASH.sub(r"\1", text)
 
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def precedent_lines(neighbours: list[tuple[int, str, float, str]]) -> str:
+    """The precedents block from (label, id, similarity, text already cut to its budget)."""
+    if not neighbours:
+        return NO_PRECEDENTS
+    return "\n".join(
+        PRECEDENT_LINE.format(label=LABEL_WORDS[label], id=defuse(one_line(nid)), similarity=sim, text=defuse(text))
+        for label, nid, sim, text in neighbours
+    )
+
+
+def debate_context(precedents: str, claim: str) -> str:
+    """The shared start of every debater prompt: the precedents block, then the fenced claim."""
+    return DEBATE_CONTEXT.format(precedents=precedents, open=CLAIM_OPEN, close=CLAIM_CLOSE, claim=defuse(claim))

@@ -1,9 +1,16 @@
 """The Judge weighs both cases and the precedents."""
 
+from claimcourt.prompts.evidence import defuse
+
 JUDGE_RATIONALE = """\
 p_green {p_green:.2f}: {knn_share:.0%} x similarity-weighted vote of {k} neighbours ({knn:.2f}; \
 {n_green} green, {n_not_green} not green) + {lr_share:.0%} x classifier on the claim embedding ({logreg:.2f}). \
 {strongest}{cues}"""
+# The offline Judge with a weighing of the briefs fitted at index time (`models.evidence`).
+JUDGE_WEIGHED_RATIONALE = """\
+p_green {p_green:.2f}, weighing the briefs: the Advocate cites {green} green precedents, the Skeptic \
+{not_green} not-green ones; {strong} strong and {weak} weak Y02 cues; the classifier on the claim \
+embedding says {logreg:.2f}. Moved most by (log-odds, + towards green): {moved}."""
 
 # --- LLM profiles -------------------------------------------------------------------------------
 # The Judge adapter (QLoRA on Mistral-7B) was trained on exactly this instruction format:
@@ -46,3 +53,23 @@ JUDGE_JSON_REPAIR = """\
 Your reply could not be used: {error}
 Reply again with only one JSON object of the form \
 {{"label": "green" or "not green", "confidence": 0.5 to 1.0, "rationale": "..."}}."""
+
+
+def argument_text(text: str | None) -> str:
+    """A debater's argument as the Judge reads it (model output is outside text too)."""
+    return defuse(text.strip()) if text and text.strip() else NO_ARGUMENT
+
+
+def judge_prompt(*, precedents: str, advocate: str | None, skeptic: str | None, claim: str) -> str:
+    """The adapter's instruction format, ending at `### Answer:`; texts already cut to their budgets."""
+    return JUDGE_PROMPT.format(
+        task=JUDGE_TASK,
+        precedents=precedents,
+        advocate=argument_text(advocate),
+        skeptic=argument_text(skeptic),
+        claim=defuse(claim.strip()),
+    )
+
+
+def judge_json_task(*, advocate: str | None, skeptic: str | None) -> str:
+    return JUDGE_JSON_TASK.format(advocate=argument_text(advocate), skeptic=argument_text(skeptic))

@@ -1,4 +1,5 @@
-"""Indexing labelled claims: embed in batches, upsert into Chroma, refit the offline classifier.
+"""Indexing labelled claims: embed in batches, upsert into Chroma, refit the offline Judge (its
+embedding classifier and its weighing of the briefs, `models.offline_fit`).
 
 Idempotent: ids are the keys. A claim already stored with the same text is not embedded again; a
 changed label is updated in place; a changed text is re-embedded. The same holds for a folder and for
@@ -17,6 +18,7 @@ from claimcourt.config import Settings
 from claimcourt.deps import build_search
 from claimcourt.errors import StoreCorruptError
 from claimcourt.models.offline import LinearClassifier, save_classifier
+from claimcourt.models.offline_fit import fit_weighing
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore, text_key
 from claimcourt.tables import ClaimTable
@@ -92,10 +94,22 @@ def index_file(
         done += len(chunk)
         if on_progress is not None:
             on_progress(done, rows)
-    vectors, labels = store.all_embeddings()
-    classifier = LinearClassifier.fit(vectors, labels, c=settings.offline.lr_c, embedding_model=store.embedding_model)
+    ids, texts, vectors, labels = store.all_claims()
+    offline = settings.offline
+    classifier = LinearClassifier.fit(vectors, labels, c=offline.lr_c, embedding_model=store.embedding_model)
+    weighing = fit_weighing(
+        ids,
+        texts,
+        vectors,
+        labels,
+        c=offline.lr_c,
+        weighing_c=offline.weighing_c,
+        top_k=settings.top_k,
+        excerpt_chars=offline.excerpt_chars,
+        embedding_model=store.embedding_model,
+    )
     classifier_path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
-    report.classifier_path = save_classifier(classifier, store, classifier_path)
+    report.classifier_path = save_classifier(classifier, store, classifier_path, weighing)
     report.total = len(labels)
     report.green = int(labels.sum())
     return report

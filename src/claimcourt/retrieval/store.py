@@ -182,6 +182,22 @@ class LabelledStore:
             return np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
         return np.concatenate(vectors), np.asarray(labels, dtype=np.int64)
 
+    def all_claims(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+        """Every stored claim: ids, texts, embeddings and labels (the offline Judge is fitted on them)."""
+        ids: list[str] = []
+        texts: list[str] = []
+        vectors: list[np.ndarray] = []
+        labels: list[int] = []
+        for offset in range(0, self.count(), _READ_CHUNK):
+            got = self._call("get", include=["embeddings", "metadatas", "documents"], limit=_READ_CHUNK, offset=offset)
+            ids.extend(got["ids"])
+            texts.extend(doc or "" for doc in got["documents"])
+            vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
+            labels.extend(int(meta["label"]) for meta in got["metadatas"])
+        if not vectors:
+            return [], [], np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        return ids, texts, np.concatenate(vectors), np.asarray(labels, dtype=np.int64)
+
     def nearest(
         self,
         embeddings: np.ndarray,

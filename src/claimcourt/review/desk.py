@@ -80,6 +80,13 @@ def confidence_key(state: ClaimState | None) -> float:
     return state.verdict.confidence
 
 
+def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
+    """Whether this claim is shown without the Judge's verdict: the person asked for blind review, or
+    it is an audit claim (`audit_blind`, on by default). An audit checks the Judge; a person who saw
+    its verdict first drifts toward it, and the check would measure that drift instead."""
+    return requested or (state.audit and audit_blind)
+
+
 def judge_label(state: ClaimState) -> int | None:
     return state.verdict.label if state.verdict is not None and state.verdict.readable else None
 
@@ -216,6 +223,10 @@ class ReviewDesk:
         if order == "confidence":
             claims.sort(key=lambda c: (confidence_key(c.state()), c.seq))
         return [c.claim_id for c in claims]
+
+    def blind_for(self, state: ClaimState, *, requested: bool) -> bool:
+        """Whether a review screen must hide the Judge's verdict on this claim (`reviewed_blind`)."""
+        return reviewed_blind(state, requested=requested, audit_blind=self.settings.audit_blind)
 
     def waiting_count(self) -> int:
         return self.ledger.counts(self.run_id).get(WAITING, 0)

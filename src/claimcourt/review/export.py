@@ -23,6 +23,7 @@ GOLD_COLUMNS: tuple[str, ...] = (
     "text",
     "label",
     "decided_by",
+    "audit",
     "human_label",
     "reviewer",
     "note",
@@ -41,7 +42,7 @@ GOLD_COLUMNS: tuple[str, ...] = (
 TRAINING_COLUMNS: tuple[str, ...] = ("id", "text", "label", "label_source", "silver_label", "human_label", "reviewer")
 _INT_COLUMNS = {"label", "human_label", "judge_label", "silver_label"}
 _FLOAT_COLUMNS = {"judge_confidence", "judge_p_green"}
-_BOOL_COLUMNS = {"verdict_shown"}
+_BOOL_COLUMNS = {"verdict_shown", "audit"}
 FORMATS = (".csv", ".parquet")
 
 
@@ -107,6 +108,7 @@ def gold_rows(ledger: Ledger, store: ReviewStore, run_id: str, *, human_only: bo
                 "text": state.text,
                 "label": state.final_label,
                 "decided_by": state.decided_by,
+                "audit": state.audit,
                 "human_label": human.label if human else None,
                 "reviewer": human.reviewer if human else None,
                 "note": human.note if human else None,

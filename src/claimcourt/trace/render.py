@@ -68,6 +68,11 @@ def route_line(step: TraceStep) -> str:
     threshold = step.input.get("threshold")
     if threshold is None:
         return f"route: {route}"
+    if step.output.get("audit"):
+        return (
+            f"route: {route} (an audit: confidence {_fmt(verdict.get('confidence'), 2)} >= threshold "
+            f"{threshold:.2f}, drawn at random for a person to check)"
+        )
     compare = ">=" if route == "finalize" else "<"
     if not verdict.get("readable", True):
         return f"route: {route} (the verdict could not be read)"

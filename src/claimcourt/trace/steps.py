@@ -141,6 +141,7 @@ def step_output(node: str, update: dict[str, Any] | None, *, error: str | None =
             "verdict": _without(update.get("verdict"), _INPUT_SIDE),
             "route": update.get("route"),
             "decided_by": update.get("decided_by"),
+            "audit": bool(update.get("audit", False)),
         }
     if node == "human_review":
         decision = update.get("human")

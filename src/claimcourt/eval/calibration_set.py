@@ -1,0 +1,118 @@
+"""The claims `calibrate` learns from: the Judge's confidence and whether a person agreed with it.
+
+From a results file and a gold file every claim with a readable verdict counts: gold labels cover the
+whole file, whatever the Judge's confidence.
+
+From the human decisions of runs, selection bias must be handled: people only see the claims below the
+run's threshold (routed) and the audit claims above it. All routed claims together over-represent the
+band just below the threshold, so they are not all used. What is used is the audit draw itself
+(`graph.routing.audit_draw`): above the run's threshold, the audit claims; below it, the routed claims
+whose draw would have made them audit claims had the Judge been sure. Together they are the claims whose
+draw fell below the audit rate, on both sides of the threshold: one uniform random sample of the run,
+independent of the confidence, which is what the exact binomial bound needs. Only audit claims count
+above the run's threshold; a claim whose verdict could not be read is never decided alone, so it never
+counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from claimcourt.errors import RunStateError
+from claimcourt.eval.data import EvalSet
+from claimcourt.graph.routing import is_audited
+from claimcourt.state import ClaimState
+from claimcourt.workspace import Ledger
+
+
+@dataclass
+class CalibrationSet:
+    confidence: list[float] = field(default_factory=list)
+    agrees: list[bool] = field(default_factory=list)
+    audits: int = 0  # decided audit claims used
+    routed: int = 0  # routed claims used (their audit draw picked them)
+    routed_left_out: int = 0  # decided routed claims the draw did not pick
+    waiting: int = 0  # claims of the sample still waiting for a person
+    shown: int = 0  # decisions of the sample made with the Judge's verdict on screen
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, confidence: float, agrees: bool) -> None:
+        self.confidence.append(confidence)
+        self.agrees.append(agrees)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.confidence, dtype=np.float64), np.asarray(self.agrees, dtype=bool)
+
+    @property
+    def n(self) -> int:
+        return len(self.confidence)
+
+
+def in_sample(state: ClaimState, *, seed: int | None, rate: float) -> bool:
+    """Whether a claim a person saw belongs to the uniform calibration sample of its run."""
+    verdict = state.verdict
+    if verdict is None or not verdict.readable or verdict.label is None:
+        return False
+    return state.audit or is_audited(seed, state.claim_id, rate)
+
+
+def _audit_settings(run: dict[str, object]) -> tuple[int | None, float]:
+    raw = run.get("settings_json")
+    settings = json.loads(raw) if isinstance(raw, str) and raw else {}
+    seed = settings.get("audit_seed")
+    return (int(seed) if seed is not None else None), float(settings.get("audit_rate") or 0.0)
+
+
+def from_runs(ledger: Ledger, run_ids: Sequence[str]) -> CalibrationSet:
+    found = CalibrationSet(sources=[f"run {r}" for r in run_ids])
+    for run_id in run_ids:
+        seed, rate = _audit_settings(ledger.run(run_id))
+        if rate <= 0 or seed is None:
+            found.notes.append(f"run '{run_id}' audited no claims (audit rate 0): only routed claims, none usable")
+        for claim in ledger.claims(run_id):
+            state = claim.state()
+            if state is None or claim.status not in ("pending_review", "human"):
+                continue
+            if not in_sample(state, seed=seed, rate=rate):
+                found.routed_left_out += claim.status == "human"
+                continue
+            if claim.status == "pending_review" or state.human is None:
+                found.waiting += 1
+                continue
+            assert state.verdict is not None
+            found.add(state.verdict.confidence, state.verdict.label == state.human.label)
+            found.audits += state.audit
+            found.routed += not state.audit
+            found.shown += state.human.verdict_shown
+    if found.waiting:
+        found.notes.append(
+            f"{found.waiting} claims of the audit sample still wait for a person: decide them first, since "
+            "the ones left undecided may not be a random part"
+        )
+    if found.shown:
+        found.notes.append(
+            f"{found.shown} of these decisions were made with the Judge's verdict shown: people drift toward "
+            "the suggestion they saw, which flatters the agreement (audit claims are blind by default)"
+        )
+    return found
+
+
+def from_gold(es: EvalSet) -> CalibrationSet:
+    found = CalibrationSet(sources=[f"{es.results_path} against {es.gold_path}"])
+    usable = es.finished & es.has_label & ~np.isnan(es.confidence)
+    for conf, judge, gold in zip(es.confidence[usable], es.judge_label[usable], es.gold[usable], strict=True):
+        found.add(float(conf), bool(judge == gold))
+    return found
+
+
+def require_claims(found: CalibrationSet) -> None:
+    if found.n == 0:
+        raise RunStateError(
+            "no calibration claims: nothing a person decided is in the audit sample; run with "
+            "--audit-rate (e.g. 0.05) and review the audit claims, or give --results with --gold"
+        )

@@ -1,0 +1,89 @@
+"""hf_decode on a CUDA GPU with 4-bit NF4 weights: the decode step really is captured as a CUDA graph
+(bitsandbytes' kernels inside it), and the graphed loop gives generate's tokens, verdict logits and
+rationale. Skipped where there is no GPU (CI)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+from claimcourt.config import HFSettings
+from claimcourt.models import hf_decode, hf_engine
+from claimcourt.models.hf import label_token_ids
+from claimcourt.models.hf_loading import ModelRegistry
+from tests.hf_tiny import TinyModels, build_tiny_models
+
+pytestmark = pytest.mark.gpu
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(torch.cuda.is_available())
+
+
+if not _cuda() or importlib.util.find_spec("bitsandbytes") is None:
+    pytest.skip("needs a CUDA GPU and bitsandbytes", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-decode-gpu"), hidden=256, layers=2)
+
+
+def settings_for(tiny: TinyModels, model: str) -> HFSettings:
+    return HFSettings(
+        debater_model=model, judge_model=str(tiny.mistral), judge_adapter=str(tiny.adapter), quantization="nf4"
+    )
+
+
+TEXTS = [
+    "A method for producing hydrogen by electrolysis of water using electricity from solar panels.",
+    "A shoe comprising a sole.",
+    "An apparatus for capturing carbon dioxide from flue gas of a power plant with an amine solvent.",
+    "A wind turbine blade comprising a carbon fibre spar and a control system for the pitch.",
+]
+
+
+@pytest.mark.parametrize("name", ["phi3", "mistral"])
+def test_nf4_decode_step_is_captured_and_gives_generates_tokens(tiny: TinyModels, name: str) -> None:
+    path = str(getattr(tiny, name))
+    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
+    rows = [loaded.tokenizer(t).input_ids for t in TEXTS]
+    with loaded.role(None) as model:
+        plain = hf_engine.generate_texts(
+            model, loaded, rows, max_new_tokens=24, cache_implementation="static", decode="generate"
+        )
+        ours = hf_engine.generate_texts(
+            model, loaded, rows, max_new_tokens=24, cache_implementation="static", decode="graphed"
+        )
+    assert loaded.model_id not in hf_decode._graphs_broken  # the graph was captured, not the eager fallback
+    assert ours == plain
+    assert any(len(r) > 4 for r in plain)
+
+
+def test_nf4_graphed_judge_gives_the_same_logits_and_rationale(tiny: TinyModels) -> None:
+    settings = settings_for(tiny, str(tiny.phi3))
+    loaded = ModelRegistry(settings).get(settings.judge_model)
+    rows = [loaded.tokenizer(t).input_ids for t in TEXTS]
+    header = loaded.tokenizer("\n### Rationale:", add_special_tokens=False).input_ids
+    out = {}
+    with loaded.role("judge") as model:
+        for decode in ("generate", "graphed"):
+            out[decode] = hf_engine.judge_with_rationale(
+                model,
+                loaded,
+                rows,
+                label_ids=label_token_ids(loaded.tokenizer),
+                header_ids=header,
+                rationale_tokens=16,
+                cache_implementation="static",
+                decode=decode,
+            )
+    assert loaded.model_id not in hf_decode._graphs_broken
+    for (y0, n0, r0), (y1, n1, r1) in zip(out["generate"], out["graphed"], strict=True):
+        assert (y1, n1) == pytest.approx((y0, n0), abs=1e-2)  # bf16 logits
+        assert r1 == r0

@@ -1,0 +1,150 @@
+"""hf_decode's greedy loop against transformers' generate, with tiny real models on CPU: the same
+tokens for the debaters, the same logits, verdict tokens and rationale for the Judge, whatever the
+padding, and the same debate and p_green through the whole backend."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from claimcourt.config import HFSettings
+from claimcourt.models import hf_engine
+from claimcourt.models.hf import HFBackend, label_token_ids
+from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
+from claimcourt.state import ClaimState, Neighbour
+from tests.hf_tiny import TinyModels, build_tiny_models
+
+NEIGHBOURS = [Neighbour(id="US-1", text="A wind turbine blade with a carbon fibre spar.", label=1, similarity=0.8)]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    return build_tiny_models(tmp_path_factory.mktemp("tiny-decode"))
+
+
+def settings_for(tiny: TinyModels, **overrides: Any) -> HFSettings:
+    values: dict[str, Any] = {
+        "debater_model": str(tiny.phi3),
+        "judge_model": str(tiny.mistral),
+        "judge_adapter": str(tiny.adapter),
+        "quantization": "none",
+        "compute_dtype": "float32",
+        "claim_max_tokens": 48,
+        "neighbour_max_tokens": 16,
+        "debater_max_new_tokens": 20,
+        "judge_rationale_tokens": 12,
+        "max_batch_size": 8,
+    }
+    values.update(overrides)
+    return HFSettings(**values)
+
+
+def prompt_rows(loaded: LoadedModel, equal: bool) -> list[list[int]]:
+    texts = [
+        "A method for producing hydrogen by electrolysis of water using electricity from solar panels.",
+        "A shoe comprising a sole.",
+        "An apparatus for capturing carbon dioxide from flue gas of a power plant with an amine solvent.",
+    ]
+    rows = [loaded.tokenizer(t).input_ids for t in texts]
+    if equal:  # no padding at all: the mask path transformers may skip
+        width = min(len(r) for r in rows)
+        rows = [r[:width] for r in rows]
+    return rows
+
+
+@pytest.mark.parametrize("model_name", ["phi3", "mistral", "llama"])
+@pytest.mark.parametrize("equal", [False, True])
+@pytest.mark.parametrize("new_tokens", [1, 2, 24])
+def test_graphed_decode_gives_generates_tokens(tiny: TinyModels, model_name: str, equal: bool, new_tokens: int) -> None:
+    path = str(getattr(tiny, model_name))
+    registry = ModelRegistry(settings_for(tiny, debater_model=path))
+    loaded = registry.get(path)
+    rows = prompt_rows(loaded, equal)
+    with loaded.role(None) as model:
+        plain = hf_engine.generate_texts(
+            model, loaded, rows, max_new_tokens=new_tokens, cache_implementation="static", decode="generate"
+        )
+        ours = hf_engine.generate_texts(
+            model, loaded, rows, max_new_tokens=new_tokens, cache_implementation="static", decode="graphed"
+        )
+    assert ours == plain
+    assert any(len(r) > 1 for r in plain) or new_tokens < 3  # the outputs are not all cut at once
+
+
+@pytest.mark.parametrize("rationale_tokens", [3, 16])
+def test_graphed_judge_gives_the_same_logits_verdict_and_rationale(tiny: TinyModels, rationale_tokens: int) -> None:
+    settings = settings_for(tiny)
+    loaded = ModelRegistry(settings).get(settings.judge_model)
+    rows = prompt_rows(loaded, equal=False)
+    labels = label_token_ids(loaded.tokenizer)
+    header = loaded.tokenizer("\n### Rationale:", add_special_tokens=False).input_ids
+    results = {}
+    with loaded.role("judge") as model:
+        for decode in ("generate", "graphed"):
+            results[decode] = hf_engine.judge_with_rationale(
+                model,
+                loaded,
+                rows,
+                label_ids=labels,
+                header_ids=header,
+                rationale_tokens=rationale_tokens,
+                cache_implementation="static",
+                decode=decode,
+            )
+    for (y0, n0, r0), (y1, n1, r1) in zip(results["generate"], results["graphed"], strict=True):
+        assert y1 == pytest.approx(y0, abs=1e-5) and n1 == pytest.approx(n0, abs=1e-5)
+        assert r1 == r0
+    assert any(r for _, _, r in results["generate"])
+
+
+def test_backend_debate_and_p_green_are_the_same_either_way(tiny: TinyModels) -> None:
+    states = [
+        ClaimState(claim_id=f"c{i}", text=text, neighbours=NEIGHBOURS)
+        for i, text in enumerate(
+            [
+                "A battery management system for an electric vehicle that balances the cells while charging.",
+                "A semiconductor device comprising a substrate and a gate electrode.",
+                "A wind turbine blade comprising a carbon fibre spar.",
+            ]
+        )
+    ]
+
+    async def debate(backend: HFBackend) -> list[tuple[str, str, float | None, str]]:
+        out = []
+        for s in states:
+            advocate, skeptic = await asyncio.gather(backend.argue("advocate", s), backend.argue("skeptic", s))
+            verdict = await backend.judge(s.model_copy(update={"advocate": advocate, "skeptic": skeptic}))
+            out.append((advocate.text, skeptic.text, verdict.p_green, verdict.rationale))
+        return out
+
+    plain = asyncio.run(debate(HFBackend(settings_for(tiny, decode="generate"))))
+    ours = asyncio.run(debate(HFBackend(settings_for(tiny, decode="graphed"))))
+    for a, b in zip(plain, ours, strict=True):
+        assert a[:2] == b[:2] and a[3] == b[3]
+        assert b[2] == pytest.approx(a[2], abs=1e-6)
+
+
+def test_grouped_decode_attention_equals_sdpa_over_repeated_heads() -> None:
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from claimcourt.models.hf_decode import grouped_decode_attention
+
+    gen = torch.Generator().manual_seed(3)
+    batch, heads, kv_heads, length, dim = 3, 8, 2, 11, 16
+    query = torch.randn(batch, heads, 1, dim, generator=gen)
+    key = torch.randn(batch, kv_heads, length, dim, generator=gen)
+    value = torch.randn(batch, kv_heads, length, dim, generator=gen)
+    mask = torch.rand(batch, 1, 1, length, generator=gen) > 0.3
+    mask[:, :, :, -1] = True  # every row attends somewhere
+
+    class Module(torch.nn.Module):
+        num_key_value_groups = heads // kv_heads
+        is_causal = True
+
+    expected, _ = sdpa_attention_forward(Module(), query, key, value, mask, scaling=dim**-0.5)
+    ours, _ = grouped_decode_attention(Module(), query, key, value, mask, scaling=dim**-0.5)
+    assert ours.shape == expected.shape == (batch, 1, heads, dim)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)

@@ -57,11 +57,11 @@ def run_summary(settings: Settings, run_id: str) -> dict[str, object]:
 
 
 def test_an_inline_decision_is_counted_by_agreement(indexed: Settings) -> None:
-    args = ["trace", "--text", CLAIM, "--id", "inline-1", "--run-id", "t-agree", "--threshold", "0.99"]
+    args = ["trace", "--text", CLAIM, "--id", "inline-1", "--run-id", "t-agree", "--threshold", "1.0"]
     result = invoke(indexed, *args, "--reviewer", "cleo", input="1\nwind energy\n")
     assert result.exit_code == 0, result.output
 
-    assert where_it_stands(indexed, "t-agree", "inline-1") == ("human", ["cleo"])
+    assert where_it_stands(indexed, "t-agree", "inline-1") == ("human", ["cleo"]), result.output
     report = json.loads(invoke(indexed, "agreement", "--run-id", "t-agree", "--json").stdout)
     assert report["decisions"] == 1 and report["claims"] == 1
     assert report["judge_vs_people"] and report["judge_vs_people"][0]["n"] == 1
@@ -93,7 +93,7 @@ def stop_and_wait(child: pexpect.spawn) -> tuple[float, str]:
 
 
 def test_ctrl_c_at_the_step_prompt_after_a_decision_keeps_it(indexed: Settings) -> None:
-    child = spawn(indexed, "trace", "--text", CLAIM, "--id", "step-1", "--run-id", "t-step", "--threshold", "0.99",
+    child = spawn(indexed, "trace", "--text", CLAIM, "--id", "step-1", "--run-id", "t-step", "--threshold", "1.0",
                   "--step", "--reviewer", "dana")  # fmt: skip
     for _ in range(4):  # retrieve, advocate, skeptic, judge
         child.expect("Enter for the next step")
@@ -117,7 +117,7 @@ def test_ctrl_c_at_the_step_prompt_after_a_decision_keeps_it(indexed: Settings) 
 
 
 def test_ctrl_c_at_the_label_prompt_leaves_the_claim_waiting_everywhere(indexed: Settings) -> None:
-    child = spawn(indexed, "trace", "--text", CLAIM, "--id", "ask-1", "--run-id", "t-ask", "--threshold", "0.99")
+    child = spawn(indexed, "trace", "--text", CLAIM, "--id", "ask-1", "--run-id", "t-ask", "--threshold", "1.0")
     child.expect("Label\\?")
 
     took, said = stop_and_wait(child)

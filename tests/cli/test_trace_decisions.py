@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from claimcourt.review.store import ReviewStore
 from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
 from claimcourt.config import Settings, load_settings
 from claimcourt.retrieval.indexing import index_file
-from claimcourt.workspace import Ledger, WorkspacePaths
+from claimcourt.store import open_store
 from tests.conftest import write_csv
 
 CLAIM = "A wind turbine blade with a lightweight composite spar that increases the energy captured from the wind."
@@ -41,12 +40,12 @@ def invoke(settings: Settings, *args: str, input: str | None = None):  # type: i
 
 def where_it_stands(settings: Settings, run_id: str, claim_id: str) -> tuple[str, list[str]]:
     """(the ledger's status, the reviewers in the reviews table) of one claim."""
-    ledger = Ledger(WorkspacePaths(settings.workspace).ledger)
+    store = open_store(settings)
     try:
-        stored = ledger.claim(run_id, claim_id)
-        reviews = ReviewStore(ledger.conn).active(run_id=run_id, claim_id=claim_id)
+        stored = store.ledger.claim(run_id, claim_id)
+        reviews = store.reviews.active(run_id=run_id, claim_id=claim_id)
     finally:
-        ledger.close()
+        store.close()
     assert stored is not None
     return stored.status, [r.reviewer for r in reviews]
 

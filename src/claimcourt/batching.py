@@ -5,12 +5,18 @@ The graph runs one thread per claim, many at once (`max_concurrency`). Each node
 and runs it as one batched call in a worker thread, so the event loop keeps collecting the next batch
 while the current one computes. One batch is in flight at a time per batcher: the device it runs on
 is the bottleneck, and a queue that fills while it works is what makes the next batch large.
+
+Each batcher runs its batches on one thread of its own, always the same one. With a pool of threads
+(`asyncio.to_thread`) each thread that ever ran a batch keeps its own malloc arena holding that batch's
+peak working memory (an embedding batch's activations are hundreds of MiB), so resident memory grew
+with the claims debated as more threads took turns; one thread keeps one arena.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -50,6 +56,7 @@ class MicroBatcher(Generic[In, Out]):
         max_wait_s: float = 0.002,
         linger_s: float = 0.0,
         quiet_s: float = 0.0,
+        thread: ThreadPoolExecutor | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
@@ -64,6 +71,8 @@ class MicroBatcher(Generic[In, Out]):
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = BatchStats()
+        # `thread`: share one worker thread with other work on the same device (see the module doc).
+        self.thread = thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimcourt-batch")
 
     async def submit(self, item: In) -> Out:
         loop = asyncio.get_running_loop()
@@ -93,7 +102,8 @@ class MicroBatcher(Generic[In, Out]):
             if not live:
                 continue
             try:
-                results = await asyncio.to_thread(self._fn, [p.item for p in live])
+                items = [p.item for p in live]
+                results = await asyncio.get_running_loop().run_in_executor(self.thread, self._fn, items)
             except Exception as exc:  # delivered to every caller of this batch
                 for p in live:
                     if not p.future.done():

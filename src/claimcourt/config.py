@@ -255,8 +255,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: configuration file not found") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except IsADirectoryError as exc:
+        raise ConfigError(f"{path}: is a directory, not a TOML configuration file") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
 
 
 def _drop_none(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -297,7 +301,10 @@ def load_settings(
             source = str(workspace / CONFIG_FILENAME)
         merged = _deep_merge(_deep_merge(file_values, env), flags)
         merged.setdefault("workspace", workspace)
-        return Settings.model_validate(merged)
+        settings = Settings.model_validate(merged)
+        if settings.workspace.exists() and not settings.workspace.is_dir():
+            raise ConfigError(f"{settings.workspace}: the workspace is a file, not a folder")
+        return settings
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

@@ -21,6 +21,7 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.paths import check_output_file
 from claimcourt.run_settings import resolve_run_settings
 from claimcourt.state import ClaimState
 from claimcourt.store import (
@@ -38,6 +39,7 @@ from claimcourt.store import (
 )
 from claimcourt.tables import ClaimRow, ClaimTable
 from claimcourt.workers import Chunk, beat, check_joins, leased_chunks, register_claims
+from claimcourt.workspace import WorkspacePaths
 
 __all__ = ["FINISHED", "RESULT_COLUMNS", "Progress", "RunSummary", "Runner", "default_run_id"]
 # Claims read, queued in the ledger and embedded ahead (in one length-sorted call) per step.
@@ -111,8 +113,8 @@ class Runner:
         self.deps = deps or build_deps(settings)
         self.on_progress = on_progress
 
-    def output_paths(self, store: Store, run_id: str, output: Path | None) -> tuple[Path, Path]:
-        csv_path = output or store.run_dir(run_id) / "results.csv"
+    def output_paths(self, run_id: str, output: Path | None) -> tuple[Path, Path]:
+        csv_path = output or WorkspacePaths(self.settings.workspace).run_dir(run_id) / "results.csv"
         return csv_path, csv_path.with_suffix(".jsonl")
 
     def _adopt_run_settings(self, store: Store, run_id: str) -> None:
@@ -134,13 +136,15 @@ class Runner:
         rows: int | None = None,
     ) -> RunSummary:
         """`rows`: the claim count from an earlier `table.validate()`, to skip validating twice."""
+        check_run_id(run_id)
+        csv_path, jsonl_path = self.output_paths(run_id, output)
+        for path in (csv_path, jsonl_path):
+            check_output_file(path)  # before any claim is debated, not when the results are written
         rows = rows if rows is not None else table.validate()
         total = min(rows, limit) if limit is not None else rows
-        check_run_id(run_id)
         self.deps.search.store.require_nonempty()
         self.deps.backend.check_ready()
         store = open_store(self.settings)
-        csv_path, jsonl_path = self.output_paths(store, run_id, output)
         progress = Progress(total=total)
         summary = RunSummary(run_id, progress, {}, csv_path, jsonl_path)
         worker_id = new_worker_id()

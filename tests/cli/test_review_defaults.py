@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from claimcourt import __version__
 from claimcourt.cli.app import app
-from claimcourt.workspace import Ledger, WorkspacePaths
+from claimcourt.config import load_settings
+from claimcourt.store import open_store
 from tests.conftest import read_csv, write_csv
 from tests.review_support import RUN_ID, THRESHOLD, counts, review_ws, reviews, waiting_states
 
@@ -45,11 +46,11 @@ def test_a_sheet_must_say_whether_its_people_saw_the_judge(review_ws: Path, tmp_
 def test_a_run_o_file_is_rewritten_by_later_decisions_and_eval_flags_a_stale_copy(
     review_ws: Path, tmp_path: Path, silver_rows: list[dict[str, str]]
 ) -> None:
-    ledger = Ledger(WorkspacePaths(review_ws).ledger)
+    store = open_store(load_settings(overrides={"workspace": review_ws}, environ={}))
     try:
-        batch = ledger.run(RUN_ID)["input_file"]
+        batch = store.ledger.run(RUN_ID)["input_file"]
     finally:
-        ledger.close()
+        store.close()
     labels = tmp_path / "labels.csv"
     # Resuming the finished run with -o writes (and records) the results file; nothing is debated again.
     code, out = invoke(

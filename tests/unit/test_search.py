@@ -70,3 +70,38 @@ def test_a_new_event_loop_starts_with_a_fresh_cache() -> None:
     asyncio.run(search.neighbours("a", "text"))
     asyncio.run(search.neighbours("a", "text"))  # a second CLI step in the same process
     assert len(embedder.calls) == 2
+
+
+class ThreadRecordingEmbedder(CountingEmbedder):
+    """Slow enough that a second embedding asked meanwhile needs a thread of its own in a pool."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import threading
+        import time
+
+        self.threads.add(threading.get_ident())
+        time.sleep(0.05)
+        return super().embed(texts)
+
+
+def test_every_embedding_runs_on_one_thread() -> None:
+    # Each thread that runs a batch keeps a malloc arena as large as the batch's working memory:
+    # embeddings spread over a pool's threads made resident memory grow with the claims debated.
+    embedder, store = ThreadRecordingEmbedder(), EchoStore()
+    search = NeighbourSearch(embedder, store, top_k=1)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        for round_ in range(4):
+            batch = [f"claim {round_} {i}" for i in range(8)]
+            search.prefetch(batch)
+            await asyncio.gather(
+                *(search.neighbours(f"{round_}-{i}", t) for i, t in enumerate([*batch, f"late {round_}"]))
+            )
+
+    asyncio.run(main())
+    assert len(embedder.calls) >= 8  # prefetches and batched embeddings, some at the same time
+    assert len(embedder.threads) == 1

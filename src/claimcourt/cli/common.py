@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,8 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from claimcourt.config import Profile, Settings, load_settings
+from claimcourt.display import as_text
 from claimcourt.errors import ClaimcourtError
 
 console = Console()
@@ -66,6 +69,18 @@ def user_errors() -> Iterator[None]:
     """The one place a ClaimcourtError becomes a message and an exit code (no traceback)."""
     try:
         yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):
+            raise  # locked, disk full...: not a damaged file, and not the user's to fix here
+        # A page damaged inside a file whose header is sound (workspace.store.sqlite_files.check_sqlite_file passed it).
+        line = Text("error:", style="bold red") + as_text(
+            f" a workspace database is damaged ({exc}): restore runs.sqlite and checkpoints.sqlite from a "
+            "backup, or move them aside to start afresh"
+        )
+        err_console.print(line, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     except ClaimcourtError as exc:
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        # The message names files, ids and values from data: shown as text, never as markup.
+        line = Text("error:", style="bold red") + as_text(f" {exc.message}")
+        err_console.print(line, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None

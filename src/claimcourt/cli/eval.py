@@ -9,18 +9,20 @@ import typer
 from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.display import as_text, markup
 from claimcourt.errors import InputError
 from claimcourt.eval.data import load_eval_set, read_gold
 from claimcourt.eval.evaluate import HEADLINE, Evaluation, evaluate
 from claimcourt.eval.report import Written, fmt, headline_value, left_out_notes, unique_names, write_outputs
 from claimcourt.eval.runinfo import run_threshold, stale_results
+from claimcourt.paths import check_output_dir
 
 
 def show_evaluations(evaluations: list[Evaluation]) -> None:
     table = Table(title="evaluation against gold", header_style="bold")
     table.add_column("")
     for ev in evaluations:
-        table.add_column(ev.name, justify="right")
+        table.add_column(markup(ev.name), justify="right")
 
     def row(label: str, cells: list[str]) -> None:
         table.add_row(label, *cells)
@@ -71,17 +73,17 @@ def show_evaluations(evaluations: list[Evaluation]) -> None:
     console.print(table)
     for ev in evaluations:
         notes = [*left_out_notes(ev), f"threshold: {ev.selective.threshold_source}"]
-        console.print(f"[bold]{ev.name}[/]: " + "; ".join(notes), highlight=False)
+        console.print(f"[bold]{markup(ev.name)}[/]: " + markup("; ".join(notes)), highlight=False)
         if ev.search is not None:
             for warning in ev.search.warnings:
-                err_console.print(f"[yellow]warning ({ev.name}):[/] {warning}", highlight=False)
+                err_console.print(f"[yellow]warning ({markup(ev.name)}):[/] {markup(warning)}", highlight=False)
 
 
 def show_written(written: Written) -> None:
     for path in written.metrics_json:
-        console.print(f"metrics: {path}", highlight=False)
+        console.print(as_text(f"metrics: {path}"), highlight=False)
     for path in written.reports:
-        console.print(f"report:  {path}", highlight=False)
+        console.print(as_text(f"report:  {path}"), highlight=False)
     console.print(f"plots:   {len(written.plots)} PNG files beside them", highlight=False)
 
 
@@ -126,6 +128,7 @@ def eval_results(
         if run_id is not None and len(results) > 1:
             raise InputError("--run-id names one run: give one results file with it")
         settings = settings_from(workspace=workspace, config=config)
+        check_output_dir(out)
         gold_labels = read_gold(gold, id_col=id_col, label_col=label_col)
         names = unique_names(results)
         evaluations = []

@@ -22,6 +22,7 @@ from claimcourt.cli.common import (
     user_errors,
 )
 from claimcourt.config import Settings
+from claimcourt.display import markup
 from claimcourt.errors import InputError, RunStateError
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
 from claimcourt.review.desk import ReviewDesk
@@ -78,9 +79,9 @@ class Asked:
 def nothing_waiting(settings: Settings, run_id: str | None, *, second_opinion: bool = False) -> None:
     where = f"run '{run_id}'" if run_id else f"workspace {settings.workspace}"
     if second_opinion:
-        console.print(f"Nothing needs a second opinion in {where}: no claim has a decision by a person yet.")
+        console.print(f"Nothing needs a second opinion in {markup(where)}: no claim has a decision by a person yet.")
     else:
-        console.print(f"[green]Nothing is waiting for a person in {where}.[/] Every claim has a label.")
+        console.print(f"[green]Nothing is waiting for a person in {markup(where)}.[/] Every claim has a label.")
 
 
 def review(
@@ -169,7 +170,7 @@ def _interactive(settings: Settings, run_id: str, reviewer: str, asked: Asked) -
     from claimcourt.review.tui.session import Said, Session
 
     async def session() -> SessionSummary | None:
-        async with ReviewDesk(settings, run_id, on_wait=lambda msg: console.print(f"[yellow]{msg}[/]")) as desk:
+        async with ReviewDesk(settings, run_id, on_wait=lambda msg: console.print(f"[yellow]{markup(msg)}[/]")) as desk:
             fixed = await desk.reconcile()
             if not desk.queue(order=asked.order, second_opinion=asked.second_opinion, reviewer=reviewer):
                 nothing_waiting(settings, run_id, second_opinion=asked.second_opinion)
@@ -210,15 +211,15 @@ def show_session_summary(run_id: str, summary: SessionSummary, asked: Asked) -> 
     console.print(("Stopped. " if summary.interrupted else "") + said, highlight=False)
     if summary.waiting_in_run:
         console.print(
-            f"[bold]{summary.waiting_in_run}[/] claim(s) still wait in run {run_id}. "
-            f"Continue with: {asked.command(run_id)}",
+            f"[bold]{summary.waiting_in_run}[/] claim(s) still wait in run {markup(run_id)}. "
+            f"Continue with: {markup(asked.command(run_id))}",
             highlight=False,
             soft_wrap=True,
         )
     else:
         console.print(
-            f"[green]No claim waits in run {run_id} any more.[/] Export the labels with: "
-            f"claimcourt export --run-id {run_id} -o gold.csv",
+            f"[green]No claim waits in run {markup(run_id)} any more.[/] Export the labels with: "
+            f"claimcourt export --run-id {markup(run_id)} -o gold.csv",
             highlight=False,
         )
 
@@ -233,7 +234,7 @@ async def _bulk(
     blind: bool,
     second_opinion: bool,
 ) -> BulkResult | None:
-    async with ReviewDesk(settings, run_id, on_wait=lambda msg: err_console.print(f"[yellow]{msg}[/]")) as desk:
+    async with ReviewDesk(settings, run_id, on_wait=lambda msg: err_console.print(f"[yellow]{markup(msg)}[/]")) as desk:
         await desk.reconcile()
         plan = plan_decisions(desk, decisions, reviewer=reviewer, second_opinion=second_opinion)
         if not plan.ok:
@@ -251,25 +252,29 @@ async def _bulk(
             )
     kind = "second opinions" if second_opinion else "decisions"
     console.print(
-        f"Applied [bold]{len(result.outcomes)}[/] {kind} from {path} to run {run_id}"
+        f"Applied [bold]{len(result.outcomes)}[/] {kind} from {markup(str(path))} to run {markup(run_id)}"
         + (f" ({result.overrides} overrule the Judge)" if result.overrides else "")
         + (f"; {len(plan.already_applied)} were already applied" if plan.already_applied else "")
         + ".",
         highlight=False,
     )
-    console.print(f"[bold]{result.waiting_after}[/] claim(s) still wait for a person in run {run_id}.", highlight=False)
+    console.print(
+        f"[bold]{result.waiting_after}[/] claim(s) still wait for a person in run {markup(run_id)}.", highlight=False
+    )
     return result
 
 
 def report_rejected(plan: BulkPlan, path: Path, run_id: str) -> None:
-    table = Table(title=f"{path}: decisions that cannot be applied to run {run_id}", title_justify="left")
+    table = Table(
+        title=f"{markup(str(path))}: decisions that cannot be applied to run {markup(run_id)}", title_justify="left"
+    )
     table.add_column("row", justify="right")
     table.add_column("id")
     table.add_column("problem")
     for decision in plan.unknown:
-        table.add_row(str(decision.row), decision.claim_id, f"unknown id: not in run {run_id}")
+        table.add_row(str(decision.row), markup(decision.claim_id), f"unknown id: not in run {markup(run_id)}")
     for decision, why in plan.not_waiting:
-        table.add_row(str(decision.row), decision.claim_id, why)
+        table.add_row(str(decision.row), markup(decision.claim_id), markup(why))
     err_console.print(table)
     err_console.print(
         f"[bold red]error:[/] {len(plan.unknown)} unknown and {len(plan.not_waiting)} not-waiting id(s); "

@@ -23,6 +23,7 @@ from claimcourt.cli.common import (
 )
 from claimcourt.config import DEFAULT_WORKSPACE, Settings
 from claimcourt.deps import Deps
+from claimcourt.paths import check_output_file
 from claimcourt.runner import Progress as RunProgress
 from claimcourt.runner import Runner, RunSummary, default_run_id
 from claimcourt.tables import ClaimTable
@@ -97,6 +98,9 @@ def execute_run(
 ) -> RunSummary:
     """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
     table = ClaimTable(file, id_col=id_col, text_col=text_col)
+    if output is not None:
+        check_output_file(output)  # before validating a large file, and long before its results are written
+        check_output_file(output.with_suffix(".jsonl"))
     rows = table.validate()  # before the progress bar, so a bad file prints only its error
     with progress_bar(
         "debating",

@@ -21,7 +21,9 @@ from claimcourt.cli.common import (
     user_errors,
 )
 from claimcourt.deps import build_deps
+from claimcourt.display import as_text, markup, one_line
 from claimcourt.eval.selection import OfflineJudgeScorer, Selection, select_uncertain, write_selection
+from claimcourt.paths import check_output_file
 from claimcourt.tables import ClaimTable
 
 
@@ -32,21 +34,22 @@ def show_selection(selection: Selection, output: Path, *, wanted: int, shown: in
     table.add_column("u", justify="right")
     table.add_column("claim")
     for c in selection.picked[:shown]:
-        excerpt = " ".join(c.text.split())
-        table.add_row(c.id, f"{c.p_green:.3f}", f"{c.u:.3f}", excerpt[:80] + ("…" if len(excerpt) > 80 else ""))
+        excerpt = one_line(c.text)
+        shown_text = excerpt[:80] + ("…" if len(excerpt) > 80 else "")
+        table.add_row(markup(c.id), f"{c.p_green:.3f}", f"{c.u:.3f}", markup(shown_text))
     console.print(table)
     picked = selection.picked
     span = f" (u from {picked[-1].u:.3f} to {picked[0].u:.3f})" if picked else ""
     console.print(
         f"Picked [bold]{len(picked)}[/] of {selection.pool_size} claims{span}"
         + (f"; {selection.skipped_similar} near-duplicates skipped" if selection.skipped_similar else "")
-        + f". Written to {output}",
+        + f". Written to {markup(str(output))}",
         highlight=False,
     )
     if len(picked) < wanted:
         reason = "the pool is smaller" if selection.pool_size < wanted else "the rest are near-duplicates"
         err_console.print(f"[yellow]only {len(picked)} of the {wanted} wanted claims:[/] {reason}", highlight=False)
-    console.print(f"Debate them with: claimcourt run {output}", highlight=False)
+    console.print(as_text(f"Debate them with: claimcourt run {output}"), highlight=False)
 
 
 def select(
@@ -75,9 +78,10 @@ def select(
             workspace=workspace, config=config, profile="offline", retrieval={"chroma_url": chroma_url}
         )
         table = ClaimTable(pool, id_col=id_col, text_col=text_col)
+        target = output or Path(f"{pool.stem}-uncertain.csv")
+        check_output_file(target)
         total = table.validate()  # a bad row at the end stops us before the pool is embedded
         scorer = OfflineJudgeScorer(build_deps(settings))
-        target = output or Path(f"{pool.stem}-uncertain.csv")
         with progress_bar("scoring the pool") as bar:
             task = bar.add_task("score", total=total)
             selection = select_uncertain(

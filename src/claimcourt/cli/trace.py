@@ -6,6 +6,10 @@ import asyncio
 import contextlib
 import getpass
 import json
+import shlex
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -25,8 +29,11 @@ from claimcourt.cli.common import (
     user_errors,
 )
 from claimcourt.deps import build_deps
+from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
+from claimcourt.paths import check_output_file
 from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
+from claimcourt.store import existing_store
 from claimcourt.trace.live import LiveTrace, claim_from_file, default_trace_run_id, require_text, text_claim_id
 from claimcourt.trace.render import (
     format_duration,
@@ -42,10 +49,28 @@ from claimcourt.trace.steps import TraceStep
 TraceFormat = Literal["rich", "json", "md"]
 
 
+@contextlib.contextmanager
+def _ctrl_c_stops_now() -> Iterator[None]:
+    """Ctrl-C at a prompt raises at once. Under asyncio.run, SIGINT only cancels the main task, which
+    cannot happen while the loop blocks on the terminal: the stop would wait for Enter."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _input(ui: Console, prompt: str) -> str:
+    with _ctrl_c_stops_now():
+        return ui.input(prompt)
+
+
 def _pause(ui: Console) -> None:
     # At the end of piped input, carry on rather than hang or fail.
     with contextlib.suppress(EOFError):
-        ui.input("[dim]Enter for the next step…[/]")
+        _input(ui, "[dim]Enter for the next step…[/]")
 
 
 def write_report(trace: Trace, *, format_: TraceFormat, output: Path | None) -> None:
@@ -54,7 +79,7 @@ def write_report(trace: Trace, *, format_: TraceFormat, output: Path | None) -> 
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        err_console.print(f"wrote {output}", highlight=False)
+        err_console.print(as_text(f"wrote {output}"), highlight=False)
     else:
         typer.echo(text, nl=not text.endswith("\n"))
 
@@ -81,16 +106,16 @@ def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, stat
     )
     while True:
         try:
-            answer = ui.input("Label? [bold]1[/] green, [bold]0[/] not green, Enter leaves it waiting: ").strip()
+            answer = _input(ui, "Label? [bold]1[/] green, [bold]0[/] not green, Enter leaves it waiting: ").strip()
         except EOFError:
             return None
         if answer == "":
             return None
         if answer in ("0", "1"):
             break
-        ui.print(f"'{answer}' is not 0 or 1", style="red", highlight=False)
+        ui.print(as_text(f"'{answer}' is not 0 or 1"), style="red", highlight=False)
     try:
-        note = ui.input("Note (optional): ").strip() or None
+        note = _input(ui, "Note (optional): ").strip() or None
     except EOFError:
         note = None
     return HumanDecision(label=int(answer), reviewer=reviewer, note=note, verdict_shown=True)
@@ -149,6 +174,8 @@ def trace(
             raise InputError("give either CLAIM_ID (replay a stored debate) or --text/--from (debate now), not both")
         if output is not None and format_ == "rich":
             raise InputError("--output needs --format json or md")
+        if output is not None:
+            check_output_file(output)
         if not live:
             claim_id = claim_id if claim_id is not None else id_
             if claim_id is None or not claim_id.strip():
@@ -210,7 +237,7 @@ def run_live(
         nonlocal streaming_tokens
         if format_ == "rich":
             streaming_tokens = True
-            console.print(token, end="", style="dim", markup=False, highlight=False)
+            console.print(visible(token), end="", style="dim", markup=False, highlight=False)
 
     def on_step(one: TraceStep) -> None:
         nonlocal shown, streaming_tokens
@@ -232,20 +259,55 @@ def run_live(
     if format_ == "rich":
         console.print(
             Panel(
-                Text(f"claim {live.claim_id} · run {live.run_id} · profile {live.settings.profile}\n")
-                + Text(live.text[:600] + ("…" if len(live.text) > 600 else "")),
+                as_text(f"claim {one_line(live.claim_id)} · run {one_line(live.run_id)} · ")
+                + as_text(f"profile {live.settings.profile}\n")
+                + as_text(live.text[:600] + ("…" if len(live.text) > 600 else "")),
                 title="[bold]live debate[/]",
                 title_align="left",
             )
         )
-    result = asyncio.run(live.run(on_step=on_step, decide=decide, on_token=on_token))
+    try:
+        result = asyncio.run(live.run(on_step=on_step, decide=decide, on_token=on_token))
+    except KeyboardInterrupt:
+        if streaming_tokens:
+            console.print()
+        err_console.print(Text("Stopped. ", style="yellow") + as_text(stopped_message(live)), soft_wrap=True)
+        raise typer.Exit(130) from None
     if format_ == "rich":
         console.print(Text(outcome_line(result), style="bold"))
         console.print(
-            f"Replay it with: claimcourt trace {result.claim_id} --run-id {result.run_id}",
+            as_text(f"Replay it with: claimcourt trace {one_line(result.claim_id)} --run-id {one_line(result.run_id)}"),
             highlight=False,
             soft_wrap=True,
         )
     else:
         write_report(result, format_=format_, output=output)
     return result
+
+
+def stopped_message(live: LiveTrace) -> str:
+    """What a stopped live trace left saved, and how to go on: read back from the ledger, so it says
+    what the other commands will say."""
+    store = existing_store(live.settings)
+    stored = store.ledger.claim(live.run_id, live.claim_id) if store is not None else None
+    if store is not None:
+        store.close()
+    replay_cmd = f"claimcourt trace {shlex.quote(live.claim_id)} --run-id {shlex.quote(live.run_id)}"
+    status = stored.status if stored is not None else None
+    if status == "human":
+        state = stored.state() if stored is not None else None
+        human = state.human if state is not None else None
+        by = f" by {human.reviewer}" if human is not None and human.reviewer else ""
+        label = f" (label {human.label}{by})" if human is not None else ""
+        return f"The decision{label} is saved; claim {live.claim_id} is decided. Replay it with: {replay_cmd}"
+    if status == "pending_review":
+        return (
+            f"No decision was saved; claim {live.claim_id} waits for a person. Decide it with: "
+            f"claimcourt review --run-id {shlex.quote(live.run_id)}"
+        )
+    if status == "judge":
+        return f"The Judge's label is saved. Replay it with: {replay_cmd}"
+    return (
+        f"The debate of claim {live.claim_id} stopped before the Judge: nothing was decided (replay what its "
+        f"checkpoints hold with: {replay_cmd}). Debate it again with another --run-id."
+    )

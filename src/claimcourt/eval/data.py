@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
-from claimcourt.tables import ID_COLUMNS, LABEL_COLUMNS, parse_label, resolve_column
+from claimcourt.tables import ID_COLUMNS, LABEL_COLUMNS, csv_records, id_text, parse_label, resolve_column
 
 DECIDED_BY = ("judge", "pending_review", "human", "error")
 RESULTS_REQUIRED = ("id", "decided_by", "judge_label", "p_green", "confidence", "label")
@@ -73,18 +74,8 @@ def _records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]
 
     def csv_rows() -> Iterator[tuple[int, dict[str, Any]]]:
         try:
-            row = 0
-            for fields in reader:
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue
-                row += 1
-                if len(fields) != len(columns):
-                    raise InputError(
-                        f"has {len(fields)} fields but the header has {len(columns)} (unbalanced quotes?)",
-                        file=path,
-                        row=row,
-                    )
-                yield row, dict(zip(columns, fields, strict=True))
+            for row, fields in csv_records(fh, path=path, width=len(columns)):
+                yield row, dict(zip(columns, map(from_spreadsheet_safe, fields), strict=True))
         except UnicodeDecodeError as exc:
             raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
         finally:
@@ -113,7 +104,7 @@ def read_gold(path: Path, *, id_col: str | None = None, label_col: str | None = 
     labels: dict[str, int] = {}
     first_row: dict[str, int] = {}
     for row, values in rows:
-        claim_id = _text(values[id_col])
+        claim_id = id_text(values[id_col], path=path, row=row, column=id_col)
         if not claim_id:
             raise InputError("empty id", file=path, row=row, column=id_col)
         label = parse_label(values[label_col], path=path, row=row, column=label_col)
@@ -239,7 +230,7 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
     lowest_auto = highest_routed = math.nan
     for row, values in rows:
         total += 1
-        claim_id = _text(values["id"])
+        claim_id = id_text(values["id"], path=results_path, row=row, column="id")
         if not claim_id:
             raise InputError("empty id", file=results_path, row=row, column="id")
         if claim_id in seen:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
+from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.deps import Deps
 from claimcourt.errors import ConfigError
 from claimcourt.tables import ClaimRow, ClaimTable
@@ -205,6 +206,6 @@ def write_selection(path: Path, selection: Selection) -> Path:
         writer = csv.writer(fh)
         writer.writerow(SELECTION_COLUMNS)
         for c in selection.picked:
-            writer.writerow([c.id, c.text, f"{c.p_green:.6f}", f"{c.u:.6f}"])
+            writer.writerow([spreadsheet_safe(c.id), spreadsheet_safe(c.text), f"{c.p_green:.6f}", f"{c.u:.6f}"])
     tmp.replace(path)
     return path

@@ -59,6 +59,8 @@ class NeighbourSearch:
         # Prefetches run in the order they were asked for (asyncio.Lock is fair; threading.Lock is not).
         self._prefetch_order: asyncio.Lock | None = None
         self._embed_batcher: MicroBatcher[str, np.ndarray] = MicroBatcher(self._embed_batch, max_batch=max_batch)
+        # Prefetches embed on the batcher's own thread too: every embedding on one thread (batching.py).
+        self._embed_thread = self._embed_batcher.thread
         self._query_batcher: MicroBatcher[_Query, list[Neighbour]] = MicroBatcher(
             self._query_batch, max_batch=max_batch
         )
@@ -116,7 +118,7 @@ class NeighbourSearch:
         async def compute() -> None:
             try:
                 async with order:
-                    vectors = await asyncio.to_thread(self._embed_locked, missing)
+                    vectors = await loop.run_in_executor(self._embed_thread, self._embed_locked, missing)
             except BaseException as exc:
                 for text, future in futures.items():
                     self._vectors.pop(text, None)

@@ -10,11 +10,15 @@ an interactive decision (`ReviewDesk.decide`), each committed on its own.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
+from claimcourt.paths import check_input_file
 from claimcourt.review.desk import WAITING, Outcome, ReviewDesk
 from claimcourt.state import HumanDecision
 from claimcourt.tables import parse_label
@@ -63,17 +67,30 @@ def _pick(path: Path, columns: list[str], names: tuple[str, ...], role: str) -> 
     )
 
 
+def _records(reader: csv.DictReader[str], path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    row = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # strict: a quote left open, or text after a closing quote
+            raise InputError(f"malformed CSV ({exc}): a quote left open?", file=path, row=row + 1) from exc
+        row += 1
+        yield row, record
+
+
 def read_decisions(path: Path) -> list[BulkDecision]:
     """Every row of a decisions CSV, validated; errors name the file, row and column."""
-    if not path.exists():
-        raise InputError("file not found", file=path)
+    check_input_file(path)
     if path.suffix.lower() in (".parquet", ".pq", ".xlsx", ".xls"):
         raise InputError("decisions must be a CSV file (id,label[,note,reviewer])", file=path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
-    reader = csv.DictReader(text.splitlines())
+    # StringIO, not splitlines(): splitlines also cuts at \x1c, \x85 or U+2028 inside a quoted note.
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     columns = [c.strip() for c in reader.fieldnames or []]
     if not columns:
         raise InputError("the file is empty (no header line)", file=path)
@@ -85,11 +102,12 @@ def read_decisions(path: Path) -> list[BulkDecision]:
     reviewer_col = lowered.get("reviewer")
     decisions: list[BulkDecision] = []
     seen: dict[str, int] = {}
-    for row, record in enumerate(reader, start=1):
+    for row, record in _records(reader, path):
         if all(not (v or "").strip() for v in record.values() if isinstance(v, str)):
             continue
         if None in record:
             raise InputError("has more fields than the header (unbalanced quotes?)", file=path, row=row)
+        record = {k: from_spreadsheet_safe(v) if isinstance(v, str) else v for k, v in record.items()}
         claim_id = (record.get(id_col) or "").strip()
         if not claim_id:
             raise InputError("empty id", file=path, row=row, column=id_col)

@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.errors import InputError
+from claimcourt.paths import check_output_file
 from claimcourt.state import ClaimState, utc_now
 from claimcourt.store import Review, Store
 from claimcourt.tables import ClaimTable
@@ -59,6 +61,7 @@ class ExportSummary:
 
 
 def check_output(path: Path) -> None:
+    check_output_file(path)
     if path.suffix.lower() not in FORMATS:
         raise InputError("the output must end in .csv or .parquet", file=path)
 
@@ -159,7 +162,7 @@ def _csv_value(value: Any) -> Any:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value
+    return spreadsheet_safe(value)
 
 
 def export_gold(store: Store, run_id: str, path: Path, *, human_only: bool) -> ExportSummary:

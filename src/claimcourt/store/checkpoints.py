@@ -14,6 +14,7 @@ from claimcourt.config import Settings
 from claimcourt.errors import StorageError
 from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import sqlite_pragmas
+from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 from claimcourt.store.urls import redacted
 
 
@@ -44,12 +45,18 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
 
     path = checkpoints_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_sqlite_file(path)
     conn = await aiosqlite.connect(str(path), timeout=settings.sqlite_busy_timeout_ms / 1000, isolation_level=None)
     try:
-        for pragma in sqlite_pragmas(settings.sqlite_busy_timeout_ms):
-            await conn.execute(pragma)
-        saver = AsyncSqliteSaver(conn, serde=serializer())
-        await saver.setup()
+        try:
+            for pragma in sqlite_pragmas(settings.sqlite_busy_timeout_ms):
+                await conn.execute(pragma)
+            saver = AsyncSqliteSaver(conn, serde=serializer())
+            await saver.setup()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise
+            raise damaged(path, f"cannot be read ({exc})") from exc
         yield saver
     finally:
         await conn.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from claimcourt.errors import StorageError, WorkspaceBusyError
+from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 
 Dialect = Literal["sqlite", "postgres"]
 Row = dict[str, Any]
@@ -56,13 +57,14 @@ class Database:
     def sqlite(cls, path: Path, *, busy_timeout_ms: int) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         attempt_ms = min(_LOCK_ATTEMPT_MS, busy_timeout_ms)
+        check_sqlite_file(path)
         try:
             conn = sqlite3.connect(str(path), timeout=attempt_ms / 1000, check_same_thread=False, isolation_level=None)
             conn.row_factory = _dict_row
             for pragma in sqlite_pragmas(attempt_ms):
                 conn.execute(pragma)
         except sqlite3.DatabaseError as exc:
-            raise StorageError(f"{path}: cannot open the run ledger ({exc})") from exc
+            raise damaged(path, f"cannot be read ({exc})") from exc
         return cls(conn, "sqlite", busy_timeout_ms=busy_timeout_ms, where=str(path))
 
     @classmethod

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.state import ClaimState
 from claimcourt.store.ledger import FINISHED
 
@@ -74,14 +75,15 @@ def write_results(store: Store, run_id: str, csv_path: Path, jsonl_path: Path) -
         writer.writeheader()
         for claim in store.ledger.claims(run_id):
             if claim.status == "error":
-                writer.writerow({"id": claim.claim_id, "decided_by": "error", "error": claim.error or ""})
+                error_row = {"id": claim.claim_id, "decided_by": "error", "error": claim.error or ""}
+                writer.writerow({k: spreadsheet_safe(v) for k, v in error_row.items()})
                 js.write(json.dumps({"claim_id": claim.claim_id, "error": claim.error}) + "\n")
                 written += 1
                 continue
             state = claim.state()
             if state is None or claim.status not in FINISHED:
                 continue
-            writer.writerow(result_row(state))
+            writer.writerow({k: spreadsheet_safe(v) for k, v in result_row(state).items()})
             js.write(json.dumps({"run_id": run_id, "seq": claim.seq, **state.model_dump(mode="json")}) + "\n")
             written += 1
     csv_tmp.replace(csv_path)

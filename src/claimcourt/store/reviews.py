@@ -20,7 +20,7 @@ from typing import Literal
 from claimcourt.state import utc_now
 from claimcourt.store.db import Database, Row
 
-Source = Literal["interactive", "bulk", "recovered"]
+Source = Literal["interactive", "bulk", "recovered", "trace"]
 
 
 @dataclass(frozen=True)

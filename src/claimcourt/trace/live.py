@@ -3,6 +3,10 @@
 The claim gets a run of its own in the ledger (`trace-<timestamp>` by default), so it can be replayed
 later with `claimcourt trace CLAIM_ID` and, if it was left waiting, decided in a review session.
 
+When the claim reaches a person, the ledger says so first (the claim is waiting everywhere: pending,
+runs, review), and an inline decision goes through the review desk like every other decision: the
+thread, the ledger and the reviews table are updated together before the next prompt.
+
 `graph.astream` is an async generator: while the caller handles an update (prints it, waits for Enter)
 the graph is suspended, so each update is seen before the next node starts.
 """
@@ -15,16 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from langgraph.types import Command
-
 from claimcourt.config import Settings
 from claimcourt.deps import Deps
 from claimcourt.errors import InputError, RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.review.desk import ReviewDesk
 from claimcourt.state import ClaimState, HumanDecision, ReviewRequest, utc_now
 from claimcourt.store import check_run_id, open_checkpointer, open_store, thread_config
 from claimcourt.tables import ClaimTable
-from claimcourt.trace.replay import Trace
+from claimcourt.trace.replay import Trace, replay
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, apply_update, build_step, jsonable
 
 OnStep = Callable[[TraceStep], None]
@@ -85,83 +88,91 @@ class LiveTrace:
                 )
             ledger.add_claims(self.run_id, [(self.claim_id, 1)])
             try:
-                trace = await self._stream(on_step=on_step, decide=decide, on_token=on_token)
+                trace, asked = await self._stream(on_step=on_step, on_token=on_token)
             except Exception as exc:
                 ledger.record_error(self.run_id, self.claim_id, f"{type(exc).__name__}: {exc}")
                 raise
+            # Saved before the question is asked: a claim waiting at the interrupt is waiting everywhere
+            # (pending, runs, review), whatever happens to this process next.
             ledger.record(self.run_id, trace.state)
-            trace.status = trace.state.decided_by or "queued"
-            return trace
         finally:
             store.close()
+        if asked is not None:
+            await self._ask(trace, asked, decide=decide, on_step=on_step)
+        trace.status = trace.state.decided_by or "queued"
+        return trace
 
-    async def _stream(self, *, on_step: OnStep, decide: Decide, on_token: OnToken | None) -> Trace:
+    async def _ask(self, trace: Trace, asked: tuple[Any, str], *, decide: Decide, on_step: OnStep) -> None:
+        """The person's decision, through the review desk (the one decision path: thread, ledger and the
+        reviews table in one step), or the claim left waiting."""
+        review_value, interrupted_at = asked
+        request = ReviewRequest.model_validate(review_value)
+        decision = decide(request, trace.state)
+        if decision is None:
+            waiting = build_step(
+                "human_review",
+                trace.state,
+                None,
+                threshold=trace.threshold,
+                fallback_started_at=interrupted_at,
+                interrupt_value=review_value,
+            )
+            trace.steps.append(waiting)
+            on_step(waiting)
+            return
+        async with ReviewDesk(self.settings, self.run_id, deps=self.deps) as desk:
+            outcome = await desk.decide(self.claim_id, decision, source="trace")
+        trace.state = outcome.state
+        # The nodes the decision ran (human_review, finalize), as the thread recorded them.
+        stored = await replay(self.settings, self.claim_id, run_id=self.run_id)
+        for step in stored.steps:
+            if step.node in ("human_review", "finalize"):
+                trace.steps.append(step)
+                on_step(step)
+
+    async def _stream(self, *, on_step: OnStep, on_token: OnToken | None) -> tuple[Trace, tuple[Any, str] | None]:
+        """The graph up to its end or to the person's interrupt: (the trace so far, (the interrupt's
+        value, when it came) or None)."""
         start = ClaimState(claim_id=self.claim_id, text=self.text, run_id=self.run_id)
         values: dict[str, Any] = start.model_dump(mode="json")
         steps: list[TraceStep] = []
         threshold = self.settings.threshold
         config = thread_config(self.run_id, self.claim_id)
-        graph_input: Any = start
-        review_value: Any = None
-        resume_started_at: str | None = None
+        interrupt: Any = None
+        interrupted_at = ""
         async with open_checkpointer(self.settings) as saver:
             graph = build_graph(saver)
-            while True:
-                interrupt: Any = None
-                interrupted_at = ""
-                node_started_at = utc_now()
-                async for mode, chunk in graph.astream(
-                    graph_input, config, stream_mode=["updates", "messages"], context=self.deps
-                ):
-                    if mode == "messages":
-                        message, metadata = chunk
-                        text = getattr(message, "content", "")
-                        if on_token is not None and isinstance(text, str) and text:
-                            on_token(str(metadata.get("langgraph_node", "")), text)
+            node_started_at = utc_now()
+            async for mode, chunk in graph.astream(
+                start, config, stream_mode=["updates", "messages"], context=self.deps
+            ):
+                if mode == "messages":
+                    message, metadata = chunk
+                    text = getattr(message, "content", "")
+                    if on_token is not None and isinstance(text, str) and text:
+                        on_token(str(metadata.get("langgraph_node", "")), text)
+                    continue
+                for node, update in chunk.items():
+                    if node == "__interrupt__":
+                        interrupt, interrupted_at = update[0], utc_now()
                         continue
-                    for node, update in chunk.items():
-                        if node == "__interrupt__":
-                            interrupt, interrupted_at = update[0], utc_now()
-                            continue
-                        if node not in TRACED_NODES:
-                            continue
-                        clean = jsonable(update) or {}
-                        before = ClaimState.model_validate(values)
-                        step = build_step(
-                            node,
-                            before,
-                            clean,
-                            threshold=threshold,
-                            fallback_started_at=resume_started_at if node == "human_review" else node_started_at,
-                            fallback_ended_at=utc_now(),
-                            interrupt_value=review_value if node == "human_review" else None,
-                        )
-                        values = apply_update(values, clean)
-                        steps.append(step)
-                        on_step(step)
-                        node_started_at = utc_now()
-                if interrupt is None:
-                    break
-                review_value = interrupt.value
-                resume_started_at = interrupted_at
-                request = ReviewRequest.model_validate(review_value)
-                state = ClaimState.model_validate(values)
-                decision = decide(request, state)
-                if decision is None:
-                    waiting = build_step(
-                        "human_review",
-                        state,
-                        None,
+                    if node not in TRACED_NODES:
+                        continue
+                    clean = jsonable(update) or {}
+                    step = build_step(
+                        node,
+                        ClaimState.model_validate(values),
+                        clean,
                         threshold=threshold,
-                        fallback_started_at=interrupted_at,
-                        interrupt_value=review_value,
+                        fallback_started_at=node_started_at,
+                        fallback_ended_at=utc_now(),
                     )
-                    steps.append(waiting)
-                    on_step(waiting)
-                    break
-                graph_input = Command(resume=decision.model_dump())
+                    values = apply_update(values, clean)
+                    steps.append(step)
+                    on_step(step)
+                    node_started_at = utc_now()
             final = ClaimState.model_validate((await graph.aget_state(config)).values)
-        return Trace(
+        trace = Trace(
             run_id=self.run_id,
             claim_id=self.claim_id,
             state=final,
@@ -170,3 +181,4 @@ class LiveTrace:
             threshold=threshold,
             profile=self.settings.profile,
         )
+        return trace, (interrupt.value, interrupted_at) if interrupt is not None else None

@@ -10,11 +10,11 @@ import re
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from claimcourt.display import as_text, markup, one_line, visible
 from claimcourt.trace.replay import Trace
 from claimcourt.trace.steps import TraceStep
 
@@ -30,7 +30,7 @@ def label_name(label: Any) -> str:
 
 
 def excerpt(text: str, limit: int = _EXCERPT) -> str:
-    flat = " ".join(str(text).split())
+    flat = one_line(str(text))
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -55,10 +55,10 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 def verdict_line(verdict: dict[str, Any]) -> str:
     if not verdict.get("readable", True):
-        return f"unreadable verdict: {verdict.get('unreadable_reason') or 'no reason given'}"
+        return f"unreadable verdict: {visible(verdict.get('unreadable_reason')) or 'no reason given'}"
     return (
         f"label {label_name(verdict.get('label'))} · p_green {_fmt(verdict.get('p_green'))} · "
-        f"confidence {_fmt(verdict.get('confidence'))} · method {verdict.get('method') or '–'}"
+        f"confidence {_fmt(verdict.get('confidence'))} · method {one_line(verdict.get('method')) or '–'}"
     )
 
 
@@ -81,12 +81,12 @@ def route_line(step: TraceStep) -> str:
 
 def decision_line(decision: dict[str, Any]) -> str:
     parts = [f"decision: label {label_name(decision.get('label'))}"]
-    parts.append(f"by {decision.get('reviewer') or 'an unnamed reviewer'}")
+    parts.append(f"by {one_line(decision.get('reviewer')) or 'an unnamed reviewer'}")
     parts.append(f"at {decision.get('decided_at')}")
     parts.append("verdict shown: " + ("yes" if decision.get("verdict_shown", True) else "no (blind review)"))
     line = ", ".join(parts)
     if decision.get("note"):
-        line += f"\nnote: {decision['note']}"
+        line += f"\nnote: {visible(decision['note'])}"
     return line
 
 
@@ -97,14 +97,14 @@ def _prompt_lines(step: TraceStep, show_prompts: bool) -> list[RenderableType]:
     truncated = " (the claim was truncated to fit)" if step.input.get("claim_truncated") else ""
     if not show_prompts:
         return [Text(f"prompt: {len(prompt)} characters, folded{truncated} (--show-prompts to unfold)", style="dim")]
-    return [Text(f"prompt{truncated}:", style="bold"), Text(prompt, style="dim")]
+    return [Text(f"prompt{truncated}:", style="bold"), as_text(prompt, style="dim")]
 
 
 def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
     out, node = step.output, step.node
     parts: list[RenderableType] = []
     if "error" in out:
-        return Text(f"failed: {out['error']}", style="red")
+        return as_text(f"failed: {out['error']}", style="red")
     if node == "retrieve":
         neighbours = out.get("neighbours") or []
         if not neighbours:
@@ -115,15 +115,15 @@ def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
         for n, neighbour in enumerate(neighbours, 1):
             table.add_row(
                 str(n),
-                escape(str(neighbour["id"])),
+                markup(str(neighbour["id"])),
                 "green" if neighbour["label"] == 1 else "not green",
                 f"{neighbour['similarity']:.3f}",
-                escape(excerpt(neighbour["text"])),
+                markup(excerpt(neighbour["text"])),
             )
         parts.append(table)
     elif node in ("advocate", "skeptic"):
         argument = out.get("argument") or {}
-        parts.append(Text(argument.get("text", "")))
+        parts.append(as_text(argument.get("text", "")))
         extras = []
         if argument.get("cues"):
             extras.append("cues: " + ", ".join(argument["cues"]))
@@ -132,7 +132,7 @@ def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
         if argument.get("backend"):
             extras.append(f"backend: {argument['backend']}")
         if extras:
-            parts.append(Text(" · ".join(extras), style="dim"))
+            parts.append(as_text(" · ".join(extras), style="dim"))
         parts.extend(_prompt_lines(step, show_prompts))
     elif node == "judge":
         verdict = out.get("verdict") or {}
@@ -140,12 +140,12 @@ def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
         if verdict.get("components"):
             parts.append(Text(", ".join(f"{k} {v:.3f}" for k, v in verdict["components"].items()), style="dim"))
         if verdict.get("rationale"):
-            parts.append(Text(verdict["rationale"]))
+            parts.append(as_text(verdict["rationale"]))
         route_style = "yellow" if out.get("route") == "human_review" else "green"
         parts.append(Text(route_line(step), style=route_style))
         parts.extend(_prompt_lines(step, show_prompts))
     elif node == "human_review":
-        parts.append(Text(f"asked because {step.input.get('reason') or 'the Judge was unsure'}"))
+        parts.append(as_text(f"asked because {step.input.get('reason') or 'the Judge was unsure'}"))
         if out.get("decision"):
             parts.append(Text(decision_line(out["decision"]), style="bold"))
         else:
@@ -176,8 +176,8 @@ def step_panel(step: TraceStep, index: int, *, show_prompts: bool = False) -> Pa
 
 def header_panel(trace: Trace, *, live: bool = False) -> Panel:
     lines = Text()
-    lines.append(f"claim {trace.claim_id}", style="bold")
-    lines.append(f" · run {trace.run_id}")
+    lines.append(f"claim {one_line(trace.claim_id)}", style="bold")
+    lines.append(f" · run {one_line(trace.run_id)}")
     if trace.profile:
         lines.append(f" · profile {trace.profile}")
     if trace.threshold is not None:
@@ -189,9 +189,9 @@ def header_panel(trace: Trace, *, live: bool = False) -> Panel:
 def outcome_line(trace: Trace) -> str:
     state = trace.state
     if trace.status == "error":
-        return f"failed: {trace.error or 'unknown error'}"
+        return f"failed: {one_line(trace.error) or 'unknown error'}"
     if state.decided_by == "pending_review" or (trace.steps and trace.steps[-1].output.get("status") == "waiting"):
-        return f"waiting for a person: claimcourt review --run-id {trace.run_id}"
+        return f"waiting for a person: claimcourt review --run-id {one_line(trace.run_id)}"
     if state.final_label is None:
         pending = ", ".join(trace.not_yet_run) or "the rest"
         return f"not finished: {pending} not yet run"
@@ -312,4 +312,5 @@ def markdown_report(trace: Trace) -> str:
     lines += [f"{len(trace.steps)} steps; machine time {format_duration(total)}.", ""]
     for index, step in enumerate(trace.steps, 1):
         lines += _md_step(step, index)
-    return "\n".join(lines).rstrip() + "\n"
+    # Data (claim text, ids, notes, model output) reaches this report unescaped: make its controls visible.
+    return visible("\n".join(lines).rstrip() + "\n")

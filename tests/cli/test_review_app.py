@@ -12,7 +12,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from claimcourt.config import Settings
+from claimcourt.config import Settings, load_settings
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.review.tui.app import ReviewApp
 from claimcourt.review.tui.screens import ClaimListScreen, HelpScreen, NoteScreen
@@ -272,3 +272,58 @@ def test_a_second_opinion_session_shows_the_claims_a_person_decided(review_setti
     rows = reviews(review_ws)
     assert [(r["reviewer"], r["resumed_thread"], r["verdict_shown"]) for r in rows] == [("ann", 1, 1), ("bob", 0, 0)]
     assert counts(review_ws)["human"] == 1
+
+
+def test_two_reviewers_at_once_never_see_the_same_waiting_claim(review_settings: Settings, review_ws: Path) -> None:
+    c1, c2, c3, c4 = waiting_states(review_ws)[:4]
+
+    async def scenario(app: ReviewApp, pilot: Pilot[None]) -> None:
+        assert f"claim {c1.claim_id}" in screen_text(app)  # ann's, leased to her
+        async with ReviewDesk(review_settings, RUN_ID) as other:
+            bob = Session(other, reviewer="bob", blind=False)
+            shown = await bob.start()
+            assert shown is not None and shown.claim_id == c2.claim_id  # not the claim on ann's screen
+            assert c1.claim_id not in bob.queue()
+            await press(pilot, "enter")  # ann moves on: past bob's claim, and c1 goes back to the queue
+            assert f"claim {c3.claim_id}" in screen_text(app)
+            await press(pilot, "slash", *c2.claim_id, "enter")  # ann cannot open bob's claim either
+            screen = screen_text(app)
+            assert f"{c2.claim_id} is on bob's screen" in screen and f"claim {c3.claim_id}" in screen
+            assert other.take_next("cat") == c1.claim_id
+            await press(pilot, agree(c3))  # deciding ends ann's lease; she goes on to a claim no one holds
+            assert other.lease_holder(c3.claim_id) is None
+            assert f"claim {c4.claim_id}" in screen_text(app)  # c1 is cat's now, c2 bob's
+
+    drive(review_settings, scenario)
+
+
+def test_quitting_gives_the_claim_back_to_the_others(review_settings: Settings, review_ws: Path) -> None:
+    c1 = waiting_states(review_ws)[0]
+
+    async def scenario(app: ReviewApp, pilot: Pilot[None]) -> None:
+        async with ReviewDesk(review_settings, RUN_ID) as other:
+            assert other.lease_holder(c1.claim_id) == "ann"
+            assert other.take_next("bob") != c1.claim_id
+            await press(pilot, "q")
+            assert other.lease_holder(c1.claim_id) is None
+            assert other.take_next("cat") == c1.claim_id
+
+    drive(review_settings, scenario)
+
+
+def test_a_lease_lost_on_a_long_stay_says_so_and_moves_on(review_ws: Path) -> None:
+    c1, c2 = waiting_states(review_ws)[:2]
+    settings = load_settings(overrides={"workspace": review_ws, "review_lease_s": 0.6}, environ={})
+
+    async def scenario(app: ReviewApp, pilot: Pilot[None]) -> None:
+        async with ReviewDesk(settings, RUN_ID) as other:
+            await asyncio.sleep(0.7)  # past the lease: renewed meanwhile, so still ann's
+            assert other.lease_holder(c1.claim_id) == "ann"
+            other.release(c1.claim_id, "ann")  # as if her lease had lapsed unrenewed, and bob took it
+            assert other.take(c1.claim_id, "bob")
+            await asyncio.sleep(0.5)
+            await pilot.pause()
+            screen = screen_text(app)
+            assert "is now on bob's screen" in screen and f"claim {c2.claim_id}" in screen, screen
+
+    drive(settings, scenario)

@@ -96,6 +96,8 @@ class ReviewApp(App[None]):
         self.query_one("#skeptic-box").border_title = "Skeptic · the case against"
         self.query_one("#verdict-box").border_title = "Judge"
         await self.session.start()
+        if not self.session.second_opinion:  # renewed well before it lapses, so a long look keeps the claim
+            self.set_interval(self.desk.settings.review_lease_s / 3, self.renew_lease)
         self.loaded = True
         self.draw()
         self.query_one("#claim-box").focus()
@@ -155,6 +157,14 @@ class ReviewApp(App[None]):
             f"No claim{where} {kind} in run {one_line(self.desk.run_id)} any more.\n"
             "l lists the run's claims (open any one to revise your decision) · f / c change the filter · q quits"
         )
+
+    async def renew_lease(self) -> None:
+        said = self.session.renew_lease()
+        if said is None:
+            return
+        if await self.session.next_claim() is None:
+            self.session.shown = None  # the lost claim is another reviewer's now: not to be decided here
+        self.say(said)
 
     # -- keys -------------------------------------------------------------------------------------
     async def action_decide(self, key: str) -> None:
@@ -229,9 +239,12 @@ class ReviewApp(App[None]):
         self.say(said)
 
     async def open_claim(self, claim_id: str | None) -> None:
-        if claim_id is not None:
-            await self.session.open(claim_id)
+        if claim_id is None:
+            return
+        if await self.session.open(claim_id) is not None:
             self.say(None)
+        elif holder := self.desk.lease_holder(claim_id):
+            self.say(Said(f"{one_line(claim_id)} is on {one_line(holder)}'s screen: open another claim", "warn"))
 
     def action_list(self) -> None:
         rows = self.session.rows()
@@ -274,9 +287,11 @@ class ReviewApp(App[None]):
         self.push_screen(HelpScreen())
 
     def action_quit_review(self) -> None:
+        self.session.release_lease()
         self.exit()
 
     def action_interrupt(self) -> None:
+        self.session.release_lease()
         self.session.summary.interrupted = True
         self.exit(return_code=130)
 

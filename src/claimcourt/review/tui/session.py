@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from claimcourt.errors import ClaimcourtError
+from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.review.desk import Order, ReviewDesk, judge_label
 from claimcourt.review.queries import (
     BANDS,
@@ -78,6 +78,8 @@ class Session:
         self.drafts: dict[str, str] = {}  # notes typed for claims not yet decided
         self.shown: Shown | None = None
         self.back: list[str] = []  # claims shown before, for going back
+        # The waiting claim on screen is leased to this reviewer, so another session does not show it.
+        self.leased: str | None = None
 
     # -- what there is ----------------------------------------------------------------------------
     def rows(self) -> list[ClaimRow]:
@@ -87,11 +89,20 @@ class Session:
 
     def queue(self) -> list[str]:
         """The claims this session walks: waiting ones (or, for a second opinion, those a person decided and
-        this reviewer has not), in the waiting order, filtered, skipped ones last."""
+        this reviewer has not), in the waiting order, filtered, skipped ones last; not those on another
+        reviewer's screen."""
         wanted = self.desk.queue(order=self.order, second_opinion=self.second_opinion, reviewer=self.reviewer)
-        allowed = {r.claim_id for r in self.rows()}
+        held = self.held_by_others()
+        allowed = {r.claim_id for r in self.rows() if r.claim_id not in held}
         listed = [c for c in wanted if c in allowed]
         return [c for c in listed if c not in self.summary.skipped] + [c for c in listed if c in self.summary.skipped]
+
+    def held_by_others(self) -> dict[str, str]:
+        """claim id -> reviewer, for the claims leased to someone else (a second opinion ignores leases)."""
+        if self.second_opinion:
+            return {}
+        holders = self.desk.state_store.review_leases.holders(self.desk.run_id)
+        return {c: who for c, who in holders.items() if who != self.reviewer}
 
     def counts(self) -> tuple[int, int, int]:
         """(this reviewer's decisions in the run, everyone's, claims waiting)."""
@@ -113,10 +124,17 @@ class Session:
 
     # -- moving -----------------------------------------------------------------------------------
     async def open(self, claim_id: str, *, remember_back: bool = True) -> Shown | None:
+        """Show the claim; None when it has no state or it waits on another reviewer's screen."""
         state = await self.desk.current(claim_id)
         if state is None:
             return None
         row = claim_row(self.desk.ledger, self.desk.store, self.desk.run_id, claim_id, self.reviewer)
+        leased = row is not None and row.standing == "waiting" and not self.second_opinion
+        if leased and not self.desk.take(claim_id, self.reviewer):
+            return None
+        if self.leased is not None and self.leased != claim_id:
+            self.desk.release(self.leased, self.reviewer)  # moving away without deciding gives it back
+        self.leased = claim_id if leased else None
         reviews = list(row.reviews) if row is not None else []
         mine = row.mine(self.reviewer) if row is not None else None
         note = mine.note if mine is not None else self.drafts.get(claim_id)
@@ -149,6 +167,23 @@ class Session:
             if shown is not None:
                 return shown
         return None
+
+    def renew_lease(self) -> Said | None:
+        """Keep the waiting claim on screen leased (called on a timer); what to say if it was lost."""
+        if self.leased is None:
+            return None
+        try:
+            self.desk.renew(self.leased, self.reviewer)
+        except RunStateError as exc:
+            self.leased = None
+            return Said(f"{exc.message}; moved on", "warn")
+        return None
+
+    def release_lease(self) -> None:
+        """Give the claim on screen back (the session ends): another reviewer may take it at once."""
+        if self.leased is not None:
+            self.desk.release(self.leased, self.reviewer)
+            self.leased = None
 
     async def go_back(self) -> Shown | None:
         while self.back:
@@ -223,6 +258,7 @@ class Session:
         except ClaimcourtError as exc:
             return Said(f"not saved: {exc.message}", "error")
         self.drafts.pop(shown.claim_id, None)
+        self.leased = None  # the decision ended the lease
         if outcome.status == "revised":
             self.summary.revised += 1
         else:
@@ -262,5 +298,6 @@ class Session:
         return Said(f"↶ undid your decision on {review.claim_id}: {where}", "info"), review.claim_id
 
     def finish(self) -> SessionSummary:
+        self.release_lease()
         self.summary.waiting_in_run = self.desk.waiting_count()
         return self.summary

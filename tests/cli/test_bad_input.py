@@ -67,7 +67,7 @@ def test_run_to_a_directory_stops_before_debating(ran: Settings, claims_csv: Pat
         ["trace", "c1", "--run-id", "r1", "-f", "md", "-o", "{file}/trace.md"],
         ["trace", "c1", "--run-id", "r1", "-f", "json", "-o", "{dir}"],
         ["eval", "{results}", "--gold", "{claims}", "-o", "{file}/eval"],
-        ["review", "--from", "{dir}", "--run-id", "r1", "--reviewer", "ann"],
+        ["review", "--from", "{dir}", "--shown", "--run-id", "r1", "--reviewer", "ann"],
         ["runs", "--config", "{dir}"],
         ["pending", "-w", "{file}"],
     ],
@@ -164,5 +164,7 @@ def test_a_damaged_workspace_database_is_named(
 def test_a_decisions_sheet_with_an_open_quote_applies_nothing(ran: Settings, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.csv"
     sheet.write_text('id,label,note\nc1,1,"a note that never closes\nc2,0,x\n')
-    code, out = invoke("review", "--from", str(sheet), "--run-id", "r1", "--reviewer", "ann", "-w", str(ran.workspace))
+    code, out = invoke(
+        "review", "--from", str(sheet), "--shown", "--run-id", "r1", "--reviewer", "ann", "-w", str(ran.workspace)
+    )
     one_line_error(code, out, str(sheet), "row 1", "quote")

@@ -132,6 +132,6 @@ def test_ctrl_c_at_the_label_prompt_leaves_the_claim_waiting_everywhere(indexed:
     assert pending.stdout.split() == ["ask-1"]
     # The review session the message names can decide it.
     sheet = write_csv(indexed.workspace.parent / "sheet.csv", [{"id": "ask-1", "label": 1}])
-    decided = invoke(indexed, "review", "--from", str(sheet), "--run-id", "t-ask", "--reviewer", "eve")
+    decided = invoke(indexed, "review", "--from", str(sheet), "--shown", "--run-id", "t-ask", "--reviewer", "eve")
     assert decided.exit_code == 0, decided.output
     assert where_it_stands(indexed, "t-ask", "ask-1") == ("human", ["eve"])

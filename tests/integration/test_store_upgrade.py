@@ -124,6 +124,7 @@ def test_a_workspace_made_by_the_first_release_keeps_working(silver_rows: list[d
     second = silver_rows[81]["id"]
     cli(
         "review",
+        "--shown",
         "--from",
         str(write_csv(tmp_path / "d2.csv", [{"id": second, "label": "0"}])),
         "--run-id",

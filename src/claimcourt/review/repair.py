@@ -8,6 +8,9 @@ truth for the decision and the other two are rebuilt from it:
   the thread is run on to its end, then as below;
 - the thread ended decided by a person, the ledger still says waiting: the ledger takes the thread's
   state and the reviews table gets the decision back (source "recovered") unless it already has it;
+- the ledger says decided by a person, the thread holds a newer person's decision than the reviews
+  table's final one (a revision whose ledger write was lost): the old final is marked undone and the
+  thread's decision recorded;
 - the ledger says decided by a person, the thread waits again (an undo whose ledger write was lost):
   the ledger follows the thread and the final review is marked undone.
 """
@@ -45,6 +48,18 @@ async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
                     desk.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
                 )
         return True
+    if status == "human" and state.decided_by == "human" and state.human is not None and not thread.waiting:
+        human = state.human
+        finals = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.resumed_thread]
+        if finals and all(r.decided_at != human.decided_at for r in finals):
+            with desk.state_store.transaction():
+                desk.ledger.record(desk.run_id, state)
+                desk.store.mark_undone([r.review_id for r in finals if r.review_id is not None])
+                desk.store.add(
+                    desk.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
+                )
+            return True
+        return False
     if status == "human" and thread.waiting:
         with desk.state_store.transaction():
             desk.ledger.record(desk.run_id, state)

@@ -50,11 +50,11 @@ async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
         return True
     if status == "human" and state.decided_by == "human" and state.human is not None and not thread.waiting:
         human = state.human
-        finals = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.resumed_thread]
-        if finals and all(r.decided_at != human.decided_at for r in finals):
+        recorded = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.resumed_thread]
+        if recorded and all(r.decided_at != human.decided_at for r in recorded):
             with desk.state_store.transaction():
                 desk.ledger.record(desk.run_id, state)
-                desk.store.mark_undone([r.review_id for r in finals if r.review_id is not None])
+                desk.store.mark_undone([r.review_id for r in recorded if r.review_id is not None])
                 desk.store.add(
                     desk.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
                 )

@@ -87,3 +87,23 @@ def test_nf4_graphed_judge_gives_the_same_logits_and_rationale(tiny: TinyModels)
     for (y0, n0, r0), (y1, n1, r1) in zip(out["generate"], out["graphed"], strict=True):
         assert (y1, n1) == pytest.approx((y0, n0), abs=1e-2)  # bf16 logits
         assert r1 == r0
+
+
+def test_graphed_passes_reuse_one_memory_pool(tiny: TinyModels) -> None:
+    """Pass after pass, the captured decode steps take their buffers from one pool: the memory the
+    allocator holds stops growing after the first passes (a pool per pass crept until a budget ran out)."""
+    import torch
+
+    path = str(tiny.phi3)
+    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
+    rows = [loaded.tokenizer(t).input_ids for t in TEXTS] * 8
+    reserved = []
+    with loaded.role(None) as model:
+        for _ in range(10):
+            hf_engine.generate_texts(
+                model, loaded, rows, max_new_tokens=24, cache_implementation="static", decode="graphed"
+            )
+            torch.cuda.synchronize()
+            reserved.append(torch.cuda.memory_reserved())
+    assert loaded.model_id not in hf_decode._graphs_broken
+    assert reserved[-1] <= reserved[2], [r / 2**20 for r in reserved]

@@ -171,10 +171,11 @@ def run_in_chunks(
         for i, out in zip(chunk_ids, outputs, strict=True):
             results[i] = out
         log.info(
-            "pass of %d rows (longest prompt %d tokens) in %.2fs",
+            "pass of %d rows (longest prompt %d tokens) in %.2fs%s",
             len(chunk_ids),
             lengths[chunk_ids[0]],
             time.perf_counter() - started,
+            _memory_note(),
         )
         if stats is not None:
             stats.chunks += 1
@@ -185,6 +186,19 @@ def run_in_chunks(
             stats.padded_tokens += longest * len(chunk_ids)
         position += len(chunk_ids)
     return results
+
+
+def _memory_note() -> str:
+    """The allocator's state after a pass, for the log: where a budget's headroom went."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return ""
+    gib = 1024**3
+    return (
+        f" (allocated {torch.cuda.memory_allocated() / gib:.2f} GiB, reserved {torch.cuda.memory_reserved() / gib:.2f},"
+        f" peak {torch.cuda.max_memory_allocated() / gib:.2f})"
+    )
 
 
 def empty_cuda_cache() -> None:

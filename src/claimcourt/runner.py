@@ -117,13 +117,13 @@ class Runner:
         csv_path = output or WorkspacePaths(self.settings.workspace).run_dir(run_id) / "results.csv"
         return csv_path, csv_path.with_suffix(".jsonl")
 
-    def _adopt_run_settings(self, store: Store, run_id: str) -> None:
+    def _adopt_run_settings(self, store: Store, run_id: str, requested: Settings) -> None:
         """Resolve a calibrated threshold and the audit seed once, at the start (see `run_settings`)."""
         try:
             run: dict[str, Any] | None = store.ledger.run(run_id)
         except RunStateError:
             run = None  # a new run
-        self.settings = resolve_run_settings(self.settings, run)
+        self.settings = resolve_run_settings(requested, run)
         self.deps.settings = self.settings
 
     async def run(
@@ -150,8 +150,12 @@ class Runner:
         worker_id = new_worker_id()
         heartbeat: asyncio.Task[None] | None = None
         try:
-            self._adopt_run_settings(store, run_id)
+            requested = self.settings
+            self._adopt_run_settings(store, run_id, requested)
             if not store.ledger.ensure_run(run_id, input_file=str(table.path), settings=self.settings):
+                # Another worker may have registered the run since it was read: its audit seed and
+                # calibration are the run's, not the ones this worker drew.
+                self._adopt_run_settings(store, run_id, requested)
                 check_joins(store, run_id, self.settings, table.path)
             if output is not None:
                 store.ledger.add_output(run_id, csv_path)

@@ -16,7 +16,7 @@ import pytest
 from claimcourt.config import Settings
 from tests.conftest import read_csv, write_csv
 from tests.integration.test_kill_and_resume import start_batch
-from tests.pg_support import postgres_server, postgres_url
+from tests.pg_support import fresh_database, postgres_server, postgres_url
 
 __all__ = ["postgres_server", "postgres_url"]
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -27,6 +27,23 @@ def _worker(settings: Settings, batch: Path, url: str, out: Path, *extra: str) -
     cmd += ["--workspace", str(settings.workspace), "--max-concurrency", "8", "-o", str(out), *extra]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CLAIMCOURT_WORKER_LEASE_S": "4", "PYTHONPATH": SRC}
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+# One worker's first use of a storage: the ledger's schema, the run, LangGraph's checkpoint tables.
+_FIRST_USE = """
+import asyncio, sys, time
+from claimcourt.config import Settings
+from claimcourt.store import open_checkpointer, open_store
+workspace, start_at, urls = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+async def first_use(settings):
+    with open_store(settings) as store:
+        store.ledger.ensure_run("big", input_file="big.csv", settings=settings)
+        async with open_checkpointer(settings):
+            pass
+for i, url in enumerate(urls):  # one fresh database after another, all workers at once on each
+    time.sleep(max(0.0, start_at + 2 * i - time.time()))
+    asyncio.run(first_use(Settings(workspace=workspace, storage_url=url)))
+"""
 
 
 def _query(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -45,7 +62,7 @@ def test_three_workers_one_killed_every_claim_exactly_once(
     held: list[str] = []
     while time.monotonic() < deadline:
         if victim.poll() is not None:
-            pytest.fail(f"the worker ended before it could be killed: {victim.communicate()[1]}")
+            pytest.fail(f"the worker ended before it could be killed: {victim.communicate()[1][-3000:]}")
         try:
             held = [
                 str(r[0])
@@ -66,7 +83,7 @@ def test_three_workers_one_killed_every_claim_exactly_once(
     assert held, "the victim never held a lease"
     for proc in workers[1:]:
         out, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 0, err[-3000:]
     ids = [r["id"] for r in rows]
     for survivor in (1, 2):
         results = read_csv(tmp_path / f"out-{survivor}.csv")
@@ -92,6 +109,29 @@ def test_three_workers_one_killed_every_claim_exactly_once(
     out, err = other.communicate(timeout=300)
     assert other.returncode == 2
     assert "started with input file 'big.csv', not 'other.csv'" in " ".join(err.split())
+
+
+def test_workers_starting_at_one_instant_on_a_fresh_database_all_open_it(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    urls = [fresh_database(postgres_server) for _ in range(3)]
+    start_at = time.time() + 3  # after every process has imported claimcourt
+    env = {**os.environ, "PYTHONPATH": SRC}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _FIRST_USE, str(tmp_path / f"ws-{i}"), str(start_at), *urls],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(6)
+    ]
+    failures = [err[-3000:] for p in procs for _, err in [p.communicate(timeout=120)] if p.returncode != 0]
+    assert not failures, failures[0]
+    for url in urls:
+        assert _query(url, "SELECT run_id FROM runs") == [("big",)]
+        assert _query(url, "SELECT COUNT(*) FROM checkpoint_migrations")[0][0] > 0
 
 
 def test_sqlite_refuses_a_second_worker_on_a_run_and_names_postgres(

@@ -9,6 +9,7 @@ import typer
 from claimcourt import __version__
 from claimcourt.cli.agreement import agreement
 from claimcourt.cli.calibrate import calibrate
+from claimcourt.cli.common import unexpected_error
 from claimcourt.cli.demo import demo
 from claimcourt.cli.eval import eval_results
 from claimcourt.cli.export import export
@@ -62,7 +63,10 @@ app.command()(serve)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # the process boundary: whatever escaped the commands' own handling
+        raise SystemExit(unexpected_error(exc)) from None
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,3 +85,17 @@ def user_errors() -> Iterator[None]:
         line = Text("error:", style="bold red") + as_text(f" {exc.message}")
         err_console.print(line, highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+
+
+def unexpected_error(exc: Exception) -> int:
+    """An exception nothing else handled, as one line (a worker among many must not end in a
+    traceback); its exit code. CLAIMCOURT_DEBUG=1 lets the traceback through, for a bug report."""
+    if os.environ.get("CLAIMCOURT_DEBUG") == "1":
+        raise exc
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    line = Text("error:", style="bold red") + as_text(
+        f" {type(exc).__name__}{': ' + first if first else ''} (unexpected: run again with CLAIMCOURT_DEBUG=1 "
+        "for the traceback and report it)"
+    )
+    err_console.print(line, highlight=False, soft_wrap=True)
+    return 1

@@ -4,7 +4,9 @@ that database, so checkpoints, ledger and reviews live in one place."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +18,9 @@ from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import sqlite_pragmas
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 from claimcourt.store.urls import redacted
+
+# How long a worker waits for another one that is creating LangGraph's checkpoint tables.
+_SETUP_WAIT_S = 300.0
 
 
 def serializer() -> Any:
@@ -75,16 +80,37 @@ async def _postgres_saver(url: str) -> AsyncIterator[Any]:
     except PsycopgError as exc:
         raise StorageError(f"storage_url {redacted(url)}: cannot open the checkpoints ({exc})") from exc
     try:
-        # Several workers starting at once would race through LangGraph's own migrations: one at a time.
         conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
-        await conn.execute("SELECT pg_advisory_lock(4242002)")
+        await _take_setup_lock(conn, url)
         try:
             await saver.setup()
+        except PsycopgError as exc:
+            raise StorageError(f"storage_url {redacted(url)}: cannot create the checkpoint tables ({exc})") from exc
         finally:
             await conn.execute("SELECT pg_advisory_unlock(4242002)")
         yield saver
     finally:
         await manager.__aexit__(None, None, None)
+
+
+async def _take_setup_lock(conn: Any, url: str) -> None:
+    """One worker at a time through LangGraph's migrations (several starting at once would race).
+
+    Polled, never waited for inside a statement: the migrations hold `CREATE INDEX CONCURRENTLY`, which
+    waits for every transaction open in the database to end, and a worker blocked in
+    `pg_advisory_lock` is such a transaction, waiting in turn for the migrating worker: a deadlock that
+    Postgres breaks by failing the waiting worker."""
+    deadline = time.monotonic() + _SETUP_WAIT_S
+    while True:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(4242002) AS taken")).fetchone()
+        if row["taken"]:
+            return
+        if time.monotonic() >= deadline:
+            raise StorageError(
+                f"storage_url {redacted(url)}: another worker has been creating the checkpoint tables for "
+                f"{_SETUP_WAIT_S:.0f}s; try again when it has finished"
+            )
+        await asyncio.sleep(0.05)
 
 
 def move_sqlite_threads(path: Path, moves: list[tuple[str, str]], *, busy_timeout_ms: int) -> None:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from claimcourt.retrieval.search import NeighbourSearch
+from claimcourt.retrieval.search import NeighbourSearch, prefetch_pieces
 from claimcourt.state import Neighbour
 
 
@@ -37,7 +37,7 @@ def make() -> tuple[NeighbourSearch, CountingEmbedder, EchoStore]:
     return NeighbourSearch(embedder, store, top_k=1), embedder, store  # type: ignore[arg-type]
 
 
-def test_prefetched_texts_are_embedded_once_in_one_call() -> None:
+def test_prefetched_texts_are_embedded_once_in_growing_pieces() -> None:
     search, embedder, _ = make()
     texts = [f"claim {'x' * i}" for i in range(10)]
 
@@ -48,9 +48,65 @@ def test_prefetched_texts_are_embedded_once_in_one_call() -> None:
         return list(found)
 
     found = asyncio.run(main())
-    assert embedder.calls == [texts]
+    assert embedder.calls == [texts[:8], texts[8:]]  # in order, each text once
     assert [f[0].id for f in found] == [f"n-{i}" for i in range(10)]
     assert [f[0].similarity for f in found] == [float(len(t)) for t in texts]
+
+
+def test_prefetch_pieces_grow_then_stay_at_64() -> None:
+    texts = [str(i) for i in range(300)]
+    pieces = list(prefetch_pieces(texts))
+    assert [len(p) for p in pieces] == [8, 16, 32, 64, 64, 64, 52]
+    assert [t for p in pieces for t in p] == texts
+    assert [len(p) for p in prefetch_pieces(texts[:5])] == [5]
+    assert list(prefetch_pieces([])) == []
+
+
+def test_the_first_piece_is_ready_before_the_rest_are_embedded() -> None:
+    embedder, store = ThreadRecordingEmbedder(), EchoStore()
+    search = NeighbourSearch(embedder, store, top_k=1)  # type: ignore[arg-type]
+    texts = [f"claim {i}" for i in range(100)]
+
+    async def main() -> int:
+        task = search.prefetch(texts)
+        assert task is not None
+        await search.embedding(texts[0])
+        pieces_done = len(embedder.calls)
+        await task
+        return pieces_done
+
+    assert asyncio.run(main()) == 1  # the first claim waited for its piece of 8, not for all 100
+    assert [len(c) for c in embedder.calls] == [8, 16, 32, 44]
+
+
+def test_a_failing_piece_fails_only_the_texts_not_yet_embedded() -> None:
+    class FailsSecondCall(CountingEmbedder):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            if self.calls:
+                self.calls.append(list(texts))
+                raise RuntimeError("out of memory")
+            return super().embed(texts)
+
+    embedder, store = FailsSecondCall(), EchoStore()
+    search = NeighbourSearch(embedder, store, top_k=1)  # type: ignore[arg-type]
+    texts = [f"claim {i}" for i in range(20)]
+
+    async def main() -> tuple[np.ndarray, BaseException | None]:
+        task = search.prefetch(texts)
+        assert task is not None
+        await task
+        first = await search.embedding(texts[0])  # embedded by the first piece: still known
+        try:
+            await search.embedding(texts[10])
+        except RuntimeError as exc:
+            return first, exc
+        return first, None
+
+    first, error = asyncio.run(main())
+    assert first.tolist() == [float(len(texts[0])), 1.0]
+    assert isinstance(error, RuntimeError)
+    # The first piece's vectors are kept; a text whose piece failed is embedded anew when asked for.
+    assert embedder.calls == [texts[:8], texts[8:], [texts[10]]]
 
 
 def test_without_prefetch_concurrent_claims_share_a_batch() -> None:

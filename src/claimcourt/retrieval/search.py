@@ -2,10 +2,13 @@
 
 Embedding is the expensive part, so it is batched twice over. Claims that reach `retrieve` together
 are embedded in one call (a `MicroBatcher`), and a batch run can `prefetch` the texts of the chunk it
-is about to send through the graph: they are embedded in one large call, which sentence-transformers
-sorts by length (little padding), while the graph works on the previous chunk. Vectors are kept as
-futures keyed by text, so a claim that reaches `retrieve` before its prefetch finished waits for it
-instead of embedding twice, and the offline Judge reuses the vector that `retrieve` used.
+is about to send through the graph, while the graph works on the previous chunk. A prefetch embeds in
+growing pieces (8, 16, 32, 64, then 64 at a time; sentence-transformers sorts each by length, so
+little padding), one call per piece and in order, and each piece's vectors are ready as soon as that
+piece is done: the first claims of a run start their debates after 8 embeddings, not a whole chunk's.
+Vectors are kept as futures keyed by text, so a claim that reaches `retrieve` before its prefetch
+finished waits for it instead of embedding twice, and the offline Judge reuses the vector that
+`retrieve` used.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +25,21 @@ from claimcourt.batching import MicroBatcher
 from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Neighbour
+
+
+# Sizes of a prefetch's pieces, then the last size again until the texts run out.
+PREFETCH_PIECES = (8, 16, 32, 64)
+
+
+def prefetch_pieces(texts: list[str]) -> Iterator[list[str]]:
+    """`texts` in order, cut into pieces of `PREFETCH_PIECES` sizes (the last one repeated)."""
+    start = 0
+    for index in range(len(texts)):
+        if start >= len(texts):
+            return
+        size = PREFETCH_PIECES[min(index, len(PREFETCH_PIECES) - 1)]
+        yield texts[start : start + size]
+        start += size
 
 
 def _consume_exception(future: asyncio.Future[np.ndarray]) -> None:
@@ -103,7 +121,7 @@ class NeighbourSearch:
             del self._vectors[oldest]
 
     def prefetch(self, texts: Iterable[str]) -> asyncio.Task[None] | None:
-        """Start embedding `texts` in one call, in the background; returns the task (None if all known)."""
+        """Start embedding `texts` in the background, piece by piece; returns the task (None if all known)."""
         loop = asyncio.get_running_loop()
         cache = self._cache_for_this_loop()
         missing = [t for t in dict.fromkeys(texts) if t not in cache]
@@ -118,12 +136,19 @@ class NeighbourSearch:
         async def compute() -> None:
             try:
                 async with order:
-                    vectors = await loop.run_in_executor(self._embed_thread, self._embed_locked, missing)
+                    for piece in prefetch_pieces(missing):
+                        # Each piece is its own call on the one embedding thread: claims embedded one
+                        # by one (`neighbours`) may take their turn between two pieces.
+                        vectors = await loop.run_in_executor(self._embed_thread, self._embed_locked, piece)
+                        for text, vector in zip(piece, vectors, strict=True):
+                            if not futures[text].done():
+                                futures[text].set_result(vector)
             except BaseException as exc:
                 for text, future in futures.items():
-                    self._vectors.pop(text, None)
                     if future.done():
                         continue
+                    if self._vectors.get(text) is future:
+                        del self._vectors[text]
                     if isinstance(exc, Exception):
                         future.set_exception(exc)
                         # Claims cancelled meanwhile will never read it; say so to asyncio.
@@ -132,10 +157,6 @@ class NeighbourSearch:
                         future.cancel()  # the run is stopping (Ctrl-C): the waiting claims stop too
                 if not isinstance(exc, Exception):
                     raise
-                return
-            for future, vector in zip(futures.values(), vectors, strict=True):
-                if not future.done():
-                    future.set_result(vector)
 
         return loop.create_task(compute())
 

@@ -26,7 +26,6 @@ from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Neighbour
 
-
 # Sizes of a prefetch's pieces, then the last size again until the texts run out.
 PREFETCH_PIECES = (8, 16, 32, 64)
 

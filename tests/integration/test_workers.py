@@ -111,9 +111,7 @@ def test_three_workers_one_killed_every_claim_exactly_once(
     assert "started with input file 'big.csv', not 'other.csv'" in " ".join(err.split())
 
 
-def test_workers_starting_at_one_instant_on_a_fresh_database_all_open_it(
-    postgres_server: str, tmp_path: Path
-) -> None:
+def test_workers_starting_at_one_instant_on_a_fresh_database_all_open_it(postgres_server: str, tmp_path: Path) -> None:
     urls = [fresh_database(postgres_server) for _ in range(3)]
     start_at = time.time() + 3  # after every process has imported claimcourt
     env = {**os.environ, "PYTHONPATH": SRC}

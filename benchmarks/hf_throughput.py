@@ -218,6 +218,9 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=256)
     parser.add_argument("--max-concurrency", type=int, default=256)
     parser.add_argument("--cache", choices=["dynamic", "static"], default="static")
+    parser.add_argument(
+        "--shared-prefix", choices=["on", "off", "both"], default="on", help="Advocate/Skeptic over one prefix copy"
+    )
     # The issue's budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
     parser.add_argument("--claim-tokens", type=int, default=220)
     parser.add_argument("--neighbour-tokens", type=int, default=30)
@@ -303,9 +306,12 @@ def main() -> None:
         "runs": [],
     }
     reference_backend: HFBackend | None = None
-    for budget in [b.strip() for b in args.budgets.split(",") if b.strip()]:
+    shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    for budget, shared_prefix in [(b, v) for b in budgets for v in shared_variants]:
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
-        run_settings = load_settings(overrides={**base, "hf": {**base["hf"], "gpu_memory": gpu_memory}}, environ={})
+        hf = {**base["hf"], "gpu_memory": gpu_memory, "shared_prefix": shared_prefix}
+        run_settings = load_settings(overrides={**base, "hf": hf}, environ={})
         backend = HFBackend(run_settings.hf, registry=registry)
         deps = Deps(settings=run_settings, search=search, backend=backend)
         if cuda:
@@ -323,6 +329,7 @@ def main() -> None:
         done = summary.progress.done - summary.progress.skipped
         run = {
             "gpu_memory": budget,
+            "shared_prefix": shared_prefix,
             "claims_done": done,
             "counts": summary.counts,
             "seconds": round(elapsed, 2),
@@ -333,6 +340,7 @@ def main() -> None:
                 role: {
                     "chunks": st.chunks,
                     "rows": st.rows,
+                    "shared_rows": st.shared_rows,
                     "mean_rows": round(st.mean_size, 1),
                     "sizes": st.sizes,
                     "oom_retries": st.oom_retries,
@@ -346,7 +354,7 @@ def main() -> None:
         }
         results["runs"].append(run)
         log(json.dumps(run))
-        if gpu_memory is None:
+        if gpu_memory is None and reference_backend is None:
             reference_backend = backend
 
     if args.reference_claims:
@@ -386,7 +394,8 @@ def main() -> None:
             for role, b in run["batches"].items()
         )
         print(
-            f"claimcourt run, gpu_memory={run['gpu_memory']}: {run['claims_done']} claims in {run['seconds']:.1f}s = "
+            f"claimcourt run, gpu_memory={run['gpu_memory']}, shared prefix {'on' if run['shared_prefix'] else 'off'}: "
+            f"{run['claims_done']} claims in {run['seconds']:.1f}s = "
             f"{run['claims_per_s']:.2f} claims/s; peak GPU memory {run['peak_reserved_gib']:.1f} GiB reserved "
             f"({run['peak_allocated_gib']:.1f} allocated); {batches}"
             + (f"; {run.get('speedup_vs_one_at_a_time')}x one-at-a-time" if "reference" in results else "")

@@ -100,6 +100,10 @@ class HFSettings(_Section):
     # a CUDA graph (eager on a CPU); the same tokens as 'generate' (transformers' generate), without its
     # ~45 ms of launches per step. Only with cache_implementation = 'static'.
     decode: Literal["generate", "graphed"] = "graphed"
+    # With decode = 'graphed': a claim's Advocate and Skeptic rows share one copy of their common
+    # prompt prefix in the KV cache and the prefill (the same tokens; ~1.6x the claims per pass under
+    # a memory budget). Off: each row holds its whole prompt.
+    shared_prefix: bool = True
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 

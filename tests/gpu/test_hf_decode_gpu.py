@@ -107,3 +107,26 @@ def test_graphed_passes_reuse_one_memory_pool(tiny: TinyModels) -> None:
             reserved.append(torch.cuda.memory_reserved())
     assert loaded.model_id not in hf_decode._graphs_broken
     assert reserved[-1] <= reserved[2], [r / 2**20 for r in reserved]
+
+
+@pytest.mark.parametrize("name", ["phi3", "mistral"])
+def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(tiny: TinyModels, name: str) -> None:
+    """The Advocate and the Skeptic over one copy of their prefix, the two-lane decode step captured
+    as a graph with the 4-bit kernels inside: each row's tokens are the tokens it gets alone."""
+    from claimcourt.models import hf_shared_prefix
+
+    path = str(getattr(tiny, name))
+    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
+    tok = loaded.tokenizer
+    roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
+    groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS]
+    assert all(hf_shared_prefix.shared_prefix_len(g) >= hf_shared_prefix.MIN_SHARED_TOKENS for g in groups)
+    stops = hf_engine.stop_token_ids(loaded)
+    with loaded.role(None) as model:
+        ours = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops)
+        plain = hf_engine.generate_texts(
+            model, loaded, [r for g in groups for r in g], max_new_tokens=24, cache_implementation="static"
+        )
+    assert loaded.model_id not in hf_decode._graphs_broken
+    assert [tokens for lanes in ours for tokens in lanes] == plain
+    assert any(len(r) > 4 for r in plain)

@@ -108,35 +108,43 @@ async def _argue(backend: HFBackend, states: list[ClaimState]) -> list[Argument]
     return list(await asyncio.gather(*[backend.argue(role, s) for s in states for role in ("advocate", "skeptic")]))
 
 
+@pytest.mark.parametrize("shared_prefix", [False, True])
 def test_hf_out_of_memory_halves_the_batch_and_keeps_every_claim(
-    tiny: TinyModels, monkeypatch: pytest.MonkeyPatch
+    tiny: TinyModels, monkeypatch: pytest.MonkeyPatch, shared_prefix: bool
 ) -> None:
     import torch
 
-    real_generate = hf_engine.generate_texts
+    from claimcourt.models import hf_shared_prefix
+
+    # Rows one by one (generate_texts), or a claim's two rows over their shared prefix (decode_shared).
+    module, name = (hf_shared_prefix, "decode_shared") if shared_prefix else (hf_engine, "generate_texts")
+    real = getattr(module, name)
+    per_item = 2 if shared_prefix else 1
     attempted: list[int] = []
 
-    def generate_with_small_memory(model: Any, loaded: Any, rows: list[list[int]], **kwargs: Any) -> Any:
-        attempted.append(len(rows))
-        if len(rows) > 3:
+    def run_with_small_memory(model: Any, loaded: Any, items: list[Any], **kwargs: Any) -> Any:
+        attempted.append(len(items) * per_item)
+        if len(items) * per_item > 3:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (injected)")
-        return real_generate(model, loaded, rows, **kwargs)
+        return real(model, loaded, items, **kwargs)
 
-    monkeypatch.setattr(hf_engine, "generate_texts", generate_with_small_memory)
-    backend = HFBackend(settings_for(tiny, max_batch_size=16))
-    reference = HFBackend(settings_for(tiny, max_batch_size=16), registry=backend.registry)
+    monkeypatch.setattr(module, name, run_with_small_memory)
+    backend = HFBackend(settings_for(tiny, max_batch_size=16, shared_prefix=shared_prefix))
+    reference = HFBackend(settings_for(tiny, max_batch_size=16, shared_prefix=False), registry=backend.registry)
     states = claims(7)
 
     argued, verdicts = asyncio.run(debate_all(backend, states))
 
     stats = backend.stats["debater"]
-    assert attempted[:3] == [14, 7, 3]  # halved until it fits, then kept at that size
-    assert stats.rows == 14 and max(stats.sizes) == 3 and stats.oom_retries == 2
+    # Halved until it fits, then kept at that size: rows 14, 7, 3, or claims 7, 3, 1 (two rows each).
+    assert attempted[:3] == ([14, 6, 2] if shared_prefix else [14, 7, 3])
+    assert stats.rows == 14 and max(stats.sizes) == (2 if shared_prefix else 3) and stats.oom_retries == 2
     assert all(a.advocate and a.skeptic for a in argued) and len(verdicts) == 7
     # The fallback changes how rows are grouped, not what each claim gets.
-    monkeypatch.setattr(hf_engine, "generate_texts", real_generate)
+    monkeypatch.setattr(module, name, real)
     expected, _ = asyncio.run(debate_all(reference, states))
     assert [a.advocate.text for a in argued if a.advocate] == [e.advocate.text for e in expected if e.advocate]
+    assert [a.skeptic.text for a in argued if a.skeptic] == [e.skeptic.text for e in expected if e.skeptic]
 
 
 def test_hf_one_at_a_time_reference_gives_the_same_debate(tiny: TinyModels) -> None:

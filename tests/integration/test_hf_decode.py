@@ -126,7 +126,8 @@ def test_backend_debate_and_p_green_are_the_same_either_way(tiny: TinyModels) ->
         assert b[2] == pytest.approx(a[2], abs=1e-6)
 
 
-def test_grouped_decode_attention_equals_sdpa_over_repeated_heads() -> None:
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) -> None:
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
@@ -134,10 +135,10 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads() -> None:
 
     gen = torch.Generator().manual_seed(3)
     batch, heads, kv_heads, length, dim = 3, 8, 2, 11, 16
-    query = torch.randn(batch, heads, 1, dim, generator=gen)
+    query = torch.randn(batch, heads, lanes, dim, generator=gen)
     key = torch.randn(batch, kv_heads, length, dim, generator=gen)
     value = torch.randn(batch, kv_heads, length, dim, generator=gen)
-    mask = torch.rand(batch, 1, 1, length, generator=gen) > 0.3
+    mask = torch.rand(batch, 1, lanes, length, generator=gen) > 0.3  # each lane its own keys
     mask[:, :, :, -1] = True  # every row attends somewhere
 
     class Module(torch.nn.Module):
@@ -146,5 +147,5 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads() -> None:
 
     expected, _ = sdpa_attention_forward(Module(), query, key, value, mask, scaling=dim**-0.5)
     ours, _ = grouped_decode_attention(Module(), query, key, value, mask, scaling=dim**-0.5)
-    assert ours.shape == expected.shape == (batch, 1, heads, dim)
+    assert ours.shape == expected.shape == (batch, lanes, heads, dim)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)

@@ -26,7 +26,7 @@ from typing import Any
 from claimcourt.batching import MicroBatcher
 from claimcourt.config import HFSettings
 from claimcourt.errors import BackendError
-from claimcourt.models import hf_engine
+from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
 from claimcourt.models.hf_engine import BatchStats, MemoryPlanner, run_in_chunks
 from claimcourt.models.hf_loading import (
     DEBATER_ADAPTER,
@@ -245,19 +245,77 @@ class HFBackend:
                     decode=self.settings.decode,
                 )
 
-        return self._chunked(loaded, rendered, new_tokens, run_chunk, stats)
+        return self._chunked(loaded, rendered, [len(r.ids) for r in rendered], new_tokens, run_chunk, stats)
+
+    def _debate_outputs(
+        self, loaded: LoadedModel, requests: list[_ArgueRequest], rendered: list[_Rendered]
+    ) -> list[list[int]]:
+        """Each debater row's new token ids: a claim's Advocate and Skeptic over one copy of their
+        shared prefix where the decode path allows it (hf_shared_prefix), any other row on its own."""
+        new_tokens = self.settings.debater_max_new_tokens
+        stats = self.stats["debater"]
+        rows = [r.ids for r in rendered]
+        groups: list[list[int]] = []
+        alone = list(range(len(rows)))
+        if self._shares_prefix(loaded):
+            # A claim's roles, while its row (prompt columns and both lanes' new tokens) stays inside
+            # a sliding window, where the static cache never rolls.
+            groups, alone = hf_shared_prefix.share_groups(
+                [(r.state.claim_id, r.state.text) for r in requests],
+                rows,
+                fits=lambda width: hf_decode.static_cache_fits(loaded.config, width + 2 * new_tokens),
+            )
+        outputs: list[Any] = [None] * len(rows)
+        if groups:
+            stop_ids = hf_engine.stop_token_ids(loaded)
+
+            def run_groups(chunk: list[list[int]]) -> list[list[list[int]]]:
+                with loaded.role(self._debater_adapter) as model:
+                    grouped = [[rows[i] for i in g] for g in chunk]
+                    return hf_shared_prefix.decode_shared(
+                        model, loaded, grouped, max_new_tokens=new_tokens, stop_ids=stop_ids
+                    )
+
+            widths = [hf_shared_prefix.group_width([rows[i] for i in g]) for g in groups]
+            decoded = self._chunked(loaded, groups, widths, new_tokens, run_groups, stats, lanes=2)
+            for group, lanes in zip(groups, decoded, strict=True):
+                for i, tokens in zip(group, lanes, strict=True):
+                    outputs[i] = tokens
+        if alone:
+            plain = self._generate(loaded, self._debater_adapter, [rendered[i] for i in alone], new_tokens, stats)
+            for i, tokens in zip(alone, plain, strict=True):
+                outputs[i] = tokens
+        return outputs
+
+    def _shares_prefix(self, loaded: LoadedModel) -> bool:
+        s = self.settings
+        # The layout's masks are boolean 4D masks, which sdpa reads as they are.
+        return (
+            s.shared_prefix
+            and s.decode == "graphed"
+            and s.cache_implementation == "static"
+            and loaded.config._attn_implementation == "sdpa"
+        )
 
     def _chunked(
-        self, loaded: LoadedModel, rendered: list[_Rendered], new_tokens: int, run_chunk: Any, stats: BatchStats
+        self,
+        loaded: LoadedModel,
+        items: list[Any],
+        lengths: list[int],
+        new_tokens: int,
+        run_chunk: Any,
+        stats: BatchStats,
+        lanes: int = 1,
     ) -> list[Any]:
         return run_in_chunks(
-            rendered,
-            lengths=[len(r.ids) for r in rendered],
-            rows_for=lambda longest: self.planner.rows_for(loaded, longest, new_tokens),
+            items,
+            lengths=lengths,
+            rows_for=lambda longest: self.planner.rows_for(loaded, longest, new_tokens, lanes),
             on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
             run_chunk=run_chunk,
             stats=stats,
             empty_cache=hf_engine.empty_cuda_cache,
+            lanes=lanes,
         )
 
     # --- prompts ----------------------------------------------------------------------------------
@@ -341,8 +399,7 @@ class HFBackend:
         started = time.perf_counter()
         rendered = self.render_argue(loaded, requests)
         log.info("rendered %d debater prompts in %.2fs", len(rendered), time.perf_counter() - started)
-        new_tokens = self.settings.debater_max_new_tokens
-        outputs = self._generate(loaded, self._debater_adapter, rendered, new_tokens, self.stats["debater"])
+        outputs = self._debate_outputs(loaded, requests, rendered)
         arguments = []
         for request, prompt, new_ids in zip(requests, rendered, outputs, strict=True):
             text = loaded.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
@@ -386,7 +443,8 @@ class HFBackend:
                     decode=self.settings.decode,
                 )
 
-        outputs = self._chunked(loaded, rendered, new_tokens, run_chunk, self.stats["judge"])
+        lengths = [len(r.ids) for r in rendered]
+        outputs = self._chunked(loaded, rendered, lengths, new_tokens, run_chunk, self.stats["judge"])
         return [self._verdict(prompt, out, tokenizer) for prompt, out in zip(rendered, outputs, strict=True)]
 
     def _verdict(self, prompt: _Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:

@@ -37,31 +37,33 @@ GROUPED_DECODE = "claimcourt_grouped_decode"
 def grouped_decode_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
 ) -> tuple[Any, None]:
-    """SDPA for one decode position of a grouped-query model without repeating K and V per query head.
+    """SDPA for a decode step of a grouped-query model without repeating K and V per query head.
 
     transformers' sdpa path copies each layer's whole K and V cache `heads / kv_heads` times before
     attending whenever there is a mask (on an H200, ~290 GB a step for 256 Judge rows of Mistral-7B).
-    With a single query position, the query heads that share a KV head are independent queries over
-    the same keys under the same padding mask, so they can ride SDPA's query-length axis instead:
-    the same kernel, the same float32 softmax, every key read once.
+    The query heads that share a KV head are independent queries over the same keys, so they can ride
+    SDPA's query-length axis instead, beside the step's own query positions (one per lane), each with
+    its lane's mask row: the same kernel, the same float32 softmax, every key read once.
     """
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     batch, heads, q_len, dim = query.shape
     kv_heads = key.shape[1]
-    if q_len != 1 or kv_heads == heads or attention_mask is None or attention_mask.dtype != torch.bool:
+    if kv_heads == heads or attention_mask is None or attention_mask.dtype != torch.bool:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     group = heads // kv_heads  # query head h reads KV head h // group (transformers' repeat_kv order)
+    # [B, kv_heads, group * q_len, L]: query (g, i) of a KV head is lane i of its g-th query head.
+    mask = attention_mask if q_len == 1 else attention_mask.repeat(1, 1, group, 1)
     out = torch.nn.functional.scaled_dot_product_attention(
-        query.reshape(batch, kv_heads, group, dim),
+        query.reshape(batch, kv_heads, group * q_len, dim),
         key,
         value,
-        attn_mask=attention_mask,  # [B, 1, 1, L]: every head and query of a row sees the same keys
+        attn_mask=mask,
         dropout_p=0.0,
         scale=kwargs.get("scaling"),
     )
-    return out.reshape(batch, heads, 1, dim).transpose(1, 2).contiguous(), None
+    return out.reshape(batch, heads, q_len, dim).transpose(1, 2).contiguous(), None
 
 
 def _register_grouped_decode() -> None:
@@ -89,14 +91,22 @@ def static_cache_fits(config: Any, total_len: int) -> bool:
 
 
 class _DecodeStep:
-    """One decode step over fixed buffers: reads the previous token, writes the next one in place."""
+    """One decode step over fixed buffers: reads the previous tokens, writes the next ones in place.
+
+    A cache row holds `lanes` sequences that share its prompt slots (one lane: an ordinary row; two:
+    the Advocate and the Skeptic over one copy of their common prefix, see hf_shared_prefix). Each step
+    feeds one token per lane; the cache appends them in lane order, so lane j's token of step k sits
+    in slot width + k * lanes + j, and only that lane's mask row sees it.
+    """
 
     def __init__(
-        self, model: Any, config: Any, cache: Any, mask: Any, last_position: Any, first: Any, cache_len: int
+        self, model: Any, config: Any, cache: Any, visible: Any, position: Any, first: Any, cache_len: int
     ) -> None:
+        """visible [B, lanes, width] (bool): the prompt slots each lane reads; position [B, lanes]: the
+        position of each lane's first fed token; first [B, lanes]: that token."""
         import torch
 
-        batch, width = mask.shape
+        batch, lanes, width = visible.shape
         self.model = model
         self.config = config
         heads = int(config.num_attention_heads)
@@ -105,14 +115,17 @@ class _DecodeStep:
         if self.attention_impl is not None:
             _register_grouped_decode()
         self.cache = cache
-        self.ids = first.view(batch, 1).clone()
-        self.position = last_position.view(batch, 1) + 1
-        self.write_at = torch.tensor([width], dtype=torch.long, device=mask.device)
-        self.attention = torch.zeros((batch, 1, 1, cache_len), dtype=torch.bool, device=mask.device)
-        self.attention[:, 0, 0, :width] = mask.bool()
+        self.ids = first.view(batch, lanes).clone()
+        self.position = position.view(batch, lanes).clone()
+        self.lanes = lanes
+        self.attention = torch.zeros((batch, 1, lanes, cache_len), dtype=torch.bool, device=visible.device)
+        self.attention[:, 0, :, :width] = visible
+        # Flat indices into each row's [lanes, cache_len] mask: lane j's slot of the coming step.
+        lane = torch.arange(lanes, device=visible.device)
+        self.write_at = lane * cache_len + width + lane
 
     def __call__(self) -> None:
-        self.attention.index_fill_(-1, self.write_at, True)
+        self.attention.view(self.attention.shape[0], -1).index_fill_(1, self.write_at, True)
         # The decode step alone runs grouped_decode_attention (the prefill keeps the configured one);
         # a pass holds the model's lock, so no other pass sees the switch.
         configured = self.config._attn_implementation_internal
@@ -125,12 +138,12 @@ class _DecodeStep:
                 position_ids=self.position,
                 past_key_values=self.cache,
                 use_cache=True,
-            ).logits[:, -1, :]
+            ).logits
         finally:
             self.config._attn_implementation_internal = configured
-        self.ids.copy_(logits.argmax(dim=-1).view(-1, 1))
+        self.ids.copy_(logits.argmax(dim=-1))
         self.position.add_(1)
-        self.write_at.add_(1)
+        self.write_at.add_(self.lanes)
 
 
 def _capture(step: _DecodeStep) -> Any:
@@ -221,11 +234,10 @@ def decode_greedy(
     from transformers import StaticCache
 
     width = ids.shape[1]
-    cache_len = width + max_new_tokens - 1  # the last token is never fed back
-    cache = StaticCache(config=loaded.config, max_cache_len=max(cache_len, width + 1))
+    cache_len = max(width + max_new_tokens - 1, width + 1)  # the last token is never fed back
+    cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
     position = mask.long().cumsum(-1) - 1
     position.masked_fill_(mask == 0, 1)
-    stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=ids.device)
     with torch.inference_mode():
         logits = model(
             input_ids=ids,
@@ -237,17 +249,54 @@ def decode_greedy(
         ).logits[:, -1, :]
         logits = logits.float()
         first = choose_first(logits) if choose_first is not None else logits.argmax(dim=-1)
-        tokens = [first.view(-1)]
-        if max_new_tokens > 1:
-            step = _DecodeStep(model, loaded.config, cache, mask, position[:, -1], first, max(cache_len, width + 1))
-            advance = _runner(step, loaded.model_id, max_new_tokens - 1, use_graph)
-            for k in range(1, max_new_tokens):
-                advance()
-                if k <= len(forced):
-                    step.ids.fill_(forced[k - 1])
-                tokens.append(step.ids[:, 0].clone())
-                if k % _DONE_CHECK_EVERY == 0 and bool(torch.isin(torch.stack(tokens, 1), stops).any(1).all()):
-                    break
-        out = torch.stack(tokens, 1).tolist()
+        tokens = continue_greedy(
+            model,
+            loaded,
+            cache,
+            visible=mask.bool()[:, None, :],
+            position=position[:, -1:] + 1,
+            first=first.view(-1, 1),
+            cache_len=cache_len,
+            max_new_tokens=max_new_tokens,
+            stop_ids=stop_ids,
+            forced=forced,
+            use_graph=use_graph,
+        )
+    return [lanes[0] for lanes in tokens]
+
+
+def continue_greedy(
+    model: Any,
+    loaded: Any,
+    cache: Any,
+    *,
+    visible: Any,
+    position: Any,
+    first: Any,
+    cache_len: int,
+    max_new_tokens: int,
+    stop_ids: Sequence[int],
+    forced: Sequence[int] = (),
+    use_graph: bool = True,
+) -> list[list[list[int]]]:
+    """The decode loop after a prefill into `cache`: for each row, each lane's new token ids (`first`
+    [B, lanes] included), cut before the lane's first stop token. See _DecodeStep for the arguments."""
+    import torch
+
+    stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=first.device)
+    tokens = [first]
+    if max_new_tokens > 1:
+        step = _DecodeStep(model, loaded.config, cache, visible, position, first, cache_len)
+        advance = _runner(step, loaded.model_id, max_new_tokens - 1, use_graph)
+        for k in range(1, max_new_tokens):
+            advance()
+            if k <= len(forced):
+                step.ids.fill_(forced[k - 1])
+            tokens.append(step.ids.clone())
+            if k % _DONE_CHECK_EVERY == 0 and bool(torch.isin(torch.stack(tokens, -1), stops).any(-1).all()):
+                break
+    out = torch.stack(tokens, -1).tolist()  # [B, lanes, steps]
     stop_set = set(stop_ids)
-    return [row[: next((k for k, tok in enumerate(row) if tok in stop_set), len(row))] for row in out]
+    return [
+        [lane[: next((k for k, tok in enumerate(lane) if tok in stop_set), len(lane))] for lane in row] for row in out
+    ]

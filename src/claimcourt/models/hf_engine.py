@@ -62,10 +62,11 @@ def activation_bytes_per_token(config: Any, dtype_bytes: int) -> int:
 
 @dataclass
 class BatchStats:
-    """What the chunks looked like: sizes, OOM retries, padded and real tokens."""
+    """What the chunks looked like: sizes (in rows), OOM retries, padded and real prompt columns."""
 
     chunks: int = 0
     rows: int = 0
+    shared_rows: int = 0  # rows decoded in groups over one copy of their shared prefix (hf_shared_prefix)
     sizes: list[int] = field(default_factory=list)
     oom_retries: int = 0
     prompt_tokens: int = 0
@@ -111,16 +112,20 @@ class MemoryPlanner:
         reserve = max(_RESERVE_MIN, int(budget * _RESERVE_FRACTION))
         return budget - allocated - reserve
 
-    def rows_for(self, loaded: LoadedModel, prompt_len: int, new_tokens: int) -> int:
+    def rows_for(self, loaded: LoadedModel, prompt_len: int, new_tokens: int, lanes: int = 1) -> int:
+        """Rows of `prompt_len` prompt columns that fit; a row of several lanes (hf_shared_prefix) holds
+        one cache slot per lane and new token, and each lane's logits."""
         cap = min(self.max_batch, self._oom_cap.get(loaded.model_id, self.max_batch))
         free = self._free_bytes()
         if free is None:
             return cap
         config = loaded.config
-        per_row = kv_bytes_per_token(config, self.dtype_bytes) * (prompt_len + new_tokens)
+        per_row = kv_bytes_per_token(config, self.dtype_bytes) * (prompt_len + lanes * new_tokens)
         per_row += activation_bytes_per_token(config, self.dtype_bytes) * prompt_len
+        # The prefill's 4D boolean mask and the temporaries that build it.
+        per_row += 4 * prompt_len * prompt_len
         # The last position's logits in float32, and the sampling buffers beside them.
-        per_row += 3 * int(config.vocab_size) * 4
+        per_row += lanes * 3 * int(config.vocab_size) * 4
         return max(1, min(cap, free // max(per_row, 1)))
 
 
@@ -133,11 +138,13 @@ def run_in_chunks(
     run_chunk: Callable[[list[T]], list[Any]],
     stats: BatchStats | None = None,
     empty_cache: Callable[[], None] | None = None,
+    lanes: int = 1,
 ) -> list[Any]:
     """`run_chunk` over length-sorted chunks sized by `rows_for(longest)`; on OOM, halve and retry.
 
     Results come back in the order of `items`. `rows_for` gets the longest length of the next chunk;
-    `on_oom(failed_size)` returns the new cap, which every later chunk also respects.
+    `on_oom(failed_size)` returns the new cap, which every later chunk also respects. An item of
+    several `lanes` (a group of rows over one shared prefix) counts as that many rows in `stats`.
     """
     order = sorted(range(len(items)), key=lambda i: lengths[i], reverse=True)
     results: list[Any] = [None] * len(items)
@@ -171,16 +178,18 @@ def run_in_chunks(
         for i, out in zip(chunk_ids, outputs, strict=True):
             results[i] = out
         log.info(
-            "pass of %d rows (longest prompt %d tokens) in %.2fs%s",
-            len(chunk_ids),
+            "pass of %d rows%s (longest prompt %d tokens) in %.2fs%s",
+            len(chunk_ids) * lanes,
+            f" in {len(chunk_ids)} shared-prefix groups" if lanes > 1 else "",
             lengths[chunk_ids[0]],
             time.perf_counter() - started,
             _memory_note(),
         )
         if stats is not None:
             stats.chunks += 1
-            stats.rows += len(chunk_ids)
-            stats.sizes.append(len(chunk_ids))
+            stats.rows += len(chunk_ids) * lanes
+            stats.shared_rows += len(chunk_ids) * lanes if lanes > 1 else 0
+            stats.sizes.append(len(chunk_ids) * lanes)
             longest = lengths[chunk_ids[0]]
             stats.prompt_tokens += sum(lengths[i] for i in chunk_ids)
             stats.padded_tokens += longest * len(chunk_ids)

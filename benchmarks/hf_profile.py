@@ -28,12 +28,11 @@ def trace_decode(model, loaded, batch, name: str, out: Path) -> None:  # type: i
     from claimcourt.models import hf_decode, hf_engine
 
     out.mkdir(parents=True, exist_ok=True)
-    ids, mask = hf_engine._pad_left(batch, loaded.tokenizer.pad_token_id, loaded.device)
     stops = hf_engine.stop_token_ids(loaded)
     for use_graph in (False, True):
-        hf_decode.decode_greedy(model, loaded, ids, mask, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+        hf_decode.decode_greedy(model, loaded, batch, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            hf_decode.decode_greedy(model, loaded, ids, mask, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+            hf_decode.decode_greedy(model, loaded, batch, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
         table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=70)

@@ -72,8 +72,7 @@ def test_shared_prefix_gives_each_rows_own_tokens(tiny: TinyModels, debater: str
         ours = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=new_tokens, stop_ids=stops)
         plain = []
         for row in rows:  # each row alone: no padding at all, the plainest reference
-            ids, mask = hf_engine._pad_left([row], loaded.tokenizer.pad_token_id, loaded.device)
-            plain.extend(decode_greedy(model, loaded, ids, mask, max_new_tokens=new_tokens, stop_ids=stops))
+            plain.extend(decode_greedy(model, loaded, [row], max_new_tokens=new_tokens, stop_ids=stops))
     assert [tokens for lanes in ours for tokens in lanes] == plain
     if new_tokens > 2:
         assert sum(len(t) > 2 for t in plain) >= 4  # the rows really generate, and differ
@@ -98,8 +97,7 @@ def test_lanes_of_unequal_rests_and_a_lone_row(tiny: TinyModels) -> None:
         ours = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=12, stop_ids=stops)
         for group, lanes in zip(groups, ours, strict=True):
             for row, tokens in zip(group, lanes, strict=True):
-                ids, mask = hf_engine._pad_left([row], tok.pad_token_id, loaded.device)
-                assert tokens == decode_greedy(model, loaded, ids, mask, max_new_tokens=12, stop_ids=stops)[0]
+                assert tokens == decode_greedy(model, loaded, [row], max_new_tokens=12, stop_ids=stops)[0]
 
 
 def test_share_groups_pairs_a_claims_roles_and_leaves_the_rest_alone() -> None:

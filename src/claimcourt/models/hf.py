@@ -289,13 +289,8 @@ class HFBackend:
 
     def _shares_prefix(self, loaded: LoadedModel) -> bool:
         s = self.settings
-        # The layout's masks are boolean 4D masks, which sdpa reads as they are.
-        return (
-            s.shared_prefix
-            and s.decode == "graphed"
-            and s.cache_implementation == "static"
-            and loaded.config._attn_implementation == "sdpa"
-        )
+        # Each group's window is checked by share_groups; the rest is the graphed decode's conditions.
+        return s.shared_prefix and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, 0)
 
     def _chunked(
         self,

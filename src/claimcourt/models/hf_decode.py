@@ -7,10 +7,11 @@ few ms for the bytes. Here the step's inputs live in fixed buffers (token, posit
 static cache), so the whole step (every layer, the 4-bit kernels, the argmax) is captured once per
 pass and replayed for each token.
 
-What the model computes is unchanged: the prefill is the model's own forward over the same left-padded
-rows, position ids and static cache that `generate` builds; each decode step feeds the same token at
-the same position, with the mask `generate` would build (the row's real prompt tokens and everything
-generated so far); tokens are the argmax of the same logits. Rows leave at their first stop token
+What the model computes is unchanged: every real token attends to the same real tokens at the same
+positions as in `generate`, and tokens are the argmax of the same logits. The prefill runs the rows
+padded on the right, where causal attention alone is the right mask (flash-style kernels, no dense
+mask); each decode step feeds the rows' last tokens at their own next positions, with a mask of the
+row's real prompt tokens and everything generated so far. Rows leave at their first stop token
 exactly as `generate_texts` cuts them. Where a graph cannot be captured (no CUDA, a sliding window
 shorter than the pass, a capture error), the same step runs eagerly.
 """
@@ -19,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ _broken_lock = threading.Lock()
 _graphs_broken: set[str] = set()  # models whose decode step failed to capture once: eager from then on
 _streams = threading.local()  # one capture stream and graph memory pool per worker thread, reused by every pass
 GROUPED_DECODE = "claimcourt_grouped_decode"
+CAUSAL_PREFILL = "claimcourt_causal_prefill"
 
 
 def grouped_decode_attention(
@@ -66,12 +69,59 @@ def grouped_decode_attention(
     return out.reshape(batch, heads, q_len, dim).transpose(1, 2).contiguous(), None
 
 
-def _register_grouped_decode() -> None:
+def causal_prefill_attention(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
+) -> tuple[Any, None]:
+    """SDPA for the prefill of right-padded rows into an empty static cache: plain causal attention
+    over the prompt's slots, no mask.
+
+    With rows padded on the right, a real token's predecessors are all real, so causality alone is
+    the right mask (the padding's own outputs are never read), and SDPA can take its flash kernel,
+    which skips the masked half. A padding mask instead forces the kernel that reads a dense mask and
+    computes all of it. The static cache hands back all its slots; the prompt's are the first q_len.
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import repeat_kv
+
+    q_len = query.shape[2]
+    key, value = key[:, :, :q_len], value[:, :, :q_len]
+    if key.shape[1] != query.shape[1]:
+        group = query.shape[1] // key.shape[1]
+        key, value = repeat_kv(key, group), repeat_kv(value, group)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, dropout_p=0.0, is_causal=True, scale=kwargs.get("scaling")
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _no_mask(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _register_attention() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
     AttentionInterface.register(GROUPED_DECODE, grouped_decode_attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register(GROUPED_DECODE, sdpa_mask)
+    AttentionInterface.register(CAUSAL_PREFILL, causal_prefill_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(CAUSAL_PREFILL, _no_mask)
+
+
+@contextmanager
+def attention_as(config: Any, implementation: str | None) -> Iterator[None]:
+    """Run the model's attention through `implementation` (None: as configured) inside the block; a
+    pass holds the model's lock, so no other pass sees the switch."""
+    if implementation is None:
+        yield
+        return
+    _register_attention()
+    configured = config._attn_implementation_internal
+    config._attn_implementation_internal = implementation
+    try:
+        yield
+    finally:
+        config._attn_implementation_internal = configured
 
 
 def _capture_stream() -> Any:
@@ -111,9 +161,8 @@ class _DecodeStep:
         self.config = config
         heads = int(config.num_attention_heads)
         grouped = int(getattr(config, "num_key_value_heads", None) or heads) < heads
+        # The decode step alone runs grouped_decode_attention; the prefill has its own.
         self.attention_impl = GROUPED_DECODE if grouped and config._attn_implementation == "sdpa" else None
-        if self.attention_impl is not None:
-            _register_grouped_decode()
         self.cache = cache
         self.ids = first.view(batch, lanes).clone()
         self.position = position.view(batch, lanes).clone()
@@ -126,12 +175,7 @@ class _DecodeStep:
 
     def __call__(self) -> None:
         self.attention.view(self.attention.shape[0], -1).index_fill_(1, self.write_at, True)
-        # The decode step alone runs grouped_decode_attention (the prefill keeps the configured one);
-        # a pass holds the model's lock, so no other pass sees the switch.
-        configured = self.config._attn_implementation_internal
-        if self.attention_impl is not None:
-            self.config._attn_implementation_internal = self.attention_impl
-        try:
+        with attention_as(self.config, self.attention_impl):
             logits = self.model(
                 input_ids=self.ids,
                 attention_mask=self.attention,
@@ -139,8 +183,6 @@ class _DecodeStep:
                 past_key_values=self.cache,
                 use_cache=True,
             ).logits
-        finally:
-            self.config._attn_implementation_internal = configured
         self.ids.copy_(logits.argmax(dim=-1))
         self.position.add_(1)
         self.write_at.add_(self.lanes)
@@ -218,8 +260,7 @@ def _runner(step: _DecodeStep, model_id: str, steps: int, use_graph: bool) -> Ca
 def decode_greedy(
     model: Any,
     loaded: Any,
-    ids: Any,
-    mask: Any,
+    rows: Sequence[Sequence[int]],
     *,
     max_new_tokens: int,
     stop_ids: Sequence[int],
@@ -227,34 +268,43 @@ def decode_greedy(
     forced: Sequence[int] = (),
     use_graph: bool = True,
 ) -> list[list[int]]:
-    """Greedy generation for left-padded `ids` (mask 1 on real tokens): each row's new token ids, cut
-    before its first stop token. `choose_first(float logits [B, V]) -> token ids [B]` picks the first
-    token (default: argmax); `forced[k]` replaces token k+1 of every row (the Judge's header)."""
+    """Greedy generation for prompt rows (token ids): each row's new token ids, cut before its first
+    stop token. `choose_first(float logits [B, V]) -> token ids [B]` picks the first token (default:
+    argmax); `forced[k]` replaces token k+1 of every row (the Judge's header).
+
+    The rows are padded on the right, so the prefill is causal attention alone (causal_prefill_attention);
+    the decode step's mask then hides each row's padding slots, and its positions continue each row's own.
+    """
     import torch
     from transformers import StaticCache
 
-    width = ids.shape[1]
+    batch, width = len(rows), max(len(r) for r in rows)
+    device = loaded.device
+    ids = torch.full((batch, width), loaded.tokenizer.pad_token_id, dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long, device=device)
+    ids = ids.to(device)
     cache_len = max(width + max_new_tokens - 1, width + 1)  # the last token is never fed back
     cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-    position = mask.long().cumsum(-1) - 1
-    position.masked_fill_(mask == 0, 1)
     with torch.inference_mode():
-        logits = model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=position,
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        ).logits[:, -1, :]
+        with attention_as(loaded.config, CAUSAL_PREFILL):
+            logits = model(
+                input_ids=ids,
+                position_ids=torch.arange(width, device=device).expand(batch, width),
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=(lengths - 1).view(batch, 1),  # each row's last real token
+            ).logits[:, 0, :]
         logits = logits.float()
         first = choose_first(logits) if choose_first is not None else logits.argmax(dim=-1)
+        real = torch.arange(width, device=device).view(1, width) < lengths.view(batch, 1)
         tokens = continue_greedy(
             model,
             loaded,
             cache,
-            visible=mask.bool()[:, None, :],
-            position=position[:, -1:] + 1,
+            visible=real[:, None, :],
+            position=lengths.view(batch, 1),
             first=first.view(-1, 1),
             cache_len=cache_len,
             max_new_tokens=max_new_tokens,

@@ -264,9 +264,12 @@ def stop_token_ids(loaded: LoadedModel) -> list[int]:
 
 
 def uses_graphed_decode(loaded: LoadedModel, decode: str, cache_implementation: str, total_len: int) -> bool:
+    """Whether hf_decode's loop runs this pass: its masks are boolean 4D masks, which sdpa reads as
+    they are (eager attention would add them as numbers)."""
     return (
         decode == "graphed"
         and cache_implementation == "static"
+        and loaded.config._attn_implementation == "sdpa"
         and hf_decode.static_cache_fits(loaded.config, total_len)
     )
 
@@ -285,11 +288,12 @@ def generate_texts(
     decode='graphed' (static cache only) runs hf_decode's loop instead of transformers' generate."""
     import torch
 
-    ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
-    if uses_graphed_decode(loaded, decode, cache_implementation, ids.shape[1] + max_new_tokens):
+    width = max(len(r) for r in rows)
+    if uses_graphed_decode(loaded, decode, cache_implementation, width + max_new_tokens):
         return hf_decode.decode_greedy(
-            model, loaded, ids, mask, max_new_tokens=max_new_tokens, stop_ids=stop_token_ids(loaded)
+            model, loaded, rows, max_new_tokens=max_new_tokens, stop_ids=stop_token_ids(loaded)
         )
+    ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
     kwargs = _generation_kwargs(loaded, max_new_tokens, cache_implementation)
     if logits_processor is not None:
         kwargs["logits_processor"] = logits_processor
@@ -407,7 +411,6 @@ def _judge_graphed(
     the pair at the answer position and keep the likelier, force the header, then greedy)."""
     import torch
 
-    ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
     recorded: dict[str, Any] = {}
 
     def choose_first(logits: Any) -> Any:
@@ -418,8 +421,7 @@ def _judge_graphed(
     generated = hf_decode.decode_greedy(
         model,
         loaded,
-        ids,
-        mask,
+        rows,
         max_new_tokens=new_tokens,
         stop_ids=stop_token_ids(loaded),
         choose_first=choose_first,

@@ -109,6 +109,25 @@ def _register_attention() -> None:
 
 
 @contextmanager
+def _head_reads(model: Any, positions: Any) -> Iterator[None]:
+    """The output head reads one position per row (positions [B]): each right-padded row's last real
+    token, whose logits give its first new token. A hook on the head's input, because transformers'
+    per-row `logits_to_keep` (a 2D tensor) exists only in its recent releases."""
+    head = model.get_output_embeddings()
+
+    def gather(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        hidden = args[0]
+        index = positions.view(-1, 1, 1).expand(-1, 1, hidden.shape[-1])
+        return (hidden.gather(1, index), *args[1:])
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@contextmanager
 def attention_as(config: Any, implementation: str | None) -> Iterator[None]:
     """Run the model's attention through `implementation` (None: as configured) inside the block; a
     pass holds the model's lock, so no other pass sees the switch."""
@@ -288,13 +307,13 @@ def decode_greedy(
     cache_len = max(width + max_new_tokens - 1, width + 1)  # the last token is never fed back
     cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
     with torch.inference_mode():
-        with attention_as(loaded.config, CAUSAL_PREFILL):
+        with attention_as(loaded.config, CAUSAL_PREFILL), _head_reads(model, lengths - 1):
             logits = model(
                 input_ids=ids,
                 position_ids=torch.arange(width, device=device).expand(batch, width),
                 past_key_values=cache,
                 use_cache=True,
-                logits_to_keep=(lengths - 1).view(batch, 1),  # each row's last real token
+                logits_to_keep=0,
             ).logits[:, 0, :]
         logits = logits.float()
         first = choose_first(logits) if choose_first is not None else logits.argmax(dim=-1)

@@ -149,3 +149,48 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     ours, _ = grouped_decode_attention(Module(), query, key, value, mask, scaling=dim**-0.5)
     assert ours.shape == expected.shape == (batch, lanes, heads, dim)
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model_name", ["phi3", "mistral"])
+def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: TinyModels, model_name: str) -> None:
+    """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows
+    prefilled together: the same first-token logits and the same tokens, row for row."""
+    from claimcourt.models.hf_decode import decode_greedy, prefill_slices
+
+    path = str(getattr(tiny, model_name))
+    loaded = ModelRegistry(settings_for(tiny, debater_model=path)).get(path)
+    rows = prompt_rows(loaded, equal=False) * 2
+    width = max(len(r) for r in rows)
+    assert len(prefill_slices(len(rows), width, 2 * width)) == 3  # the sliced run really has several slices
+    stops = hf_engine.stop_token_ids(loaded)
+    out: dict[int, Any] = {}
+    with loaded.role(None) as model:
+        for tokens in (10**9, 2 * width, 1):
+            firsts: list[Any] = []
+
+            def keep(logits: Any, firsts: list[Any] = firsts) -> Any:
+                firsts.append(logits.clone())
+                return logits.argmax(dim=-1)
+
+            generated = decode_greedy(
+                model, loaded, rows, max_new_tokens=16, stop_ids=stops, choose_first=keep, prefill_tokens=tokens
+            )
+            out[tokens] = (generated, firsts[0])
+    whole, whole_logits = out[10**9]
+    assert sum(len(t) > 3 for t in whole) >= 3
+    for tokens in (2 * width, 1):
+        generated, logits = out[tokens]
+        assert generated == whole
+        assert logits.shape == whole_logits.shape
+        assert float((logits - whole_logits).abs().max()) < 1e-4
+
+
+def test_prefill_slices_cover_every_row_once_in_order() -> None:
+    from claimcourt.models.hf_decode import prefill_slices
+
+    for rows, width, tokens in [(1, 900, 100), (7, 10, 30), (256, 1000, 16384), (5, 4, 10**6)]:
+        parts = prefill_slices(rows, width, tokens)
+        assert [i for part in parts for i in range(rows)[part]] == list(range(rows))
+        assert all((part.stop - part.start) * width <= max(tokens, width) for part in parts)
+        sizes = [part.stop - part.start for part in parts]
+        assert max(sizes) - min(sizes) <= 1  # about equal slices, no straggler

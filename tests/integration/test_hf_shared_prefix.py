@@ -166,3 +166,23 @@ def test_a_budget_fits_more_claims_per_pass_when_their_prefix_is_shared(tiny: Ti
     width = prompt + 2 * rest
     per_claim = kv * (width + 2 * new) + act * width + 4 * width * width + 2 * 3 * loaded.config.vocab_size * 4
     assert claims * per_claim <= free < (claims + 1) * per_claim
+
+
+def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels) -> None:
+    """Groups prefilled a slice at a time (each slice its own part of the 4D mask and its own cache,
+    joined afterwards) decode exactly as groups prefilled together."""
+    settings = settings_for(tiny, "mistral")
+    backend = HFBackend(settings)
+    loaded = backend.registry.get(settings.debater_model)
+    requests = [_ArgueRequest(role, s) for s in states() for role in ("advocate", "skeptic")]
+    rows = [r.ids for r in backend.render_argue(loaded, requests)]
+    groups = [[rows[i], rows[i + 1]] for i in range(0, len(rows), 2)]
+    width = hf_shared_prefix.layout(groups, loaded.tokenizer.pad_token_id).width
+    stops = hf_engine.stop_token_ids(loaded)
+    with loaded.role(None) as model:
+        whole = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=16, stop_ids=stops)
+        sliced = hf_shared_prefix.decode_shared(
+            model, loaded, groups, max_new_tokens=16, stop_ids=stops, prefill_tokens=width
+        )
+    assert sliced == whole
+    assert sum(len(t) > 3 for lanes in whole for t in lanes) >= 4

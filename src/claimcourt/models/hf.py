@@ -301,11 +301,21 @@ class HFBackend:
         run_chunk: Any,
         stats: BatchStats,
         lanes: int = 1,
+        graphed: bool = True,
     ) -> list[Any]:
+        """run_chunk over memory-sized passes; `graphed`: the passes run hf_decode's loop wherever the
+        settings and the pass's length allow it (then the prefill runs in slices, see hf_decode)."""
+        s = self.settings
+
+        def rows_for(longest: int) -> int:
+            total = longest + lanes * new_tokens
+            sliced = graphed and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, total)
+            return self.planner.rows_for(loaded, longest, new_tokens, lanes, sliced_prefill=sliced)
+
         return run_in_chunks(
             items,
             lengths=lengths,
-            rows_for=lambda longest: self.planner.rows_for(loaded, longest, new_tokens, lanes),
+            rows_for=rows_for,
             on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
             run_chunk=run_chunk,
             stats=stats,
@@ -439,7 +449,9 @@ class HFBackend:
                 )
 
         lengths = [len(r.ids) for r in rendered]
-        outputs = self._chunked(loaded, rendered, lengths, new_tokens, run_chunk, self.stats["judge"])
+        outputs = self._chunked(
+            loaded, rendered, lengths, new_tokens, run_chunk, self.stats["judge"], graphed=rationale_tokens > 0
+        )
         return [self._verdict(prompt, out, tokenizer) for prompt, out in zip(rendered, outputs, strict=True)]
 
     def _verdict(self, prompt: _Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:

@@ -11,14 +11,19 @@ What the model computes is unchanged: every real token attends to the same real 
 positions as in `generate`, and tokens are the argmax of the same logits. The prefill runs the rows
 padded on the right, where causal attention alone is the right mask (flash-style kernels, no dense
 mask); each decode step feeds the rows' last tokens at their own next positions, with a mask of the
-row's real prompt tokens and everything generated so far. Rows leave at their first stop token
-exactly as `generate_texts` cuts them. Where a graph cannot be captured (no CUDA, a sliding window
-shorter than the pass, a capture error), the same step runs eagerly.
+row's real prompt tokens and everything generated so far. The prefill runs in slices of rows of at most
+PREFILL_TOKENS prompt tokens, each into a cache of its own, joined into the pass's cache afterwards: a
+prefill's transient activations (for the Mistral Judge ~135 KB a prompt token, as much as its KV cache)
+then cost one slice's worth, not the whole pass's, and under a memory budget the pass holds more rows.
+Rows leave at their first stop token exactly as `generate_texts` cuts them. Where a graph cannot be
+captured (no CUDA, a sliding window shorter than the pass, a capture error), the same step runs eagerly.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +35,9 @@ log = logging.getLogger(__name__)
 _DONE_CHECK_EVERY = 16
 # A graph pays for its capture only over a few replays.
 _MIN_GRAPH_STEPS = 4
+# Prompt tokens per prefill slice: enough rows for the GPU's matrix units to run at full rate, while the
+# slice's activations (under 2.3 GB for Mistral-7B in bf16) stay small beside the pass's KV cache.
+PREFILL_TOKENS = 16384
 _broken_lock = threading.Lock()
 _graphs_broken: set[str] = set()  # models whose decode step failed to capture once: eager from then on
 _streams = threading.local()  # one capture stream and graph memory pool per worker thread, reused by every pass
@@ -159,6 +167,51 @@ def static_cache_fits(config: Any, total_len: int) -> bool:
     return window is None or total_len <= int(window)
 
 
+def prefill_slices(rows: int, width: int, max_tokens: int = PREFILL_TOKENS) -> list[slice]:
+    """Row slices of a pass's prefill, of about equal size, each at most `max_tokens` prompt columns
+    (at least one row)."""
+    per_slice = max(1, max_tokens // max(width, 1))
+    count = math.ceil(rows / per_slice)
+    bounds = [rows * k // count for k in range(count + 1)]
+    return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+
+def join_caches(caches: list[Any]) -> Any:
+    """One cache holding every slice's rows, in order: each layer's keys and values concatenated on the
+    batch axis, a layer at a time, the slices' own tensors freed as they go (so the join costs one
+    layer's cache beside the pass's). Every slice's cache has the same length and the same filled slots."""
+    import torch
+
+    joined = caches[0]
+    if len(caches) == 1:
+        return joined
+    for index, layer in enumerate(joined.layers):
+        parts = [cache.layers[index] for cache in caches]
+        layer.keys = torch.cat([part.keys for part in parts])
+        layer.values = torch.cat([part.values for part in parts])
+        layer.batch_size = layer.keys.shape[0]
+        for part in parts[1:]:
+            part.keys = part.values = None
+    return joined
+
+
+def prefill_in_slices(
+    loaded: Any, rows: int, width: int, cache_len: int, forward: Callable[[slice, Any], Any], max_tokens: int
+) -> tuple[Any, Any]:
+    """Run `forward(rows_slice, cache)` (a prefill of those rows into an empty static cache, returning
+    their logits) slice by slice; returns the pass's joined cache and the slices' logits (float32), in
+    row order."""
+    import torch
+    from transformers import StaticCache
+
+    caches, logits = [], []
+    for part in prefill_slices(rows, width, max_tokens):
+        cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
+        logits.append(forward(part, cache).float())
+        caches.append(cache)
+    return join_caches(caches), torch.cat(logits)
+
+
 class _DecodeStep:
     """One decode step over fixed buffers: reads the previous tokens, writes the next ones in place.
 
@@ -286,16 +339,17 @@ def decode_greedy(
     choose_first: Callable[[Any], Any] | None = None,
     forced: Sequence[int] = (),
     use_graph: bool = True,
+    prefill_tokens: int = PREFILL_TOKENS,
 ) -> list[list[int]]:
     """Greedy generation for prompt rows (token ids): each row's new token ids, cut before its first
     stop token. `choose_first(float logits [B, V]) -> token ids [B]` picks the first token (default:
-    argmax); `forced[k]` replaces token k+1 of every row (the Judge's header).
+    argmax); `forced[k]` replaces token k+1 of every row (the Judge's header). The prefill runs in
+    slices of at most `prefill_tokens` prompt tokens (see prefill_in_slices).
 
     The rows are padded on the right, so the prefill is causal attention alone (causal_prefill_attention);
     the decode step's mask then hides each row's padding slots, and its positions continue each row's own.
     """
     import torch
-    from transformers import StaticCache
 
     batch, width = len(rows), max(len(r) for r in rows)
     device = loaded.device
@@ -305,17 +359,21 @@ def decode_greedy(
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.long, device=device)
     ids = ids.to(device)
     cache_len = max(width + max_new_tokens - 1, width + 1)  # the last token is never fed back
-    cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-    with torch.inference_mode():
-        with attention_as(loaded.config, CAUSAL_PREFILL), _head_reads(model, lengths - 1):
-            logits = model(
-                input_ids=ids,
-                position_ids=torch.arange(width, device=device).expand(batch, width),
+
+    def prefill(part: slice, cache: Any) -> Any:
+        rows_ids = ids[part]
+        with _head_reads(model, lengths[part] - 1):
+            return model(
+                input_ids=rows_ids,
+                position_ids=torch.arange(width, device=device).expand(rows_ids.shape[0], width),
                 past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=0,
             ).logits[:, 0, :]
-        logits = logits.float()
+
+    with torch.inference_mode():
+        with attention_as(loaded.config, CAUSAL_PREFILL):
+            cache, logits = prefill_in_slices(loaded, batch, width, cache_len, prefill, prefill_tokens)
         first = choose_first(logits) if choose_first is not None else logits.argmax(dim=-1)
         real = torch.arange(width, device=device).view(1, width) < lengths.view(batch, 1)
         tokens = continue_greedy(

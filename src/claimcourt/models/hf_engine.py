@@ -112,20 +112,28 @@ class MemoryPlanner:
         reserve = max(_RESERVE_MIN, int(budget * _RESERVE_FRACTION))
         return budget - allocated - reserve
 
-    def rows_for(self, loaded: LoadedModel, prompt_len: int, new_tokens: int, lanes: int = 1) -> int:
+    def rows_for(
+        self, loaded: LoadedModel, prompt_len: int, new_tokens: int, lanes: int = 1, *, sliced_prefill: bool = False
+    ) -> int:
         """Rows of `prompt_len` prompt columns that fit; a row of several lanes (hf_shared_prefix) holds
-        one cache slot per lane and new token, and each lane's logits."""
+        one cache slot per lane and new token, and each lane's logits. With `sliced_prefill` (hf_decode's
+        loop) the prefill's activations and mask cost one slice of hf_decode.PREFILL_TOKENS prompt tokens,
+        whatever the pass's rows; otherwise every row's."""
         cap = min(self.max_batch, self._oom_cap.get(loaded.model_id, self.max_batch))
         free = self._free_bytes()
         if free is None:
             return cap
         config = loaded.config
+        activation = activation_bytes_per_token(config, self.dtype_bytes)
+        # The prefill's 4D boolean mask and the temporaries that build it, per prompt token.
+        mask = 4 * prompt_len
         per_row = kv_bytes_per_token(config, self.dtype_bytes) * (prompt_len + lanes * new_tokens)
-        per_row += activation_bytes_per_token(config, self.dtype_bytes) * prompt_len
-        # The prefill's 4D boolean mask and the temporaries that build it.
-        per_row += 4 * prompt_len * prompt_len
         # The last position's logits in float32, and the sampling buffers beside them.
         per_row += lanes * 3 * int(config.vocab_size) * 4
+        if sliced_prefill:
+            free -= (activation + mask) * max(hf_decode.PREFILL_TOKENS, prompt_len)
+        else:
+            per_row += (activation + mask) * prompt_len
         return max(1, min(cap, free // max(per_row, 1)))
 
 

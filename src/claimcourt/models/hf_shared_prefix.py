@@ -122,11 +122,13 @@ def decode_shared(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     use_graph: bool = True,
+    prefill_tokens: int = hf_decode.PREFILL_TOKENS,
 ) -> list[list[list[int]]]:
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
-    ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows."""
+    ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The
+    prefill runs in slices of groups of at most `prefill_tokens` prompt columns, each slice with its
+    own part of the mask (hf_decode.prefill_in_slices)."""
     import torch
-    from transformers import StaticCache
 
     shape = layout(groups, loaded.tokenizer.pad_token_id)
     device = loaded.device
@@ -135,17 +137,23 @@ def decode_shared(
     segments = torch.tensor(shape.segments, dtype=torch.long, device=device)
     lanes = shape.lanes
     cache_len = shape.width + lanes * max(max_new_tokens - 1, 1)
-    cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-    with torch.inference_mode():
-        logits = model(
-            input_ids=ids,
-            attention_mask=prefill_mask(segments, cache_len),
-            position_ids=positions,
+    lane_ends = torch.tensor(shape.lane_ends, dtype=torch.long, device=device)
+
+    def prefill(part: slice, cache: Any) -> Any:
+        return model(
+            input_ids=ids[part],
+            attention_mask=prefill_mask(segments[part], cache_len),
+            position_ids=positions[part],
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=torch.tensor(shape.lane_ends, dtype=torch.long, device=device),
+            logits_to_keep=lane_ends,
         ).logits
-        first = logits.float().argmax(dim=-1)  # [rows, lanes]
+
+    with torch.inference_mode():
+        cache, logits = hf_decode.prefill_in_slices(
+            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens
+        )
+        first = logits.argmax(dim=-1)  # [rows, lanes]
         return hf_decode.continue_greedy(
             model,
             loaded,

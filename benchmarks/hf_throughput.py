@@ -204,6 +204,20 @@ def write_inputs(work: Path, claims: list[dict[str, str]], n_batch: int) -> tupl
     return labelled_csv, batch_csv
 
 
+def variants(args: argparse.Namespace) -> list[tuple[str, bool, int]]:
+    """The runs to make: (budget, shared prefix, prefill tokens)."""
+    if args.variants:
+        runs = []
+        for spec in args.variants.split(","):
+            budget, shared, prefill = spec.strip().split("/")
+            runs.append((budget, shared == "on", int(prefill)))
+        return runs
+    shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
+    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
+    prefills = [int(t) for t in args.prefill_tokens.split(",")]
+    return [(b, v, t) for b in budgets for v in shared_variants for t in prefills]
+
+
 def gib(n: float) -> float:
     return n / 1024**3
 
@@ -220,6 +234,13 @@ def main() -> None:
     parser.add_argument("--cache", choices=["dynamic", "static"], default="static")
     parser.add_argument(
         "--shared-prefix", choices=["on", "off", "both"], default="on", help="Advocate/Skeptic over one prefix copy"
+    )
+    parser.add_argument("--prefill-tokens", default="16384", help="comma-separated hf.prefill_tokens (0: one prefill)")
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="explicit runs BUDGET/SHARED/PREFILL, comma-separated (e.g. 22GiB/off/0,22GiB/on/16384,none/on/16384);"
+        " overrides --budgets, --shared-prefix and --prefill-tokens",
     )
     # The issue's budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
     parser.add_argument("--claim-tokens", type=int, default=220)
@@ -306,11 +327,9 @@ def main() -> None:
         "runs": [],
     }
     reference_backend: HFBackend | None = None
-    shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
-    budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
-    for budget, shared_prefix in [(b, v) for b in budgets for v in shared_variants]:
+    for budget, shared_prefix, prefill_tokens in variants(args):
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
-        hf = {**base["hf"], "gpu_memory": gpu_memory, "shared_prefix": shared_prefix}
+        hf = {**base["hf"], "gpu_memory": gpu_memory, "shared_prefix": shared_prefix, "prefill_tokens": prefill_tokens}
         run_settings = load_settings(overrides={**base, "hf": hf}, environ={})
         backend = HFBackend(run_settings.hf, registry=registry)
         deps = Deps(settings=run_settings, search=search, backend=backend)
@@ -330,6 +349,7 @@ def main() -> None:
         run = {
             "gpu_memory": budget,
             "shared_prefix": shared_prefix,
+            "prefill_tokens": prefill_tokens,
             "claims_done": done,
             "counts": summary.counts,
             "seconds": round(elapsed, 2),
@@ -394,7 +414,8 @@ def main() -> None:
             for role, b in run["batches"].items()
         )
         print(
-            f"claimcourt run, gpu_memory={run['gpu_memory']}, shared prefix {'on' if run['shared_prefix'] else 'off'}: "
+            f"claimcourt run, gpu_memory={run['gpu_memory']}, shared prefix {'on' if run['shared_prefix'] else 'off'}, "
+            f"prefill slices {run['prefill_tokens'] or 'off'}: "
             f"{run['claims_done']} claims in {run['seconds']:.1f}s = "
             f"{run['claims_per_s']:.2f} claims/s; peak GPU memory {run['peak_reserved_gib']:.1f} GiB reserved "
             f"({run['peak_allocated_gib']:.1f} allocated); {batches}"

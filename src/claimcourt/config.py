@@ -104,6 +104,10 @@ class HFSettings(_Section):
     # prompt prefix in the KV cache and the prefill (the same tokens; ~1.6x the claims per pass under
     # a memory budget). Off: each row holds its whole prompt.
     shared_prefix: bool = True
+    # With decode = 'graphed': the prefill runs in slices of rows of at most this many prompt tokens,
+    # joined into one cache after, so a pass's prefill activations cost one slice's worth and a pass
+    # under a memory budget holds more rows (0: one prefill for the whole pass).
+    prefill_tokens: int = Field(16384, ge=0)
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 

@@ -130,3 +130,29 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(tiny: Ti
     assert loaded.model_id not in hf_decode._graphs_broken
     assert [tokens for lanes in ours for tokens in lanes] == plain
     assert any(len(r) > 4 for r in plain)
+
+
+@pytest.mark.parametrize("name", ["phi3", "mistral"])
+def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels, name: str) -> None:
+    """In NF4 on the GPU, rows prefilled a slice at a time into caches of their own and joined, plain
+    and over a shared prefix, decode the tokens they decode when prefilled together."""
+    from claimcourt.models import hf_shared_prefix
+
+    path = str(getattr(tiny, name))
+    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
+    tok = loaded.tokenizer
+    rows = [tok(t).input_ids for t in TEXTS] * 3
+    width = max(len(r) for r in rows)
+    roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
+    groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS]
+    stops = hf_engine.stop_token_ids(loaded)
+    with loaded.role(None) as model:
+        whole = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops)
+        sliced = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops, prefill_tokens=width)
+        shared_whole = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops)
+        shared_sliced = hf_shared_prefix.decode_shared(
+            model, loaded, groups, max_new_tokens=24, stop_ids=stops, prefill_tokens=1
+        )
+    assert loaded.model_id not in hf_decode._graphs_broken
+    assert sliced == whole and shared_sliced == shared_whole
+    assert any(len(r) > 4 for r in whole)

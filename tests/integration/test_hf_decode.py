@@ -163,9 +163,9 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
     width = max(len(r) for r in rows)
     assert len(prefill_slices(len(rows), width, 2 * width)) == 3  # the sliced run really has several slices
     stops = hf_engine.stop_token_ids(loaded)
-    out: dict[int, Any] = {}
+    out: dict[int | None, Any] = {}
     with loaded.role(None) as model:
-        for tokens in (10**9, 2 * width, 1):
+        for tokens in (None, 2 * width, 1):
             firsts: list[Any] = []
 
             def keep(logits: Any, firsts: list[Any] = firsts) -> Any:
@@ -176,7 +176,7 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
                 model, loaded, rows, max_new_tokens=16, stop_ids=stops, choose_first=keep, prefill_tokens=tokens
             )
             out[tokens] = (generated, firsts[0])
-    whole, whole_logits = out[10**9]
+    whole, whole_logits = out[None]
     assert sum(len(t) > 3 for t in whole) >= 3
     for tokens in (2 * width, 1):
         generated, logits = out[tokens]
@@ -188,6 +188,7 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
 def test_prefill_slices_cover_every_row_once_in_order() -> None:
     from claimcourt.models.hf_decode import prefill_slices
 
+    assert prefill_slices(9, 100, None) == prefill_slices(9, 100, 0) == [slice(0, 9)]
     for rows, width, tokens in [(1, 900, 100), (7, 10, 30), (256, 1000, 16384), (5, 4, 10**6)]:
         parts = prefill_slices(rows, width, tokens)
         assert [i for part in parts for i in range(rows)[part]] == list(range(rows))

@@ -182,18 +182,17 @@ def test_hf_a_sliced_prefill_fits_more_judge_rows_and_stays_in_the_budget(monkey
     """hf_decode's prefill runs in slices, so under a budget a Judge pass is bounded by its KV cache,
     not by every row's prefill activations: more rows per pass, and by the planner's own estimate the
     rows' caches plus one slice's activations still fit."""
-    from claimcourt.models.hf_decode import PREFILL_TOKENS
-
+    prefill_tokens = 16384
     planner = MemoryPlanner(budget_bytes=parse_memory("22GiB"), max_batch=512, dtype="bfloat16")
     free = 15 * 1024**3
     monkeypatch.setattr(planner, "_free_bytes", lambda: free)
     mistral = SimpleNamespace(model_id="mistral", config=MISTRAL_7B)
     whole = planner.rows_for(mistral, 1000, 70)  # type: ignore[arg-type]
-    sliced = planner.rows_for(mistral, 1000, 70, sliced_prefill=True)  # type: ignore[arg-type]
+    sliced = planner.rows_for(mistral, 1000, 70, prefill_tokens=prefill_tokens)  # type: ignore[arg-type]
     assert sliced >= 1.5 * whole
     kv = kv_bytes_per_token(MISTRAL_7B, 2)
-    slab = (activation_bytes_per_token(MISTRAL_7B, 2) + 4 * 1000) * PREFILL_TOKENS
+    slab = (activation_bytes_per_token(MISTRAL_7B, 2) + 4 * 1000) * prefill_tokens
     per_row = kv * 1070 + 3 * MISTRAL_7B.vocab_size * 4
     assert slab + sliced * per_row <= free < slab + (sliced + 1) * per_row
     # A prompt longer than a slice is a slice of its own.
-    assert planner.rows_for(mistral, 4 * PREFILL_TOKENS, 70, sliced_prefill=True) == 1  # type: ignore[arg-type]
+    assert planner.rows_for(mistral, 4 * prefill_tokens, 70, prefill_tokens=prefill_tokens) == 1  # type: ignore[arg-type]

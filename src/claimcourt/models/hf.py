@@ -243,6 +243,7 @@ class HFBackend:
                     max_new_tokens=new_tokens,
                     cache_implementation=self.settings.cache_implementation,
                     decode=self.settings.decode,
+                    prefill_tokens=self.settings.prefill_tokens,
                 )
 
         return self._chunked(loaded, rendered, [len(r.ids) for r in rendered], new_tokens, run_chunk, stats)
@@ -273,7 +274,12 @@ class HFBackend:
                 with loaded.role(self._debater_adapter) as model:
                     grouped = [[rows[i] for i in g] for g in chunk]
                     return hf_shared_prefix.decode_shared(
-                        model, loaded, grouped, max_new_tokens=new_tokens, stop_ids=stop_ids
+                        model,
+                        loaded,
+                        grouped,
+                        max_new_tokens=new_tokens,
+                        stop_ids=stop_ids,
+                        prefill_tokens=self.settings.prefill_tokens,
                     )
 
             widths = [hf_shared_prefix.group_width([rows[i] for i in g]) for g in groups]
@@ -310,7 +316,8 @@ class HFBackend:
         def rows_for(longest: int) -> int:
             total = longest + lanes * new_tokens
             sliced = graphed and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, total)
-            return self.planner.rows_for(loaded, longest, new_tokens, lanes, sliced_prefill=sliced)
+            prefill_tokens = s.prefill_tokens if sliced else None
+            return self.planner.rows_for(loaded, longest, new_tokens, lanes, prefill_tokens=prefill_tokens)
 
         return run_in_chunks(
             items,
@@ -446,6 +453,7 @@ class HFBackend:
                     rationale_tokens=rationale_tokens,
                     cache_implementation=self.settings.cache_implementation,
                     decode=self.settings.decode,
+                    prefill_tokens=self.settings.prefill_tokens,
                 )
 
         lengths = [len(r.ids) for r in rendered]

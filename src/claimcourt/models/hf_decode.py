@@ -11,8 +11,8 @@ What the model computes is unchanged: every real token attends to the same real 
 positions as in `generate`, and tokens are the argmax of the same logits. The prefill runs the rows
 padded on the right, where causal attention alone is the right mask (flash-style kernels, no dense
 mask); each decode step feeds the rows' last tokens at their own next positions, with a mask of the
-row's real prompt tokens and everything generated so far. The prefill runs in slices of rows of at most
-PREFILL_TOKENS prompt tokens, each into a cache of its own, joined into the pass's cache afterwards: a
+row's real prompt tokens and everything generated so far. The prefill can run in slices of rows of a
+few thousand prompt tokens (hf.prefill_tokens), each into a cache of its own, joined into the pass's cache afterwards: a
 prefill's transient activations (for the Mistral Judge ~135 KB a prompt token, as much as its KV cache)
 then cost one slice's worth, not the whole pass's, and under a memory budget the pass holds more rows.
 Rows leave at their first stop token exactly as `generate_texts` cuts them. Where a graph cannot be
@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 _DONE_CHECK_EVERY = 16
 # A graph pays for its capture only over a few replays.
 _MIN_GRAPH_STEPS = 4
-# Prompt tokens per prefill slice: enough rows for the GPU's matrix units to run at full rate, while the
-# slice's activations (under 2.3 GB for Mistral-7B in bf16) stay small beside the pass's KV cache.
-PREFILL_TOKENS = 16384
 _broken_lock = threading.Lock()
 _graphs_broken: set[str] = set()  # models whose decode step failed to capture once: eager from then on
 _streams = threading.local()  # one capture stream and graph memory pool per worker thread, reused by every pass
@@ -167,9 +164,11 @@ def static_cache_fits(config: Any, total_len: int) -> bool:
     return window is None or total_len <= int(window)
 
 
-def prefill_slices(rows: int, width: int, max_tokens: int = PREFILL_TOKENS) -> list[slice]:
+def prefill_slices(rows: int, width: int, max_tokens: int | None) -> list[slice]:
     """Row slices of a pass's prefill, of about equal size, each at most `max_tokens` prompt columns
-    (at least one row)."""
+    (at least one row); None or 0: one slice."""
+    if not max_tokens:
+        return [slice(0, rows)]
     per_slice = max(1, max_tokens // max(width, 1))
     count = math.ceil(rows / per_slice)
     bounds = [rows * k // count for k in range(count + 1)]
@@ -196,7 +195,7 @@ def join_caches(caches: list[Any]) -> Any:
 
 
 def prefill_in_slices(
-    loaded: Any, rows: int, width: int, cache_len: int, forward: Callable[[slice, Any], Any], max_tokens: int
+    loaded: Any, rows: int, width: int, cache_len: int, forward: Callable[[slice, Any], Any], max_tokens: int | None
 ) -> tuple[Any, Any]:
     """Run `forward(rows_slice, cache)` (a prefill of those rows into an empty static cache, returning
     their logits) slice by slice; returns the pass's joined cache and the slices' logits (float32), in
@@ -339,12 +338,12 @@ def decode_greedy(
     choose_first: Callable[[Any], Any] | None = None,
     forced: Sequence[int] = (),
     use_graph: bool = True,
-    prefill_tokens: int = PREFILL_TOKENS,
+    prefill_tokens: int | None = None,
 ) -> list[list[int]]:
     """Greedy generation for prompt rows (token ids): each row's new token ids, cut before its first
     stop token. `choose_first(float logits [B, V]) -> token ids [B]` picks the first token (default:
     argmax); `forced[k]` replaces token k+1 of every row (the Judge's header). The prefill runs in
-    slices of at most `prefill_tokens` prompt tokens (see prefill_in_slices).
+    slices of at most `prefill_tokens` prompt tokens (None: in one; see prefill_in_slices).
 
     The rows are padded on the right, so the prefill is causal attention alone (causal_prefill_attention);
     the decode step's mask then hides each row's padding slots, and its positions continue each row's own.

@@ -113,11 +113,17 @@ class MemoryPlanner:
         return budget - allocated - reserve
 
     def rows_for(
-        self, loaded: LoadedModel, prompt_len: int, new_tokens: int, lanes: int = 1, *, sliced_prefill: bool = False
+        self,
+        loaded: LoadedModel,
+        prompt_len: int,
+        new_tokens: int,
+        lanes: int = 1,
+        *,
+        prefill_tokens: int | None = None,
     ) -> int:
         """Rows of `prompt_len` prompt columns that fit; a row of several lanes (hf_shared_prefix) holds
-        one cache slot per lane and new token, and each lane's logits. With `sliced_prefill` (hf_decode's
-        loop) the prefill's activations and mask cost one slice of hf_decode.PREFILL_TOKENS prompt tokens,
+        one cache slot per lane and new token, and each lane's logits. With `prefill_tokens` (hf_decode's
+        sliced prefill) the prefill's activations and mask cost one slice of that many prompt tokens,
         whatever the pass's rows; otherwise every row's."""
         cap = min(self.max_batch, self._oom_cap.get(loaded.model_id, self.max_batch))
         free = self._free_bytes()
@@ -130,8 +136,8 @@ class MemoryPlanner:
         per_row = kv_bytes_per_token(config, self.dtype_bytes) * (prompt_len + lanes * new_tokens)
         # The last position's logits in float32, and the sampling buffers beside them.
         per_row += lanes * 3 * int(config.vocab_size) * 4
-        if sliced_prefill:
-            free -= (activation + mask) * max(hf_decode.PREFILL_TOKENS, prompt_len)
+        if prefill_tokens:
+            free -= (activation + mask) * max(prefill_tokens, prompt_len)
         else:
             per_row += (activation + mask) * prompt_len
         return max(1, min(cap, free // max(per_row, 1)))
@@ -291,15 +297,22 @@ def generate_texts(
     cache_implementation: str = "dynamic",
     logits_processor: Any = None,
     decode: str = "generate",
+    prefill_tokens: int | None = None,
 ) -> list[list[int]]:
     """Greedy generation for a chunk of left-padded rows: the new token ids of each row, up to EOS.
-    decode='graphed' (static cache only) runs hf_decode's loop instead of transformers' generate."""
+    decode='graphed' (static cache only) runs hf_decode's loop instead of transformers' generate, its
+    prefill in slices of `prefill_tokens` prompt tokens."""
     import torch
 
     width = max(len(r) for r in rows)
     if uses_graphed_decode(loaded, decode, cache_implementation, width + max_new_tokens):
         return hf_decode.decode_greedy(
-            model, loaded, rows, max_new_tokens=max_new_tokens, stop_ids=stop_token_ids(loaded)
+            model,
+            loaded,
+            rows,
+            max_new_tokens=max_new_tokens,
+            stop_ids=stop_token_ids(loaded),
+            prefill_tokens=prefill_tokens,
         )
     ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
     kwargs = _generation_kwargs(loaded, max_new_tokens, cache_implementation)
@@ -385,6 +398,7 @@ def judge_with_rationale(
     rationale_tokens: int,
     cache_implementation: str = "dynamic",
     decode: str = "generate",
+    prefill_tokens: int | None = None,
 ) -> list[tuple[float, float, list[int]]]:
     """One prefill for the verdict and the rationale: (YES logit, NO logit, rationale token ids)."""
     from transformers import LogitsProcessorList
@@ -392,7 +406,7 @@ def judge_with_rationale(
     width = max(len(r) for r in rows)
     new_tokens = 1 + len(header_ids) + rationale_tokens
     if uses_graphed_decode(loaded, decode, cache_implementation, width + new_tokens):
-        return _judge_graphed(model, loaded, rows, label_ids, header_ids, new_tokens)
+        return _judge_graphed(model, loaded, rows, label_ids, header_ids, new_tokens, prefill_tokens)
     processor = JudgeFormatProcessor(width, label_ids, header_ids)
     generated = generate_texts(
         model,
@@ -414,6 +428,7 @@ def _judge_graphed(
     label_ids: tuple[int, int],
     header_ids: list[int],
     new_tokens: int,
+    prefill_tokens: int | None,
 ) -> list[tuple[float, float, list[int]]]:
     """judge_with_rationale through hf_decode: the same three phases as JudgeFormatProcessor (record
     the pair at the answer position and keep the likelier, force the header, then greedy)."""
@@ -434,6 +449,7 @@ def _judge_graphed(
         stop_ids=stop_token_ids(loaded),
         choose_first=choose_first,
         forced=header_ids,
+        prefill_tokens=prefill_tokens,
     )
     pair = recorded["pair"].cpu().tolist()
     skip = 1 + len(header_ids)

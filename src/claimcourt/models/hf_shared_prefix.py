@@ -122,7 +122,7 @@ def decode_shared(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     use_graph: bool = True,
-    prefill_tokens: int = hf_decode.PREFILL_TOKENS,
+    prefill_tokens: int | None = None,
 ) -> list[list[list[int]]]:
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
     ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The

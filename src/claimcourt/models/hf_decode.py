@@ -25,6 +25,7 @@ import itertools
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -391,6 +392,24 @@ def decode_greedy(
     return [lanes[0] for lanes in tokens]
 
 
+class _Timing:
+    """The decode loop's ms per step, for the pass log (benchmarks read the decode apart from the
+    prefill there). The one wait it adds, for the prefill to finish, comes once per pass."""
+
+    def __init__(self, device: Any) -> None:
+        import torch
+
+        self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.cuda.synchronize(device)
+        self.started = time.perf_counter()
+
+    def done(self, steps: int, rows: int, lanes: int) -> None:
+        if steps and log.isEnabledFor(logging.INFO):
+            elapsed = time.perf_counter() - self.started
+            log.info("decoded %d steps of %d rows x %d lanes: %.1f ms/step", steps, rows, lanes, elapsed / steps * 1e3)
+
+
 def continue_greedy(
     model: Any,
     loaded: Any,
@@ -411,6 +430,7 @@ def continue_greedy(
 
     stops = torch.tensor(sorted(set(stop_ids)), dtype=torch.long, device=first.device)
     tokens = [first]
+    timing = _Timing(first.device)
     if max_new_tokens > 1:
         step = _DecodeStep(model, loaded.config, cache, visible, position, first, cache_len)
         advance = _runner(step, loaded.model_id, max_new_tokens - 1, use_graph)
@@ -422,6 +442,7 @@ def continue_greedy(
             if k % _DONE_CHECK_EVERY == 0 and bool(torch.isin(torch.stack(tokens, -1), stops).any(-1).all()):
                 break
     out = torch.stack(tokens, -1).tolist()  # [B, lanes, steps]
+    timing.done(len(tokens) - 1, *first.shape)
     stop_set = set(stop_ids)
     return [
         [lane[: next((k for k, tok in enumerate(lane) if tok in stop_set), len(lane))] for lane in row] for row in out

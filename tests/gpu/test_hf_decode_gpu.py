@@ -5,6 +5,7 @@ rationale. Skipped where there is no GPU (CI)."""
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,34 @@ def settings_for(tiny: TinyModels, model: str) -> HFSettings:
     return HFSettings(
         debater_model=model, judge_model=str(tiny.mistral), judge_adapter=str(tiny.adapter), quantization="nf4"
     )
+
+
+def assert_same_but_for_near_ties(
+    model: Any, loaded: Any, prompts: list[list[int]], ours: list[list[int]], plain: list[list[int]]
+) -> None:
+    """In bf16 two attention layouts (a shared prefix, a padded batch) round differently, so on a tiny
+    random model whose logits are nearly flat a greedy path may take the other of two near-tied tokens.
+    Every row must agree up to its first difference, and there the row's own logits (one plain forward
+    of the prompt and the tokens both paths agreed on) must hold the two tokens within bf16 noise: a real
+    error (a lane reading the other lane, a wrong position) parts the paths at a clear winner. Most rows
+    must not differ at all."""
+    import torch
+
+    differing = 0
+    for prompt, a, b in zip(prompts, ours, plain, strict=True):
+        if a == b:
+            continue
+        differing += 1
+        k = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        with torch.inference_mode():
+            ids = torch.tensor([prompt + a[:k]], device=loaded.device)
+            logits = model(input_ids=ids).logits[0, -1].float()
+        stops = hf_engine.stop_token_ids(loaded)
+        # A path that ended at k took its likeliest stop token there.
+        took = [row[k] if k < len(row) else max(stops, key=lambda t: float(logits[t])) for row in (a, b)]
+        gap = float((logits[took[0]] - logits[took[1]]).abs())
+        assert gap <= 2e-2 * float(logits.abs().max()), (k, gap, float(logits.abs().max()))
+    assert differing <= len(prompts) // 4, differing
 
 
 TEXTS = [
@@ -128,7 +157,9 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(tiny: Ti
             model, loaded, [r for g in groups for r in g], max_new_tokens=24, cache_implementation="static"
         )
     assert loaded.model_id not in hf_decode._graphs_broken
-    assert [tokens for lanes in ours for tokens in lanes] == plain
+    prompts = [r for g in groups for r in g]
+    with loaded.role(None) as model:
+        assert_same_but_for_near_ties(model, loaded, prompts, [t for lanes in ours for t in lanes], plain)
     assert any(len(r) > 4 for r in plain)
 
 
@@ -153,6 +184,9 @@ def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels,
         shared_sliced = hf_shared_prefix.decode_shared(
             model, loaded, groups, max_new_tokens=24, stop_ids=stops, prefill_tokens=1
         )
+        assert_same_but_for_near_ties(model, loaded, rows, sliced, whole)
+        shared_prompts = [r for g in groups for r in g]
+        flat = [[t for lanes in out for t in lanes] for out in (shared_sliced, shared_whole)]
+        assert_same_but_for_near_ties(model, loaded, shared_prompts, flat[0], flat[1])
     assert loaded.model_id not in hf_decode._graphs_broken
-    assert sliced == whole and shared_sliced == shared_whole
     assert any(len(r) > 4 for r in whole)

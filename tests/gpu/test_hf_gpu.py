@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine
+from claimcourt.models import hf_engine, hf_shared_prefix
 from claimcourt.models.hf import HFBackend
 from claimcourt.state import Argument, ClaimState, Neighbour, Verdict
 from tests.hf_tiny import TinyModels, build_tiny_models
@@ -159,13 +159,24 @@ def test_hf_gpu_real_out_of_memory_halves_the_batch(tiny: TinyModels, monkeypatc
     real_generate = hf_engine.generate_texts
     attempted: list[int] = []
 
+    real_shared = hf_shared_prefix.decode_shared
+
     def generate_with_ballast(model: Any, loaded: Any, rows: list[list[int]], **kwargs: Any) -> Any:
         attempted.append(len(rows))
         ballast = torch.empty(per_row * len(rows), dtype=torch.uint8, device="cuda")
         del ballast
         return real_generate(model, loaded, rows, **kwargs)
 
+    def shared_with_ballast(model: Any, loaded: Any, groups: list[list[list[int]]], **kwargs: Any) -> Any:
+        # A claim's two roles decode as one group of two rows over their shared prefix (on by default).
+        rows = sum(len(g) for g in groups)
+        attempted.append(rows)
+        ballast = torch.empty(per_row * rows, dtype=torch.uint8, device="cuda")
+        del ballast
+        return real_shared(model, loaded, groups, **kwargs)
+
     monkeypatch.setattr(hf_engine, "generate_texts", generate_with_ballast)
+    monkeypatch.setattr(hf_shared_prefix, "decode_shared", shared_with_ballast)
     arguments = asyncio.run(_argue(backend, claims(6)))
 
     assert len(arguments) == 12 and all(isinstance(a, Argument) for a in arguments)

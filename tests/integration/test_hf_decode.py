@@ -131,7 +131,7 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models.hf_decode import grouped_decode_attention
+    from claimcourt.models.hf_attention import grouped_decode_attention
 
     gen = torch.Generator().manual_seed(3)
     batch, heads, kv_heads, length, dim = 3, 8, 2, 11, 16

@@ -1,0 +1,106 @@
+"""The attention functions hf_decode registers with transformers for its own passes.
+
+- `causal_prefill_attention`: the prefill of right-padded rows into an empty static cache is causal
+  attention alone, so SDPA can take its flash kernel instead of reading a dense padding mask.
+- `grouped_decode_attention`: a decode step of a grouped-query model attends without repeating K and V
+  per query head.
+
+`attention_as` switches a model's attention to one of them for the length of a block (a pass holds
+the model's lock, so no other pass sees the switch). Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+GROUPED_DECODE = "claimcourt_grouped_decode"
+CAUSAL_PREFILL = "claimcourt_causal_prefill"
+
+
+def grouped_decode_attention(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
+) -> tuple[Any, None]:
+    """SDPA for a decode step of a grouped-query model without repeating K and V per query head.
+
+    transformers' sdpa path copies each layer's whole K and V cache `heads / kv_heads` times before
+    attending whenever there is a mask (on an H200, ~290 GB a step for 256 Judge rows of Mistral-7B).
+    The query heads that share a KV head are independent queries over the same keys, so they can ride
+    SDPA's query-length axis instead, beside the step's own query positions (one per lane), each with
+    its lane's mask row: the same kernel, the same float32 softmax, every key read once.
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    batch, heads, q_len, dim = query.shape
+    kv_heads = key.shape[1]
+    if kv_heads == heads or attention_mask is None or attention_mask.dtype != torch.bool:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    group = heads // kv_heads  # query head h reads KV head h // group (transformers' repeat_kv order)
+    # [B, kv_heads, group * q_len, L]: query (g, i) of a KV head is lane i of its g-th query head.
+    mask = attention_mask if q_len == 1 else attention_mask.repeat(1, 1, group, 1)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query.reshape(batch, kv_heads, group * q_len, dim),
+        key,
+        value,
+        attn_mask=mask,
+        dropout_p=0.0,
+        scale=kwargs.get("scaling"),
+    )
+    return out.reshape(batch, heads, q_len, dim).transpose(1, 2).contiguous(), None
+
+
+def causal_prefill_attention(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
+) -> tuple[Any, None]:
+    """SDPA for the prefill of right-padded rows into an empty static cache: plain causal attention
+    over the prompt's slots, no mask.
+
+    With rows padded on the right, a real token's predecessors are all real, so causality alone is
+    the right mask (the padding's own outputs are never read), and SDPA can take its flash kernel,
+    which skips the masked half. A padding mask instead forces the kernel that reads a dense mask and
+    computes all of it. The static cache hands back all its slots; the prompt's are the first q_len.
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import repeat_kv
+
+    q_len = query.shape[2]
+    key, value = key[:, :, :q_len], value[:, :, :q_len]
+    if key.shape[1] != query.shape[1]:
+        group = query.shape[1] // key.shape[1]
+        key, value = repeat_kv(key, group), repeat_kv(value, group)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, dropout_p=0.0, is_causal=True, scale=kwargs.get("scaling")
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _no_mask(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def _register_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    AttentionInterface.register(GROUPED_DECODE, grouped_decode_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(GROUPED_DECODE, sdpa_mask)
+    AttentionInterface.register(CAUSAL_PREFILL, causal_prefill_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(CAUSAL_PREFILL, _no_mask)
+
+
+@contextmanager
+def attention_as(config: Any, implementation: str | None) -> Iterator[None]:
+    """Run the model's attention through `implementation` (None: as configured) inside the block; a
+    pass holds the model's lock, so no other pass sees the switch."""
+    if implementation is None:
+        yield
+        return
+    _register_attention()
+    configured = config._attn_implementation_internal
+    config._attn_implementation_internal = implementation
+    try:
+        yield
+    finally:
+        config._attn_implementation_internal = configured

@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from claimcourt.config import Settings, load_settings
 from claimcourt.models import endpoint_client
-from tests.conftest import read_csv, write_csv
+from claimcourt.workspace import WorkspacePaths
+from tests.conftest import flat, read_csv, write_csv
 from tests.endpoint_support import Served, endpoint_toml, llama_cpp_server, unavailable
 from tests.hf_tiny import TinyModels
 
@@ -137,6 +138,22 @@ def test_the_probe_accepts_llama_server_in_logprobs_mode(
 ) -> None:
     settings = configure(indexed_settings, server.url, judge)
     endpoint_client.probe(settings.endpoint)  # raises EndpointError if the server lacked anything
+
+
+@pytest.mark.parametrize("role", ["debater_model", "judge_model"])
+def test_a_model_name_the_server_does_not_serve_stops_the_run(
+    indexed_settings: Settings, server: Served, judge: Judge, batch_csv: Path, role: str
+) -> None:
+    # llama.cpp's server answers any model name as the one model it has: the probe must still refuse it.
+    configure(indexed_settings, server.url, judge, **{role: "no-such-model"})
+    ws = str(indexed_settings.workspace)
+    result = CliRunner().invoke(_app(), ["run", str(batch_csv), "-w", ws, "--run-id", "wrong"])
+    assert result.exit_code == 2, result.output
+    said = flat(result.output)
+    assert f"does not serve model 'no-such-model' (it answered as '{ALIAS}'); it serves: {ALIAS}" in said
+    assert f"set [endpoint] {role}" in said and len(result.output.strip().splitlines()) == 1, result.output
+    paths = WorkspacePaths(indexed_settings.workspace)
+    assert not paths.ledger.exists() and not (indexed_settings.workspace / "runs").exists()  # no claim touched
 
 
 def _app() -> Any:

@@ -11,8 +11,11 @@ behind tests/fault_proxy.py (no faults), which counts the requests in flight tha
    request (and its repair where the reply was not valid JSON, as the run did), as many claims at once
    as the run's max_concurrency, with the openai client alone.
 Prints claims/s of both, the ratio (target >= 0.8), the peak requests in flight, and the machine's load.
+On a machine whose cores other work shares, one pair of runs moves with what that work does:
+`--rounds N` then runs N more rounds, each a claimcourt run (a new run id, so the claims are embedded
+again) and a bare-loop run against the same server, and prints the medians and their ratio.
 
-    python benchmarks/endpoint_overhead.py [--claims 60] [--concurrency 16]
+    python benchmarks/endpoint_overhead.py [--claims 60] [--concurrency 16] [--rounds 0]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import csv
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -98,13 +102,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "silver_claims.csv")
     parser.add_argument("--claims", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=0, help="more rounds of both, alternating; medians")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with args.data.open(encoding="utf-8", newline="") as fh:
         silver = [{"id": r["id"], "text": r["text"], "label": r["label"]} for r in csv.DictReader(fh)]
     root = Path(tempfile.mkdtemp(prefix="endpoint-bench-"))
     load_before = os.getloadavg()
-    server = proxy = None
+    server = proxy = run_proxy = None
     try:
         tiny = build_tiny_models(root / "models")
         server = transformers_serve(root / "serve.log").start()
@@ -132,13 +137,18 @@ def main() -> None:
 
         warm_rate = asyncio.run(with_vectors_ready())
         debates = [json.loads(line) for line in summary.results_jsonl.read_text().splitlines()]
-        proxy.stop()
+        run_proxy = proxy  # kept for the rounds' claimcourt runs, whose settings name it
         proxy = fault_proxy(server, root / "proxy2.log").start()  # fresh counters for the bare loop
         models = (str(tiny.phi3), str(tiny.mistral))
         bare_rate = asyncio.run(bare_loop(proxy.url, debates, models, args.concurrency))
         bare_peak = proxy_stats(proxy)["peak_in_flight"]
+        rounds: list[tuple[float, float]] = []
+        for index in range(args.rounds):
+            run = asyncio.run(runner.run(ClaimTable(batch), run_id=f"bench-round-{index}")).progress.rate
+            rounds.append((run, asyncio.run(bare_loop(proxy.url, debates, models, args.concurrency))))
+            print(f"round {index + 1}: claimcourt {rounds[-1][0]:.2f} claims/s, bare {rounds[-1][1]:.2f} claims/s")
     finally:
-        for process in (proxy, server):
+        for process in (run_proxy, proxy, server):
             if process is not None:
                 process.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -154,6 +164,13 @@ def main() -> None:
     print(f"ratio claimcourt / bare: {run_rate / bare_rate:.2f} (target >= 0.8)")
     print(f"with the claims' MiniLM vectors computed before the clock starts: {warm_rate:.2f} claims/s,")
     print(f"  ratio {warm_rate / bare_rate:.2f} (graph, Chroma queries, checkpoints, ledger, client only)")
+    if rounds:
+        run_median = statistics.median(r for r, _ in rounds)
+        bare_median = statistics.median(b for _, b in rounds)
+        print(
+            f"{len(rounds)} rounds, medians: claimcourt {run_median:.2f}, bare {bare_median:.2f} claims/s, "
+            f"ratio {run_median / bare_median:.2f} (target >= 0.8)"
+        )
     print(
         f"load average before: {load_before[0]:.1f}, after: {load_after[0]:.1f} "
         f"(1-minute, {os.cpu_count()} cores shared)"

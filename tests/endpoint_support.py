@@ -1,13 +1,15 @@
-"""A real OpenAI-compatible server for the endpoint tests: `transformers serve` (the CLI of the installed
-transformers) serving the tiny models of `hf_tiny` from their folders on 127.0.0.1, and a small fault
-proxy process (`tests/fault_proxy.py`) in front of it for the 503 and timeout cases.
+"""Real OpenAI-compatible servers for the endpoint tests: `transformers serve` (the CLI of the installed
+transformers) serving the tiny models of `hf_tiny` from their folders on 127.0.0.1, a small fault
+proxy process (`tests/fault_proxy.py`) in front of it for the 503 and timeout cases, and llama.cpp's
+server (`tests/llama_server.py`, from the `xllamacpp` wheel) serving a GGUF file.
 
 transformers serve answers chat and completions but returns no log-probabilities, so it serves the JSON
-Judge end to end and is the real "server without logprobs" of the probe test; the logprobs parsing is
-tested on recorded responses in vLLM's documented format (tests/unit/test_endpoint_logprobs.py)."""
+Judge end to end and is the real "server without logprobs" of the probe test; llama.cpp's server
+returns them, and serves the logprobs Judge end to end (tests/integration/test_endpoint_llamacpp.py)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -106,6 +108,16 @@ def transformers_serve(log: Path, port: int | None = None) -> Served:
     port = port or free_port()
     command = [exe, "serve", "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--log-level", "info"]
     return Served(command, port, log)
+
+
+def llama_cpp_server(model: Path, log: Path, *, alias: str, parallel: int = 8) -> Served:
+    """llama.cpp's server on a free loopback port, serving the GGUF file `model` as `alias`."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        unavailable("llama.cpp's server is not installed (the xllamacpp wheel): pip install -e '.[dev]'")
+    script = Path(__file__).with_name("llama_server.py")
+    port = free_port()
+    command = [sys.executable, str(script), "--model", str(model), "--port", str(port), "--alias", alias]
+    return Served([*command, "--parallel", str(parallel)], port, log)
 
 
 def fault_proxy(upstream: Served, log: Path, **faults: Any) -> Served:

@@ -4,6 +4,7 @@ peft, all saved with `save_pretrained` so the tests drive the real loading path 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,9 @@ class TinyModels:
     adapter: Path  # LoRA (q_proj, v_proj) on `mistral`, with non-zero weights
 
 
-def build_tokenizer(out: Path) -> Any:
+def build_tokenizer(out: Path, *, extra: Sequence[str] = ()) -> Any:
+    """The tiny BPE tokenizer, trained on the corpus above (and `extra`, for a model that needs tokens
+    the corpus does not make, such as " YES")."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -50,7 +53,7 @@ def build_tokenizer(out: Path) -> Any:
     trainer = trainers.BpeTrainer(
         vocab_size=512, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    tok.train_from_iterator(_CORPUS * 8, trainer)
+    tok.train_from_iterator([*(_CORPUS * 8), *extra], trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))]
     )

@@ -5,7 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from claimcourt.retrieval.search import NeighbourSearch, prefetch_pieces
+from claimcourt.retrieval import search as search_module
+from claimcourt.retrieval.search import NeighbourSearch, next_piece_size
 from claimcourt.state import Neighbour
 
 
@@ -53,13 +54,39 @@ def test_prefetched_texts_are_embedded_once_in_growing_pieces() -> None:
     assert [f[0].similarity for f in found] == [float(len(t)) for t in texts]
 
 
-def test_prefetch_pieces_grow_then_stay_at_64() -> None:
-    texts = [str(i) for i in range(300)]
-    pieces = list(prefetch_pieces(texts))
-    assert [len(p) for p in pieces] == [8, 16, 32, 64, 64, 64, 52]
-    assert [t for p in pieces for t in p] == texts
-    assert [len(p) for p in prefetch_pieces(texts[:5])] == [5]
-    assert list(prefetch_pieces([])) == []
+def test_pieces_double_while_quick_and_halve_when_slow() -> None:
+    limit = search_module.PIECE_TARGET_S
+    assert next_piece_size(8, limit / 4) == 16  # twice the texts would still take at most the limit
+    assert next_piece_size(32, limit / 2) == 64
+    assert next_piece_size(64, 0.0) == 64  # never above the largest
+    assert next_piece_size(16, limit * 0.75) == 16  # doubled, it would take too long
+    assert next_piece_size(32, limit * 2) == 16  # too long: halved
+    assert next_piece_size(8, limit * 10) == 8  # never below the first
+
+
+class SlowEmbedder(CountingEmbedder):
+    """A CPU's pace: a piece of 8 takes longer than a piece may take to keep doubling."""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import time
+
+        time.sleep(search_module.PIECE_TARGET_S * 0.6)
+        return super().embed(texts)
+
+
+def test_a_slow_embedder_keeps_the_pieces_small() -> None:
+    # Growing pieces of a slow embedder made claims wait for a whole piece while a server stood idle.
+    embedder, store = SlowEmbedder(), EchoStore()
+    search = NeighbourSearch(embedder, store, top_k=1)  # type: ignore[arg-type]
+    texts = [f"claim {i}" for i in range(20)]
+
+    async def main() -> None:
+        task = search.prefetch(texts)
+        assert task is not None
+        await task
+
+    asyncio.run(main())
+    assert embedder.calls == [texts[:8], texts[8:16], texts[16:]]
 
 
 def test_the_first_piece_is_ready_before_the_rest_are_embedded() -> None:

@@ -98,27 +98,43 @@ def probe(settings: EndpointSettings) -> None:
     client = OpenAI(base_url=url, api_key=api_key(settings), timeout=_PROBE_TIMEOUT_S, max_retries=1)
     try:
         try:
-            listed = {model.id for model in client.models.list()}
+            listed = _listed_names(client.models.list())
         except Exception as exc:
             raise _failure(exc, settings, "the model list (GET /models)") from exc
         for role, name in (("debater_model", debater), ("judge_model", judge)):
             if name in listed:
                 continue
             # Some servers (transformers serve) list a model only once it is loaded: ask it directly.
+            served = ", ".join(sorted(listed)) or "none listed"
+            fix = f"it serves: {served}: set [endpoint] {role} to a name the server serves"
             try:
-                client.chat.completions.create(
+                reply = client.chat.completions.create(
                     model=name, messages=[{"role": "user", "content": "Say OK."}], max_tokens=1
                 )
             except Exception as exc:
-                served = ", ".join(sorted(listed)) or "none listed"
+                message = server_message(exc)
+                raise EndpointError(f"the server at {url} does not serve model '{name}' ({message}); {fix}") from exc
+            # A server of one model (llama.cpp's) answers whatever name it is sent, as the model it has.
+            answered = getattr(reply, "model", None)
+            if answered and answered != name and answered in listed:
                 raise EndpointError(
-                    f"the server at {url} does not serve model '{name}' ({server_message(exc)}); it serves: "
-                    f"{served}: set [endpoint] {role} to a name the server serves"
-                ) from exc
+                    f"the server at {url} does not serve model '{name}' (it answered as '{answered}'); {fix}"
+                )
         if settings.judge_mode == "logprobs":
             _probe_logprobs(client, settings, judge)
     finally:
         client.close()
+
+
+def _listed_names(models: Any) -> set[str]:
+    """The names a server lists: each model's id, and the other names llama.cpp's server lists it under."""
+    names = set()
+    for model in models:
+        names.add(str(model.id))
+        aliases = (getattr(model, "model_extra", None) or {}).get("aliases")
+        if isinstance(aliases, list):
+            names.update(str(alias) for alias in aliases)
+    return names
 
 
 def _probe_logprobs(client: Any, settings: EndpointSettings, judge: str) -> None:

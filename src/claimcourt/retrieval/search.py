@@ -3,9 +3,13 @@
 Embedding is the expensive part, so it is batched twice over. Claims that reach `retrieve` together
 are embedded in one call (a `MicroBatcher`), and a batch run can `prefetch` the texts of the chunk it
 is about to send through the graph, while the graph works on the previous chunk. A prefetch embeds in
-growing pieces (8, 16, 32, 64, then 64 at a time; sentence-transformers sorts each by length, so
-little padding), one call per piece and in order, and each piece's vectors are ready as soon as that
-piece is done: the first claims of a run start their debates after 8 embeddings, not a whole chunk's.
+pieces, one call per piece and in order, and each piece's vectors are ready as soon as that piece is
+done. The first piece is 8 texts; a piece doubles (up to 64) only while a piece twice its size would
+still be done within half a second, and halves again when one takes longer. On a GPU the pieces soon
+reach 64; on a CPU, where MiniLM embeds some 10 to 20 claims a second and larger pieces save nothing
+(each call of up to 64 texts is padded to its longest text anyway), they stay at 8, so claims become
+ready a few at a time: growing pieces of 16 and 32 kept the debates waiting for seconds while a
+served model's requests ran dry (benchmarks/endpoint_overhead.py).
 Vectors are kept as futures keyed by text, so a claim that reaches `retrieve` before its prefetch
 finished waits for it instead of embedding twice, and the offline Judge reuses the vector that
 `retrieve` used.
@@ -15,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,19 +31,20 @@ from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Neighbour
 
-# Sizes of a prefetch's pieces, then the last size again until the texts run out.
-PREFETCH_PIECES = (8, 16, 32, 64)
+# A prefetch's first piece, its largest, and how long one piece may take before it stops growing.
+FIRST_PIECE = 8
+LARGEST_PIECE = 64
+PIECE_TARGET_S = 0.5
 
 
-def prefetch_pieces(texts: list[str]) -> Iterator[list[str]]:
-    """`texts` in order, cut into pieces of `PREFETCH_PIECES` sizes (the last one repeated)."""
-    start = 0
-    for index in range(len(texts)):
-        if start >= len(texts):
-            return
-        size = PREFETCH_PIECES[min(index, len(PREFETCH_PIECES) - 1)]
-        yield texts[start : start + size]
-        start += size
+def next_piece_size(size: int, seconds: float) -> int:
+    """The size of the piece after one of `size` texts that took `seconds` to embed: doubled while the
+    double would still take at most `PIECE_TARGET_S`, halved when this one took longer than that."""
+    if seconds * 2 <= PIECE_TARGET_S:
+        return min(size * 2, LARGEST_PIECE)
+    if seconds > PIECE_TARGET_S:
+        return max(size // 2, FIRST_PIECE)
+    return size
 
 
 def _consume_exception(future: asyncio.Future[np.ndarray]) -> None:
@@ -90,6 +96,13 @@ class NeighbourSearch:
         with self._compute_lock:
             return self.embedder.embed(texts)
 
+    def _embed_timed(self, texts: list[str]) -> tuple[np.ndarray, float]:
+        """The vectors and the seconds their computation took (not the wait for the lock)."""
+        with self._compute_lock:
+            started = time.perf_counter()
+            vectors = self.embedder.embed(texts)
+            return vectors, time.perf_counter() - started
+
     def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
         return list(self._embed_locked(texts))
 
@@ -135,13 +148,17 @@ class NeighbourSearch:
         async def compute() -> None:
             try:
                 async with order:
-                    for piece in prefetch_pieces(missing):
+                    start, size = 0, FIRST_PIECE
+                    while start < len(missing):
+                        piece = missing[start : start + size]
+                        start += len(piece)
                         # Each piece is its own call on the one embedding thread: claims embedded one
                         # by one (`neighbours`) may take their turn between two pieces.
-                        vectors = await loop.run_in_executor(self._embed_thread, self._embed_locked, piece)
+                        vectors, seconds = await loop.run_in_executor(self._embed_thread, self._embed_timed, piece)
                         for text, vector in zip(piece, vectors, strict=True):
                             if not futures[text].done():
                                 futures[text].set_result(vector)
+                        size = next_piece_size(size, seconds)
             except BaseException as exc:
                 for text, future in futures.items():
                     if future.done():

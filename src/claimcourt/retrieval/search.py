@@ -6,8 +6,9 @@ is about to send through the graph, while the graph works on the previous chunk.
 pieces, one call per piece and in order, and each piece's vectors are ready as soon as that piece is
 done. The first piece is 8 texts; a piece doubles (up to 64) only while a piece twice its size would
 still be done within half a second, and halves again when one takes longer. On a GPU the pieces soon
-reach 64; on a CPU, where MiniLM embeds some 10 to 20 claims a second and larger pieces save nothing
-(each call of up to 64 texts is padded to its longest text anyway), they stay at 8, so claims become
+reach 64; on a CPU, where MiniLM embeds some 10 to 20 claims a second and larger pieces save little
+(each call of up to 64 texts is padded to its longest text anyway; on 2 shared cores 128 claims took
+the same time in pieces of 8 as of 64, within about 10% either way), they stay at 8, so claims become
 ready a few at a time: growing pieces of 16 and 32 kept the debates waiting for seconds while a
 served model's requests ran dry (benchmarks/endpoint_overhead.py).
 Vectors are kept as futures keyed by text, so a claim that reaches `retrieve` before its prefetch

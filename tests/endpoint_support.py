@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,6 +99,23 @@ class Served:
 
     def requests_served(self) -> int:
         return self.log.read_text(errors="replace").count('"POST /v1/')
+
+
+@contextmanager
+def serving(served: Served, what: str, warm_up: Callable[[Served], None] | None = None) -> Iterator[Served]:
+    """A module fixture's server: started (and warmed up), stopped after; one that cannot start is
+    unavailable (a skip, or a failure in CI)."""
+    try:
+        served.start()
+        if warm_up is not None:
+            warm_up(served)
+    except Exception as exc:
+        served.stop()
+        unavailable(f"{what} cannot start: {exc}")
+    try:
+        yield served
+    finally:
+        served.stop()
 
 
 def transformers_serve(log: Path, port: int | None = None) -> Served:

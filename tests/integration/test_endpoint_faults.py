@@ -25,8 +25,8 @@ from tests.endpoint_support import (
     endpoint_toml,
     fault_proxy,
     proxy_stats,
+    serving,
     transformers_serve,
-    unavailable,
     warm,
 )
 from tests.hf_tiny import TinyModels, build_tiny_models
@@ -45,14 +45,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny: TinyModels) -> Iterator[Served]:
     served = transformers_serve(tmp_path_factory.mktemp("serve") / "serve.log")
-    try:
-        served.start()
-        warm(served, tiny)
-    except Exception as exc:
-        served.stop()
-        unavailable(f"transformers serve cannot start: {exc}")
-    yield served
-    served.stop()
+    with serving(served, "transformers serve", warm_up=lambda s: warm(s, tiny)) as started:
+        yield started
 
 
 @pytest.fixture

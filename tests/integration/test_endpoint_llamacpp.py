@@ -19,7 +19,7 @@ from claimcourt.config import Settings, load_settings
 from claimcourt.models import endpoint_client
 from claimcourt.workspace import WorkspacePaths
 from tests.conftest import flat, read_csv, write_csv
-from tests.endpoint_support import Served, endpoint_toml, llama_cpp_server, unavailable
+from tests.endpoint_support import Served, endpoint_toml, llama_cpp_server, serving, unavailable
 from tests.hf_tiny import TinyModels
 
 pytestmark = pytest.mark.slow
@@ -48,12 +48,8 @@ def judge(tmp_path_factory: pytest.TempPathFactory) -> Judge:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, judge: Judge) -> Iterator[Served]:
     served = llama_cpp_server(judge.gguf, tmp_path_factory.mktemp("llama") / "server.log", alias=ALIAS)
-    try:
-        served.start()
-    except RuntimeError as exc:
-        unavailable(f"llama.cpp's server cannot start: {exc}")
-    yield served
-    served.stop()
+    with serving(served, "llama.cpp's server") as started:
+        yield started
 
 
 @pytest.fixture

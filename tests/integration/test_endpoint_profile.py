@@ -16,7 +16,7 @@ from claimcourt.config import Settings
 from claimcourt.prompts import evidence
 from claimcourt.workspace import WorkspacePaths
 from tests.conftest import flat, read_csv, write_csv
-from tests.endpoint_support import Served, endpoint_toml, fault_proxy, free_port, transformers_serve, unavailable
+from tests.endpoint_support import Served, endpoint_toml, fault_proxy, free_port, serving, transformers_serve
 from tests.hf_tiny import TinyModels, build_tiny_models
 
 pytestmark = pytest.mark.slow
@@ -30,13 +30,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, tiny: TinyModels) -> Iterator[Served]:
-    served = transformers_serve(tmp_path_factory.mktemp("serve") / "serve.log")
-    try:
-        served.start()
-    except RuntimeError as exc:
-        unavailable(f"transformers serve cannot start: {exc}")
-    yield served
-    served.stop()
+    with serving(transformers_serve(tmp_path_factory.mktemp("serve") / "serve.log"), "transformers serve") as served:
+        yield served
 
 
 @pytest.fixture

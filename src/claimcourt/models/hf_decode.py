@@ -312,13 +312,13 @@ class _Timing:
     def __init__(self, device: Any) -> None:
         import torch
 
-        self.cuda = device.type == "cuda"
-        if self.cuda:
+        self.enabled = log.isEnabledFor(logging.INFO)
+        if self.enabled and device.type == "cuda":
             torch.cuda.synchronize(device)
         self.started = time.perf_counter()
 
     def done(self, steps: int, rows: int, lanes: int) -> None:
-        if steps and log.isEnabledFor(logging.INFO):
+        if steps and self.enabled:
             elapsed = time.perf_counter() - self.started
             log.info("decoded %d steps of %d rows x %d lanes: %.1f ms/step", steps, rows, lanes, elapsed / steps * 1e3)
 

@@ -32,9 +32,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--trace-dir", type=Path, default=None)
     parser.add_argument(
-        "--backends",
-        default="default",
-        help="SDPA backends to time the debater pass under: default,cudnn,efficient,math",
+        "--attention",
+        default="matmul,sdpa",
+        help="decode attention: matmul (hf_attention.matmul_decode_attention), sdpa (SDPA with the step's mask, "
+        "as before), cudnn (the same under SDPA's cuDNN backend)",
     )
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--tiny", action="store_true", help="tiny models on CPU (checks the script only)")
@@ -96,17 +97,45 @@ def main() -> None:
 
     results: list[dict[str, object]] = []
     stops = hf_engine.stop_token_ids(debater)
-    from contextlib import nullcontext
+    from contextlib import contextmanager
 
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    chosen = {
-        "default": None,
-        "cudnn": SDPBackend.CUDNN_ATTENTION,
-        "efficient": SDPBackend.EFFICIENT_ATTENTION,
-        "math": SDPBackend.MATH,
-    }
-    for backend, n in [(b, int(x)) for x in args.claims.split(",") if x for b in args.backends.split(",")]:
+    from claimcourt.models import hf_attention
+
+    @contextmanager
+    def decode_attention(name: str):  # type: ignore[no-untyped-def]
+        """matmul: as the engine runs; sdpa/cudnn: matmul_decode_attention falls back to SDPA."""
+        hf_attention._float_scores.clear()
+        if name != "matmul":
+            hf_attention._float_scores["cuda"] = False
+        try:
+            if name == "cudnn":
+                with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
+                    yield
+            else:
+                yield
+        finally:
+            hf_attention._float_scores.clear()
+
+    def measure(row: dict[str, object], name: str, run) -> None:  # type: ignore[no-untyped-def]
+        try:
+            with decode_attention(name):
+                first, step = ms_per_step(run)
+                trace(run, f"{row['model']}_{row.get('claims', row.get('rows'))}_{name}")
+        except RuntimeError as exc:
+            log(f"{name}: {str(exc).splitlines()[0]}")
+            return
+        row.update(attention=name, first_token_ms=round(first, 1), ms_per_step=round(step, 2))
+        if cuda:
+            row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+        results.append(row)
+        log(json.dumps(row))
+
+    names = [a for a in args.attention.split(",") if a]
+    for n in [int(x) for x in args.claims.split(",") if x]:
         groups = []
         for _ in range(n):
             prefix = tokens(args.prefix_tokens)
@@ -118,28 +147,8 @@ def main() -> None:
                     model, debater, groups, max_new_tokens=k, stop_ids=stops, use_graph=use_graph, prefill_tokens=16384
                 )
 
-            kernel = chosen[backend]
-            try:
-                with nullcontext() if kernel is None else sdpa_kernel([kernel, SDPBackend.FLASH_ATTENTION]):
-                    first, step = ms_per_step(run)
-                    trace(run, f"debater_shared_{n}_{backend}")
-            except RuntimeError as exc:
-                log(f"{backend}: {str(exc).splitlines()[0]}")
-                continue
-        row = {
-            "model": "debater",
-            "claims": n,
-            "lanes": 2,
-            "sdpa": backend,
-            "first_token_ms": round(first, 1),
-            "ms_per_step": round(step, 2),
-        }
-        if cuda:
-            row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        results.append(row)
-        log(json.dumps(row))
+            for name in names:
+                measure({"model": "debater", "claims": n, "lanes": 2}, name, run)
     stops = hf_engine.stop_token_ids(judge)
     for n in [int(x) for x in args.judge_rows.split(",") if x]:
         rows = [tokens(args.judge_prompt_tokens - (i % 7)) for i in range(n)]
@@ -150,21 +159,8 @@ def main() -> None:
                     model, judge, rows, max_new_tokens=k, stop_ids=stops, use_graph=use_graph, prefill_tokens=16384
                 )
 
-            first, step = ms_per_step(run)
-            trace(run, f"judge_{n}")
-        row = {
-            "model": "judge",
-            "rows": n,
-            "lanes": 1,
-            "first_token_ms": round(first, 1),
-            "ms_per_step": round(step, 2),
-        }
-        if cuda:
-            row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 1024**3, 2)
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats()
-        results.append(row)
-        log(json.dumps(row))
+            for name in names:
+                measure({"model": "judge", "rows": n}, name, run)
     if args.json_out:
         args.json_out.write_text(json.dumps(results, indent=2), encoding="utf-8")
 

@@ -151,6 +151,42 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("kv_heads", [2, 8])
+@pytest.mark.parametrize("lanes", [1, 2, 3])
+def test_matmul_decode_attention_equals_sdpa(lanes: int, kv_heads: int) -> None:
+    """The decode step's two-matmul attention gives SDPA's output, with and without grouped KV heads,
+    for one to three lanes that each read their own keys."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from claimcourt.models.hf_attention import matmul_decode_attention
+
+    gen = torch.Generator().manual_seed(5)
+    batch, heads, length, dim = 3, 8, 13, 16
+    query = torch.randn(batch, heads, lanes, dim, generator=gen)
+    key = torch.randn(batch, kv_heads, length, dim, generator=gen)
+    value = torch.randn(batch, kv_heads, length, dim, generator=gen)
+    mask = torch.rand(batch, 1, lanes, length, generator=gen) > 0.4
+    mask[:, :, :, -1] = True
+
+    class Module(torch.nn.Module):
+        num_key_value_groups = heads // kv_heads
+        is_causal = True
+
+    expected, _ = sdpa_attention_forward(Module(), query, key, value, mask, scaling=0.3)
+    ours, _ = matmul_decode_attention(Module(), query, key, value, mask, scaling=0.3)
+    assert ours.shape == expected.shape == (batch, lanes, heads, dim)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
+    # A key a lane may not read changes nothing; one it reads does.
+    hidden = (~mask[0, 0, 0]).nonzero()[0, 0]
+    key[0, :, hidden] += 5.0
+    again, _ = matmul_decode_attention(Module(), query, key, value, mask, scaling=0.3)
+    torch.testing.assert_close(again[0, 0], ours[0, 0])
+    key[0, :, -1] += 5.0
+    moved, _ = matmul_decode_attention(Module(), query, key, value, mask, scaling=0.3)
+    assert not torch.allclose(moved[0, 0], ours[0, 0])
+
+
 @pytest.mark.parametrize("model_name", ["phi3", "mistral"])
 def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: TinyModels, model_name: str) -> None:
     """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows

@@ -115,9 +115,7 @@ def main() -> None:
                     run_decode(1 + args.steps)  # warm (the graph path's first capture at this size)
                     # The fastest of a few: the first passes at a size pay for allocations and clocks.
                     one = min(timed(lambda: run_decode(1)) for _ in range(3))
-                    many = min(
-                        timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps))) for _ in range(2)
-                    )
+                    many = min(timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps))) for _ in range(2))
                     row[f"{decode}_first_token_ms"] = round(one * 1000, 1)
                     row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
                 # How often two transformers paths already disagree (random weights: near-tied logits).

@@ -204,18 +204,18 @@ def write_inputs(work: Path, claims: list[dict[str, str]], n_batch: int) -> tupl
     return labelled_csv, batch_csv
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, bool, int]]:
-    """The runs to make: (budget, shared prefix, prefill tokens)."""
+def variants(args: argparse.Namespace) -> list[tuple[str, bool, int, str]]:
+    """The runs to make: (budget, shared prefix, prefill tokens, decode attention)."""
     if args.variants:
         runs = []
         for spec in args.variants.split(","):
-            budget, shared, prefill = spec.strip().split("/")
-            runs.append((budget, shared == "on", int(prefill)))
+            budget, shared, prefill, *attention = spec.strip().split("/")
+            runs.append((budget, shared == "on", int(prefill), attention[0] if attention else "matmul"))
         return runs
     shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     prefills = [int(t) for t in args.prefill_tokens.split(",")]
-    return [(b, v, t) for b in budgets for v in shared_variants for t in prefills]
+    return [(b, v, t, "matmul") for b in budgets for v in shared_variants for t in prefills]
 
 
 def gib(n: float) -> float:
@@ -239,8 +239,10 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=None,
-        help="explicit runs BUDGET/SHARED/PREFILL, comma-separated (e.g. 22GiB/off/0,22GiB/on/16384,none/on/16384);"
-        " overrides --budgets, --shared-prefix and --prefill-tokens",
+        help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION], comma-separated (e.g. 22GiB/off/0/sdpa,"
+        "22GiB/on/16384,none/on/16384); ATTENTION: matmul (the default, hf_attention.matmul_decode_attention) or "
+        "sdpa (the decode step's attention through SDPA, as before it); overrides --budgets, --shared-prefix and "
+        "--prefill-tokens",
     )
     # The issue's budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
     parser.add_argument("--claim-tokens", type=int, default=220)
@@ -327,7 +329,12 @@ def main() -> None:
         "runs": [],
     }
     reference_backend: HFBackend | None = None
-    for budget, shared_prefix, prefill_tokens in variants(args):
+    from claimcourt.models import hf_attention
+
+    for budget, shared_prefix, prefill_tokens, attention in variants(args):
+        hf_attention._float_scores.clear()
+        if attention == "sdpa":  # matmul_decode_attention then falls back to SDPA, as the step ran before it
+            hf_attention._float_scores["cuda"] = False
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
         hf = {**base["hf"], "gpu_memory": gpu_memory, "shared_prefix": shared_prefix, "prefill_tokens": prefill_tokens}
         run_settings = load_settings(overrides={**base, "hf": hf}, environ={})
@@ -350,6 +357,7 @@ def main() -> None:
             "gpu_memory": budget,
             "shared_prefix": shared_prefix,
             "prefill_tokens": prefill_tokens,
+            "decode_attention": attention,
             "claims_done": done,
             "counts": summary.counts,
             "seconds": round(elapsed, 2),
@@ -415,7 +423,7 @@ def main() -> None:
         )
         print(
             f"claimcourt run, gpu_memory={run['gpu_memory']}, shared prefix {'on' if run['shared_prefix'] else 'off'}, "
-            f"prefill slices {run['prefill_tokens'] or 'off'}: "
+            f"prefill slices {run['prefill_tokens'] or 'off'}, decode attention {run['decode_attention']}: "
             f"{run['claims_done']} claims in {run['seconds']:.1f}s = "
             f"{run['claims_per_s']:.2f} claims/s; peak GPU memory {run['peak_reserved_gib']:.1f} GiB reserved "
             f"({run['peak_allocated_gib']:.1f} allocated); {batches}"

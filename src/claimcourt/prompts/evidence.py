@@ -47,9 +47,11 @@ _HASH_RUN = re.compile(r"#(?:[ \t]*#)+")
 _LINE_HASH = re.compile(r"^([ \t]*)#+[ \t]*", re.MULTILINE)
 
 
-def _fold(char: str) -> str:
-    if char.isascii():
-        return char
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _fold(match: re.Match[str]) -> str:
+    char = match.group()
     if unicodedata.category(char) == "Cf":  # zero-width and bidi controls: invisible, so never needed
         return ""
     folded = unicodedata.normalize("NFKC", char)
@@ -67,7 +69,10 @@ def defuse(text: str) -> str:
     The words stay: the text remains the claim the model must judge.
     """
     text = _LINE_BREAKS.sub("\n", text).translate(_LOOKALIKES)
-    text = "".join(_fold(ch) for ch in text)
+    if (
+        not text.isascii()
+    ):  # a claim is mostly ASCII: fold only the rest (a Python call per character cost ~2 ms a prompt)
+        text = _NON_ASCII.sub(_fold, text)
     text = _MARKER.sub(lambda m: "(/claim)" if m.group(1) else "(claim)", text)
     text = _HASH_RUN.sub("#", text)
     return _LINE_HASH.sub(r"\1", text)

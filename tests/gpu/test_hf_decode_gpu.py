@@ -194,3 +194,36 @@ def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels,
         assert_same_but_for_near_ties(model, loaded, shared_prompts, flat[0], flat[1])
     assert loaded.model_id not in hf_decode._graphs_broken
     assert any(len(r) > 4 for r in whole)
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "lanes"), [(32, 32, 2), (32, 8, 1), (32, 8, 2)])
+def test_matmul_decode_attention_in_bf16_matches_sdpa_and_float32(heads: int, kv_heads: int, lanes: int) -> None:
+    """On the GPU the decode step's attention takes the bf16 -> float32 batched matmul (not SDPA), and
+    its output is within bf16 rounding of float32 attention, as close as SDPA's own kernel is."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from claimcourt.models import hf_attention
+
+    hf_attention._float_scores.clear()
+    assert hf_attention._float_scores_on_cuda(), "this torch has no float32-output bmm: the step would use SDPA"
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    batch, length, dim = 16, 1100, 128
+    query = torch.randn(batch, heads, lanes, dim, generator=gen, device="cuda", dtype=torch.bfloat16)
+    key = torch.randn(batch, kv_heads, length, dim, generator=gen, device="cuda", dtype=torch.bfloat16)
+    value = torch.randn(batch, kv_heads, length, dim, generator=gen, device="cuda", dtype=torch.bfloat16)
+    mask = torch.rand(batch, 1, lanes, length, generator=gen, device="cuda") > 0.2
+    mask[..., -1] = True
+
+    class Module(torch.nn.Module):
+        num_key_value_groups = heads // kv_heads
+        is_causal = True
+
+    args = (Module(), query, key, value, mask)
+    ours, _ = hf_attention.matmul_decode_attention(*args, scaling=dim**-0.5)
+    fused, _ = sdpa_attention_forward(*args, scaling=dim**-0.5)
+    exact, _ = sdpa_attention_forward(Module(), query.float(), key.float(), value.float(), mask, scaling=dim**-0.5)
+    ours_err = (ours.float() - exact).abs().max().item()
+    fused_err = (fused.float() - exact).abs().max().item()
+    assert ours.dtype == torch.bfloat16 and ours.shape == fused.shape
+    assert ours_err <= 2 * fused_err + 1e-3, (ours_err, fused_err)

@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--trace-dir", type=Path, default=None)
     parser.add_argument(
         "--attention",
-        default="matmul,sdpa",
-        help="decode attention: matmul (hf_attention.matmul_decode_attention), sdpa (SDPA with the step's mask, "
+        default="kernel,sdpa",
+        help="decode attention: kernel (hf_triton's decode kernel), sdpa (SDPA with the step's mask, "
         "as before), cudnn (the same under SDPA's cuDNN backend)",
     )
     parser.add_argument("--json-out", type=Path, default=None)
@@ -105,10 +105,10 @@ def main() -> None:
 
     @contextmanager
     def decode_attention(name: str):  # type: ignore[no-untyped-def]
-        """matmul: as the engine runs; sdpa/cudnn: matmul_decode_attention falls back to SDPA."""
-        hf_attention._float_scores.clear()
-        if name != "matmul":
-            hf_attention._float_scores["cuda"] = False
+        """kernel: as the engine runs; sdpa/cudnn: kernel_decode_attention falls back to SDPA."""
+        hf_attention._kernel.clear()
+        if name != "kernel":
+            hf_attention._kernel.append(None)
         try:
             if name == "cudnn":
                 with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
@@ -116,7 +116,7 @@ def main() -> None:
             else:
                 yield
         finally:
-            hf_attention._float_scores.clear()
+            hf_attention._kernel.clear()
 
     def measure(row: dict[str, object], name: str, run) -> None:  # type: ignore[no-untyped-def]
         try:

@@ -210,12 +210,12 @@ def variants(args: argparse.Namespace) -> list[tuple[str, bool, int, str]]:
         runs = []
         for spec in args.variants.split(","):
             budget, shared, prefill, *attention = spec.strip().split("/")
-            runs.append((budget, shared == "on", int(prefill), attention[0] if attention else "matmul"))
+            runs.append((budget, shared == "on", int(prefill), attention[0] if attention else "kernel"))
         return runs
     shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     prefills = [int(t) for t in args.prefill_tokens.split(",")]
-    return [(b, v, t, "matmul") for b in budgets for v in shared_variants for t in prefills]
+    return [(b, v, t, "kernel") for b in budgets for v in shared_variants for t in prefills]
 
 
 def gib(n: float) -> float:
@@ -240,7 +240,7 @@ def main() -> None:
         "--variants",
         default=None,
         help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION], comma-separated (e.g. 22GiB/off/0/sdpa,"
-        "22GiB/on/16384,none/on/16384); ATTENTION: matmul (the default, hf_attention.matmul_decode_attention) or "
+        "22GiB/on/16384,none/on/16384); ATTENTION: kernel (the default, hf_triton's decode kernel) or "
         "sdpa (the decode step's attention through SDPA, as before it); overrides --budgets, --shared-prefix and "
         "--prefill-tokens",
     )
@@ -332,9 +332,9 @@ def main() -> None:
     from claimcourt.models import hf_attention
 
     for budget, shared_prefix, prefill_tokens, attention in variants(args):
-        hf_attention._float_scores.clear()
-        if attention == "sdpa":  # matmul_decode_attention then falls back to SDPA, as the step ran before it
-            hf_attention._float_scores["cuda"] = False
+        hf_attention._kernel.clear()
+        if attention == "sdpa":  # kernel_decode_attention then falls back to SDPA, as the step ran before it
+            hf_attention._kernel.append(None)
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
         hf = {**base["hf"], "gpu_memory": gpu_memory, "shared_prefix": shared_prefix, "prefill_tokens": prefill_tokens}
         run_settings = load_settings(overrides={**base, "hf": hf}, environ={})

@@ -77,6 +77,7 @@ class StorageError(ClaimcourtError):
 class WorkspaceBusyError(ClaimcourtError):
     """Another process held the run ledger's write lock for longer than the busy timeout."""
 
+
 class EndpointError(ClaimcourtError):
     """A model server that cannot serve this run as configured (unreachable, refuses the key, lacks a
     model or log-probabilities): found by the probe before any claim, fixed in `[endpoint]`."""

@@ -26,7 +26,7 @@ RUN = "hostile"
 ESC = "\x1b"
 # id -> text; each id and text tries something different.
 HOSTILE = {
-    "=cmd|' /C calc'!A0": "=HYPERLINK(\"http://evil.example\",\"click\") a claim that is a formula",
+    "=cmd|' /C calc'!A0": '=HYPERLINK("http://evil.example","click") a claim that is a formula',
     "-2+3": "+SUM(1,2) starts with a plus",
     "@SUM(A1)": "  @import starts with spaces then an at sign",
     "[bold]loud[/]": "[/] closes markup that was never opened [bold red]and opens more",

@@ -142,7 +142,7 @@ def test_overruling_a_shown_judge_needs_a_note(client: TestClient, web_ws: Path)
     csrf = sign_in(client)
     page = client.get(f"/runs/{RUN_ID}/review").text
     claim_id = current_claim(page)
-    judge = "1" if "l1\">GREEN</span>\n      confidence" in page else "0"
+    judge = "1" if 'l1">GREEN</span>\n      confidence' in page else "0"
     other = "0" if judge == "1" else "1"
     refused = decide(client, csrf, claim_id, other)
     assert "a note saying why is required" in refused

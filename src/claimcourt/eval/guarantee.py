@@ -89,8 +89,7 @@ class GuaranteedThreshold:
                 more = f" About {self.needed_more} more audited claims, agreeing as these do, would let one qualify."
             return (
                 f"No threshold guarantees agreement of at least {1 - self.alpha:.0%} with "
-                f"{1 - self.delta:.0%} confidence on these {self.total} claims: every claim must go to a person."
-                + more
+                f"{1 - self.delta:.0%} confidence on these {self.total} claims: every claim must go to a person." + more
             )
         assert self.coverage is not None
         return (

@@ -2,8 +2,9 @@
 
 - `causal_prefill_attention`: the prefill of right-padded rows into an empty static cache is causal
   attention alone, so SDPA can take its flash kernel instead of reading a dense padding mask.
-- `grouped_decode_attention`: a decode step of a grouped-query model attends without repeating K and V
-  per query head.
+- `kernel_decode_attention`: a decode step through hf_triton's flash-decoding kernel, where it runs;
+- `grouped_decode_attention`: otherwise through SDPA, without repeating K and V per query head for a
+  grouped-query model.
 
 `attention_as` switches a model's attention to one of them for the length of a block (a pass holds
 the model's lock, so no other pass sees the switch). Nothing here imports torch at import time.
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 GROUPED_DECODE = "claimcourt_grouped_decode"
-MATMUL_DECODE = "claimcourt_matmul_decode"
+KERNEL_DECODE = "claimcourt_kernel_decode"
 CAUSAL_PREFILL = "claimcourt_causal_prefill"
 
 
@@ -52,60 +53,41 @@ def grouped_decode_attention(
     return out.reshape(batch, heads, q_len, dim).transpose(1, 2).contiguous(), None
 
 
-def matmul_decode_attention(
+def kernel_decode_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
 ) -> tuple[Any, None]:
-    """A decode step's attention as two batched matmuls over the cache, the scores in float32.
-
-    A decode step has a handful of queries per row (a lane each, times the query heads that share a
-    KV head) against ~1000 cached keys, so it costs what reading the cache costs. SDPA, given the
-    step's mask, takes its memory-efficient kernel, which tiles 32-64 queries per block for the 2-8
-    there are; cuBLAS' batched matmul reads each row's keys and values once, at close to the memory's
-    bandwidth. Same arithmetic as the fused kernels: scores accumulated and kept in float32 (never
-    rounded to bf16), a float32 softmax, probabilities rounded to the values' dtype for the second
-    matmul. Where float32 scores from bf16 operands are not available (a CPU, an older torch), and for
-    what it does not cover (softcapping, dropout, attention sinks), SDPA as before.
-    """
+    """A decode step's attention through hf_triton's kernel (each row's keys and values read once, every
+    lane and grouped query head of a KV head in one program), where it can run: CUDA tensors and triton
+    installed (or triton's CPU interpreter, TRITON_INTERPRET=1). Elsewhere, and for what the kernel does
+    not cover (softcapping, dropout, attention sinks), grouped_decode_attention (SDPA)."""
     import torch
 
-    batch, heads, q_len, dim = query.shape
-    kv_heads, length = key.shape[1], key.shape[2]
-    plain = query.dtype == torch.float32 or (query.is_cuda and _float_scores_on_cuda())
     unsupported = kwargs.get("softcap") or kwargs.get("dropout") or kwargs.get("s_aux") is not None
-    if not plain or unsupported or attention_mask is None or attention_mask.dtype != torch.bool:
+    kernel = _decode_kernel() if (query.is_cuda or _interpreted()) else None
+    if kernel is None or unsupported or attention_mask is None or attention_mask.dtype != torch.bool:
         return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
-    group = heads // kv_heads  # query head h reads KV head h // group (transformers' repeat_kv order)
-    q = query.reshape(batch * kv_heads, group * q_len, dim)
-    k = key.reshape(batch * kv_heads, length, dim)
-    v = value.reshape(batch * kv_heads, length, dim)
-    if q.dtype == torch.float32:
-        scores = torch.bmm(q, k.transpose(1, 2))
-    else:
-        scores = torch.bmm(q, k.transpose(1, 2), out_dtype=torch.float32)
     scale = kwargs.get("scaling")
-    scores = scores.view(batch, kv_heads, group, q_len, length).mul_(dim**-0.5 if scale is None else scale)
-    # mask [B, 1, q_len, L]: the same keys for every head of a row's query position.
-    scores.masked_fill_(attention_mask[:, :, None, :, :length].logical_not(), float("-inf"))
-    probs = torch.softmax(scores, dim=-1).to(value.dtype)
-    out = torch.bmm(probs.view(batch * kv_heads, group * q_len, length), v)
-    return out.view(batch, heads, q_len, dim).transpose(1, 2).contiguous(), None
+    return kernel(query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale), None
 
 
-_float_scores: dict[str, bool] = {}
+_kernel: list[Any] = []  # [decode_attention] or [None]: whether hf_triton imported, tried once
 
 
-def _float_scores_on_cuda() -> bool:
-    """Whether this torch's CUDA bmm writes float32 from bf16 operands (`out_dtype`, torch >= 2.8)."""
-    import torch
-
-    if "cuda" not in _float_scores:
+def _decode_kernel() -> Any:
+    if not _kernel:
         try:
-            a = torch.zeros((1, 1, 8), dtype=torch.bfloat16, device="cuda")
-            torch.bmm(a, a.transpose(1, 2), out_dtype=torch.float32)
-            _float_scores["cuda"] = True
-        except (RuntimeError, TypeError, NotImplementedError):
-            _float_scores["cuda"] = False
-    return _float_scores["cuda"]
+            from claimcourt.models.hf_triton import decode_attention
+        except ImportError:  # no triton: a CPU build of torch
+            _kernel.append(None)
+        else:
+            _kernel.append(decode_attention)
+    return _kernel[0]
+
+
+def _interpreted() -> bool:
+    import os
+
+    return os.environ.get("TRITON_INTERPRET") == "1"
 
 
 def causal_prefill_attention(
@@ -143,8 +125,8 @@ def _register_attention() -> None:
 
     AttentionInterface.register(GROUPED_DECODE, grouped_decode_attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register(GROUPED_DECODE, sdpa_mask)
-    AttentionInterface.register(MATMUL_DECODE, matmul_decode_attention)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(MATMUL_DECODE, sdpa_mask)
+    AttentionInterface.register(KERNEL_DECODE, kernel_decode_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(KERNEL_DECODE, sdpa_mask)
     AttentionInterface.register(CAUSAL_PREFILL, causal_prefill_attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register(CAUSAL_PREFILL, _no_mask)
 

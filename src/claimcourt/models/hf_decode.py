@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from claimcourt.models.hf_attention import CAUSAL_PREFILL, MATMUL_DECODE, attention_as
+from claimcourt.models.hf_attention import CAUSAL_PREFILL, KERNEL_DECODE, attention_as
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +144,8 @@ class _DecodeStep:
         batch, lanes, width = visible.shape
         self.model = model
         self.config = config
-        # The decode step alone runs matmul_decode_attention; the prefill has its own.
-        self.attention_impl = MATMUL_DECODE if config._attn_implementation == "sdpa" else None
+        # The decode step alone runs kernel_decode_attention; the prefill has its own.
+        self.attention_impl = KERNEL_DECODE if config._attn_implementation == "sdpa" else None
         self.cache = cache
         self.ids = first.view(batch, lanes).clone()
         self.position = position.view(batch, lanes).clone()

@@ -46,7 +46,6 @@ from claimcourt.store import (
 __all__ = ["WAITING", "Order", "Outcome", "ReviewDesk", "Undone", "WorkspaceBusyError", "is_waiting"]
 
 
-
 @dataclass(frozen=True)
 class Outcome:
     """What became of one decision."""

@@ -71,9 +71,7 @@ class Pages:
         self.session(request)["flash"] = {"text": text, "kind": kind}
 
     def _with_session(self, request: Request, response: Response) -> Response:
-        response.set_cookie(
-            SESSION_COOKIE, self.codec.dumps(self.session(request)), httponly=True, samesite="strict"
-        )
+        response.set_cookie(SESSION_COOKIE, self.codec.dumps(self.session(request)), httponly=True, samesite="strict")
         response.headers["cache-control"] = "no-store"
         return response
 

@@ -38,9 +38,7 @@ def highlighted(text: str) -> Markup:
         parts.append(str(escape(shown[at:start])))
         kind = "strong" if strong else "weak"
         title = f"{subclass}: {titles.get(subclass, '')}" + ("" if strong else " (weak cue)")
-        parts.append(
-            f'<mark class="cue {kind}" title="{escape(title)}">{escape(shown[start:end])}</mark>'
-        )
+        parts.append(f'<mark class="cue {kind}" title="{escape(title)}">{escape(shown[start:end])}</mark>')
         at = end
     parts.append(str(escape(shown[at:])))
     return Markup("".join(parts))

@@ -109,10 +109,16 @@ def _decode_split_kernel(
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         best = new_best
 
+    # Only the real queries' partials are written (ROWS pads them to what tl.dot takes).
     out = (row * kv_heads + kv_head) * tl.num_programs(2) + split
-    tl.store(acc_ptr + out * ROWS * BLOCK_D + r[:, None] * BLOCK_D + d[None, :], acc)
-    tl.store(max_ptr + out * ROWS + r, best)
-    tl.store(sum_ptr + out * ROWS + r, total)
+    real = GROUP * LANES
+    tl.store(
+        acc_ptr + out * real * HEAD_DIM + r[:, None] * HEAD_DIM + d[None, :],
+        acc,
+        mask=real_r[:, None] & (d[None, :] < HEAD_DIM),
+    )
+    tl.store(max_ptr + out * real + r, best, mask=real_r)
+    tl.store(sum_ptr + out * real + r, total, mask=real_r)
 
 
 def _splits(rows: int, kv_heads: int, length: int) -> int:
@@ -136,8 +142,8 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) 
     if key.stride(-1) != 1 or value.stride(-1) != 1 or query.stride(-1) != 1:
         raise ValueError("decode_attention needs the head dimension contiguous")
     seen = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
-    acc = torch.empty((batch, kv_heads, splits, rows, block_d), dtype=torch.float32, device=query.device)
-    best = torch.empty((batch, kv_heads, splits, rows), dtype=torch.float32, device=query.device)
+    acc = torch.empty((batch, kv_heads, splits, group * lanes, dim), dtype=torch.float32, device=query.device)
+    best = torch.empty((batch, kv_heads, splits, group * lanes), dtype=torch.float32, device=query.device)
     total = torch.empty_like(best)
     _decode_split_kernel[(batch, kv_heads, splits)](
         query,
@@ -171,9 +177,9 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) 
     # Merge the splits: each split's sum and output rescaled to the row's largest maximum.
     top = best.amax(dim=2, keepdim=True)
     weight = torch.exp(best - top)  # [B, KVH, S, R]
-    numerator = (acc * weight[..., None]).sum(dim=2)  # [B, KVH, R, BD]
-    denominator = (total * weight).sum(dim=2)  # [B, KVH, R]
-    out = numerator[:, :, : group * lanes, :dim] / denominator[:, :, : group * lanes, None]
+    numerator = (acc * weight[..., None]).sum(dim=2)  # [B, KVH, G * lanes, D]
+    denominator = (total * weight).sum(dim=2)  # [B, KVH, G * lanes]
+    out = numerator / denominator[..., None]
     # rows are (group member, lane): [B, KVH, G, lanes, D] -> [B, lanes, H, D]
     out = out.view(batch, kv_heads, group, lanes, dim).permute(0, 3, 1, 2, 4).reshape(batch, lanes, heads, dim)
     return out.to(query.dtype)

@@ -175,6 +175,42 @@ def test_decode_kernel_equals_sdpa(heads: int, kv_heads: int, lanes: int, length
     assert "kernel equals sdpa" in done.stdout
 
 
+def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A triton that cannot compile the kernel on this GPU costs one warning, not the run: that step
+    and every later one attend through SDPA."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from claimcourt.models import hf_attention
+
+    calls = []
+
+    def broken(*args: Any) -> None:
+        calls.append(1)
+        raise RuntimeError("PTX compilation failed")
+
+    monkeypatch.setattr(hf_attention, "_kernel", [broken])
+    monkeypatch.setattr(hf_attention, "_interpreted", lambda: True)
+    gen = torch.Generator().manual_seed(1)
+    query = torch.randn(2, 4, 2, 8, generator=gen)
+    key, value = (torch.randn(2, 4, 8, 8, generator=gen) for _ in range(2))
+    mask = torch.ones(2, 1, 2, 8, dtype=torch.bool)
+
+    class Module(torch.nn.Module):
+        num_key_value_groups = 1
+        is_causal = True
+
+    expected, _ = sdpa_attention_forward(Module(), query, key, value, mask, scaling=0.5)
+    with caplog.at_level("WARNING", logger="claimcourt.models.hf_attention"):
+        for _ in range(2):
+            out, _ = hf_attention.kernel_decode_attention(Module(), query, key, value, mask, scaling=0.5)
+            torch.testing.assert_close(out, expected)
+    assert calls == [1] and hf_attention._kernel == [None]
+    assert "PTX compilation failed" in caplog.text
+
+
 @pytest.mark.parametrize("model_name", ["phi3", "mistral"])
 def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: TinyModels, model_name: str) -> None:
     """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows

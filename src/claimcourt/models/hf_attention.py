@@ -12,9 +12,12 @@ the model's lock, so no other pass sees the switch). Nothing here imports torch 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 GROUPED_DECODE = "claimcourt_grouped_decode"
 KERNEL_DECODE = "claimcourt_kernel_decode"
@@ -67,10 +70,19 @@ def kernel_decode_attention(
     if kernel is None or unsupported or attention_mask is None or attention_mask.dtype != torch.bool:
         return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
     scale = kwargs.get("scaling")
-    return kernel(query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale), None
+    try:
+        return kernel(query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale), None
+    except Exception as exc:  # a triton that cannot compile it here: SDPA from now on, said once
+        from claimcourt.models.hf_engine import is_oom
+
+        if is_oom(exc) or (query.is_cuda and torch.cuda.is_current_stream_capturing()):
+            raise
+        _kernel[:] = [None]
+        log.warning("the decode attention kernel failed (%s); attending through SDPA", exc)
+        return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
 
 
-_kernel: list[Any] = []  # [decode_attention] or [None]: whether hf_triton imported, tried once
+_kernel: list[Any] = []  # [decode_attention] or [None]: whether hf_triton imported (and ran), tried once
 
 
 def _decode_kernel() -> Any:

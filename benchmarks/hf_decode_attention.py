@@ -101,22 +101,16 @@ def main() -> None:
 
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from claimcourt.models import hf_attention
-
     @contextmanager
     def decode_attention(name: str):  # type: ignore[no-untyped-def]
-        """kernel: as the engine runs; sdpa/cudnn: kernel_decode_attention falls back to SDPA."""
-        hf_attention._kernel.clear()
-        if name != "kernel":
-            hf_attention._kernel.append(None)
-        try:
-            if name == "cudnn":
-                with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
-                    yield
-            else:
+        """kernel / sdpa: hf.decode_attention; cudnn: sdpa under SDPA's cuDNN backend."""
+        for loaded in (debater, judge):
+            loaded.decode_attention = "kernel" if name == "kernel" else "sdpa"
+        if name == "cudnn":
+            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
                 yield
-        finally:
-            hf_attention._kernel.clear()
+        else:
+            yield
 
     def measure(row: dict[str, object], name: str, run) -> None:  # type: ignore[no-untyped-def]
         try:

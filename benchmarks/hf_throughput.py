@@ -210,12 +210,12 @@ def variants(args: argparse.Namespace) -> list[tuple[str, bool, int, str]]:
         runs = []
         for spec in args.variants.split(","):
             budget, shared, prefill, *attention = spec.strip().split("/")
-            runs.append((budget, shared == "on", int(prefill), attention[0] if attention else "kernel"))
+            runs.append((budget, shared == "on", int(prefill), attention[0] if attention else "sdpa"))
         return runs
     shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     prefills = [int(t) for t in args.prefill_tokens.split(",")]
-    return [(b, v, t, "kernel") for b in budgets for v in shared_variants for t in prefills]
+    return [(b, v, t, "sdpa") for b in budgets for v in shared_variants for t in prefills]
 
 
 def gib(n: float) -> float:
@@ -240,8 +240,8 @@ def main() -> None:
         "--variants",
         default=None,
         help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION], comma-separated (e.g. 22GiB/off/0/sdpa,"
-        "22GiB/on/16384,none/on/16384); ATTENTION: kernel (the default, hf_triton's decode kernel) or "
-        "sdpa (the decode step's attention through SDPA, as before it); overrides --budgets, --shared-prefix and "
+        "22GiB/on/16384,none/on/16384); ATTENTION: hf.decode_attention, sdpa "
+        "(the default) or kernel (hf_triton's decode kernel); overrides --budgets, --shared-prefix and "
         "--prefill-tokens",
     )
     # The budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
@@ -329,14 +329,17 @@ def main() -> None:
         "runs": [],
     }
     reference_backend: HFBackend | None = None
-    from claimcourt.models import hf_attention
-
     for budget, shared_prefix, prefill_tokens, attention in variants(args):
-        hf_attention._kernel.clear()
-        if attention == "sdpa":  # kernel_decode_attention then falls back to SDPA, as the step ran before it
-            hf_attention._kernel.append(None)
+        for loaded in registry.loaded():  # the models stay loaded across runs; the setting rides on them
+            loaded.decode_attention = attention
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
-        hf = {**base["hf"], "gpu_memory": gpu_memory, "shared_prefix": shared_prefix, "prefill_tokens": prefill_tokens}
+        hf = {
+            **base["hf"],
+            "gpu_memory": gpu_memory,
+            "shared_prefix": shared_prefix,
+            "prefill_tokens": prefill_tokens,
+            "decode_attention": attention,
+        }
         run_settings = load_settings(overrides={**base, "hf": hf}, environ={})
         backend = HFBackend(run_settings.hf, registry=registry)
         deps = Deps(settings=run_settings, search=search, backend=backend)

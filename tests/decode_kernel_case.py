@@ -1,6 +1,10 @@
-"""One case of hf_triton's decode kernel against SDPA, run by test_hf_decode in a process of its own
-with TRITON_INTERPRET=1: `python -m tests.decode_kernel_case HEADS KV_HEADS LANES LENGTH`.
+"""Cases of hf_triton's decode kernel against SDPA, run by test_hf_decode in a process of its own
+with TRITON_INTERPRET=1 (triton's CPU interpreter must be on before triton is first imported):
 
+    python -m tests.decode_kernel_case HEADS KV_HEADS LANES LENGTH
+    python -m tests.decode_kernel_case models
+
+The first: the attention alone.
 Checks, in float32: grouped KV heads or not, one to three lanes that each read their own keys, keys
 split across programs or not, a head size that is not a power of two, a mask shorter than the cache
 (the slots past it are never read), and a lane whose whole first split is hidden."""
@@ -49,5 +53,57 @@ def main(heads: int, kv_heads: int, lanes: int, length: int) -> None:
     print("kernel equals sdpa")
 
 
+def models() -> None:
+    """Tiny Phi-3 (no grouped KV heads) and Mistral (grouped) decode through the kernel
+    (hf.decode_attention = 'kernel') to the tokens they decode through SDPA, on the shared-prefix
+    path (two lanes) and the plain one (padded rows of different lengths)."""
+    import tempfile
+    from pathlib import Path
+
+    from claimcourt.config import HFSettings
+    from claimcourt.models import hf_attention, hf_engine, hf_shared_prefix
+    from claimcourt.models.hf_decode import decode_greedy
+    from claimcourt.models.hf_loading import ModelRegistry
+    from tests.hf_tiny import build_tiny_models
+
+    calls = []
+    kernel = _decode_kernel()
+    hf_attention._kernel[:] = [lambda *args: calls.append(1) or kernel(*args)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = build_tiny_models(Path(tmp))
+        for name in ("phi3", "mistral"):
+            decoded = {}
+            for attention in ("sdpa", "kernel"):
+                settings = HFSettings(
+                    debater_model=str(getattr(tiny, name)),
+                    judge_model=str(tiny.mistral),
+                    judge_adapter=str(tiny.adapter),
+                    quantization="none",
+                    compute_dtype="float32",
+                    decode_attention=attention,
+                )
+                loaded = ModelRegistry(settings).get(settings.debater_model)
+                gen = torch.Generator().manual_seed(7)
+                vocab = len(loaded.tokenizer)
+                prefixes = [torch.randint(10, vocab, (n,), generator=gen).tolist() for n in (30, 41, 12)]
+                groups = [
+                    [p + torch.randint(10, vocab, (k,), generator=gen).tolist() for k in (5, 9)] for p in prefixes
+                ]
+                stops = hf_engine.stop_token_ids(loaded)
+                with loaded.role(None) as model:
+                    shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=12, stop_ids=stops)
+                    plain = decode_greedy(
+                        model, loaded, [row for g in groups for row in g], max_new_tokens=12, stop_ids=stops
+                    )
+                decoded[attention] = (shared, plain)
+            assert decoded["kernel"] == decoded["sdpa"], name
+            assert sum(len(t) > 2 for _, plain in decoded.values() for t in plain) >= 4  # really decoded
+    assert len(calls) >= 2 * 2 * 2 * 11  # two models x two paths x their layers x steps went through it
+    print("kernel decodes sdpa's tokens")
+
+
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:5]))
+    if sys.argv[1] == "models":
+        models()
+    else:
+        main(*(int(a) for a in sys.argv[1:5]))

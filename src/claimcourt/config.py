@@ -108,6 +108,11 @@ class HFSettings(_Section):
     # joined into one cache after, so a pass's prefill activations cost one slice's worth and a pass
     # under a memory budget holds more rows (0: one prefill for the whole pass).
     prefill_tokens: int = Field(16384, ge=0)
+    # With decode = 'graphed': the decode step's attention. 'sdpa': torch's SDPA with the step's mask
+    # (measured). 'kernel': claimcourt's flash-decoding Triton kernel (models/hf_triton.py; needs triton,
+    # which CUDA builds of torch ship), which reads each row's cache once; tested for the same outputs,
+    # not yet timed on a GPU, so not the default until it is.
+    decode_attention: Literal["sdpa", "kernel"] = "sdpa"
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 

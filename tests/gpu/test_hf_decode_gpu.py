@@ -142,14 +142,21 @@ def test_graphed_passes_reuse_one_memory_pool(tiny: TinyModels) -> None:
     assert reserved[-1] <= reserved[2], [r / 2**20 for r in reserved]
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "kernel"])
 @pytest.mark.parametrize("name", ["phi3", "mistral"])
-def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(tiny: TinyModels, name: str) -> None:
+def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
+    tiny: TinyModels, name: str, attention: str
+) -> None:
     """The Advocate and the Skeptic over one copy of their prefix, the two-lane decode step captured
-    as a graph with the 4-bit kernels inside: each row's tokens are the tokens it gets alone."""
-    from claimcourt.models import hf_shared_prefix
+    as a graph with the 4-bit kernels inside (and, with hf.decode_attention = 'kernel', hf_triton's
+    compiled kernel): each row's tokens are the tokens it gets alone."""
+    from claimcourt.models import hf_attention, hf_shared_prefix
 
     path = str(getattr(tiny, name))
-    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
+    loaded = ModelRegistry(settings_for(tiny, path).model_copy(update={"decode_attention": attention})).get(path)
+    assert loaded.decode_attention == attention
+    if attention == "kernel":
+        assert hf_attention._decode_kernel() is not None, "triton is missing: the step would use SDPA"
     tok = loaded.tokenizer
     roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
     groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS]
@@ -161,6 +168,7 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(tiny: Ti
             model, loaded, [r for g in groups for r in g], max_new_tokens=24, cache_implementation="static"
         )
     assert loaded.model_id not in hf_decode._graphs_broken
+    assert hf_attention._decode_kernel() is not None or attention == "sdpa"  # the kernel ran without failing
     prompts = [r for g in groups for r in g]
     with loaded.role(None) as model:
         assert_same_but_for_near_ties(model, loaded, prompts, [t for lanes in ours for t in lanes], plain)

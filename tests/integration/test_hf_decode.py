@@ -153,26 +153,36 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize(("heads", "kv_heads", "lanes", "length"), [(4, 4, 2, 300), (8, 2, 1, 700), (8, 2, 3, 64)])
-def test_decode_kernel_equals_sdpa(heads: int, kv_heads: int, lanes: int, length: int) -> None:
-    """hf_triton's decode kernel, run by triton's CPU interpreter (the kernel the GPU compiles, in
-    numpy; the interpreter must be on before triton is first imported, hence a process of its own),
-    gives SDPA's output: see tests/decode_kernel_case.py for what it checks."""
+def interpreted_case(*args: str) -> str:
+    """Run a case of tests/decode_kernel_case.py under triton's CPU interpreter (the kernel the GPU
+    compiles, in numpy); the interpreter must be on before triton is first imported, hence a process
+    of its own. Returns its output."""
     import subprocess
     import sys
 
     pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "tests.decode_kernel_case", str(heads), str(kv_heads), str(lanes), str(length)],
-        env=env,
+        [sys.executable, "-m", "tests.decode_kernel_case", *args],
+        env={**os.environ, "TRITON_INTERPRET": "1"},
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "kernel equals sdpa" in done.stdout
+    return done.stdout
+
+
+@pytest.mark.parametrize(("heads", "kv_heads", "lanes", "length"), [(4, 4, 2, 300), (8, 2, 1, 700), (8, 2, 3, 64)])
+def test_decode_kernel_equals_sdpa(heads: int, kv_heads: int, lanes: int, length: int) -> None:
+    """hf_triton's decode kernel gives SDPA's output (see tests/decode_kernel_case.py for the cases)."""
+    assert "kernel equals sdpa" in interpreted_case(str(heads), str(kv_heads), str(lanes), str(length))
+
+
+def test_decoding_through_the_kernel_gives_sdpas_tokens() -> None:
+    """hf.decode_attention = 'kernel': tiny Phi-3 and Mistral decode the same tokens as through SDPA,
+    two lanes over a shared prefix and padded plain rows."""
+    assert "kernel decodes sdpa's tokens" in interpreted_case("models")
 
 
 def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from claimcourt.models.hf_attention import CAUSAL_PREFILL, KERNEL_DECODE, attention_as
+from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as
 
 log = logging.getLogger(__name__)
 
@@ -135,17 +135,31 @@ class _DecodeStep:
     """
 
     def __init__(
-        self, model: Any, config: Any, cache: Any, visible: Any, position: Any, first: Any, cache_len: int
+        self,
+        model: Any,
+        config: Any,
+        cache: Any,
+        visible: Any,
+        position: Any,
+        first: Any,
+        cache_len: int,
+        attention: str = "sdpa",
     ) -> None:
         """visible [B, lanes, width] (bool): the prompt slots each lane reads; position [B, lanes]: the
-        position of each lane's first fed token; first [B, lanes]: that token."""
+        position of each lane's first fed token; first [B, lanes]: that token; attention: 'kernel'
+        (hf_triton's decode kernel) or 'sdpa' (hf.decode_attention)."""
         import torch
 
         batch, lanes, width = visible.shape
         self.model = model
         self.config = config
-        # The decode step alone runs kernel_decode_attention; the prefill has its own.
-        self.attention_impl = KERNEL_DECODE if config._attn_implementation == "sdpa" else None
+        # The decode step alone runs one of these; the prefill has its own. SDPA as configured for a
+        # model without grouped KV heads; grouped_decode_attention for one with them.
+        heads = int(config.num_attention_heads)
+        grouped = int(getattr(config, "num_key_value_heads", None) or heads) < heads
+        self.attention_impl: str | None = None
+        if config._attn_implementation == "sdpa":
+            self.attention_impl = KERNEL_DECODE if attention == "kernel" else GROUPED_DECODE if grouped else None
         self.cache = cache
         self.ids = first.view(batch, lanes).clone()
         self.position = position.view(batch, lanes).clone()
@@ -343,7 +357,9 @@ def continue_greedy(
     tokens = [first]
     timing = _Timing(first.device)
     if max_new_tokens > 1:
-        step = _DecodeStep(model, loaded.config, cache, visible, position, first, cache_len)
+        step = _DecodeStep(
+            model, loaded.config, cache, visible, position, first, cache_len, attention=loaded.decode_attention
+        )
         advance = _runner(step, loaded.model_id, max_new_tokens - 1, use_graph)
         for k in range(1, max_new_tokens):
             advance()

@@ -59,6 +59,8 @@ class LoadedModel:
     tokenizer: Any
     adapters: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    # hf.decode_attention: how hf_decode's graphed step attends ('sdpa' or 'kernel').
+    decode_attention: str = "sdpa"
 
     @property
     def is_peft(self) -> bool:
@@ -206,4 +208,10 @@ class ModelRegistry:
             except Exception as exc:
                 raise BackendError(f"cannot load adapter(s) {adapters} onto '{model_id}': {exc}") from exc
         model.eval()
-        return LoadedModel(model_id=model_id, model=model, tokenizer=tokenizer, adapters=dict(adapters))
+        return LoadedModel(
+            model_id=model_id,
+            model=model,
+            tokenizer=tokenizer,
+            adapters=dict(adapters),
+            decode_attention=s.decode_attention,
+        )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hf_throughput import DEFAULT_DATA, build_models, log, read_claims
+from hf_throughput import DEFAULT_DATA, load_built_models, log
 
 
 def main() -> None:
@@ -43,21 +43,9 @@ def main() -> None:
 
     import torch
 
-    from claimcourt.config import HFSettings
     from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
-    from claimcourt.models.hf_loading import ModelRegistry
 
-    claims = read_claims(args.data)
-    paths = build_models(args.work / "models", [c["text"] for c in claims], tiny=args.tiny)
-    settings = HFSettings(
-        debater_model=str(paths["phi3"]),
-        judge_model=str(paths["mistral"]),
-        judge_adapter=str(paths["adapter"]),
-        **({"quantization": "none", "compute_dtype": "float32"} if args.tiny else {}),
-    )
-    registry = ModelRegistry(settings)
-    debater = registry.get(settings.debater_model)
-    judge = registry.get(settings.judge_model)
+    debater, judge = load_built_models(args.work, args.data, tiny=args.tiny)
     vocab = len(debater.tokenizer)
     gen = torch.Generator().manual_seed(0)
     cuda = torch.cuda.is_available()

@@ -183,6 +183,23 @@ def build_models(work: Path, texts: list[str], *, tiny: bool) -> dict[str, Path]
     return paths
 
 
+def load_built_models(work: Path, data: Path, *, tiny: bool) -> tuple[Any, Any]:
+    """The debater and the Judge (with its adapter) as the engine loads them, from the random-weight
+    models build_models makes (or finds) under `work`; for the scripts that time the engine's calls."""
+    from claimcourt.config import HFSettings
+    from claimcourt.models.hf_loading import ModelRegistry
+
+    paths = build_models(work / "models", [c["text"] for c in read_claims(data)], tiny=tiny)
+    settings = HFSettings(
+        debater_model=str(paths["phi3"]),
+        judge_model=str(paths["mistral"]),
+        judge_adapter=str(paths["adapter"]),
+        **({"quantization": "none", "compute_dtype": "float32"} if tiny else {}),
+    )
+    registry = ModelRegistry(settings)
+    return registry.get(settings.debater_model), registry.get(settings.judge_model)
+
+
 def write_inputs(work: Path, claims: list[dict[str, str]], n_batch: int) -> tuple[Path, Path]:
     """Labelled claims for the index, and a batch of claims long enough to fill the claim budget."""
     rng = random.Random(7)

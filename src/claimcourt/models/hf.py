@@ -54,14 +54,10 @@ _TRUNCATION_MEMO = 16_384
 _PLAIN_CHAT = "{system}### Instruction:\n{content}\n### Response:\n"
 
 
-def truncate_tokens(tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
-    """The text cut to `limit` tokens of this tokenizer (not characters), and whether it was cut."""
-    return truncate_tokens_many(tokenizer, [text], limit)[0]
-
-
-def truncate_tokens_many(tokenizer: Any, texts: list[str], limit: int) -> list[tuple[str, bool]]:
-    """truncate_tokens for many texts in one batched tokenizer call (the fast tokenizers encode a batch
-    on several threads; one call per text cost ~0.5 ms each, most of a 512-prompt render)."""
+def truncate_tokens(tokenizer: Any, texts: list[str], limit: int) -> list[tuple[str, bool]]:
+    """Each text cut to `limit` tokens of this tokenizer (not characters), and whether it was cut; in one
+    batched tokenizer call (the fast tokenizers encode a batch on several threads; a call per text cost
+    ~0.5 ms each, most of a 512-prompt render)."""
     if not texts:
         return []
     out = []
@@ -344,32 +340,30 @@ class HFBackend:
     # --- prompts ----------------------------------------------------------------------------------
 
     def _truncate(self, tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
-        key = (id(tokenizer), text, limit)
-        with self._truncated_lock:  # the debater and Judge batches render in two worker threads
-            found = self._truncated.get(key)
-        if found is None:
-            found = truncate_tokens(tokenizer, text, limit)
-            with self._truncated_lock:
-                self._truncated[key] = found
-                while len(self._truncated) > _TRUNCATION_MEMO:
-                    self._truncated.popitem(last=False)
-        return found
+        return self._truncate_many(tokenizer, [(text, limit)])[0]
 
-    def _truncate_ahead(self, tokenizer: Any, wanted: list[tuple[str, int]]) -> None:
-        """Fill the memo for every (text, limit) a batch's prompts will cut, a batched call per limit."""
-        by_limit: dict[int, list[str]] = {}
-        with self._truncated_lock:
+    def _truncate_many(self, tokenizer: Any, wanted: list[tuple[str, int]]) -> list[tuple[str, bool]]:
+        """Each (text, limit) cut to its limit, through the memo; the texts the memo lacks in one batched
+        tokenizer call per limit (a batch's prompts fill it ahead, so each prompt then only reads it)."""
+        found: dict[tuple[str, int], tuple[str, bool]] = {}
+        missing: dict[int, list[str]] = {}
+        with self._truncated_lock:  # the debater and Judge batches render in two worker threads
             for text, limit in wanted:
-                if (id(tokenizer), text, limit) not in self._truncated:
-                    by_limit.setdefault(limit, []).append(text)
-        for limit, texts in by_limit.items():
+                hit = self._truncated.get((id(tokenizer), text, limit))
+                if hit is not None:
+                    found[(text, limit)] = hit
+                elif (text, limit) not in found:
+                    missing.setdefault(limit, []).append(text)
+        for limit, texts in missing.items():
             unique = list(dict.fromkeys(texts))
-            cut = truncate_tokens_many(tokenizer, unique, limit)
+            for text, cut in zip(unique, truncate_tokens(tokenizer, unique, limit), strict=True):
+                found[(text, limit)] = cut
             with self._truncated_lock:
-                for text, found in zip(unique, cut, strict=True):
-                    self._truncated[(id(tokenizer), text, limit)] = found
+                for text in unique:
+                    self._truncated[(id(tokenizer), text, limit)] = found[(text, limit)]
                 while len(self._truncated) > _TRUNCATION_MEMO:
                     self._truncated.popitem(last=False)
+        return [found[item] for item in wanted]
 
     def _precedents(self, tokenizer: Any, neighbours: list[Neighbour], limit: int) -> str:
         cut = [self._truncate(tokenizer, evidence.one_line(n.text), limit)[0] for n in neighbours]
@@ -393,7 +387,7 @@ class HFBackend:
         tokenizer = loaded.tokenizer
         s = self.settings
         states = list({id(r.state): r.state for r in requests}.values())
-        self._truncate_ahead(
+        self._truncate_many(
             tokenizer,
             [(st.text, s.claim_max_tokens) for st in states]
             + [(evidence.one_line(n.text), s.neighbour_max_tokens) for st in states for n in st.neighbours],
@@ -417,7 +411,7 @@ class HFBackend:
         arguments = [
             a.text.strip() for st in states for a in (st.advocate, st.skeptic) if a is not None and a.text.strip()
         ]
-        self._truncate_ahead(
+        self._truncate_many(
             tokenizer,
             [(st.text, s.claim_max_tokens) for st in states]
             + [(evidence.one_line(n.text), self._judge_neighbour_tokens) for st in states for n in st.neighbours]

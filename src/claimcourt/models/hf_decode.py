@@ -143,7 +143,7 @@ class _DecodeStep:
         position: Any,
         first: Any,
         cache_len: int,
-        attention: str = "sdpa",
+        attention: str,
     ) -> None:
         """visible [B, lanes, width] (bool): the prompt slots each lane reads; position [B, lanes]: the
         position of each lane's first fed token; first [B, lanes]: that token; attention: 'kernel'

@@ -141,7 +141,7 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) 
     splits = math.ceil(length / split_len)
     if key.stride(-1) != 1 or value.stride(-1) != 1 or query.stride(-1) != 1:
         raise ValueError("decode_attention needs the head dimension contiguous")
-    seen = mask.view(torch.uint8) if mask.dtype == torch.bool else mask
+    seen = mask.view(torch.uint8)  # bool, read as bytes
     acc = torch.empty((batch, kv_heads, splits, group * lanes, dim), dtype=torch.float32, device=query.device)
     best = torch.empty((batch, kv_heads, splits, group * lanes), dtype=torch.float32, device=query.device)
     total = torch.empty_like(best)

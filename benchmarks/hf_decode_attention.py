@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hf_throughput import DEFAULT_DATA, load_built_models, log
+from hf_throughput import DEFAULT_DATA, load_built_models, log, timed_s
 
 
 def main() -> None:
@@ -54,18 +53,11 @@ def main() -> None:
     def tokens(n: int) -> list[int]:
         return torch.randint(10, vocab, (n,), generator=gen).tolist()
 
-    def timed(fn) -> float:  # type: ignore[no-untyped-def]
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - t0
-
     def ms_per_step(run) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         """(first-token ms, decode ms/step): the fastest of a few runs of 1 and 1 + steps tokens."""
         run(1 + args.steps)  # warm: the capture at this size
-        one = min(timed(lambda: run(1)) for _ in range(2))
-        many = min(timed(lambda: run(1 + args.steps)) for _ in range(2))
+        one = min(timed_s(lambda: run(1)) for _ in range(2))
+        many = min(timed_s(lambda: run(1 + args.steps)) for _ in range(2))
         return one * 1e3, (many - one) / args.steps * 1e3
 
     def trace(run, name: str) -> None:  # type: ignore[no-untyped-def]

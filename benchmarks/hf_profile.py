@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hf_throughput import DEFAULT_DATA, load_built_models, log
+from hf_throughput import DEFAULT_DATA, load_built_models, log, timed_s
 
 
 def trace_decode(model, loaded, batch, name: str, out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -70,15 +69,6 @@ def main() -> None:
         low = min(10, vocab // 2)
         return [torch.randint(low, vocab, (length - (i % 7),), generator=gen).tolist() for i in range(b)]
 
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
-
-    def timed(fn) -> float:  # type: ignore[no-untyped-def]
-        sync()
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        return time.perf_counter() - t0
-
     results: list[dict[str, object]] = []
     plans = (
         ("debater", debater, None, args.batches, args.prompt_tokens),
@@ -88,8 +78,10 @@ def main() -> None:
         for b in [int(x) for x in batches.split(",")]:
             batch = rows(b, prompt_tokens)
             with loaded.role(adapter) as model:
-                timed(lambda: hf_engine.generate_texts(model, loaded, batch[:1], max_new_tokens=2))  # warm
-                prefill = timed(lambda: hf_engine.label_logits(model, loaded, batch, label_token_ids(loaded.tokenizer)))
+                timed_s(lambda: hf_engine.generate_texts(model, loaded, batch[:1], max_new_tokens=2))  # warm
+                prefill = timed_s(
+                    lambda: hf_engine.label_logits(model, loaded, batch, label_token_ids(loaded.tokenizer))
+                )
                 row: dict[str, object] = {"model": name, "rows": b, "prompt_tokens": prompt_tokens}
                 row["prefill_ms"] = round(prefill * 1000, 1)
                 outputs: dict[str, list[list[int]]] = {}
@@ -102,8 +94,10 @@ def main() -> None:
 
                     run_decode(1 + args.steps)  # warm (the graph path's first capture at this size)
                     # The fastest of a few: the first passes at a size pay for allocations and clocks.
-                    one = min(timed(lambda: run_decode(1)) for _ in range(3))
-                    many = min(timed(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps))) for _ in range(2))
+                    one = min(timed_s(lambda: run_decode(1)) for _ in range(3))
+                    many = min(
+                        timed_s(lambda: outputs.__setitem__(decode, run_decode(1 + args.steps))) for _ in range(2)
+                    )
                     row[f"{decode}_first_token_ms"] = round(one * 1000, 1)
                     row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
                 # How often two transformers paths already disagree (random weights: near-tied logits).

@@ -183,6 +183,18 @@ def build_models(work: Path, texts: list[str], *, tiny: bool) -> dict[str, Path]
     return paths
 
 
+def timed_s(fn: Any) -> float:
+    """Seconds `fn()` takes, the GPU's queued work included (synchronised before and after)."""
+    import torch
+
+    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
+
+
 def load_built_models(work: Path, data: Path, *, tiny: bool) -> tuple[Any, Any]:
     """The debater and the Judge (with its adapter) as the engine loads them, from the random-weight
     models build_models makes (or finds) under `work`; for the scripts that time the engine's calls."""

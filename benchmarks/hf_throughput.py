@@ -233,18 +233,20 @@ def write_inputs(work: Path, claims: list[dict[str, str]], n_batch: int) -> tupl
     return labelled_csv, batch_csv
 
 
-def variants(args: argparse.Namespace) -> list[tuple[str, bool, int, str]]:
-    """The runs to make: (budget, shared prefix, prefill tokens, decode attention)."""
+def variants(args: argparse.Namespace) -> list[tuple[str, bool, int, str, bool]]:
+    """The runs to make: (budget, shared prefix, prefill tokens, decode attention, fused prefill)."""
     if args.variants:
         runs = []
         for spec in args.variants.split(","):
-            budget, shared, prefill, *attention = spec.strip().split("/")
-            runs.append((budget, shared == "on", int(prefill), attention[0] if attention else "sdpa"))
+            budget, shared, prefill, *rest = spec.strip().split("/")
+            attention = rest[0] if rest else "sdpa"
+            fused = len(rest) > 1 and rest[1] == "fused"
+            runs.append((budget, shared == "on", int(prefill), attention, fused))
         return runs
     shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     prefills = [int(t) for t in args.prefill_tokens.split(",")]
-    return [(b, v, t, "sdpa") for b in budgets for v in shared_variants for t in prefills]
+    return [(b, v, t, "sdpa", False) for b in budgets for v in shared_variants for t in prefills]
 
 
 def gib(n: float) -> float:
@@ -268,10 +270,10 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default=None,
-        help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION], comma-separated (e.g. 22GiB/off/0/sdpa,"
-        "22GiB/on/16384,none/on/16384); ATTENTION: hf.decode_attention, sdpa "
-        "(the default) or kernel (hf_triton's decode kernel); overrides --budgets, --shared-prefix and "
-        "--prefill-tokens",
+        help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION[/OPS]], comma-separated (e.g. 22GiB/off/0/sdpa,"
+        "22GiB/on/16384,none/on/16384/kernel/fused); ATTENTION: hf.decode_attention, sdpa "
+        "(the default) or kernel (hf_triton's decode kernel); OPS: eager (the default) or fused "
+        "(hf.fused_prefill); overrides --budgets, --shared-prefix and --prefill-tokens",
     )
     # The issue's budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
     parser.add_argument("--claim-tokens", type=int, default=220)
@@ -358,9 +360,10 @@ def main() -> None:
         "runs": [],
     }
     reference_backend: HFBackend | None = None
-    for budget, shared_prefix, prefill_tokens, attention in variants(args):
-        for loaded in registry.loaded():  # the models stay loaded across runs; the setting rides on them
+    for budget, shared_prefix, prefill_tokens, attention, fused in variants(args):
+        for loaded in registry.loaded():  # the models stay loaded across runs; the settings ride on them
             loaded.decode_attention = attention
+            loaded.fused_prefill = fused
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
         hf = {
             **base["hf"],
@@ -368,6 +371,7 @@ def main() -> None:
             "shared_prefix": shared_prefix,
             "prefill_tokens": prefill_tokens,
             "decode_attention": attention,
+            "fused_prefill": fused,
         }
         run_settings = load_settings(overrides={**base, "hf": hf}, environ={})
         backend = HFBackend(run_settings.hf, registry=registry)
@@ -390,6 +394,7 @@ def main() -> None:
             "shared_prefix": shared_prefix,
             "prefill_tokens": prefill_tokens,
             "decode_attention": attention,
+            "fused_prefill": fused,
             "claims_done": done,
             "counts": summary.counts,
             "seconds": round(elapsed, 2),
@@ -455,7 +460,8 @@ def main() -> None:
         )
         print(
             f"claimcourt run, gpu_memory={run['gpu_memory']}, shared prefix {'on' if run['shared_prefix'] else 'off'}, "
-            f"prefill slices {run['prefill_tokens'] or 'off'}, decode attention {run['decode_attention']}: "
+            f"prefill slices {run['prefill_tokens'] or 'off'}, decode attention {run['decode_attention']}, "
+            f"prefill ops {'fused' if run.get('fused_prefill') else 'eager'}: "
             f"{run['claims_done']} claims in {run['seconds']:.1f}s = "
             f"{run['claims_per_s']:.2f} claims/s; peak GPU memory {run['peak_reserved_gib']:.1f} GiB reserved "
             f"({run['peak_allocated_gib']:.1f} allocated); {batches}"

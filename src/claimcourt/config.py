@@ -113,6 +113,10 @@ class HFSettings(_Section):
     # which CUDA builds of torch ship), which reads each row's cache once; tested for the same outputs,
     # not yet timed on a GPU, so not the default until it is.
     decode_attention: Literal["sdpa", "kernel"] = "sdpa"
+    # With decode = 'graphed': the prefill's RMSNorm, rotary embedding and SiLU x up as one Triton
+    # kernel each (models/hf_fused.py; needs triton) instead of eager's several passes per op, for
+    # Phi-3, Mistral, Llama and Qwen2; the same values as eager's up to RMSNorm's sum order.
+    fused_prefill: bool = False
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True
 

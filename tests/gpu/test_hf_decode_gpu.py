@@ -236,3 +236,99 @@ def test_decode_kernel_in_bf16_is_as_close_to_float32_attention_as_sdpa(
     fused_err = (fused.float() - exact).abs().max().item()
     assert ours.dtype == torch.bfloat16 and ours.shape == fused.shape
     assert ours_err <= 2 * fused_err + 1e-3, (ours_err, fused_err)
+
+
+@pytest.mark.parametrize(
+    ("heads", "kv_heads", "dim", "rotary_dim", "hidden", "inner"),
+    [(32, 32, 96, 96, 3072, 8192), (32, 8, 128, 128, 4096, 14336)],
+)
+def test_fused_prefill_ops_in_bf16_give_eagers_values(
+    heads: int, kv_heads: int, dim: int, rotary_dim: int, hidden: int, inner: int
+) -> None:
+    """Compiled for the GPU, in bf16 at Phi-3's and Mistral's shapes: hf_fused's rotary embedding equals
+    eager's bit for bit (same roundings), SiLU x up too but for exp's last bits, and RMSNorm is
+    within bf16 rounding of eager (its sum of squares runs in another order)."""
+    import torch
+    from transformers.models.mistral.modeling_mistral import MistralRMSNorm
+    from transformers.models.phi3 import modeling_phi3
+
+    from claimcourt.models import hf_fused
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    bf16 = torch.bfloat16
+    batch, seq = 3, 700
+
+    def randn(*shape: int, scale: float = 1.0) -> Any:
+        return (torch.randn(*shape, generator=gen, device="cuda") * scale).to(bf16)
+
+    # q and k as the attention makes them: views of one projection, heads transposed
+    qkv = randn(batch, seq, (heads + 2 * kv_heads) * dim, scale=3.0)
+    q = qkv[..., : heads * dim].view(batch, seq, heads, dim).transpose(1, 2)
+    k = qkv[..., heads * dim : (heads + kv_heads) * dim].view(batch, seq, kv_heads, dim).transpose(1, 2)
+    angles = torch.arange(seq, device="cuda")[:, None] * torch.rand(rotary_dim // 2, generator=gen, device="cuda")
+    angles = torch.cat([angles, angles], dim=-1).expand(batch, seq, rotary_dim)
+    cos, sin = angles.cos().to(bf16), angles.sin().to(bf16)
+    eager_q, eager_k = modeling_phi3.apply_rotary_pos_emb(q, k, cos, sin)
+    assert torch.equal(hf_fused.rotary(q, cos, sin), eager_q)
+    assert torch.equal(hf_fused.rotary(k, cos, sin), eager_k)
+
+    gate_up = randn(batch, seq, 2 * inner, scale=4.0)
+    gate, up = gate_up.chunk(2, dim=-1)
+    eager = up * torch.nn.functional.silu(gate)
+    fused = hf_fused.silu_mul(gate, up)
+    torch.testing.assert_close(fused, eager)
+    assert (fused != eager).float().mean().item() < 1e-3
+
+    x = randn(batch, seq, hidden, scale=5.0)
+    norm = MistralRMSNorm(hidden, eps=1e-5).to("cuda", bf16)
+    norm.weight.data = randn(hidden)
+    with torch.inference_mode():
+        eager = norm(x)
+    fused = hf_fused.rms_norm(x, norm.weight, norm.variance_epsilon)
+    assert fused.dtype == eager.dtype == bf16
+    torch.testing.assert_close(fused, eager)  # bf16's own tolerance: a rounding step at most
+    assert (fused != eager).float().mean().item() < 0.05
+
+
+@pytest.mark.parametrize("name", ["phi3", "mistral"])
+def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
+    tiny: TinyModels, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hf.fused_prefill: in NF4 on the GPU, the prefill through hf_fused's compiled kernels (each of
+    them called) decodes the tokens eager ops decode, plain rows and over a shared prefix; the decode
+    step's graph keeps eager's ops."""
+    from claimcourt.models import hf_fused, hf_shared_prefix
+
+    calls: dict[str, int] = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}
+    for op in calls:
+        real = getattr(hf_fused, op)
+
+        def counted(*args: Any, op: str = op, real: Any = real) -> Any:
+            calls[op] += 1
+            return real(*args)
+
+        monkeypatch.setattr(hf_fused, op, counted)
+    path = str(getattr(tiny, name))
+    loaded = ModelRegistry(settings_for(tiny, path).model_copy(update={"fused_prefill": True})).get(path)
+    assert loaded.fused_prefill
+    tok = loaded.tokenizer
+    rows = [tok(t).input_ids for t in TEXTS] * 2
+    roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
+    groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS]
+    stops = hf_engine.stop_token_ids(loaded)
+    out = {}
+    with loaded.role(None) as model:
+        for fused in (True, False):
+            loaded.fused_prefill = fused
+            plain = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops)
+            shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops)
+            out[fused] = (plain, [t for lanes in shared for t in lanes])
+            if fused:
+                assert all(n > 0 for n in calls.values()), calls
+                seen = dict(calls)
+        assert calls == seen, "the eager run (and every decode step) must not reach the kernels"
+        assert_same_but_for_near_ties(model, loaded, rows, out[True][0], out[False][0])
+        shared_prompts = [r for g in groups for r in g]
+        assert_same_but_for_near_ties(model, loaded, shared_prompts, out[True][1], out[False][1])
+    assert not hf_fused._failed and loaded.model_id not in hf_decode._graphs_broken
+    assert any(len(r) > 4 for r in out[False][0])

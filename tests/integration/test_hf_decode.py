@@ -153,16 +153,16 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
-def interpreted_case(*args: str) -> str:
-    """Run a case of tests/decode_kernel_case.py under triton's CPU interpreter (the kernel the GPU
-    compiles, in numpy); the interpreter must be on before triton is first imported, hence a process
-    of its own. Returns its output."""
+def interpreted_case(*args: str, case: str = "tests.decode_kernel_case") -> str:
+    """Run a case of tests/decode_kernel_case.py (or `case`) under triton's CPU interpreter (the
+    kernels the GPU compiles, in numpy); the interpreter must be on before triton is first imported,
+    hence a process of its own. Returns its output."""
     import subprocess
     import sys
 
     pytest.importorskip("triton")
     done = subprocess.run(
-        [sys.executable, "-m", "tests.decode_kernel_case", *args],
+        [sys.executable, "-m", case, *args],
         env={**os.environ, "TRITON_INTERPRET": "1"},
         cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
@@ -183,6 +183,51 @@ def test_decoding_through_the_kernel_gives_sdpas_tokens() -> None:
     """hf.decode_attention = 'kernel': tiny Phi-3 and Mistral decode the same tokens as through SDPA,
     two lanes over a shared prefix and padded plain rows."""
     assert "kernel decodes sdpa's tokens" in interpreted_case("models")
+
+
+def test_fused_prefill_ops_equal_the_eager_ops() -> None:
+    """hf_fused's RMSNorm, rotary embedding and SiLU x up give the eager ops' outputs (see
+    tests/fused_prefill_case.py)."""
+    assert "fused ops equal eager" in interpreted_case("ops", case="tests.fused_prefill_case")
+
+
+def test_a_fused_prefill_decodes_eagers_tokens_and_judges_alike() -> None:
+    """hf.fused_prefill: tiny Phi-3 and Mistral decode the same tokens with the prefill's ops fused as
+    eager, on the shared-prefix and the plain path, and the Judge reads the same verdict logits and
+    rationale; the kernels run only where the setting is on."""
+    assert "fused prefill decodes eager's tokens" in interpreted_case("models", case="tests.fused_prefill_case")
+
+
+def test_fused_prefill_ops_that_fail_leave_the_prefill_to_eager(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A triton that cannot compile hf_fused's kernels costs one warning: that op and every later one
+    run eager, with eager's values."""
+    pytest.importorskip("triton")
+    import torch
+    from transformers.models.phi3 import modeling_phi3
+
+    from claimcourt.models import hf_fused
+
+    calls = []
+
+    def broken(*args: Any) -> None:
+        calls.append(1)
+        raise RuntimeError("PTX compilation failed")
+
+    monkeypatch.setattr(hf_fused, "rms_norm", broken)
+    monkeypatch.setattr(hf_fused, "_failed", [])
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # the wrappers take CPU tensors, as under the interpreter
+    norm = modeling_phi3.Phi3RMSNorm(16)
+    model = torch.nn.Sequential(norm)
+    x = torch.randn(3, 16)
+    expected = norm(x)
+    hf_fused.install(model)
+    with caplog.at_level("WARNING", logger="claimcourt.models.hf_fused"), hf_fused.active():
+        for _ in range(2):
+            torch.testing.assert_close(model(x), expected)
+    assert calls == [1] and hf_fused._failed
+    assert "PTX compilation failed" in caplog.text
 
 
 def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(

@@ -118,11 +118,35 @@ def prefill_in_slices(
     from transformers import StaticCache
 
     caches, logits = [], []
-    for part in prefill_slices(rows, width, max_tokens):
-        cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-        logits.append(forward(part, cache).float())
-        caches.append(cache)
+    with prefill_ops(loaded):
+        for part in prefill_slices(rows, width, max_tokens):
+            cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
+            logits.append(forward(part, cache).float())
+            caches.append(cache)
     return join_caches(caches), torch.cat(logits)
+
+
+_no_triton_warned: list[bool] = []
+
+
+@contextmanager
+def prefill_ops(loaded: Any) -> Iterator[None]:
+    """With hf.fused_prefill, the block's forwards run hf_fused's kernels for the ops they cover; eager
+    ops otherwise, and where triton is missing (one warning)."""
+    if not loaded.fused_prefill:
+        yield
+        return
+    try:
+        from claimcourt.models import hf_fused
+    except ImportError:  # no triton: a CPU build of torch
+        if not _no_triton_warned:
+            _no_triton_warned.append(True)
+            log.warning("hf.fused_prefill needs triton, which is not installed; the prefill runs eager ops")
+        yield
+        return
+    hf_fused.install(loaded.model)
+    with hf_fused.active():
+        yield
 
 
 class _DecodeStep:

@@ -61,6 +61,8 @@ class LoadedModel:
     lock: threading.RLock = field(default_factory=threading.RLock)
     # hf.decode_attention: how hf_decode's graphed step attends ('sdpa' or 'kernel').
     decode_attention: str = "sdpa"
+    # hf.fused_prefill: whether hf_decode's prefill runs hf_fused's kernels.
+    fused_prefill: bool = False
 
     @property
     def is_peft(self) -> bool:
@@ -214,4 +216,5 @@ class ModelRegistry:
             tokenizer=tokenizer,
             adapters=dict(adapters),
             decode_attention=s.decode_attention,
+            fused_prefill=s.fused_prefill,
         )

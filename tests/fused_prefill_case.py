@@ -1,0 +1,122 @@
+"""Cases of hf_fused's prefill kernels against eager ops, run by test_hf_decode in a process of its own
+with TRITON_INTERPRET=1 (triton's CPU interpreter must be on before triton is first imported):
+
+    python -m tests.fused_prefill_case ops
+    python -m tests.fused_prefill_case models
+
+ops: each kernel against the eager op it replaces, in float32 (the interpreter's bf16 casts truncate
+where a GPU rounds; tests/gpu compares bf16): RMSNorm over a width that is not a power of two, the
+rotary embedding over q and k as views of one projection (whole and partial rotary, a head size that
+is not a power of two), SiLU x up over the halves of one projection.
+models: tiny Phi-3 and Mistral decode the same tokens, and the Judge reads the same verdict logits,
+with hf.fused_prefill on as off, each kernel called."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from claimcourt.models import hf_fused
+
+
+def ops() -> None:
+    from transformers.models.phi3 import modeling_phi3
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 7, 48, generator=gen) * 3
+    norm = modeling_phi3.Phi3RMSNorm(48, eps=1e-5)
+    norm.weight.data = torch.randn(48, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(hf_fused.rms_norm(x, norm.weight, 1e-5), norm(x), rtol=1e-6, atol=1e-6)
+    heads, kv_heads, dim, seq = 4, 2, 24, 19
+    qkv = torch.randn(2, seq, (heads + 2 * kv_heads) * dim, generator=gen)
+    q = qkv[..., : heads * dim].view(2, seq, heads, dim).transpose(1, 2)
+    k = qkv[..., heads * dim : (heads + kv_heads) * dim].view(2, seq, kv_heads, dim).transpose(1, 2)
+    for rotary_dim in (dim, 16):
+        cos, sin = (torch.randn(2, seq, rotary_dim, generator=gen) for _ in range(2))
+        eager_q, eager_k = modeling_phi3.apply_rotary_pos_emb(q, k, cos, sin)
+        assert torch.equal(hf_fused.rotary(q, cos, sin), eager_q), rotary_dim
+        assert torch.equal(hf_fused.rotary(k, cos, sin), eager_k), rotary_dim
+    gate, up = torch.randn(2, seq, 2 * 40, generator=gen).chunk(2, dim=-1)
+    torch.testing.assert_close(hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate))
+    print("fused ops equal eager")
+
+
+def models() -> None:
+    import tempfile
+    from pathlib import Path
+
+    from claimcourt.config import HFSettings
+    from claimcourt.models import hf_engine, hf_shared_prefix
+    from claimcourt.models.hf import label_token_ids
+    from claimcourt.models.hf_decode import decode_greedy
+    from claimcourt.models.hf_loading import ModelRegistry
+    from tests.hf_tiny import build_tiny_models
+
+    calls = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}
+    for op in calls:
+        real = getattr(hf_fused, op)
+
+        def counted(*args: object, op: str = op, real: object = real) -> object:
+            calls[op] += 1
+            return real(*args)  # type: ignore[operator]
+
+        setattr(hf_fused, op, counted)
+    with tempfile.TemporaryDirectory() as tmp:
+        tiny = build_tiny_models(Path(tmp))
+        for name in ("phi3", "mistral"):
+            settings = HFSettings(
+                debater_model=str(getattr(tiny, name)),
+                judge_model=str(tiny.mistral),
+                judge_adapter=str(tiny.adapter),
+                quantization="none",
+                compute_dtype="float32",
+            )
+            loaded = ModelRegistry(settings).get(settings.debater_model)
+            gen = torch.Generator().manual_seed(7)
+            vocab = len(loaded.tokenizer)
+            prefixes = [torch.randint(10, vocab, (n,), generator=gen).tolist() for n in (30, 41, 12)]
+            groups = [[p + torch.randint(10, vocab, (k,), generator=gen).tolist() for k in (5, 9)] for p in prefixes]
+            stops = hf_engine.stop_token_ids(loaded)
+            decoded = {}
+            for fused in (False, True):
+                loaded.fused_prefill = fused
+                before = dict(calls)
+                with loaded.role(None) as model:
+                    shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=12, stop_ids=stops)
+                    plain = decode_greedy(
+                        model, loaded, [row for g in groups for row in g], max_new_tokens=12, stop_ids=stops
+                    )
+                decoded[fused] = (shared, plain)
+                ran = all(calls[op] > before[op] for op in calls)
+                assert ran == fused, (name, fused, calls, before)
+            assert decoded[True] == decoded[False], name
+            assert sum(len(t) > 2 for t in decoded[False][1]) >= 2, name  # really decoded
+        # The Judge (Mistral with its adapter): the same verdict logits and rationale either way.
+        judge = ModelRegistry(settings).get(settings.judge_model)
+        rows = [judge.tokenizer(t).input_ids for t in ("A solar cell.", "A shoe with a sole, and its laces.")]
+        labels = label_token_ids(judge.tokenizer)
+        header = judge.tokenizer("\n### Rationale:", add_special_tokens=False).input_ids
+        verdicts = {}
+        for fused in (False, True):
+            judge.fused_prefill = fused
+            with judge.role("judge") as model:
+                verdicts[fused] = hf_engine.judge_with_rationale(
+                    model,
+                    judge,
+                    rows,
+                    label_ids=labels,
+                    header_ids=header,
+                    rationale_tokens=8,
+                    cache_implementation="static",
+                    decode="graphed",
+                )
+        for (y0, n0, r0), (y1, n1, r1) in zip(verdicts[False], verdicts[True], strict=True):
+            assert abs(y1 - y0) <= 1e-5 and abs(n1 - n0) <= 1e-5, (y0, y1, n0, n1)
+            assert r1 == r0
+    print("fused prefill decodes eager's tokens")
+
+
+if __name__ == "__main__":
+    {"ops": ops, "models": models}[sys.argv[1]]()

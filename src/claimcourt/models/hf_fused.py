@@ -233,7 +233,7 @@ def _install_rotary(module_name: str) -> None:
         return
     wrapped = _guarded(_unless_not_this_case(_fused_rotary, eager), eager)
     setattr(wrapped, _INSTALLED, True)
-    modeling.apply_rotary_pos_emb = wrapped
+    setattr(modeling, "apply_rotary_pos_emb", wrapped)  # noqa: B010 (a module the type checker cannot see into)
 
 
 def _is_silu(act: Any) -> bool:

@@ -340,7 +340,9 @@ def main() -> None:
     weights = torch.cuda.memory_allocated() if cuda else 0
     log(f"loaded both models in {load_s:.1f}s ({gib(weights):.2f} GiB of weights on the GPU)")
 
-    # Warm-up: CUDA kernels, cuBLAS handles, bitsandbytes' first calls (not timed).
+    # Warm-up: CUDA kernels, cuBLAS handles, bitsandbytes' first calls (not timed); again before the
+    # first run of each decode attention and prefill ops, for triton's compiles (a process pays them
+    # once; triton's disk cache keeps them for the next).
     warm = HFBackend(settings.hf, registry=registry)
 
     async def warm_up() -> None:
@@ -350,6 +352,7 @@ def main() -> None:
         await warm.judge(state.model_copy(update={"advocate": a, "skeptic": s}))
 
     asyncio.run(warm_up())
+    warmed = {("sdpa", False)}
 
     results: dict[str, Any] = {
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
@@ -364,6 +367,14 @@ def main() -> None:
         for loaded in registry.loaded():  # the models stay loaded across runs; the settings ride on them
             loaded.decode_attention = attention
             loaded.fused_prefill = fused
+        if (attention, fused) not in warmed:
+            t0 = time.perf_counter()
+            asyncio.run(warm_up())
+            warmed.add((attention, fused))
+            log(
+                f"warmed decode attention {attention}, prefill ops {'fused' if fused else 'eager'} in "
+                f"{time.perf_counter() - t0:.1f}s"
+            )
         gpu_memory = None if budget.lower() in ("none", "unbounded") else budget
         hf = {
             **base["hf"],

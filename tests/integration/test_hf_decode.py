@@ -230,6 +230,28 @@ def test_fused_prefill_ops_that_fail_leave_the_prefill_to_eager(
     assert "PTX compilation failed" in caplog.text
 
 
+def test_out_of_memory_in_a_fused_op_goes_to_the_pass_and_keeps_the_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of memory inside a fused op is the pass's to handle (it halves its rows and retries), so it
+    is raised as it is, and the kernels stay on for the retry."""
+    pytest.importorskip("triton")
+    import torch
+    from transformers.models.phi3 import modeling_phi3
+
+    from claimcourt.models import hf_fused
+
+    def out_of_memory(*args: Any) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(hf_fused, "rms_norm", out_of_memory)
+    monkeypatch.setattr(hf_fused, "_failed", [])
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    model = torch.nn.Sequential(modeling_phi3.Phi3RMSNorm(16))
+    hf_fused.install(model)
+    with hf_fused.active(), pytest.raises(torch.OutOfMemoryError):
+        model(torch.randn(3, 16))
+    assert not hf_fused._failed
+
+
 def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -199,6 +199,10 @@ def _guarded(fused: Callable[..., Any], eager: Callable[..., Any]) -> Callable[.
         try:
             return fused(*args, **kwargs)
         except Exception as exc:  # a kernel that does not compile or launch here
+            from claimcourt.models.hf_engine import is_oom
+
+            if is_oom(exc):  # the pass's to handle (it halves its rows), not the kernel's fault
+                raise
             _failed.append(str(exc))
             log.warning("the fused prefill kernels failed (%s); the prefill runs eager ops", exc)
             return eager(*args, **kwargs)

@@ -40,6 +40,28 @@ def ops() -> None:
         assert torch.equal(hf_fused.rotary(k, cos, sin), eager_k), rotary_dim
     gate, up = torch.randn(2, seq, 2 * 40, generator=gen).chunk(2, dim=-1)
     torch.testing.assert_close(hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate))
+
+    # bf16, the dtype the models run in: each product and sum rounded where eager rounds it, to nearest
+    # with ties to even, so the rotary embedding and SiLU x up are eager's to the bit.
+    bf16 = torch.bfloat16
+    qkv = (torch.randn(2, seq, (heads + 2 * kv_heads) * dim, generator=gen) * 4).to(bf16)
+    q = qkv[..., : heads * dim].view(2, seq, heads, dim).transpose(1, 2)
+    k = qkv[..., heads * dim : (heads + kv_heads) * dim].view(2, seq, kv_heads, dim).transpose(1, 2)
+    for rotary_dim in (dim, 16):
+        cos, sin = (torch.randn(2, seq, rotary_dim, generator=gen).to(bf16) for _ in range(2))
+        eager_q, eager_k = modeling_phi3.apply_rotary_pos_emb(q, k, cos, sin)
+        assert torch.equal(hf_fused.rotary(q, cos, sin), eager_q), rotary_dim
+        assert torch.equal(hf_fused.rotary(k, cos, sin), eager_k), rotary_dim
+    gate, up = (torch.randn(2, seq, 2 * 300, generator=gen) * 4).to(bf16).chunk(2, dim=-1)
+    assert torch.equal(hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate))
+    x = (torch.randn(2, seq, 3072, generator=gen) * 5).to(bf16)
+    norm = modeling_phi3.Phi3RMSNorm(3072, eps=1e-5).to(bf16)
+    norm.weight.data = torch.randn(3072, generator=gen).to(bf16)
+    with torch.no_grad():
+        eager = norm(x)
+    fused = hf_fused.rms_norm(x, norm.weight, 1e-5)
+    torch.testing.assert_close(fused, eager)  # the sum of squares in another order: a rounding step at most
+    assert (fused != eager).float().mean() < 0.01
     print("fused ops equal eager")
 
 

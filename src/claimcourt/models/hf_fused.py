@@ -47,7 +47,32 @@ _INSTALLED = "_claimcourt_fused_ops"
 
 
 @triton.jit
-def _rms_norm_kernel(x_ptr, w_ptr, out_ptr, stride_x, stride_out, cols, eps, BLOCK: tl.constexpr):
+def _rounded(x, dtype: tl.constexpr, BF16: tl.constexpr):
+    """float32 `x` rounded to `dtype` (to nearest, ties to even) and widened back. bfloat16 by its bits:
+    on an H100 the cast pair `.to(bf16).to(f32)` between a product and a sum did not round as eager
+    does (the rotary embedding differed from eager's in the last bit), so no compiler pass gets to
+    fold it here."""
+    if BF16:
+        bits = x.to(tl.uint32, bitcast=True)
+        bits = bits + 0x7FFF + ((bits >> 16) & 1)
+        return ((bits >> 16) << 16).to(tl.float32, bitcast=True)
+    else:
+        return x.to(dtype).to(tl.float32)
+
+
+@triton.jit
+def _rms_norm_kernel(
+    x_ptr,
+    w_ptr,
+    out_ptr,
+    stride_x,
+    stride_out,
+    cols,
+    eps,
+    BLOCK: tl.constexpr,
+    BF16: tl.constexpr,
+    OUT_BF16: tl.constexpr,
+):
     row = tl.program_id(0)
     c = tl.arange(0, BLOCK)
     inside = c < cols
@@ -55,9 +80,12 @@ def _rms_norm_kernel(x_ptr, w_ptr, out_ptr, stride_x, stride_out, cols, eps, BLO
     x = raw.to(tl.float32)
     variance = tl.sum(x * x, axis=0) / cols
     # eager: (x * rsqrt(variance + eps)).to(input dtype), then weight * that, rounded once more
-    normed = (x * tl.rsqrt(variance + eps)).to(raw.dtype)
+    normed = _rounded(x * tl.rsqrt(variance + eps), raw.dtype, BF16)
     weight = tl.load(w_ptr + c, mask=inside, other=0.0)
-    tl.store(out_ptr + row * stride_out + c, weight.to(tl.float32) * normed.to(tl.float32), mask=inside)
+    out = weight.to(tl.float32) * normed
+    if OUT_BF16:
+        out = _rounded(out, tl.bfloat16, True)
+    tl.store(out_ptr + row * stride_out + c, out, mask=inside)
 
 
 @triton.jit
@@ -78,6 +106,7 @@ def _rotary_kernel(
     BLOCK_HALF: tl.constexpr,
     BLOCK_PASS: tl.constexpr,
     BLOCK_T: tl.constexpr,
+    BF16: tl.constexpr,
 ):
     bh = tl.program_id(0)
     b = bh // heads
@@ -99,10 +128,10 @@ def _rotary_kernel(
     a2 = x2.to(tl.float32)
     # eager: (x * cos) + (rotate_half(x) * sin), rotate_half(x) = cat(-x2, x1); each product and the
     # sum rounded to x's dtype
-    out1 = (a1 * cos1).to(dtype).to(tl.float32) + (-a2 * sin1).to(dtype).to(tl.float32)
-    out2 = (a2 * cos2).to(dtype).to(tl.float32) + (a1 * sin2).to(dtype).to(tl.float32)
+    out1 = _rounded(_rounded(a1 * cos1, dtype, BF16) + _rounded(-a2 * sin1, dtype, BF16), dtype, BF16)
+    out2 = _rounded(_rounded(a2 * cos2, dtype, BF16) + _rounded(a1 * sin2, dtype, BF16), dtype, BF16)
     o_at = out_ptr + (bh * seq + t[:, None]) * HEAD_DIM
-    tl.store(o_at + i[None, :], out1.to(dtype), mask=m)
+    tl.store(o_at + i[None, :], out1.to(dtype), mask=m)  # already a value of dtype: exact
     tl.store(o_at + HALF + i[None, :], out2.to(dtype), mask=m)
     if BLOCK_PASS > 0:  # the dimensions past the rotary ones (Phi-3's partial rotary) pass unchanged
         p = 2 * HALF + tl.arange(0, BLOCK_PASS)
@@ -111,15 +140,15 @@ def _rotary_kernel(
 
 
 @triton.jit
-def _silu_mul_kernel(gate_ptr, up_ptr, out_ptr, cols, stride_gate, stride_up, BLOCK: tl.constexpr):
+def _silu_mul_kernel(gate_ptr, up_ptr, out_ptr, cols, stride_gate, stride_up, BLOCK: tl.constexpr, BF16: tl.constexpr):
     row = tl.program_id(0)
     c = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     inside = c < cols
     gate = tl.load(gate_ptr + row * stride_gate + c, mask=inside, other=0.0)
     up = tl.load(up_ptr + row * stride_up + c, mask=inside, other=0.0)
     g = gate.to(tl.float32)
-    act = (g / (1.0 + tl.exp(-g))).to(gate.dtype)  # eager: silu(gate) rounded, then up * that, rounded
-    tl.store(out_ptr + row * cols + c, up.to(tl.float32) * act.to(tl.float32), mask=inside)
+    act = _rounded(g / (1.0 + tl.exp(-g)), gate.dtype, BF16)  # eager: silu(gate) rounded, then up * that
+    tl.store(out_ptr + row * cols + c, _rounded(up.to(tl.float32) * act, gate.dtype, BF16), mask=inside)
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -130,7 +159,16 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
         rows = rows.contiguous()
     out = torch.empty(rows.shape, dtype=torch.promote_types(weight.dtype, x.dtype), device=x.device)
     _rms_norm_kernel[(rows.shape[0],)](
-        rows, weight, out, rows.stride(0), out.stride(0), cols, float(eps), BLOCK=triton.next_power_of_2(cols)
+        rows,
+        weight,
+        out,
+        rows.stride(0),
+        out.stride(0),
+        cols,
+        float(eps),
+        BLOCK=triton.next_power_of_2(cols),
+        BF16=x.dtype == torch.bfloat16,
+        OUT_BF16=out.dtype == torch.bfloat16,
     )
     return out.view(x.shape)
 
@@ -159,6 +197,7 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
         BLOCK_HALF=triton.next_power_of_2(half),
         BLOCK_PASS=triton.next_power_of_2(dim - 2 * half) if dim > 2 * half else 0,
         BLOCK_T=block_t,
+        BF16=x.dtype == torch.bfloat16,
     )
     return out
 
@@ -169,7 +208,9 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
     g, u = gate.reshape(-1, cols), up.reshape(-1, cols)
     out = torch.empty((g.shape[0], cols), dtype=gate.dtype, device=gate.device)
     block = 1024
-    _silu_mul_kernel[(g.shape[0], triton.cdiv(cols, block))](g, u, out, cols, g.stride(0), u.stride(0), BLOCK=block)
+    _silu_mul_kernel[(g.shape[0], triton.cdiv(cols, block))](
+        g, u, out, cols, g.stride(0), u.stride(0), BLOCK=block, BF16=gate.dtype == torch.bfloat16
+    )
     return out.view(gate.shape)
 
 

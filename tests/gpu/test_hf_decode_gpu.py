@@ -332,3 +332,41 @@ def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
         assert_same_but_for_near_ties(model, loaded, shared_prompts, out[True][1], out[False][1])
     assert not hf_fused._failed and loaded.model_id not in hf_decode._graphs_broken
     assert any(len(r) > 4 for r in out[False][0])
+
+
+def test_nf4_out_of_memory_inside_a_threads_first_capture_leaves_later_passes_graphed(
+    tiny: TinyModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of memory inside the first capture of a worker thread (the Judge's first pass under a budget
+    did this on an H100): the pass raises it (the engine halves and retries), and the next pass's decode
+    step is still captured as a graph rather than decoded eagerly for the rest of the run."""
+    import concurrent.futures
+
+    import torch
+
+    path = str(tiny.mistral)
+    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
+    rows = [loaded.tokenizer(t).input_ids for t in TEXTS]
+    stops = hf_engine.stop_token_ids(loaded)
+    real_step = hf_decode._DecodeStep.__call__
+    fail = {"next": True}
+
+    def step_out_of_memory_once(self: Any) -> Any:
+        if fail["next"] and torch.cuda.is_current_stream_capturing():
+            fail["next"] = False
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (test)")
+        return real_step(self)
+
+    monkeypatch.setattr(hf_decode._DecodeStep, "__call__", step_out_of_memory_once)
+
+    def two_passes() -> list[list[int]]:
+        with loaded.role(None) as model:
+            with pytest.raises(torch.OutOfMemoryError):
+                hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops)
+            return hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a thread with no graph yet, like a new worker
+        tokens = thread.submit(two_passes).result()
+    assert not fail["next"]
+    assert loaded.model_id not in hf_decode._graphs_broken
+    assert any(len(r) > 4 for r in tokens)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -332,3 +332,80 @@ def test_prefill_slices_cover_every_row_once_in_order() -> None:
         assert all((part.stop - part.start) * width <= max(tokens, width) for part in parts)
         sizes = [part.stop - part.start for part in parts]
         assert max(sizes) - min(sizes) <= 1  # about equal slices, no straggler
+
+
+class _FakeGraph:
+    """torch.cuda.CUDAGraph's capture calls, recorded (CPU tests have no CUDA); `fail` makes the next
+    step run inside a capture run out of memory."""
+
+    pools: ClassVar[list[int]] = []
+    fail: ClassVar[list[bool]] = []
+    capturing = False
+
+    def capture_begin(self, pool: int, capture_error_mode: str) -> None:
+        self.pools.append(pool)
+        _FakeGraph.capturing = True
+
+    def capture_end(self) -> None:
+        _FakeGraph.capturing = False
+
+
+def _fake_cuda_graphs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    import contextlib
+    import itertools
+
+    import torch
+
+    class Stream:
+        def wait_stream(self, other: Any) -> None:
+            pass
+
+    handles = itertools.count(1)
+    monkeypatch.setattr(_FakeGraph, "pools", [])
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: next(handles))
+    return _FakeGraph.pools
+
+
+def _in_a_new_thread(fn: Any) -> Any:
+    """Run `fn` in a thread of its own (hf_decode keeps its capture stream and pool per thread)."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def test_a_capture_that_fails_before_any_graph_holds_the_pool_leaves_the_next_a_fresh_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Out of memory inside a thread's first capture leaves its pool with no graph; PyTorch's allocator
+    then asserts on that handle at every later capture (seen on an H100: every later pass decoded
+    eagerly). The next capture takes a new pool; once a graph holds the pool, a failed capture keeps it."""
+    import torch
+
+    from claimcourt.models import hf_decode
+
+    pools = _fake_cuda_graphs(monkeypatch)
+    fail = {"next": True}
+
+    def step() -> None:
+        if _FakeGraph.capturing and fail["next"]:
+            fail["next"] = False
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
+
+    def passes() -> None:
+        with pytest.raises(torch.OutOfMemoryError):
+            hf_decode._capture(step)
+        assert isinstance(hf_decode._capture(step), _FakeGraph)  # captured, into a pool of its own
+        fail["next"] = True  # fails again, now with that graph holding the pool
+        with pytest.raises(torch.OutOfMemoryError):
+            hf_decode._capture(step)
+        hf_decode._capture(step)
+
+    _in_a_new_thread(passes)
+    assert len(pools) == 4
+    assert pools[0] != pools[1], pools
+    assert pools[1] == pools[2] == pools[3], pools

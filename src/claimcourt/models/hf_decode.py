@@ -233,12 +233,22 @@ def _capture(step: _DecodeStep) -> Any:
     graph = torch.cuda.CUDAGraph()
     # Not `torch.cuda.graph(...)`: it synchronises the device and empties the allocator's cache at every
     # capture. thread_local: the debater and Judge passes run in two worker threads at once.
-    with torch.cuda.stream(stream):
-        graph.capture_begin(pool=pool, capture_error_mode="thread_local")
-        try:
-            step()
-        finally:
-            graph.capture_end()
+    try:
+        with torch.cuda.stream(stream):
+            graph.capture_begin(pool=pool, capture_error_mode="thread_local")
+            try:
+                step()
+            finally:
+                graph.capture_end()
+    except BaseException:
+        # A failed capture (out of memory inside it, say) leaves the pool with no graph using it when no
+        # earlier graph holds it; the allocator then refuses that handle for good (INTERNAL ASSERT
+        # use_count > 0: on an H100 every later pass of that model decoded eagerly, at 3x the step
+        # time), so the next capture takes a fresh pool.
+        del graph
+        if getattr(_streams, "last_graph", None) is None:
+            _streams.pool = None
+        raise
     torch.cuda.current_stream().wait_stream(stream)
     _streams.last_graph = graph  # keeps the pool alive between passes (see above)
     return graph

@@ -110,12 +110,14 @@ class HFSettings(_Section):
     prefill_tokens: int = Field(16384, ge=0)
     # With decode = 'graphed': the decode step's attention. 'sdpa': torch's SDPA with the step's mask
     # (measured). 'kernel': claimcourt's flash-decoding Triton kernel (models/hf_triton.py; needs triton,
-    # which CUDA builds of torch ship), which reads each row's cache once; tested for the same outputs,
-    # not yet timed on a GPU, so not the default until it is.
+    # which CUDA builds of torch ship), which reads each row's cache once. On an H100 it took the
+    # debaters' step over 128 claims x 2 lanes from 41-58 ms to 34 ms; not the default until its GPU
+    # tests pass and it is timed on an H200 (README).
     decode_attention: Literal["sdpa", "kernel"] = "sdpa"
     # With decode = 'graphed': the prefill's RMSNorm, rotary embedding and SiLU x up as one Triton
     # kernel each (models/hf_fused.py; needs triton) instead of eager's several passes per op, for
-    # Phi-3, Mistral, Llama and Qwen2; the same values as eager's up to RMSNorm's sum order.
+    # Phi-3, Mistral, Llama and Qwen2; eager's values up to RMSNorm's sum order and exp's last bit. On
+    # an H100, ~12% off a debater pass; not the default until its GPU tests pass (README).
     fused_prefill: bool = False
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True

@@ -385,7 +385,12 @@ def test_nf4_fused_prefill_logits_are_as_close_to_float32_as_eagers(
 
     calls = []
     real_norm = hf_fused.rms_norm
-    monkeypatch.setattr(hf_fused, "rms_norm", lambda *args: calls.append(1) or real_norm(*args))
+
+    def counted_norm(*args: Any) -> Any:
+        calls.append(1)
+        return real_norm(*args)
+
+    monkeypatch.setattr(hf_fused, "rms_norm", counted_norm)
     path = str(getattr(tiny, name))
     settings = settings_for(tiny, path)
     bf16 = ModelRegistry(settings).get(path)

@@ -60,11 +60,10 @@ def models() -> None:
     import tempfile
     from pathlib import Path
 
-    from claimcourt.config import HFSettings
     from claimcourt.models import hf_attention, hf_engine, hf_shared_prefix
     from claimcourt.models.hf_decode import decode_greedy
     from claimcourt.models.hf_loading import ModelRegistry
-    from tests.hf_tiny import build_tiny_models
+    from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
     calls = []
     kernel = _decode_kernel()
@@ -74,21 +73,9 @@ def models() -> None:
         for name in ("phi3", "mistral"):
             decoded = {}
             for attention in ("sdpa", "kernel"):
-                settings = HFSettings(
-                    debater_model=str(getattr(tiny, name)),
-                    judge_model=str(tiny.mistral),
-                    judge_adapter=str(tiny.adapter),
-                    quantization="none",
-                    compute_dtype="float32",
-                    decode_attention=attention,
-                )
+                settings = float32_settings(tiny, name, decode_attention=attention)
                 loaded = ModelRegistry(settings).get(settings.debater_model)
-                gen = torch.Generator().manual_seed(7)
-                vocab = len(loaded.tokenizer)
-                prefixes = [torch.randint(10, vocab, (n,), generator=gen).tolist() for n in (30, 41, 12)]
-                groups = [
-                    [p + torch.randint(10, vocab, (k,), generator=gen).tolist() for k in (5, 9)] for p in prefixes
-                ]
+                groups = prefix_groups(len(loaded.tokenizer))
                 stops = hf_engine.stop_token_ids(loaded)
                 with loaded.role(None) as model:
                     shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=12, stop_ids=stops)

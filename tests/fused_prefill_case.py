@@ -69,12 +69,11 @@ def models() -> None:
     import tempfile
     from pathlib import Path
 
-    from claimcourt.config import HFSettings
     from claimcourt.models import hf_engine, hf_shared_prefix
     from claimcourt.models.hf import label_token_ids
     from claimcourt.models.hf_decode import decode_greedy
     from claimcourt.models.hf_loading import ModelRegistry
-    from tests.hf_tiny import build_tiny_models
+    from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
     calls = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}
     for op in calls:
@@ -88,18 +87,9 @@ def models() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tiny = build_tiny_models(Path(tmp))
         for name in ("phi3", "mistral"):
-            settings = HFSettings(
-                debater_model=str(getattr(tiny, name)),
-                judge_model=str(tiny.mistral),
-                judge_adapter=str(tiny.adapter),
-                quantization="none",
-                compute_dtype="float32",
-            )
+            settings = float32_settings(tiny, name)
             loaded = ModelRegistry(settings).get(settings.debater_model)
-            gen = torch.Generator().manual_seed(7)
-            vocab = len(loaded.tokenizer)
-            prefixes = [torch.randint(10, vocab, (n,), generator=gen).tolist() for n in (30, 41, 12)]
-            groups = [[p + torch.randint(10, vocab, (k,), generator=gen).tolist() for k in (5, 9)] for p in prefixes]
+            groups = prefix_groups(len(loaded.tokenizer))
             stops = hf_engine.stop_token_ids(loaded)
             decoded = {}
             for fused in (False, True):

@@ -142,3 +142,28 @@ def hf_toml(models: TinyModels, *, debater: Path | None = None, **hf: Any) -> st
         else:
             lines.append(f"{key} = {value}")
     return "\n".join(lines) + "\n"
+
+
+def float32_settings(models: TinyModels, debater: str, **hf: Any) -> Any:
+    """HFSettings for `debater` (phi3, mistral or llama) beside the Mistral Judge, unquantised in
+    float32 (CPU tests, where the paths compared must agree exactly)."""
+    from claimcourt.config import HFSettings
+
+    return HFSettings(
+        debater_model=str(getattr(models, debater)),
+        judge_model=str(models.mistral),
+        judge_adapter=str(models.adapter),
+        quantization="none",
+        compute_dtype="float32",
+        **hf,
+    )
+
+
+def prefix_groups(vocab: int, *, seed: int = 7) -> list[list[list[int]]]:
+    """Three claims' Advocate and Skeptic rows as random token ids: a prefix of its own per claim (30,
+    41, 12 tokens), then 5 and 9 tokens per role."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    prefixes = [torch.randint(10, vocab, (n,), generator=gen).tolist() for n in (30, 41, 12)]
+    return [[p + torch.randint(10, vocab, (k,), generator=gen).tolist() for k in (5, 9)] for p in prefixes]

@@ -67,7 +67,12 @@ def models() -> None:
 
     calls = []
     kernel = _decode_kernel()
-    hf_attention._kernel[:] = [lambda *args: calls.append(1) or kernel(*args)]
+
+    def counted(*args: object) -> object:
+        calls.append(1)
+        return kernel(*args)
+
+    hf_attention._kernel[:] = [counted]
     with tempfile.TemporaryDirectory() as tmp:
         tiny = build_tiny_models(Path(tmp))
         for name in ("phi3", "mistral"):

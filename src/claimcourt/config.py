@@ -117,7 +117,7 @@ class HFSettings(_Section):
     # With decode = 'graphed': the prefill's RMSNorm, rotary embedding and SiLU x up as one Triton
     # kernel each (models/hf_fused.py; needs triton) instead of eager's several passes per op, for
     # Phi-3, Mistral, Llama and Qwen2; eager's values up to RMSNorm's sum order and exp's last bit. On
-    # an H100, ~12% off a debater pass; not the default until its GPU tests pass (README).
+    # an H100, ~11% off a debater pass; not the default until its GPU tests pass (README).
     fused_prefill: bool = False
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True

@@ -6,8 +6,10 @@ about 1 s in elementwise kernels: RMSNorm's cast, square, mean and two products,
 embedding's four products, two `cat`s of rotate_half and one of the partial rotary, SiLU and its
 product. Each is a full pass over a [tokens, hidden] tensor. Here each op reads its inputs once and
 writes its output once, with eager's roundings: where eager rounds a product or a sum to the input's
-dtype, so does the kernel, so the rotary embedding and SiLU x up give eager's values; RMSNorm's sum of
-squares runs in another order (float32 either way).
+dtype, so does the kernel (`_rounded`), so the rotary embedding gives eager's values to the bit and SiLU
+x up does but where `exp` differs in its last bit; RMSNorm's sum of squares runs in another order
+(float32 either way). On an H100, with these ops fused, a debater pass of 256 rows took ~6.2 s
+instead of ~7.0 s (README).
 
 Only the architectures whose ops these are exactly are touched (`_NORMS`, `_GATED_MLPS`,
 `_FUSED_MLPS`, `_ROTARY_MODULES`). `install` wraps their forwards once per model; the wrappers run the

@@ -51,6 +51,16 @@ def _query(url: str, sql: str, *params: object) -> list[tuple[object, ...]]:
         return conn.execute(sql, params).fetchall()
 
 
+def _held_unfinished(postgres_url: str, pid: int) -> list[str]:
+    """The claims the worker with this process id holds leased and not yet finished."""
+    rows = _query(
+        postgres_url,
+        "SELECT claim_id FROM claims WHERE status = 'queued' AND lease_owner LIKE %s",
+        f"%:{pid}:%",
+    )
+    return [str(r[0]) for r in rows]
+
+
 def test_three_workers_one_killed_every_claim_exactly_once(
     indexed_settings: Settings, silver_rows: list[dict[str, str]], postgres_url: str, tmp_path: Path
 ) -> None:
@@ -64,14 +74,7 @@ def test_three_workers_one_killed_every_claim_exactly_once(
         if victim.poll() is not None:
             pytest.fail(f"the worker ended before it could be killed: {victim.communicate()[1][-3000:]}")
         try:
-            held = [
-                str(r[0])
-                for r in _query(
-                    postgres_url,
-                    "SELECT claim_id FROM claims WHERE status = 'queued' AND lease_owner LIKE %s",
-                    f"%:{victim.pid}:%",
-                )
-            ]
+            held = _held_unfinished(postgres_url, victim.pid)
             done = _query(postgres_url, "SELECT COUNT(*) FROM claims WHERE status != 'queued'")[0][0]
         except psycopg.Error:
             held, done = [], 0  # the schema is not there yet
@@ -82,14 +85,7 @@ def test_three_workers_one_killed_every_claim_exactly_once(
     victim.communicate()
     # What it held unfinished when it died: between the poll above and the kill it may still have
     # recorded a chunk (a busy CI machine once saw 8 claims finish in that gap), and those are its own.
-    held = [
-        str(r[0])
-        for r in _query(
-            postgres_url,
-            "SELECT claim_id FROM claims WHERE status = 'queued' AND lease_owner LIKE %s",
-            f"%:{victim.pid}:%",
-        )
-    ]
+    held = _held_unfinished(postgres_url, victim.pid)
     assert held, "the victim held no unfinished lease when it was killed"
     for proc in workers[1:]:
         out, err = proc.communicate(timeout=600)

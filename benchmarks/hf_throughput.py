@@ -253,6 +253,38 @@ def gib(n: float) -> float:
     return n / 1024**3
 
 
+def _union_s(spans: list[tuple[float, float]]) -> float:
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def timeline(started: float, ended: float, stats: dict[str, Any]) -> dict[str, float]:
+    """Where a run's seconds went: inside the model passes (the device busy) and outside them (the
+    device idle), the latter split into before the first pass, after the last, and in between; and
+    how much of the idle time was spent rendering prompts (in the batch's own thread, on the path)."""
+    passes = [span for st in stats.values() for span in st.pass_spans if span[0] >= started]
+    renders = [span for st in stats.values() for span in st.render_spans if span[0] >= started]
+    if not passes:
+        return {}
+    in_passes = _union_s(passes)
+    before = min(start for start, _ in passes) - started
+    after = ended - max(end for _, end in passes)
+    idle = (ended - started) - in_passes
+    return {
+        "in_passes_s": round(in_passes, 2),
+        "outside_passes_s": round(idle, 2),
+        "before_first_pass_s": round(before, 2),
+        "between_passes_s": round(idle - before - after, 2),
+        "after_last_pass_s": round(after, 2),
+        # Rendering that did not overlap a pass: time the device waited for prompts.
+        "rendering_idle_s": round(_union_s(passes + renders) - in_passes, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=Path("/tmp/claimcourt-hf-bench"))
@@ -396,7 +428,8 @@ def main() -> None:
         summary = execute_run(
             run_settings, batch_csv, run_id=run_id, output=args.work / f"{run_id}.csv", limit=None, deps=deps
         )
-        elapsed = time.perf_counter() - t0
+        finished = time.perf_counter()
+        elapsed = finished - t0
         peak_alloc = torch.cuda.max_memory_allocated() if cuda else 0
         peak_reserved = torch.cuda.max_memory_reserved() if cuda else 0
         done = summary.progress.done - summary.progress.skipped
@@ -426,6 +459,7 @@ def main() -> None:
                 for role, st in backend.stats.items()
                 if st.rows
             },
+            "timeline": timeline(t0, finished, backend.stats),
             "first_error": summary.first_error,
         }
         results["runs"].append(run)
@@ -478,6 +512,13 @@ def main() -> None:
             f"({run['peak_allocated_gib']:.1f} allocated); {batches}"
             + (f"; {run.get('speedup_vs_one_at_a_time')}x one-at-a-time" if "reference" in results else "")
         )
+        if run["timeline"]:
+            t = run["timeline"]
+            print(
+                f"  {t['in_passes_s']:.2f}s in model passes, {t['outside_passes_s']:.2f}s outside them: "
+                f"{t['before_first_pass_s']:.2f}s before the first, {t['between_passes_s']:.2f}s between, "
+                f"{t['after_last_pass_s']:.2f}s after the last; {t['rendering_idle_s']:.2f}s of them rendering prompts"
+            )
     if "reference" in results:
         ref = results["reference"]
         print(

@@ -72,6 +72,23 @@ def test_hf_passes_are_balanced() -> None:
     assert stats.sizes == [5, 5]  # not 8 + a straggler of 2
 
 
+def test_hf_pass_spans_cover_each_finished_pass_in_order() -> None:
+    run_chunk, _calls = fake_oom(limit=4)
+    stats = BatchStats()
+    run_in_chunks(
+        list(range(8)),
+        lengths=[5] * 8,
+        rows_for=lambda _n: 8,
+        on_oom=lambda s: s // 2,
+        run_chunk=run_chunk,
+        stats=stats,
+    )
+    # The pass that ran out of memory is not a pass: two spans for the two halves that ran.
+    assert len(stats.pass_spans) == stats.chunks == 2
+    (a_start, a_end), (b_start, b_end) = stats.pass_spans
+    assert a_start <= a_end <= b_start <= b_end
+
+
 def test_hf_oom_on_a_single_row_is_raised_not_swallowed() -> None:
     import torch
 

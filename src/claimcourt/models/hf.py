@@ -448,7 +448,7 @@ class HFBackend:
         loaded = self._debater_model()
         started = time.perf_counter()
         rendered = self.render_argue(loaded, requests)
-        log.info("rendered %d debater prompts in %.2fs", len(rendered), time.perf_counter() - started)
+        self._rendered("debater", len(rendered), started)
         outputs = self._debate_outputs(loaded, requests, rendered)
         arguments = []
         for request, prompt, new_ids in zip(requests, rendered, outputs, strict=True):
@@ -471,7 +471,7 @@ class HFBackend:
         label_ids = label_token_ids(tokenizer)
         started = time.perf_counter()
         rendered = self.render_judge(loaded, states)
-        log.info("rendered %d judge prompts in %.2fs", len(rendered), time.perf_counter() - started)
+        self._rendered("judge", len(rendered), started)
         rationale_tokens = self.settings.judge_rationale_tokens
         answer = judge_prompts.JUDGE_YES
         header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)
@@ -499,6 +499,11 @@ class HFBackend:
             loaded, rendered, lengths, new_tokens, run_chunk, self.stats["judge"], graphed=rationale_tokens > 0
         )
         return [self._verdict(prompt, out, tokenizer) for prompt, out in zip(rendered, outputs, strict=True)]
+
+    def _rendered(self, role: str, count: int, started: float) -> None:
+        ended = time.perf_counter()
+        self.stats[role].render_spans.append((started, ended))
+        log.info("rendered %d %s prompts in %.2fs", count, role, ended - started)
 
     def _verdict(self, prompt: _Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:
         yes, no, rationale_ids = output

@@ -71,6 +71,10 @@ class BatchStats:
     oom_retries: int = 0
     prompt_tokens: int = 0
     padded_tokens: int = 0
+    # (start, end) in `time.perf_counter()` seconds of each pass and of each prompt rendering: where a
+    # run's time went, and how much of it the device sat idle (benchmarks/hf_throughput.py).
+    pass_spans: list[tuple[float, float]] = field(default_factory=list)
+    render_spans: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def mean_size(self) -> float:
@@ -191,15 +195,17 @@ def run_in_chunks(
             raise RuntimeError(f"a chunk of {len(chunk_ids)} rows returned {len(outputs)} results")
         for i, out in zip(chunk_ids, outputs, strict=True):
             results[i] = out
+        ended = time.perf_counter()
         log.info(
             "pass of %d rows%s (longest prompt %d tokens) in %.2fs%s",
             len(chunk_ids) * lanes,
             f" in {len(chunk_ids)} shared-prefix groups" if lanes > 1 else "",
             lengths[chunk_ids[0]],
-            time.perf_counter() - started,
+            ended - started,
             _memory_note(),
         )
         if stats is not None:
+            stats.pass_spans.append((started, ended))
             stats.chunks += 1
             stats.rows += len(chunk_ids) * lanes
             stats.shared_rows += len(chunk_ids) * lanes if lanes > 1 else 0

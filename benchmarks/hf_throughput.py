@@ -417,7 +417,7 @@ def main() -> None:
             "fused_prefill": fused,
         }
         run_settings = load_settings(overrides={**base, "hf": hf}, environ={})
-        backend = HFBackend(run_settings.hf, registry=registry)
+        backend = HFBackend(run_settings.hf, registry=registry, claims_at_once=run_settings.max_concurrency)
         deps = Deps(settings=run_settings, search=search, backend=backend)
         if cuda:
             torch.cuda.synchronize()

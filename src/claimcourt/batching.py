@@ -56,6 +56,7 @@ class MicroBatcher(Generic[In, Out]):
         max_wait_s: float = 0.002,
         linger_s: float = 0.0,
         quiet_s: float = 0.0,
+        most_waiting: int | None = None,
         thread: ThreadPoolExecutor | None = None,
     ) -> None:
         if max_batch < 1:
@@ -67,6 +68,9 @@ class MicroBatcher(Generic[In, Out]):
         # seconds (a GPU generation pass), a fuller batch is worth a fraction of a second of waiting.
         self._linger_s = linger_s
         self._quiet_s = max(quiet_s, max_wait_s)
+        # The most items the callers can have waiting at once (e.g. two per claim debated at once): a
+        # queue that holds that many is cut at once, since nobody is left to arrive.
+        self._full = min(max_batch, most_waiting) if most_waiting else max_batch
         self._queue: list[_Pending[In, Out]] = []
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -88,11 +92,11 @@ class MicroBatcher(Generic[In, Out]):
     async def _drain(self) -> None:
         while self._queue:
             # Let the other claims that are ready reach their call before the batch is cut.
-            if len(self._queue) < self.max_batch:
+            if len(self._queue) < self._full:
                 await asyncio.sleep(self._max_wait_s)
                 waited = quiet = self._max_wait_s
                 seen = len(self._queue)
-                while waited < self._linger_s and quiet < self._quiet_s and len(self._queue) < self.max_batch:
+                while waited < self._linger_s and quiet < self._quiet_s and len(self._queue) < self._full:
                     await asyncio.sleep(self._max_wait_s)
                     waited += self._max_wait_s
                     quiet = quiet + self._max_wait_s if len(self._queue) == seen else 0.0

@@ -61,7 +61,7 @@ def build_backend(settings: Settings, search: NeighbourSearch) -> DebateBackend:
     if settings.profile == "hf":
         from claimcourt.models.hf import HFBackend
 
-        return HFBackend(settings.hf)
+        return HFBackend(settings.hf, claims_at_once=settings.max_concurrency)
     if settings.profile == "endpoint":
         from claimcourt.models.endpoint import EndpointBackend
 

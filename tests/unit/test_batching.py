@@ -47,3 +47,28 @@ def test_wrong_result_count_is_an_error_not_a_silent_mismatch() -> None:
 
     with pytest.raises(RuntimeError, match="returned 1 results for 2 items"):
         asyncio.run(main())
+
+
+def test_a_queue_holding_every_possible_caller_is_cut_without_the_quiet_wait() -> None:
+    """Four callers at most (say two claims, two requests each): once all four wait, nobody else can
+    come, so the batch runs at once instead of after the quiet period. Fewer than that: it waits."""
+    import time
+
+    async def main(most_waiting: int | None, callers: int) -> tuple[float, list[list[int]]]:
+        seen: list[list[int]] = []
+
+        def record(items: list[int]) -> list[int]:
+            seen.append(items)
+            return items
+
+        batcher = MicroBatcher(record, max_batch=64, linger_s=30.0, quiet_s=1.5, most_waiting=most_waiting)
+        started = time.perf_counter()
+        await asyncio.gather(*(batcher.submit(i) for i in range(callers)))
+        return time.perf_counter() - started, seen
+
+    elapsed, seen = asyncio.run(main(most_waiting=4, callers=4))
+    assert seen == [[0, 1, 2, 3]] and elapsed < 1.0
+    elapsed, seen = asyncio.run(main(most_waiting=4, callers=3))
+    assert seen == [[0, 1, 2]] and elapsed >= 1.5  # one may still come: the quiet period holds
+    elapsed, seen = asyncio.run(main(most_waiting=None, callers=4))
+    assert seen == [[0, 1, 2, 3]] and elapsed >= 1.5

@@ -143,7 +143,11 @@ class HFBackend:
 
     name = BACKEND_NAME
 
-    def __init__(self, settings: HFSettings, *, registry: ModelRegistry | None = None) -> None:
+    def __init__(
+        self, settings: HFSettings, *, registry: ModelRegistry | None = None, claims_at_once: int | None = None
+    ) -> None:
+        """`claims_at_once`: the most claims that call this backend at once (a run's `max_concurrency`);
+        a gather that holds a request from each of them starts its pass without waiting for more."""
         self.settings = settings
         self.registry = registry or ModelRegistry(settings)
         budget = parse_memory(settings.gpu_memory) if settings.gpu_memory else None
@@ -158,6 +162,7 @@ class HFBackend:
             max_wait_s=_GATHER_WAIT_S,
             linger_s=_GATHER_LINGER_S,
             quiet_s=_GATHER_QUIET_S,
+            most_waiting=2 * claims_at_once if claims_at_once else None,  # the Advocate's and the Skeptic's
         )
         self._judge_batcher: MicroBatcher[ClaimState, Verdict] = MicroBatcher(
             self._judge_batch,
@@ -165,6 +170,7 @@ class HFBackend:
             max_wait_s=_GATHER_WAIT_S,
             linger_s=_GATHER_LINGER_S,
             quiet_s=_GATHER_QUIET_S,
+            most_waiting=claims_at_once,
         )
         self._chat_batcher: MicroBatcher[list[ChatMessage], str] = MicroBatcher(
             self._chat_batch,
@@ -172,6 +178,7 @@ class HFBackend:
             max_wait_s=_GATHER_WAIT_S,
             linger_s=_GATHER_LINGER_S,
             quiet_s=_GATHER_QUIET_S,
+            most_waiting=claims_at_once,
         )
         self._device_ready = False
         # Neighbours recur across claims and every claim is read by three roles: truncate each text once.

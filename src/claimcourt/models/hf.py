@@ -382,13 +382,16 @@ class HFBackend:
         precedents = self._precedents(tokenizer, state.neighbours, self.settings.neighbour_max_tokens)
         return evidence.debate_context(precedents, claim), truncated
 
-    def argue_message(self, tokenizer: Any, role: Role, state: ClaimState) -> tuple[str, bool]:
-        """The user message for a debater: the shared context (claim, precedents), then the role's task."""
-        context, truncated = self._debate_context(tokenizer, state)
+    def argue_message(
+        self, tokenizer: Any, role: Role, state: ClaimState, context: tuple[str, bool] | None = None
+    ) -> tuple[str, bool]:
+        """The user message for a debater: the shared context (claim, precedents), then the role's task.
+        `context`: the claim's `_debate_context`, where the caller already built it for the other role."""
+        context_text, truncated = context or self._debate_context(tokenizer, state)
         template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
         # Roughly 0.75 words per token keeps the argument inside the generation budget.
         task = template.format(words=max(10, int(self.settings.debater_max_new_tokens * 0.6)))
-        return context + "\n" + task, truncated
+        return context_text + "\n" + task, truncated
 
     def render_argue(self, loaded: LoadedModel, requests: list[_ArgueRequest]) -> list[_Rendered]:
         tokenizer = loaded.tokenizer
@@ -399,9 +402,11 @@ class HFBackend:
             [(st.text, s.claim_max_tokens) for st in states]
             + [(evidence.one_line(n.text), s.neighbour_max_tokens) for st in states for n in st.neighbours],
         )
+        contexts = {id(st): self._debate_context(tokenizer, st) for st in states}  # once for both roles
         texts, flags = [], []
         for request in requests:
-            message, truncated = self.argue_message(tokenizer, request.role, request.state)
+            context = contexts[id(request.state)]
+            message, truncated = self.argue_message(tokenizer, request.role, request.state, context)
             texts.append(chat_text(tokenizer, [{"role": "user", "content": message}]))
             flags.append(truncated)
         ids = encode_chat_texts(tokenizer, texts)

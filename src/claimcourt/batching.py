@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -57,6 +57,7 @@ class MicroBatcher(Generic[In, Out]):
         linger_s: float = 0.0,
         quiet_s: float = 0.0,
         most_waiting: int | None = None,
+        feeder: MicroBatcher[Any, Any] | None = None,
         thread: ThreadPoolExecutor | None = None,
     ) -> None:
         if max_batch < 1:
@@ -71,6 +72,10 @@ class MicroBatcher(Generic[In, Out]):
         # The most items the callers can have waiting at once (e.g. two per claim debated at once): a
         # queue that holds that many is cut at once, since nobody is left to arrive.
         self._full = min(max_batch, most_waiting) if most_waiting else max_batch
+        # A stage whose results are this batcher's items (e.g. prompts rendered before the pass): what
+        # it still holds is on its way here, so the gather is not quiet while it works (up to linger_s).
+        self._feeder = feeder
+        self._in_flight = 0
         self._queue: list[_Pending[In, Out]] = []
         self._worker: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,11 +83,22 @@ class MicroBatcher(Generic[In, Out]):
         # `thread`: share one worker thread with other work on the same device (see the module doc).
         self.thread = thread or ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimcourt-batch")
 
+    @property
+    def pending(self) -> int:
+        """Items submitted whose results have not been delivered yet (queued or in the running batch)."""
+        return len(self._queue) + self._in_flight
+
+    def _arrived(self) -> int:
+        return len(self._queue) + (self._feeder.pending if self._feeder is not None else 0)
+
+    def _feeding(self) -> bool:
+        return self._feeder is not None and self._feeder.pending > 0
+
     async def submit(self, item: In) -> Out:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # A new event loop (the next asyncio.run): what was queued on the old one is gone with it.
-            self._queue, self._worker, self._loop = [], None, loop
+            self._queue, self._worker, self._loop, self._in_flight = [], None, loop, 0
         future: asyncio.Future[Out] = loop.create_future()
         self._queue.append(_Pending(item, future))
         if self._worker is None or self._worker.done():
@@ -95,16 +111,22 @@ class MicroBatcher(Generic[In, Out]):
             if len(self._queue) < self._full:
                 await asyncio.sleep(self._max_wait_s)
                 waited = quiet = self._max_wait_s
-                seen = len(self._queue)
-                while waited < self._linger_s and quiet < self._quiet_s and len(self._queue) < self._full:
+                seen = self._arrived()
+                while (
+                    waited < self._linger_s
+                    and (quiet < self._quiet_s or self._feeding())
+                    and len(self._queue) < self._full
+                ):
                     await asyncio.sleep(self._max_wait_s)
                     waited += self._max_wait_s
-                    quiet = quiet + self._max_wait_s if len(self._queue) == seen else 0.0
-                    seen = len(self._queue)
+                    arrived = self._arrived()
+                    quiet = quiet + self._max_wait_s if arrived == seen else 0.0
+                    seen = arrived
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             live = [p for p in batch if not p.future.cancelled()]
             if not live:
                 continue
+            self._in_flight = len(live)
             try:
                 items = [p.item for p in live]
                 results = await asyncio.get_running_loop().run_in_executor(self.thread, self._fn, items)
@@ -113,6 +135,8 @@ class MicroBatcher(Generic[In, Out]):
                     if not p.future.done():
                         p.future.set_exception(exc)
                 continue
+            finally:
+                self._in_flight = 0
             if len(results) != len(live):
                 error = RuntimeError(f"batched call returned {len(results)} results for {len(live)} items")
                 for p in live:

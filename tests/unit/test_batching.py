@@ -72,3 +72,33 @@ def test_a_queue_holding_every_possible_caller_is_cut_without_the_quiet_wait() -
     assert seen == [[0, 1, 2]] and elapsed >= 1.5  # one may still come: the quiet period holds
     elapsed, seen = asyncio.run(main(most_waiting=None, callers=4))
     assert seen == [[0, 1, 2, 3]] and elapsed >= 1.5
+
+
+def test_a_gather_is_not_quiet_while_the_stage_before_it_still_works() -> None:
+    """Items reach the second stage in bursts, one per first-stage batch (0.4 s each, longer than the
+    quiet period): told of its feeder, the second stage waits for every burst and runs one batch;
+    left alone, it cuts after the first burst."""
+    import time
+
+    async def main(fed: bool) -> list[int]:
+        sizes: list[int] = []
+
+        def slow(items: list[int]) -> list[int]:
+            time.sleep(0.4)
+            return items
+
+        def record(items: list[int]) -> list[int]:
+            sizes.append(len(items))
+            return items
+
+        first = MicroBatcher(slow, max_batch=2)
+        second = MicroBatcher(record, max_batch=64, linger_s=10.0, quiet_s=0.2, feeder=first if fed else None)
+
+        async def both(i: int) -> int:
+            return await second.submit(await first.submit(i))
+
+        assert await asyncio.gather(*(both(i) for i in range(6))) == list(range(6))
+        return sizes
+
+    assert asyncio.run(main(fed=True)) == [6]
+    assert asyncio.run(main(fed=False))[0] == 2

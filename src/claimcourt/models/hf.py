@@ -6,10 +6,12 @@ format, and its p_green is read from its logits: P(YES) / (P(YES) + P(NO)) at th
 forward pass, before any text is generated. The rationale is generated after the label, in the same
 pass over the prompt, within `judge_rationale_tokens`.
 
-The graph stays one thread per claim. Every `argue` and `judge` call is a single-claim await; three
-`MicroBatcher`s gather what the concurrent claims ask for into batched forward passes (Advocate and
-Skeptic requests of many claims share one batch), and `hf_engine` sizes those batches to the GPU
-memory budget. Models load on first use (see `hf_loading`).
+The graph stays one thread per claim. Every `argue` and `judge` call is a single-claim await that goes
+through two `MicroBatcher` stages: the first renders and tokenises the prompts of whatever requests
+have arrived, on a thread of its own, so that work is done while the second stage still gathers (as
+retrieval finishes claim by claim) or while a pass runs; the second gathers the rendered prompts into
+batched forward passes (Advocate and Skeptic requests of many claims share one batch), which
+`hf_engine` sizes to the GPU memory budget. Models load on first use (see `hf_loading`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,21 +159,31 @@ class HFBackend:
         )
         self.stats: dict[str, BatchStats] = {"debater": BatchStats(), "judge": BatchStats(), "judge_json": BatchStats()}
         gather = settings.max_batch_size * _GATHER_FACTOR
-        self._argue_batcher: MicroBatcher[_ArgueRequest, Argument] = MicroBatcher(
+        # Prompts are rendered on their own thread, ahead of the passes (see the module doc).
+        render_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimcourt-render")
+        self._argue_render: MicroBatcher[_ArgueRequest, _Rendered] = MicroBatcher(
+            self._render_argue_batch, max_batch=gather, thread=render_thread
+        )
+        self._judge_render: MicroBatcher[ClaimState, _Rendered] = MicroBatcher(
+            self._render_judge_batch, max_batch=gather, thread=render_thread
+        )
+        self._argue_batcher: MicroBatcher[tuple[_ArgueRequest, _Rendered], Argument] = MicroBatcher(
             self._argue_batch,
             max_batch=gather,
             max_wait_s=_GATHER_WAIT_S,
             linger_s=_GATHER_LINGER_S,
             quiet_s=_GATHER_QUIET_S,
             most_waiting=2 * claims_at_once if claims_at_once else None,  # the Advocate's and the Skeptic's
+            feeder=self._argue_render,
         )
-        self._judge_batcher: MicroBatcher[ClaimState, Verdict] = MicroBatcher(
+        self._judge_batcher: MicroBatcher[tuple[ClaimState, _Rendered], Verdict] = MicroBatcher(
             self._judge_batch,
             max_batch=gather,
             max_wait_s=_GATHER_WAIT_S,
             linger_s=_GATHER_LINGER_S,
             quiet_s=_GATHER_QUIET_S,
             most_waiting=claims_at_once,
+            feeder=self._judge_render,
         )
         self._chat_batcher: MicroBatcher[list[ChatMessage], str] = MicroBatcher(
             self._chat_batch,
@@ -191,12 +204,13 @@ class HFBackend:
         check_settings(self.settings)
 
     async def argue(self, role: Role, state: ClaimState) -> Argument:
-        return await self._argue_batcher.submit(_ArgueRequest(role, state))
+        request = _ArgueRequest(role, state)
+        return await self._argue_batcher.submit((request, await self._argue_render.submit(request)))
 
     async def judge(self, state: ClaimState) -> Verdict:
         if self.settings.judge_mode == "json":
             return await self._judge_json(state)
-        return await self._judge_batcher.submit(state)
+        return await self._judge_batcher.submit((state, await self._judge_render.submit(state)))
 
     # --- loading ----------------------------------------------------------------------------------
 
@@ -456,11 +470,22 @@ class HFBackend:
 
     # --- batched calls (worker threads) -------------------------------------------------------------
 
-    def _argue_batch(self, requests: list[_ArgueRequest]) -> list[Argument]:
-        loaded = self._debater_model()
+    def _render_argue_batch(self, requests: list[_ArgueRequest]) -> list[_Rendered]:
         started = time.perf_counter()
-        rendered = self.render_argue(loaded, requests)
+        rendered = self.render_argue(self._debater_model(), requests)
         self._rendered("debater", len(rendered), started)
+        return rendered
+
+    def _render_judge_batch(self, states: list[ClaimState]) -> list[_Rendered]:
+        started = time.perf_counter()
+        rendered = self.render_judge(self._judge_model(), states)
+        self._rendered("judge", len(rendered), started)
+        return rendered
+
+    def _argue_batch(self, items: list[tuple[_ArgueRequest, _Rendered]]) -> list[Argument]:
+        loaded = self._debater_model()
+        requests = [request for request, _ in items]
+        rendered = [prompt for _, prompt in items]
         outputs = self._debate_outputs(loaded, requests, rendered)
         arguments = []
         for request, prompt, new_ids in zip(requests, rendered, outputs, strict=True):
@@ -477,13 +502,11 @@ class HFBackend:
             )
         return arguments
 
-    def _judge_batch(self, states: list[ClaimState]) -> list[Verdict]:
+    def _judge_batch(self, items: list[tuple[ClaimState, _Rendered]]) -> list[Verdict]:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
         label_ids = label_token_ids(tokenizer)
-        started = time.perf_counter()
-        rendered = self.render_judge(loaded, states)
-        self._rendered("judge", len(rendered), started)
+        rendered = [prompt for _, prompt in items]
         rationale_tokens = self.settings.judge_rationale_tokens
         answer = judge_prompts.JUDGE_YES
         header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)

@@ -9,7 +9,8 @@ where a GPU rounds; tests/gpu compares bf16): RMSNorm over a width that is not a
 rotary embedding over q and k as views of one projection (whole and partial rotary, a head size that
 is not a power of two), SiLU x up over the halves of one projection.
 models: tiny Phi-3 and Mistral decode the same tokens, and the Judge reads the same verdict logits,
-with hf.fused_prefill on as off, each kernel called."""
+with hf.fused_prefill on as off, each kernel called; in bf16 a plain forward gives eager's logits to
+the bit."""
 
 from __future__ import annotations
 
@@ -52,6 +53,11 @@ def ops() -> None:
         eager_q, eager_k = modeling_phi3.apply_rotary_pos_emb(q, k, cos, sin)
         assert torch.equal(hf_fused.rotary(q, cos, sin), eager_q), rotary_dim
         assert torch.equal(hf_fused.rotary(k, cos, sin), eager_k), rotary_dim
+    # One row of cos and sin for every row of q (a forward without position ids builds them [1, T]):
+    # broadcast as eager's are, never read past their end.
+    cos, sin = (torch.randn(1, seq, dim, generator=gen).to(bf16) for _ in range(2))
+    eager_q, _ = modeling_phi3.apply_rotary_pos_emb(q, k, cos, sin)
+    assert torch.equal(hf_fused.rotary(q, cos, sin), eager_q)
     gate, up = (torch.randn(2, seq, 2 * 300, generator=gen) * 4).to(bf16).chunk(2, dim=-1)
     assert torch.equal(hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate))
     x = (torch.randn(2, seq, 3072, generator=gen) * 5).to(bf16)
@@ -105,6 +111,18 @@ def models() -> None:
                 assert ran == fused, (name, fused, calls, before)
             assert decoded[True] == decoded[False], name
             assert sum(len(t) > 2 for t in decoded[False][1]) >= 2, name  # really decoded
+            # In bf16, a forward of its own (position ids left to the model: cos and sin of one row for
+            # every row): the fused ops give eager's logits to the bit.
+            bf16 = ModelRegistry(settings.model_copy(update={"compute_dtype": "bfloat16"})).get(settings.debater_model)
+            ids = torch.randint(10, len(bf16.tokenizer), (3, 40), generator=torch.Generator().manual_seed(5))
+            with torch.inference_mode(), bf16.role(None) as model:
+                eager = model(input_ids=ids).logits
+                hf_fused.install(model)
+                before = dict(calls)
+                with hf_fused.active():
+                    fused = model(input_ids=ids).logits
+            assert all(calls[op] > before[op] for op in calls), (name, calls, before)
+            assert torch.equal(fused, eager), (name, (fused.float() - eager.float()).abs().max())
         # The Judge (Mistral with its adapter): the same verdict logits and rationale either way.
         judge = ModelRegistry(settings).get(settings.judge_model)
         rows = [judge.tokenizer(t).input_ids for t in ("A solar cell.", "A shoe with a sole, and its laces.")]

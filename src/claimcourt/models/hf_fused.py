@@ -179,7 +179,12 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     """x [B, H, T, D] (head dimension contiguous); cos, sin [B, T, R], R <= D even: eager's
     `cat([x_r * cos + rotate_half(x_r) * sin, x_pass], -1)`, contiguous."""
     batch, heads, seq, dim = x.shape
+    if cos.shape[0] not in (1, batch) or sin.stride() != cos.stride():
+        raise _NotThisCase
     half = cos.shape[-1] // 2
+    # cos and sin of one row for every row (position ids [1, T], as a forward without them builds)
+    # broadcast as eager's do: read with a batch stride of 0, not past their end.
+    cos_batch_stride = cos.stride(0) if cos.shape[0] > 1 else 0
     out = torch.empty((batch, heads, seq, dim), dtype=x.dtype, device=x.device)
     block_t = 16
     _rotary_kernel[(batch * heads, triton.cdiv(seq, block_t))](
@@ -192,7 +197,7 @@ def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
         x.stride(0),
         x.stride(1),
         x.stride(2),
-        cos.stride(0),
+        cos_batch_stride,
         cos.stride(1),
         HALF=half,
         HEAD_DIM=dim,

@@ -80,6 +80,13 @@ TEXTS = [
     "A wind turbine blade comprising a carbon fibre spar and a control system for the pitch.",
 ]
 
+MORE_TEXTS = [
+    "A heat pump water heater comprising a refrigerant circuit and a storage tank with a stratifier.",
+    "A toothbrush handle with a replaceable head and a grip of moulded rubber.",
+    "A battery management system balancing the cells of a lithium-ion pack in an electric vehicle.",
+    "A method of printing a label on a bottle by transferring ink from a rubber pad.",
+]
+
 
 @pytest.mark.parametrize("name", ["phi3", "mistral"])
 def test_nf4_decode_step_is_captured_and_gives_generates_tokens(tiny: TinyModels, name: str) -> None:
@@ -159,7 +166,9 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
         assert hf_attention._decode_kernel() is not None, "triton is missing: the step would use SDPA"
     tok = loaded.tokenizer
     roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
-    groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS]
+    # Sixteen rows: on these tiny random models a share of rows parts at near-ties, and the share is
+    # what the check bounds, so it needs more than a handful of rows to be measured.
+    groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS + MORE_TEXTS]
     assert all(hf_shared_prefix.shared_prefix_len(g) >= hf_shared_prefix.MIN_SHARED_TOKENS for g in groups)
     stops = hf_engine.stop_token_ids(loaded)
     with loaded.role(None) as model:

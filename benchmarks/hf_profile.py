@@ -59,7 +59,7 @@ def main() -> None:
     import torch
 
     from claimcourt.models import hf_engine
-    from claimcourt.models.hf import label_token_ids
+    from claimcourt.models.hf_prompts import label_token_ids
 
     debater, judge = load_built_models(args.work, args.data, tiny=args.tiny)
     vocab = len(debater.tokenizer)

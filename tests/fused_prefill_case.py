@@ -76,9 +76,9 @@ def models() -> None:
     from pathlib import Path
 
     from claimcourt.models import hf_engine, hf_shared_prefix
-    from claimcourt.models.hf import label_token_ids
     from claimcourt.models.hf_decode import decode_greedy
     from claimcourt.models.hf_loading import ModelRegistry
+    from claimcourt.models.hf_prompts import label_token_ids
     from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
     calls = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}

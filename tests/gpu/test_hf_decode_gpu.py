@@ -12,8 +12,8 @@ import pytest
 
 from claimcourt.config import HFSettings
 from claimcourt.models import hf_decode, hf_engine
-from claimcourt.models.hf import label_token_ids
 from claimcourt.models.hf_loading import ModelRegistry
+from claimcourt.models.hf_prompts import label_token_ids
 from tests.hf_tiny import TinyModels, build_tiny_models
 
 pytestmark = pytest.mark.gpu

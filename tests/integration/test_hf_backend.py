@@ -11,7 +11,8 @@ import pytest
 
 from claimcourt.config import HFSettings
 from claimcourt.models import hf_engine
-from claimcourt.models.hf import HFBackend, _ArgueRequest
+from claimcourt.models.hf import HFBackend
+from claimcourt.models.hf_prompts import ArgueRequest
 from claimcourt.state import Argument, ClaimState, Neighbour, Verdict
 from tests.hf_tiny import TinyModels, build_tiny_models
 
@@ -214,8 +215,8 @@ def test_hf_judge_may_read_more_of_each_precedent_than_the_debaters(tiny: TinyMo
     )
     state = ClaimState(claim_id="c", text="A photovoltaic roof tile.", neighbours=[long_neighbour])
     backend = HFBackend(settings_for(tiny, neighbour_max_tokens=12, judge_neighbour_max_tokens=60))
-    debater_prompt = backend.render_argue(backend._debater_model(), [_ArgueRequest("advocate", state)])[0].text
-    judge_prompt = backend.render_judge(backend._judge_model(), [state])[0].text
+    debater_prompt = backend.prompts.render_argue(backend._debater_model(), [ArgueRequest("advocate", state)])[0].text
+    judge_prompt = backend.prompts.render_judge(backend._judge_model(), [state])[0].text
     assert "US-9" in debater_prompt and "US-9" in judge_prompt
     assert "element 0 " in debater_prompt
     assert "element 1 " not in debater_prompt  # 12 tokens of the precedent for the debaters

@@ -13,8 +13,9 @@ import pytest
 
 from claimcourt.config import HFSettings
 from claimcourt.models import hf_engine
-from claimcourt.models.hf import HFBackend, label_token_ids
+from claimcourt.models.hf import HFBackend
 from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
+from claimcourt.models.hf_prompts import label_token_ids
 from claimcourt.state import ClaimState, Neighbour
 from tests.hf_tiny import TinyModels, build_tiny_models
 

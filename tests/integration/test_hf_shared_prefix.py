@@ -11,9 +11,10 @@ import pytest
 
 from claimcourt.config import HFSettings
 from claimcourt.models import hf_engine, hf_shared_prefix
-from claimcourt.models.hf import HFBackend, _ArgueRequest
+from claimcourt.models.hf import HFBackend
 from claimcourt.models.hf_decode import decode_greedy
 from claimcourt.models.hf_loading import ModelRegistry
+from claimcourt.models.hf_prompts import ArgueRequest
 from claimcourt.state import ClaimState, Neighbour
 from tests.hf_tiny import TinyModels, build_tiny_models
 
@@ -62,8 +63,8 @@ def test_shared_prefix_gives_each_rows_own_tokens(tiny: TinyModels, debater: str
     settings = settings_for(tiny, debater)
     backend = HFBackend(settings)
     loaded = backend.registry.get(settings.debater_model)
-    requests = [_ArgueRequest(role, s) for s in states() for role in ("advocate", "skeptic")]
-    rows = [r.ids for r in backend.render_argue(loaded, requests)]
+    requests = [ArgueRequest(role, s) for s in states() for role in ("advocate", "skeptic")]
+    rows = [r.ids for r in backend.prompts.render_argue(loaded, requests)]
     groups = [[rows[i], rows[i + 1]] for i in range(0, len(rows), 2)]
     shared = [hf_shared_prefix.shared_prefix_len(g) for g in groups]
     assert min(shared) >= hf_shared_prefix.MIN_SHARED_TOKENS and len(set(shared)) > 1  # real, unequal prefixes
@@ -174,8 +175,8 @@ def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels) -> N
     settings = settings_for(tiny, "mistral")
     backend = HFBackend(settings)
     loaded = backend.registry.get(settings.debater_model)
-    requests = [_ArgueRequest(role, s) for s in states() for role in ("advocate", "skeptic")]
-    rows = [r.ids for r in backend.render_argue(loaded, requests)]
+    requests = [ArgueRequest(role, s) for s in states() for role in ("advocate", "skeptic")]
+    rows = [r.ids for r in backend.prompts.render_argue(loaded, requests)]
     groups = [[rows[i], rows[i + 1]] for i in range(0, len(rows), 2)]
     width = hf_shared_prefix.layout(groups, loaded.tokenizer.pad_token_id).width
     stops = hf_engine.stop_token_ids(loaded)

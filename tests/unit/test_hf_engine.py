@@ -184,7 +184,7 @@ def test_hf_nothing_heavy_loads_at_import() -> None:
 
 
 def test_hf_base_model_without_chat_template_gets_a_plain_instruction_format() -> None:
-    from claimcourt.models.hf import chat_text
+    from claimcourt.models.hf_prompts import chat_text
 
     class BaseTokenizer:
         chat_template = None

@@ -15,7 +15,7 @@ import pytest
 
 from claimcourt.config import EndpointSettings, HFSettings
 from claimcourt.models.endpoint import EndpointBackend
-from claimcourt.models.hf import HFBackend
+from claimcourt.models.hf_prompts import PromptRenderer
 from claimcourt.prompts.evidence import defuse
 from claimcourt.state import Argument, ClaimState, Neighbour
 from tests.hf_tiny import build_tokenizer
@@ -87,7 +87,7 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> object:
 def rendered(tokenizer: object, text: str) -> dict[str, str]:
     """Every prompt both profiles would send for a claim, neighbour and arguments all holding `text`."""
     state = state_with(text)
-    hf = HFBackend(HFSettings(claim_max_tokens=512, neighbour_max_tokens=256, debater_max_new_tokens=256))
+    hf = PromptRenderer(HFSettings(claim_max_tokens=512, neighbour_max_tokens=256, debater_max_new_tokens=256))
     loaded = SimpleNamespace(tokenizer=tokenizer)
     endpoint = EndpointBackend(EndpointSettings(url="http://127.0.0.1:9/v1", debater_model="d", judge_model="j"))
     return {
@@ -133,7 +133,6 @@ def test_a_batchs_truncations_take_one_tokenizer_call_per_limit_and_are_memoised
     """Prompts of a batch cut their texts through one batched call per token limit; a text seen before
     (the same precedent under many claims, both roles of a claim) is not tokenized again."""
     from claimcourt.config import HFSettings
-    from claimcourt.models.hf import HFBackend
 
     calls: list[list[str]] = []
 
@@ -145,7 +144,7 @@ def test_a_batchs_truncations_take_one_tokenizer_call_per_limit_and_are_memoised
         def decode(self, ids: list[str], skip_special_tokens: bool = True) -> str:
             return " ".join(ids)
 
-    backend, tok = HFBackend(HFSettings()), WordTokenizer()
+    backend, tok = PromptRenderer(HFSettings()), WordTokenizer()
     wanted = [("a b c d", 3), ("x y", 3), ("a b c d", 3), ("a b c d", 5)]
     assert backend._truncate_many(tok, wanted) == [
         ("a b c […]", True),

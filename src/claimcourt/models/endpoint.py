@@ -19,7 +19,7 @@ from typing import Any
 from claimcourt.config import EndpointSettings
 from claimcourt.models import endpoint_client
 from claimcourt.models.endpoint_logprobs import logprob_verdict
-from claimcourt.models.hf import cited_ids
+from claimcourt.models.hf_prompts import cited_ids
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.prompts import advocate as advocate_prompts
 from claimcourt.prompts import evidence

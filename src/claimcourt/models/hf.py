@@ -19,16 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
 import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from claimcourt.batching import MicroBatcher
 from claimcourt.config import HFSettings
-from claimcourt.errors import BackendError
 from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
 from claimcourt.models.hf_engine import BatchStats, MemoryPlanner, run_in_chunks
 from claimcourt.models.hf_loading import (
@@ -39,12 +35,19 @@ from claimcourt.models.hf_loading import (
     check_settings,
     parse_memory,
 )
+from claimcourt.models.hf_prompts import (
+    ArgueRequest,
+    PromptRenderer,
+    Rendered,
+    chat_text,
+    cited_ids,
+    continuation_ids,
+    encode_chat_texts,
+    label_token_ids,
+)
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
-from claimcourt.prompts import advocate as advocate_prompts
-from claimcourt.prompts import evidence
 from claimcourt.prompts import judge as judge_prompts
-from claimcourt.prompts import skeptic as skeptic_prompts
-from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
+from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 BACKEND_NAME = "hf"
 log = logging.getLogger(__name__)
@@ -53,92 +56,6 @@ _GATHER_FACTOR = 4
 _GATHER_WAIT_S = 0.01
 _GATHER_QUIET_S = 0.25
 _GATHER_LINGER_S = 2.0
-_TRUNCATION_MEMO = 16_384
-_PLAIN_CHAT = "{system}### Instruction:\n{content}\n### Response:\n"
-
-
-def truncate_tokens(tokenizer: Any, texts: list[str], limit: int) -> list[tuple[str, bool]]:
-    """Each text cut to `limit` tokens of this tokenizer (not characters), and whether it was cut; in one
-    batched tokenizer call (the fast tokenizers encode a batch on several threads; a call per text cost
-    ~0.5 ms each, most of a 512-prompt render)."""
-    if not texts:
-        return []
-    out = []
-    for text, ids in zip(texts, tokenizer(texts, add_special_tokens=False).input_ids, strict=True):
-        if len(ids) <= limit:
-            out.append((text, False))
-        else:
-            out.append((tokenizer.decode(ids[:limit], skip_special_tokens=True).rstrip() + " […]", True))
-    return out
-
-
-def chat_text(tokenizer: Any, messages: list[ChatMessage]) -> str:
-    """A conversation through the model's own chat template, ready for the reply. A tokenizer
-    without a chat template (a base model) gets a plain instruction format."""
-    if getattr(tokenizer, "chat_template", None):
-        return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    system = "".join(m["content"] + "\n\n" for m in messages if m["role"] == "system")
-    text = ""
-    for m in (m for m in messages if m["role"] != "system"):
-        if m["role"] == "user":
-            text += _PLAIN_CHAT.format(system=system if not text else "", content=m["content"])
-        else:
-            text += m["content"] + "\n"
-    return text
-
-
-def encode_chat_texts(tokenizer: Any, texts: list[str]) -> list[list[int]]:
-    """Token ids of rendered conversations, in one batched call. The template decides the special
-    tokens; BOS is added only where the template leaves it out but the tokenizer would add it to plain
-    text (as Phi-3's template does)."""
-    rows = [list(ids) for ids in tokenizer(texts, add_special_tokens=False).input_ids]
-    bos = tokenizer.bos_token_id
-    if bos is not None:
-        plain = tokenizer("x").input_ids
-        if plain and plain[0] == bos:
-            rows = [row if row[:1] == [bos] else [bos, *row] for row in rows]
-    return rows
-
-
-def label_token_ids(tokenizer: Any) -> tuple[int, int]:
-    """The first token of ' YES' and of ' NO' right after '### Answer:', as this tokenizer splits them."""
-    stem = "### Answer:"
-    base = tokenizer(stem, add_special_tokens=False).input_ids
-    picked = []
-    for word in (judge_prompts.JUDGE_YES, judge_prompts.JUDGE_NO):
-        ids = tokenizer(stem + word, add_special_tokens=False).input_ids
-        if ids[: len(base)] != base or len(ids) == len(base):
-            raise BackendError(f"the judge tokenizer does not split '{stem}{word}' after '{stem}'")
-        picked.append(ids[len(base)])
-    if picked[0] == picked[1]:
-        raise BackendError("the judge tokenizer gives YES and NO the same first token")
-    return picked[0], picked[1]
-
-
-def continuation_ids(tokenizer: Any, prefix: str, suffix: str) -> list[int]:
-    """Token ids `suffix` adds after `prefix` (tokenised in context, so merges are right)."""
-    base = tokenizer(prefix, add_special_tokens=False).input_ids
-    full = tokenizer(prefix + suffix, add_special_tokens=False).input_ids
-    if full[: len(base)] == base:
-        return list(full[len(base) :])
-    return list(tokenizer(suffix, add_special_tokens=False).input_ids)
-
-
-def cited_ids(text: str, neighbours: list[Neighbour]) -> list[str]:
-    return [n.id for n in neighbours if n.id and n.id in text]
-
-
-@dataclass(frozen=True)
-class _ArgueRequest:
-    role: Role
-    state: ClaimState
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    ids: list[int]
-    text: str
-    claim_truncated: bool
 
 
 class HFBackend:
@@ -161,13 +78,13 @@ class HFBackend:
         gather = settings.max_batch_size * _GATHER_FACTOR
         # Prompts are rendered on their own thread, ahead of the passes (see the module doc).
         render_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="claimcourt-render")
-        self._argue_render: MicroBatcher[_ArgueRequest, _Rendered] = MicroBatcher(
+        self._argue_render: MicroBatcher[ArgueRequest, Rendered] = MicroBatcher(
             self._render_argue_batch, max_batch=gather, thread=render_thread
         )
-        self._judge_render: MicroBatcher[ClaimState, _Rendered] = MicroBatcher(
+        self._judge_render: MicroBatcher[ClaimState, Rendered] = MicroBatcher(
             self._render_judge_batch, max_batch=gather, thread=render_thread
         )
-        self._argue_batcher: MicroBatcher[tuple[_ArgueRequest, _Rendered], Argument] = MicroBatcher(
+        self._argue_batcher: MicroBatcher[tuple[ArgueRequest, Rendered], Argument] = MicroBatcher(
             self._argue_batch,
             max_batch=gather,
             max_wait_s=_GATHER_WAIT_S,
@@ -176,7 +93,7 @@ class HFBackend:
             most_waiting=2 * claims_at_once if claims_at_once else None,  # the Advocate's and the Skeptic's
             feeder=self._argue_render,
         )
-        self._judge_batcher: MicroBatcher[tuple[ClaimState, _Rendered], Verdict] = MicroBatcher(
+        self._judge_batcher: MicroBatcher[tuple[ClaimState, Rendered], Verdict] = MicroBatcher(
             self._judge_batch,
             max_batch=gather,
             max_wait_s=_GATHER_WAIT_S,
@@ -194,9 +111,7 @@ class HFBackend:
             most_waiting=claims_at_once,
         )
         self._device_ready = False
-        # Neighbours recur across claims and every claim is read by three roles: truncate each text once.
-        self._truncated: OrderedDict[tuple[int, str, int], tuple[str, bool]] = OrderedDict()
-        self._truncated_lock = threading.Lock()
+        self.prompts = PromptRenderer(settings)
 
     # --- the DebateBackend interface ---------------------------------------------------------------
 
@@ -204,7 +119,7 @@ class HFBackend:
         check_settings(self.settings)
 
     async def argue(self, role: Role, state: ClaimState) -> Argument:
-        request = _ArgueRequest(role, state)
+        request = ArgueRequest(role, state)
         return await self._argue_batcher.submit((request, await self._argue_render.submit(request)))
 
     async def judge(self, state: ClaimState) -> Verdict:
@@ -241,10 +156,6 @@ class HFBackend:
         return self.registry.get(self.settings.judge_model)
 
     @property
-    def _judge_neighbour_tokens(self) -> int:
-        return self.settings.judge_neighbour_max_tokens or self.settings.neighbour_max_tokens
-
-    @property
     def _debater_adapter(self) -> str | None:
         return DEBATER_ADAPTER if self.settings.debater_adapter else None
 
@@ -256,13 +167,13 @@ class HFBackend:
         self,
         loaded: LoadedModel,
         adapter: str | None,
-        rendered: list[_Rendered],
+        rendered: list[Rendered],
         new_tokens: int,
         stats: BatchStats,
     ) -> list[Any]:
         """Plain generation for a role (its adapter on, or off for None), in memory-sized passes."""
 
-        def run_chunk(chunk: list[_Rendered]) -> list[list[int]]:
+        def run_chunk(chunk: list[Rendered]) -> list[list[int]]:
             with loaded.role(adapter) as model:
                 return hf_engine.generate_texts(
                     model,
@@ -277,7 +188,7 @@ class HFBackend:
         return self._chunked(loaded, rendered, [len(r.ids) for r in rendered], new_tokens, run_chunk, stats)
 
     def _debate_outputs(
-        self, loaded: LoadedModel, requests: list[_ArgueRequest], rendered: list[_Rendered]
+        self, loaded: LoadedModel, requests: list[ArgueRequest], rendered: list[Rendered]
     ) -> list[list[int]]:
         """Each debater row's new token ids: a claim's Advocate and Skeptic over one copy of their
         shared prefix where the decode path allows it (hf_shared_prefix), any other row on its own."""
@@ -358,131 +269,21 @@ class HFBackend:
             lanes=lanes,
         )
 
-    # --- prompts ----------------------------------------------------------------------------------
-
-    def _truncate(self, tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
-        return self._truncate_many(tokenizer, [(text, limit)])[0]
-
-    def _truncate_many(self, tokenizer: Any, wanted: list[tuple[str, int]]) -> list[tuple[str, bool]]:
-        """Each (text, limit) cut to its limit, through the memo; the texts the memo lacks in one batched
-        tokenizer call per limit (a batch's prompts fill it ahead, so each prompt then only reads it)."""
-        found: dict[tuple[str, int], tuple[str, bool]] = {}
-        missing: dict[int, list[str]] = {}
-        with self._truncated_lock:  # the debater and Judge batches render in two worker threads
-            for text, limit in wanted:
-                hit = self._truncated.get((id(tokenizer), text, limit))
-                if hit is not None:
-                    found[(text, limit)] = hit
-                elif (text, limit) not in found:
-                    missing.setdefault(limit, []).append(text)
-        for limit, texts in missing.items():
-            unique = list(dict.fromkeys(texts))
-            for text, cut in zip(unique, truncate_tokens(tokenizer, unique, limit), strict=True):
-                found[(text, limit)] = cut
-            with self._truncated_lock:
-                for text in unique:
-                    self._truncated[(id(tokenizer), text, limit)] = found[(text, limit)]
-                while len(self._truncated) > _TRUNCATION_MEMO:
-                    self._truncated.popitem(last=False)
-        return [found[item] for item in wanted]
-
-    def _precedents(self, tokenizer: Any, neighbours: list[Neighbour], limit: int) -> str:
-        cut = [self._truncate(tokenizer, evidence.one_line(n.text), limit)[0] for n in neighbours]
-        rows = [(n.label, n.id, n.similarity, text) for n, text in zip(neighbours, cut, strict=True)]
-        return evidence.precedent_lines(rows)
-
-    def _debate_context(self, tokenizer: Any, state: ClaimState) -> tuple[str, bool]:
-        claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
-        precedents = self._precedents(tokenizer, state.neighbours, self.settings.neighbour_max_tokens)
-        return evidence.debate_context(precedents, claim), truncated
-
-    def argue_message(
-        self, tokenizer: Any, role: Role, state: ClaimState, context: tuple[str, bool] | None = None
-    ) -> tuple[str, bool]:
-        """The user message for a debater: the shared context (claim, precedents), then the role's task.
-        `context`: the claim's `_debate_context`, where the caller already built it for the other role."""
-        context_text, truncated = context or self._debate_context(tokenizer, state)
-        template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
-        # Roughly 0.75 words per token keeps the argument inside the generation budget.
-        task = template.format(words=max(10, int(self.settings.debater_max_new_tokens * 0.6)))
-        return context_text + "\n" + task, truncated
-
-    def render_argue(self, loaded: LoadedModel, requests: list[_ArgueRequest]) -> list[_Rendered]:
-        tokenizer = loaded.tokenizer
-        s = self.settings
-        states = list({id(r.state): r.state for r in requests}.values())
-        self._truncate_many(
-            tokenizer,
-            [(st.text, s.claim_max_tokens) for st in states]
-            + [(evidence.one_line(n.text), s.neighbour_max_tokens) for st in states for n in st.neighbours],
-        )
-        contexts = {id(st): self._debate_context(tokenizer, st) for st in states}  # once for both roles
-        texts, flags = [], []
-        for request in requests:
-            context = contexts[id(request.state)]
-            message, truncated = self.argue_message(tokenizer, request.role, request.state, context)
-            texts.append(chat_text(tokenizer, [{"role": "user", "content": message}]))
-            flags.append(truncated)
-        ids = encode_chat_texts(tokenizer, texts)
-        return [_Rendered(row, text, flag) for row, text, flag in zip(ids, texts, flags, strict=True)]
-
-    def _argument_excerpt(self, tokenizer: Any, argument: Argument | None) -> str | None:
-        if argument is None or not argument.text.strip():
-            return None
-        return self._truncate(tokenizer, argument.text.strip(), self.settings.debater_max_new_tokens)[0]
-
-    def render_judge(self, loaded: LoadedModel, states: list[ClaimState]) -> list[_Rendered]:
-        tokenizer = loaded.tokenizer
-        s = self.settings
-        arguments = [
-            a.text.strip() for st in states for a in (st.advocate, st.skeptic) if a is not None and a.text.strip()
-        ]
-        self._truncate_many(
-            tokenizer,
-            [(st.text, s.claim_max_tokens) for st in states]
-            + [(evidence.one_line(n.text), self._judge_neighbour_tokens) for st in states for n in st.neighbours]
-            + [(text, s.debater_max_new_tokens) for text in arguments],
-        )
-        texts, flags = [], []
-        for state in states:
-            claim, truncated = self._truncate(tokenizer, state.text, self.settings.claim_max_tokens)
-            texts.append(
-                judge_prompts.judge_prompt(
-                    precedents=self._precedents(tokenizer, state.neighbours, self._judge_neighbour_tokens),
-                    advocate=self._argument_excerpt(tokenizer, state.advocate),
-                    skeptic=self._argument_excerpt(tokenizer, state.skeptic),
-                    claim=claim,
-                )
-            )
-            flags.append(truncated)
-        # Plain text with the tokenizer's own special tokens (BOS), as the adapter was trained.
-        ids = tokenizer(texts).input_ids
-        return [_Rendered(list(row), text, flag) for row, text, flag in zip(ids, texts, flags, strict=True)]
-
-    def render_judge_json(self, loaded: LoadedModel, state: ClaimState) -> tuple[list[ChatMessage], bool]:
-        tokenizer = loaded.tokenizer
-        context, truncated = self._debate_context(tokenizer, state)
-        task = judge_prompts.judge_json_task(
-            advocate=self._argument_excerpt(tokenizer, state.advocate),
-            skeptic=self._argument_excerpt(tokenizer, state.skeptic),
-        )
-        return [{"role": "user", "content": context + "\n" + task}], truncated
-
     # --- batched calls (worker threads) -------------------------------------------------------------
 
-    def _render_argue_batch(self, requests: list[_ArgueRequest]) -> list[_Rendered]:
+    def _render_argue_batch(self, requests: list[ArgueRequest]) -> list[Rendered]:
         started = time.perf_counter()
-        rendered = self.render_argue(self._debater_model(), requests)
+        rendered = self.prompts.render_argue(self._debater_model(), requests)
         self._rendered("debater", len(rendered), started)
         return rendered
 
-    def _render_judge_batch(self, states: list[ClaimState]) -> list[_Rendered]:
+    def _render_judge_batch(self, states: list[ClaimState]) -> list[Rendered]:
         started = time.perf_counter()
-        rendered = self.render_judge(self._judge_model(), states)
+        rendered = self.prompts.render_judge(self._judge_model(), states)
         self._rendered("judge", len(rendered), started)
         return rendered
 
-    def _argue_batch(self, items: list[tuple[_ArgueRequest, _Rendered]]) -> list[Argument]:
+    def _argue_batch(self, items: list[tuple[ArgueRequest, Rendered]]) -> list[Argument]:
         loaded = self._debater_model()
         requests = [request for request, _ in items]
         rendered = [prompt for _, prompt in items]
@@ -502,7 +303,7 @@ class HFBackend:
             )
         return arguments
 
-    def _judge_batch(self, items: list[tuple[ClaimState, _Rendered]]) -> list[Verdict]:
+    def _judge_batch(self, items: list[tuple[ClaimState, Rendered]]) -> list[Verdict]:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
         label_ids = label_token_ids(tokenizer)
@@ -512,7 +313,7 @@ class HFBackend:
         header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)
         new_tokens = 1 + len(header) + rationale_tokens if rationale_tokens else 0
 
-        def run_chunk(chunk: list[_Rendered]) -> list[tuple[float, float, list[int]]]:
+        def run_chunk(chunk: list[Rendered]) -> list[tuple[float, float, list[int]]]:
             rows = [r.ids for r in chunk]
             with loaded.role(self._judge_adapter) as model:
                 if rationale_tokens == 0:
@@ -540,7 +341,7 @@ class HFBackend:
         self.stats[role].render_spans.append((started, ended))
         log.info("rendered %d %s prompts in %.2fs", count, role, ended - started)
 
-    def _verdict(self, prompt: _Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:
+    def _verdict(self, prompt: Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:
         yes, no, rationale_ids = output
         recorded = prompt.text if self.settings.record_prompts else None
         if not (math.isfinite(yes) and math.isfinite(no)):
@@ -567,14 +368,14 @@ class HFBackend:
         loaded = self._judge_model()
         texts = [chat_text(loaded.tokenizer, c) for c in conversations]
         ids = encode_chat_texts(loaded.tokenizer, texts)
-        rendered = [_Rendered(row, text, False) for row, text in zip(ids, texts, strict=True)]
+        rendered = [Rendered(row, text, False) for row, text in zip(ids, texts, strict=True)]
         new_tokens = self.settings.judge_json_max_new_tokens
         outputs = self._generate(loaded, self._judge_adapter, rendered, new_tokens, self.stats["judge_json"])
         return [loaded.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
 
     async def _judge_json(self, state: ClaimState) -> Verdict:
         loaded = await asyncio.to_thread(self._judge_model)
-        messages, truncated = self.render_judge_json(loaded, state)
+        messages, truncated = self.prompts.render_judge_json(loaded, state)
         return await judge_by_json(
             self._chat_batcher.submit,
             messages,

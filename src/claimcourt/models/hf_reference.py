@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from claimcourt.models import hf_engine
-from claimcourt.models.hf import BACKEND_NAME, HFBackend, cited_ids, continuation_ids, label_token_ids
+from claimcourt.models.hf import BACKEND_NAME, HFBackend
+from claimcourt.models.hf_prompts import cited_ids, continuation_ids, label_token_ids
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 
@@ -49,7 +50,7 @@ class OneAtATime:
 
         backend = self.backend
         loaded = backend._debater_model()
-        message, truncated = backend.argue_message(loaded.tokenizer, role, state)
+        message, truncated = backend.prompts.argue_message(loaded.tokenizer, role, state)
         chat = self._chat_model()
         with loaded.role(backend._debater_adapter):
             reply = chat.invoke([HumanMessage(content=message)])
@@ -66,7 +67,7 @@ class OneAtATime:
         backend = self.backend
         loaded = backend._judge_model()
         tokenizer = loaded.tokenizer
-        (prompt,) = backend.render_judge(loaded, [state])
+        (prompt,) = backend.prompts.render_judge(loaded, [state])
         label_ids = label_token_ids(tokenizer)
         header = continuation_ids(
             tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER

@@ -157,7 +157,7 @@ def test_a_budget_fits_more_claims_per_pass_when_their_prefix_is_shared(tiny: Ti
     loaded = ModelRegistry(settings).get(settings.debater_model)
     planner = MemoryPlanner(budget_bytes=None, max_batch=10_000, dtype="float32")
     free = 512 * 1024**2
-    planner._free_bytes = lambda: free  # type: ignore[method-assign]  # a fixed budget on a CPU
+    planner._free_bytes = lambda: free  # a fixed budget on a CPU
     prompt, rest, new = 700, 70, 128
     rows = planner.rows_for(loaded, prompt + rest, new)
     claims = planner.rows_for(loaded, prompt + 2 * rest, new, lanes=2)

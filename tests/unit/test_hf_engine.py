@@ -140,18 +140,18 @@ def test_hf_batch_size_follows_the_memory_budget(monkeypatch: pytest.MonkeyPatch
     phi3 = SimpleNamespace(model_id="phi3", config=PHI3_MINI)
     mistral = SimpleNamespace(model_id="mistral", config=MISTRAL_7B)
 
-    debater_rows = planner.rows_for(phi3, 700, 128)  # type: ignore[arg-type]
-    judge_rows = planner.rows_for(mistral, 1000, 64)  # type: ignore[arg-type]
+    debater_rows = planner.rows_for(phi3, 700, 128)
+    judge_rows = planner.rows_for(mistral, 1000, 64)
 
     assert 8 <= debater_rows < 64
     assert debater_rows * 828 * kv_bytes_per_token(PHI3_MINI, 2) <= free  # the KV cache alone fits
     assert judge_rows * 1064 * kv_bytes_per_token(MISTRAL_7B, 2) <= free
     # Twice the budget left over, about twice the rows.
     free *= 2
-    assert planner.rows_for(phi3, 700, 128) in range(2 * debater_rows - 1, 2 * debater_rows + 2)  # type: ignore[arg-type]
+    assert planner.rows_for(phi3, 700, 128) in range(2 * debater_rows - 1, 2 * debater_rows + 2)
     # After an out-of-memory error the cap holds whatever the estimate says.
     assert planner.cap_after_oom("phi3", 40) == 20
-    assert planner.rows_for(phi3, 10, 10) == 20  # type: ignore[arg-type]
+    assert planner.rows_for(phi3, 10, 10) == 20
 
 
 def test_hf_memory_budget_parsing() -> None:
@@ -204,12 +204,12 @@ def test_hf_a_sliced_prefill_fits_more_judge_rows_and_stays_in_the_budget(monkey
     free = 15 * 1024**3
     monkeypatch.setattr(planner, "_free_bytes", lambda: free)
     mistral = SimpleNamespace(model_id="mistral", config=MISTRAL_7B)
-    whole = planner.rows_for(mistral, 1000, 70)  # type: ignore[arg-type]
-    sliced = planner.rows_for(mistral, 1000, 70, prefill_tokens=prefill_tokens)  # type: ignore[arg-type]
+    whole = planner.rows_for(mistral, 1000, 70)
+    sliced = planner.rows_for(mistral, 1000, 70, prefill_tokens=prefill_tokens)
     assert sliced >= 1.5 * whole
     kv = kv_bytes_per_token(MISTRAL_7B, 2)
     slab = (activation_bytes_per_token(MISTRAL_7B, 2) + 4 * 1000) * prefill_tokens
     per_row = kv * 1070 + 3 * MISTRAL_7B.vocab_size * 4
     assert slab + sliced * per_row <= free < slab + (sliced + 1) * per_row
     # A prompt longer than a slice is a slice of its own.
-    assert planner.rows_for(mistral, 4 * prefill_tokens, 70, prefill_tokens=prefill_tokens) == 1  # type: ignore[arg-type]
+    assert planner.rows_for(mistral, 4 * prefill_tokens, 70, prefill_tokens=prefill_tokens) == 1

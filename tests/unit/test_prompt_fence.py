@@ -93,8 +93,8 @@ def rendered(tokenizer: object, text: str) -> dict[str, str]:
     return {
         "hf advocate": hf.argue_message(tokenizer, "advocate", state)[0],
         "hf skeptic": hf.argue_message(tokenizer, "skeptic", state)[0],
-        "hf judge": hf.render_judge(loaded, [state])[0].text,  # type: ignore[arg-type]
-        "hf judge json": hf.render_judge_json(loaded, state)[0][0]["content"],  # type: ignore[arg-type]
+        "hf judge": hf.render_judge(loaded, [state])[0].text,
+        "hf judge json": hf.render_judge_json(loaded, state)[0][0]["content"],
         "endpoint advocate": endpoint.argue_message("advocate", state)[0],
         "endpoint skeptic": endpoint.argue_message("skeptic", state)[0],
         "endpoint judge": endpoint.judge_prompt(state)[0],

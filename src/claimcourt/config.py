@@ -111,13 +111,14 @@ class HFSettings(_Section):
     # With decode = 'graphed': the decode step's attention. 'sdpa': torch's SDPA with the step's mask
     # (measured). 'kernel': claimcourt's flash-decoding Triton kernel (models/hf_triton.py; needs triton,
     # which CUDA builds of torch ship), which reads each row's cache once. On an H100 it took the
-    # debaters' step over 128 claims x 2 lanes from 41-58 ms to 34 ms; not the default until its GPU
-    # tests pass and it is timed on an H200 (README).
+    # debaters' step over 128 claims x 2 lanes from 41-58 ms to 34 ms, and with fused_prefill the
+    # unbounded benchmark from 7.90 to 10.03 claims/s; not the default while a budgeted run with it
+    # still runs out of memory once and its GPU tests do not all pass (README).
     decode_attention: Literal["sdpa", "kernel"] = "sdpa"
     # With decode = 'graphed': the prefill's RMSNorm, rotary embedding and SiLU x up as one Triton
     # kernel each (models/hf_fused.py; needs triton) instead of eager's several passes per op, for
     # Phi-3, Mistral, Llama and Qwen2; eager's values up to RMSNorm's sum order and exp's last bit. On
-    # an H100, ~11% off a debater pass; not the default until its GPU tests pass (README).
+    # an H100, ~11% off a debater pass; not the default until its GPU tests pass on a device (README).
     fused_prefill: bool = False
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).
     record_prompts: bool = True

@@ -93,7 +93,7 @@ class HFBackend:
             most_waiting=2 * claims_at_once if claims_at_once else None,  # the Advocate's and the Skeptic's
             feeder=self._argue_render,
         )
-        self._judge_batcher: MicroBatcher[tuple[ClaimState, Rendered], Verdict] = MicroBatcher(
+        self._judge_batcher: MicroBatcher[Rendered, Verdict] = MicroBatcher(
             self._judge_batch,
             max_batch=gather,
             max_wait_s=_GATHER_WAIT_S,
@@ -125,7 +125,7 @@ class HFBackend:
     async def judge(self, state: ClaimState) -> Verdict:
         if self.settings.judge_mode == "json":
             return await self._judge_json(state)
-        return await self._judge_batcher.submit((state, await self._judge_render.submit(state)))
+        return await self._judge_batcher.submit(await self._judge_render.submit(state))
 
     # --- loading ----------------------------------------------------------------------------------
 
@@ -303,11 +303,10 @@ class HFBackend:
             )
         return arguments
 
-    def _judge_batch(self, items: list[tuple[ClaimState, Rendered]]) -> list[Verdict]:
+    def _judge_batch(self, rendered: list[Rendered]) -> list[Verdict]:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
         label_ids = label_token_ids(tokenizer)
-        rendered = [prompt for _, prompt in items]
         rationale_tokens = self.settings.judge_rationale_tokens
         answer = judge_prompts.JUDGE_YES
         header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)

@@ -176,11 +176,10 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
 
 
 def rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B, H, T, D] (head dimension contiguous); cos, sin [B, T, R], R <= D even: eager's
-    `cat([x_r * cos + rotate_half(x_r) * sin, x_pass], -1)`, contiguous."""
+    """x [B, H, T, D] (head dimension contiguous); cos, sin [B or 1, T, R] with equal strides and R
+    contiguous, R <= D even: eager's `cat([x_r * cos + rotate_half(x_r) * sin, x_pass], -1)`,
+    contiguous."""
     batch, heads, seq, dim = x.shape
-    if cos.shape[0] not in (1, batch) or sin.stride() != cos.stride():
-        raise _NotThisCase
     half = cos.shape[-1] // 2
     # cos and sin of one row for every row (position ids [1, T], as a forward without them builds)
     # broadcast as eager's do: read with a batch stride of 0, not past their end.
@@ -260,6 +259,9 @@ def _guarded(fused: Callable[..., Any], eager: Callable[..., Any]) -> Callable[.
 
 def _fused_rotary(q: Any, k: Any, cos: Any, sin: Any, unsqueeze_dim: int = 1) -> tuple[Any, Any]:
     if unsqueeze_dim != 1 or not (q.dtype == k.dtype == cos.dtype == sin.dtype) or q.stride(-1) != 1:
+        raise _NotThisCase
+    # The kernel reads sin with cos's strides, the last dimension contiguous, one row or one per q row.
+    if sin.stride() != cos.stride() or cos.stride(-1) != 1 or cos.shape[0] not in (1, q.shape[0]):
         raise _NotThisCase
     return rotary(q, cos, sin), rotary(k, cos, sin)
 

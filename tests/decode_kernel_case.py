@@ -7,7 +7,8 @@ with TRITON_INTERPRET=1 (triton's CPU interpreter must be on before triton is fi
 The first: the attention alone.
 Checks, in float32: grouped KV heads or not, one to three lanes that each read their own keys, keys
 split across programs or not, a head size that is not a power of two, a mask shorter than the cache
-(the slots past it are never read), and a lane whose whole first split is hidden."""
+(the slots past it are never read), a lane whose whole first split is hidden, and rows read only
+within their bounds."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from claimcourt.models.hf_attention import _decode_kernel, kernel_decode_attention
+from claimcourt.models.hf_triton import _BLOCK_N
 
 
 def main(heads: int, kv_heads: int, lanes: int, length: int) -> None:
@@ -50,7 +52,30 @@ def main(heads: int, kv_heads: int, lanes: int, length: int) -> None:
     torch.testing.assert_close(ours()[0, 0], first[0, 0])
     key[0, :, 0] += 5.0
     assert not torch.allclose(ours()[0, 0], first[0, 0])
+    if length >= 2 * _BLOCK_N + 30:
+        bounded(query, key, value, mask)
     print("kernel equals sdpa")
+
+
+def bounded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor) -> None:
+    """With each row's bounds (first readable slot, slot after the last), the output is the same to the
+    bit, and the slots outside them are not read: a NaN there (in whole blocks before the first, in
+    any slot from the stop on) reaches the output without bounds and not with them."""
+    from claimcourt.models.hf_triton import decode_attention
+
+    length = mask.shape[-1]
+    first, stop = _BLOCK_N + 6, length - 30
+    mask[2, :, :, :first] = False
+    mask[2, :, :, stop:] = False
+    mask[2, :, :, first] = True
+    bounds = torch.tensor([[0, length]] * mask.shape[0], dtype=torch.int32)
+    bounds[2] = torch.tensor([first, stop], dtype=torch.int32)
+    reference = decode_attention(query, key, value, mask, 0.3)
+    value[2, :, : first // _BLOCK_N * _BLOCK_N] = float("nan")
+    value[2, :, stop:length] = float("nan")
+    assert torch.isnan(decode_attention(query, key, value, mask, 0.3)[2]).all()
+    out = decode_attention(query, key, value, mask, 0.3, bounds)
+    assert torch.equal(out, reference)
 
 
 def models() -> None:

@@ -169,10 +169,12 @@ def test_a_budget_fits_more_claims_per_pass_when_their_prefix_is_shared(tiny: Ti
     assert claims * per_claim <= free < (claims + 1) * per_claim
 
 
-def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels) -> None:
+@pytest.mark.parametrize("debater", ["phi3", "mistral"])
+def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels, debater: str) -> None:
     """Groups prefilled a slice at a time (each slice its own part of the 4D mask and its own cache,
-    joined afterwards) decode exactly as groups prefilled together."""
-    settings = settings_for(tiny, "mistral")
+    joined afterwards) decode exactly as groups prefilled together and as each row alone; a slice whose
+    prefixes are all shorter than the pass's longest skips their common left padding."""
+    settings = settings_for(tiny, debater)
     backend = HFBackend(settings)
     loaded = backend.registry.get(settings.debater_model)
     requests = [ArgueRequest(role, s) for s in states() for role in ("advocate", "skeptic")]
@@ -180,10 +182,25 @@ def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels) -> N
     groups = [[rows[i], rows[i + 1]] for i in range(0, len(rows), 2)]
     width = hf_shared_prefix.layout(groups, loaded.tokenizer.pad_token_id).width
     stops = hf_engine.stop_token_ids(loaded)
+    fed: list[int] = []
     with loaded.role(None) as model:
         whole = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=16, stop_ids=stops)
-        sliced = hf_shared_prefix.decode_shared(
-            model, loaded, groups, max_new_tokens=16, stop_ids=stops, prefill_tokens=width
+        # Count the prefill's columns: the forwards that feed more than one token per row.
+        hook = model.register_forward_pre_hook(
+            lambda _m, _a, kw: fed.append(kw["input_ids"].shape[1]) if kw["input_ids"].shape[1] > 2 else None,
+            with_kwargs=True,
         )
+        try:
+            sliced = hf_shared_prefix.decode_shared(
+                model, loaded, groups, max_new_tokens=16, stop_ids=stops, prefill_tokens=width
+            )
+        finally:
+            hook.remove()
+        alone = [decode_greedy(model, loaded, [row], max_new_tokens=16, stop_ids=stops)[0] for row in rows]
     assert sliced == whole
+    assert [t for lanes in sliced for t in lanes] == alone
     assert sum(len(t) > 3 for lanes in whole for t in lanes) >= 4
+    # One group a slice: the longest prefix's slice is the pass's width, the others are narrower.
+    longest = max(hf_shared_prefix.shared_prefix_len(g) for g in groups)
+    assert len(fed) == len(groups) and max(fed) == width
+    assert sorted(fed) == sorted(width - longest + hf_shared_prefix.shared_prefix_len(g) for g in groups)

@@ -13,6 +13,7 @@ the model's lock, so no other pass sees the switch). Nothing here imports torch 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -70,8 +71,13 @@ def kernel_decode_attention(
     if kernel is None or unsupported or attention_mask is None or attention_mask.dtype != torch.bool:
         return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
     scale = kwargs.get("scaling")
+    bounds = getattr(_step, "bounds", None)
+    if bounds is not None and (bounds.shape[0] != query.shape[0] or bounds.device != query.device):
+        bounds = None
     try:
-        return kernel(query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale), None
+        return kernel(
+            query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale, bounds
+        ), None
     except Exception as exc:  # a triton that cannot compile it here: SDPA from now on, said once
         from claimcourt.models.hf_engine import is_oom
 
@@ -80,6 +86,21 @@ def kernel_decode_attention(
         _kernel[:] = [None]
         log.warning("the decode attention kernel failed (%s); attending through SDPA", exc)
         return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
+
+
+_step = threading.local()  # the bounds of the decode step this thread is running (decode_bounds)
+
+
+@contextmanager
+def decode_bounds(bounds: Any) -> Iterator[None]:
+    """Inside the block, the decode kernel reads only slots [bounds[r, 0], bounds[r, 1]) of row r
+    (bounds [B, 2] int32 on the model's device; see hf_triton.decode_attention). A tensor, not numbers:
+    a captured step reads the values the step has written there by the time it is replayed."""
+    _step.bounds = bounds
+    try:
+        yield
+    finally:
+        _step.bounds = None
 
 
 _kernel: list[Any] = []  # [decode_attention] or [None]: whether hf_triton imported (and ran), tried once

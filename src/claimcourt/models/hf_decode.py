@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as
+from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as, decode_bounds
 
 log = logging.getLogger(__name__)
 
@@ -109,11 +109,23 @@ def join_caches(caches: list[Any]) -> Any:
 
 
 def prefill_in_slices(
-    loaded: Any, rows: int, width: int, cache_len: int, forward: Callable[[slice, Any], Any], max_tokens: int | None
+    loaded: Any,
+    rows: int,
+    width: int,
+    cache_len: int,
+    forward: Callable[[slice, int, Any], Any],
+    max_tokens: int | None,
+    *,
+    padded_columns: Callable[[slice], int] | None = None,
 ) -> tuple[Any, Any]:
-    """Run `forward(rows_slice, cache)` (a prefill of those rows into an empty static cache, returning
-    their logits) slice by slice; returns the pass's joined cache and the slices' logits (float32), in
-    row order."""
+    """Run `forward(rows_slice, start, cache)` (a prefill of those rows' columns from `start` on into an
+    empty static cache that fills from slot `start`, returning their logits) slice by slice; returns the
+    pass's joined cache and the slices' logits (float32), in row order.
+
+    `padded_columns(rows_slice)`: how many leading columns are padding in every row of the slice (a
+    shared layout's prefixes are padded on the left to the pass's longest). The slice's prefill skips
+    them: their slots stay empty, and no query ever reads them. Where the cache cannot fill from a slot
+    other than 0 (a cache layer of a kind not known here), every slice starts at 0."""
     import torch
     from transformers import StaticCache
 
@@ -121,9 +133,32 @@ def prefill_in_slices(
     with prefill_ops(loaded):
         for part in prefill_slices(rows, width, max_tokens):
             cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-            logits.append(forward(part, cache).float())
+            start = padded_columns(part) if padded_columns is not None else 0
+            if start and not _fill_from(cache, start, cache_len):
+                start = 0
+            logits.append(forward(part, start, cache).float())
             caches.append(cache)
     return join_caches(caches), torch.cat(logits)
+
+
+def _fill_from(cache: Any, start: int, cache_len: int) -> bool:
+    """Make an empty static cache write its first keys at slot `start`: transformers' static layers
+    (plain, and sliding-window ones whose window holds the whole cache) write at their
+    `cumulative_length`, which counts the slots filled so far; a later prefill or decode step goes on
+    from there. False, and nothing changed, for any other layer."""
+    import torch
+    from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
+
+    layers = list(cache.layers)
+    if not all(type(layer) in (StaticLayer, StaticSlidingWindowLayer) and not layer.is_initialized for layer in layers):
+        return False
+    if any(layer.max_cache_len != cache_len for layer in layers) or start >= cache_len:
+        return False
+    for layer in layers:
+        layer.cumulative_length = torch.tensor(start, dtype=torch.long)
+        if isinstance(layer, StaticSlidingWindowLayer):
+            layer.cumulative_length_int = start
+    return True
 
 
 _no_triton_warned: list[bool] = []
@@ -193,10 +228,17 @@ class _DecodeStep:
         # Flat indices into each row's [lanes, cache_len] mask: lane j's slot of the coming step.
         lane = torch.arange(lanes, device=visible.device)
         self.write_at = lane * cache_len + width + lane
+        # For the kernel: each row's first prompt slot any lane reads (a shared layout's prefix starts
+        # after its padding) and the slot after the step's own tokens, moved on by `lanes` a step.
+        self.bounds = None
+        if self.attention_impl == KERNEL_DECODE:
+            first = visible.any(dim=1).int().argmax(dim=-1)
+            stop = torch.full_like(first, width + lanes)
+            self.bounds = torch.stack([first, stop], dim=-1).to(torch.int32).contiguous()
 
     def __call__(self) -> None:
         self.attention.view(self.attention.shape[0], -1).index_fill_(1, self.write_at, True)
-        with attention_as(self.config, self.attention_impl):
+        with attention_as(self.config, self.attention_impl), decode_bounds(self.bounds):
             logits = self.model(
                 input_ids=self.ids,
                 attention_mask=self.attention,
@@ -207,6 +249,8 @@ class _DecodeStep:
         self.ids.copy_(logits.argmax(dim=-1))
         self.position.add_(1)
         self.write_at.add_(self.lanes)
+        if self.bounds is not None:
+            self.bounds[:, 1].add_(self.lanes)
 
 
 def _capture(step: _DecodeStep) -> Any:
@@ -319,7 +363,7 @@ def decode_greedy(
     ids = ids.to(device)
     cache_len = max(width + max_new_tokens - 1, width + 1)  # the last token is never fed back
 
-    def prefill(part: slice, cache: Any) -> Any:
+    def prefill(part: slice, start: int, cache: Any) -> Any:
         rows_ids = ids[part]
         with _head_reads(model, lengths[part] - 1):
             return model(

@@ -45,6 +45,7 @@ class SharedLayout:
     segments: list[list[int]]  # [rows, width]: -1 padding, 0 the prefix, j + 1 lane j
     lane_ends: list[int]  # the column of each lane's last prompt token, the same in every row
     next_positions: list[list[int]]  # [rows, lanes]: the position of each lane's first new token
+    starts: list[int]  # each row's first real column (its prefix is padded on the left up to there)
 
     @property
     def width(self) -> int:
@@ -65,7 +66,7 @@ def layout(groups: Sequence[Sequence[list[int]]], pad_id: int) -> SharedLayout:
     lane_widths = [max(len(g[j]) - p for g, p in zip(groups, shared, strict=True)) for j in range(lanes)]
     starts = [prefix_width + sum(lane_widths[:j]) for j in range(lanes)]
     width = prefix_width + sum(lane_widths)
-    ids, positions, segments, next_positions = [], [], [], []
+    ids, positions, segments, next_positions, row_starts = [], [], [], [], []
     for group, p in zip(groups, shared, strict=True):
         row_ids, row_pos, row_seg = [pad_id] * width, [1] * width, [-1] * width
         offset = prefix_width - p
@@ -84,8 +85,9 @@ def layout(groups: Sequence[Sequence[list[int]]], pad_id: int) -> SharedLayout:
         positions.append(row_pos)
         segments.append(row_seg)
         next_positions.append(nexts)
+        row_starts.append(offset)
     lane_ends = [starts[j] + lane_widths[j] - 1 for j in range(lanes)]
-    return SharedLayout(ids, positions, segments, lane_ends, next_positions)
+    return SharedLayout(ids, positions, segments, lane_ends, next_positions, row_starts)
 
 
 def prefill_mask(segments: Any, key_len: int | None = None) -> Any:
@@ -127,10 +129,15 @@ def decode_shared(
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
     ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The
     prefill runs in slices of groups of at most `prefill_tokens` prompt columns, each slice with its
-    own part of the mask (hf_decode.prefill_in_slices)."""
+    own part of the mask (hf_decode.prefill_in_slices).
+
+    The groups are laid out longest prefix first, so a slice's groups have prefixes of about one
+    length and its prefill skips the columns that are padding in all of them: a pass's prefixes range
+    from half to all of its width when the claims' lengths do."""
     import torch
 
-    shape = layout(groups, loaded.tokenizer.pad_token_id)
+    order = sorted(range(len(groups)), key=lambda i: shared_prefix_len(groups[i]), reverse=True)
+    shape = layout([groups[i] for i in order], loaded.tokenizer.pad_token_id)
     device = loaded.device
     ids = torch.tensor(shape.ids, dtype=torch.long, device=device)
     positions = torch.tensor(shape.positions, dtype=torch.long, device=device)
@@ -139,22 +146,25 @@ def decode_shared(
     cache_len = shape.width + lanes * max(max_new_tokens - 1, 1)
     lane_ends = torch.tensor(shape.lane_ends, dtype=torch.long, device=device)
 
-    def prefill(part: slice, cache: Any) -> Any:
+    def padded_columns(part: slice) -> int:
+        return min(shape.starts[part])
+
+    def prefill(part: slice, start: int, cache: Any) -> Any:
         return model(
-            input_ids=ids[part],
-            attention_mask=prefill_mask(segments[part], cache_len),
-            position_ids=positions[part],
+            input_ids=ids[part, start:],
+            attention_mask=prefill_mask(segments[part], cache_len)[:, :, start:],
+            position_ids=positions[part, start:],
             past_key_values=cache,
             use_cache=True,
-            logits_to_keep=lane_ends,
+            logits_to_keep=lane_ends - start,
         ).logits
 
     with torch.inference_mode():
         cache, logits = hf_decode.prefill_in_slices(
-            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens
+            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens, padded_columns=padded_columns
         )
         first = logits.argmax(dim=-1)  # [rows, lanes]
-        return hf_decode.continue_greedy(
+        tokens = hf_decode.continue_greedy(
             model,
             loaded,
             cache,
@@ -166,6 +176,10 @@ def decode_shared(
             stop_ids=stop_ids,
             use_graph=use_graph,
         )
+    in_order: list[list[list[int]]] = [[] for _ in groups]
+    for row, group in enumerate(order):
+        in_order[group] = tokens[row]
+    return in_order
 
 
 def group_width(group: Sequence[list[int]]) -> int:

@@ -39,6 +39,7 @@ def _decode_split_kernel(
     k_ptr,
     v_ptr,
     mask_ptr,
+    bounds_ptr,
     acc_ptr,
     max_ptr,
     sum_ptr,
@@ -62,6 +63,7 @@ def _decode_split_kernel(
     ROWS: tl.constexpr,
     BLOCK_D: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    HAS_BOUNDS: tl.constexpr,
 ):
     row = tl.program_id(0)
     kv_head = tl.program_id(1)
@@ -84,6 +86,12 @@ def _decode_split_kernel(
     acc = tl.zeros((ROWS, BLOCK_D), dtype=tl.float32)
     start = split * split_len
     stop = tl.minimum(start + split_len, length)
+    if HAS_BOUNDS:
+        # Blocks wholly before the row's first readable slot or after its last are skipped. The blocks
+        # that remain are the same blocks (aligned to BLOCK_N from slot 0), so the sums are the same.
+        first = tl.load(bounds_ptr + row * 2)
+        start = tl.maximum(start, (first // BLOCK_N) * BLOCK_N)
+        stop = tl.minimum(stop, tl.load(bounds_ptr + row * 2 + 1))
     k_base = k_ptr + row * stride_kb + kv_head * stride_kh
     v_base = v_ptr + row * stride_vb + kv_head * stride_vh
     m_base = mask_ptr + row * stride_mb
@@ -126,10 +134,15 @@ def _splits(rows: int, kv_heads: int, length: int) -> int:
     return max(1, min(want, length // _MIN_SPLIT_KEYS))
 
 
-def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) -> Any:
+def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float, bounds: Any = None) -> Any:
     """query [B, H, lanes, D]; key, value [B, KVH, L, D] (the static cache; L may exceed the mask's
     keys, which are the first ones); mask [B, 1, lanes, Lm] bool, Lm <= L. Returns [B, lanes, H, D]
-    in the query's dtype."""
+    in the query's dtype.
+
+    bounds [B, 2] int32 (optional, on the device): each row's first slot any lane may read and the
+    slot after its last; slots outside them must be masked for every lane. The kernel then reads
+    neither a shared layout's leading padding nor the static cache's slots not yet written, which are
+    most of a step's bytes early in a pass."""
     batch, heads, lanes, dim = query.shape
     kv_heads = key.shape[1]
     length = mask.shape[-1]
@@ -142,6 +155,8 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) 
     if key.stride(-1) != 1 or value.stride(-1) != 1 or query.stride(-1) != 1:
         raise ValueError("decode_attention needs the head dimension contiguous")
     seen = mask.view(torch.uint8)  # bool, read as bytes
+    if bounds is not None and (bounds.shape != (batch, 2) or bounds.dtype != torch.int32 or not bounds.is_contiguous()):
+        raise ValueError("decode_attention's bounds are [rows, 2] contiguous int32")
     acc = torch.empty((batch, kv_heads, splits, group * lanes, dim), dtype=torch.float32, device=query.device)
     best = torch.empty((batch, kv_heads, splits, group * lanes), dtype=torch.float32, device=query.device)
     total = torch.empty_like(best)
@@ -150,6 +165,7 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) 
         key,
         value,
         seen,
+        seen if bounds is None else bounds,
         acc,
         best,
         total,
@@ -173,6 +189,7 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float) 
         ROWS=rows,
         BLOCK_D=block_d,
         BLOCK_N=_BLOCK_N,
+        HAS_BOUNDS=bounds is not None,
     )
     # Merge the splits: each split's sum and output rescaled to the row's largest maximum.
     top = best.amax(dim=2, keepdim=True)

@@ -167,14 +167,14 @@ _no_triton_warned: list[bool] = []
 @contextmanager
 def prefill_ops(loaded: Any) -> Iterator[None]:
     """With hf.fused_prefill, the block's forwards run hf_fused's kernels for the ops they cover; eager
-    ops otherwise, and where triton is missing (one warning)."""
+    ops otherwise: where triton is missing (one warning on a GPU; on a CPU there is nothing to fuse)."""
     if not loaded.fused_prefill:
         yield
         return
     try:
         from claimcourt.models import hf_fused
     except ImportError:  # no triton: a CPU build of torch
-        if not _no_triton_warned:
+        if not _no_triton_warned and loaded.device.type == "cuda":
             _no_triton_warned.append(True)
             log.warning("hf.fused_prefill needs triton, which is not installed; the prefill runs eager ops")
         yield

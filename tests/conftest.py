@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
@@ -98,6 +99,13 @@ def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: list[str] | N
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn for a child a test stops with SIGINT: a job started in the background by a
+    non-interactive shell (CI under nohup, say) ignores SIGINT, and its children inherit that, so the
+    test's Ctrl-C would never arrive. The child gets the default disposition back, as from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

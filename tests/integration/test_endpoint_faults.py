@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
-from tests.conftest import read_csv, write_csv
+from tests.conftest import ctrl_c_reaches_it, read_csv, write_csv
 from tests.endpoint_support import (
     Served,
     endpoint_toml,
@@ -117,7 +117,9 @@ def _claimcourt(settings: Settings, batch: Path, out: Path) -> subprocess.Popen[
     env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "claimcourt.cli.app", "run", str(batch), "-w", str(settings.workspace)]
     command += ["--run-id", "killed", "-o", str(out)]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=ctrl_c_reaches_it
+    )
 
 
 @pytest.mark.parametrize("proxy", [{"delay_first": 1000, "delay_s": 30}], indirect=True)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from claimcourt.config import Settings
-from tests.conftest import read_csv, write_csv
+from tests.conftest import ctrl_c_reaches_it, read_csv, write_csv
 
 
 def finished_claims(ledger: Path) -> int:
@@ -33,7 +33,9 @@ def start_batch(
     cmd = [sys.executable, "-m", "claimcourt.cli.app", "run", str(batch), "--run-id", run_id]
     cmd += ["--workspace", str(settings.workspace), "--max-concurrency", "4", "-o", str(tmp_path / "out.csv")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it
+    )
     deadline = time.monotonic() + 240
     while finished_claims(settings.workspace / "runs.sqlite") < 20 and time.monotonic() < deadline:
         if proc.poll() is not None:

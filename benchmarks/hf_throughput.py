@@ -234,19 +234,29 @@ def write_inputs(work: Path, claims: list[dict[str, str]], n_batch: int) -> tupl
 
 
 def variants(args: argparse.Namespace) -> list[tuple[str, bool, int, str, bool]]:
-    """The runs to make: (budget, shared prefix, prefill tokens, decode attention, fused prefill)."""
+    """The runs to make: (budget, shared prefix, prefill tokens, decode attention, fused prefill); what a
+    variant leaves out is hf's default."""
+    from claimcourt.config import HFSettings
+
+    defaults = HFSettings()
+    default_ops = "fused" if defaults.fused_prefill else "eager"
     if args.variants:
         runs = []
         for spec in args.variants.split(","):
             budget, shared, prefill, *rest = spec.strip().split("/")
-            attention = rest[0] if rest else "sdpa"
-            fused = len(rest) > 1 and rest[1] == "fused"
+            attention = rest[0] if rest else defaults.decode_attention
+            fused = (rest[1] if len(rest) > 1 else default_ops) == "fused"
             runs.append((budget, shared == "on", int(prefill), attention, fused))
         return runs
     shared_variants = {"on": [True], "off": [False], "both": [False, True]}[args.shared_prefix]
     budgets = [b.strip() for b in args.budgets.split(",") if b.strip()]
     prefills = [int(t) for t in args.prefill_tokens.split(",")]
-    return [(b, v, t, "sdpa", False) for b in budgets for v in shared_variants for t in prefills]
+    return [
+        (b, v, t, defaults.decode_attention, defaults.fused_prefill)
+        for b in budgets
+        for v in shared_variants
+        for t in prefills
+    ]
 
 
 def gib(n: float) -> float:
@@ -303,9 +313,9 @@ def main() -> None:
         "--variants",
         default=None,
         help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION[/OPS]], comma-separated (e.g. 22GiB/off/0/sdpa,"
-        "22GiB/on/16384,none/on/16384/kernel/fused); ATTENTION: hf.decode_attention, sdpa "
-        "(the default) or kernel (hf_triton's decode kernel); OPS: eager (the default) or fused "
-        "(hf.fused_prefill); overrides --budgets, --shared-prefix and --prefill-tokens",
+        "22GiB/on/16384,none/on/16384/sdpa/eager); ATTENTION: hf.decode_attention, kernel "
+        "(hf_triton's decode kernel, the default) or sdpa; OPS: hf.fused_prefill, fused (the default) or "
+        "eager; overrides --budgets, --shared-prefix and --prefill-tokens",
     )
     # The issue's budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.
     parser.add_argument("--claim-tokens", type=int, default=220)

@@ -147,10 +147,16 @@ def _fill_from(cache: Any, start: int, cache_len: int) -> bool:
     `cumulative_length`, which counts the slots filled so far; a later prefill or decode step goes on
     from there. False, and nothing changed, for any other layer."""
     import torch
-    from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
 
-    layers = list(cache.layers)
-    if not all(type(layer) in (StaticLayer, StaticSlidingWindowLayer) and not layer.is_initialized for layer in layers):
+    try:
+        from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
+    except ImportError:  # a transformers whose static cache is laid out otherwise
+        return False
+    layers = list(getattr(cache, "layers", ()))
+    known = (StaticLayer, StaticSlidingWindowLayer)
+    if not layers or not all(
+        type(layer) in known and getattr(layer, "is_initialized", True) is False for layer in layers
+    ):
         return False
     if any(layer.max_cache_len != cache_len for layer in layers) or start >= cache_len:
         return False

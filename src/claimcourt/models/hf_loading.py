@@ -60,9 +60,9 @@ class LoadedModel:
     adapters: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     # hf.decode_attention: how hf_decode's graphed step attends ('sdpa' or 'kernel').
-    decode_attention: str = "sdpa"
+    decode_attention: str = "kernel"
     # hf.fused_prefill: whether hf_decode's prefill runs hf_fused's kernels.
-    fused_prefill: bool = False
+    fused_prefill: bool = True
 
     @property
     def is_peft(self) -> bool:

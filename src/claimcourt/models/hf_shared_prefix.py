@@ -132,8 +132,9 @@ def decode_shared(
     own part of the mask (hf_decode.prefill_in_slices).
 
     The groups are laid out longest prefix first, so a slice's groups have prefixes of about one
-    length and its prefill skips the columns that are padding in all of them: a pass's prefixes range
-    from half to all of its width when the claims' lengths do."""
+    length, and its prefill skips the columns that are padding in all of them (a pass's prefixes are
+    padded on the left to its longest: in the benchmark's, prompts of 399 tokens on average against a
+    longest of over 800)."""
     import torch
 
     order = sorted(range(len(groups)), key=lambda i: shared_prefix_len(groups[i]), reverse=True)

@@ -141,8 +141,7 @@ def decode_attention(query: Any, key: Any, value: Any, mask: Any, scale: float, 
 
     bounds [B, 2] int32 (optional, on the device): each row's first slot any lane may read and the
     slot after its last; slots outside them must be masked for every lane. The kernel then reads
-    neither a shared layout's leading padding nor the static cache's slots not yet written, which are
-    most of a step's bytes early in a pass."""
+    neither a shared layout's leading padding nor the static cache's slots not yet written."""
     batch, heads, lanes, dim = query.shape
     kv_heads = key.shape[1]
     length = mask.shape[-1]

@@ -4,7 +4,7 @@ peft, all saved with `save_pretrained` so the tests drive the real loading path 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,12 +89,16 @@ def build_tiny_models(root: Path, *, hidden: int = 32, layers: int = 2) -> TinyM
     }
     torch.manual_seed(1234)
     built: dict[str, Path] = {}
-    for name, cls, config in (
-        ("phi3", Phi3ForCausalLM, Phi3Config(num_key_value_heads=4, original_max_position_embeddings=4096, **common)),
-        ("mistral", MistralForCausalLM, MistralConfig(num_key_value_heads=2, **common)),
-        ("llama", LlamaForCausalLM, LlamaConfig(num_key_value_heads=2, **common)),
-    ):
-        model = cls(config)
+    builders: list[tuple[str, Callable[[], Any]]] = [
+        (
+            "phi3",
+            lambda: Phi3ForCausalLM(Phi3Config(num_key_value_heads=4, original_max_position_embeddings=4096, **common)),
+        ),
+        ("mistral", lambda: MistralForCausalLM(MistralConfig(num_key_value_heads=2, **common))),
+        ("llama", lambda: LlamaForCausalLM(LlamaConfig(num_key_value_heads=2, **common))),
+    ]
+    for name, build in builders:
+        model = build()
         # Random weights drawn wider than the default init, so greedy outputs vary with the prompt.
         with torch.no_grad():
             for param in model.parameters():
@@ -111,7 +115,7 @@ def build_tiny_models(root: Path, *, hidden: int = 32, layers: int = 2) -> TinyM
         for name, param in lora.named_parameters():
             if "lora_" in name:
                 param.normal_(0.0, 0.5)  # a visible effect on the logits
-    lora.save_pretrained(root / "adapter")
+    lora.save_pretrained(str(root / "adapter"))
     return TinyModels(root / "tokenizer", built["phi3"], built["mistral"], built["llama"], root / "adapter")
 
 

@@ -293,7 +293,8 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
 def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: TinyModels, model_name: str) -> None:
     """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows
     prefilled together: the same first-token logits and the same tokens, row for row."""
-    from claimcourt.models.hf_decode import decode_greedy, prefill_slices
+    from claimcourt.models.hf_decode import decode_greedy
+    from claimcourt.models.hf_prefill import prefill_slices
 
     path = str(getattr(tiny, model_name))
     loaded = ModelRegistry(settings_for(tiny, debater_model=path)).get(path)
@@ -324,7 +325,7 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
 
 
 def test_prefill_slices_cover_every_row_once_in_order() -> None:
-    from claimcourt.models.hf_decode import prefill_slices
+    from claimcourt.models.hf_prefill import prefill_slices
 
     assert prefill_slices(9, 100, None) == prefill_slices(9, 100, 0) == [slice(0, 9)]
     for rows, width, tokens in [(1, 900, 100), (7, 10, 30), (256, 1000, 16384), (5, 4, 10**6)]:

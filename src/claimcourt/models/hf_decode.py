@@ -11,19 +11,15 @@ What the model computes is unchanged: every real token attends to the same real 
 positions as in `generate`, and tokens are the argmax of the same logits. The prefill runs the rows
 padded on the right, where causal attention alone is the right mask (flash-style kernels, no dense
 mask); each decode step feeds the rows' last tokens at their own next positions, with a mask of the
-row's real prompt tokens and everything generated so far. The prefill can run in slices of rows of a
-few thousand prompt tokens (hf.prefill_tokens), each into a cache of its own, joined into the pass's cache afterwards: a
-prefill's transient activations (for the Mistral Judge ~135 KB a prompt token, as much as its KV cache)
-then cost one slice's worth, not the whole pass's, and under a memory budget the pass holds more rows.
-Rows leave at their first stop token exactly as `generate_texts` cuts them. Where a graph cannot be
-captured (no CUDA, a sliding window shorter than the pass, a capture error), the same step runs eagerly.
+row's real prompt tokens and everything generated so far. The prefill can run in slices of rows
+(hf_prefill), so under a memory budget a pass holds more rows. Rows leave at their first stop token
+exactly as `generate_texts` cuts them. Where a graph cannot be captured (no CUDA, a sliding window
+shorter than the pass, a capture error), the same step runs eagerly.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as, decode_bounds
+from claimcourt.models.hf_prefill import prefill_in_slices
 
 log = logging.getLogger(__name__)
 
@@ -76,118 +73,6 @@ def static_cache_fits(config: Any, total_len: int) -> bool:
     window masks nothing and the static cache never rolls)."""
     window = getattr(config, "sliding_window", None)
     return window is None or total_len <= int(window)
-
-
-def prefill_slices(rows: int, width: int, max_tokens: int | None) -> list[slice]:
-    """Row slices of a pass's prefill, of about equal size, each at most `max_tokens` prompt columns
-    (at least one row); None or 0: one slice."""
-    if not max_tokens:
-        return [slice(0, rows)]
-    per_slice = max(1, max_tokens // max(width, 1))
-    count = math.ceil(rows / per_slice)
-    bounds = [rows * k // count for k in range(count + 1)]
-    return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
-
-
-def join_caches(caches: list[Any]) -> Any:
-    """One cache holding every slice's rows, in order: each layer's keys and values concatenated on the
-    batch axis, a layer at a time, the slices' own tensors freed as they go (so the join costs one
-    layer's cache beside the pass's). Every slice's cache has the same length and the same filled slots."""
-    import torch
-
-    joined = caches[0]
-    if len(caches) == 1:
-        return joined
-    for index, layer in enumerate(joined.layers):
-        parts = [cache.layers[index] for cache in caches]
-        layer.keys = torch.cat([part.keys for part in parts])
-        layer.values = torch.cat([part.values for part in parts])
-        layer.batch_size = layer.keys.shape[0]
-        for part in parts[1:]:
-            part.keys = part.values = None
-    return joined
-
-
-def prefill_in_slices(
-    loaded: Any,
-    rows: int,
-    width: int,
-    cache_len: int,
-    forward: Callable[[slice, int, Any], Any],
-    max_tokens: int | None,
-    *,
-    padded_columns: Callable[[slice], int] | None = None,
-) -> tuple[Any, Any]:
-    """Run `forward(rows_slice, start, cache)` (a prefill of those rows' columns from `start` on into an
-    empty static cache that fills from slot `start`, returning their logits) slice by slice; returns the
-    pass's joined cache and the slices' logits (float32), in row order.
-
-    `padded_columns(rows_slice)`: how many leading columns are padding in every row of the slice (a
-    shared layout's prefixes are padded on the left to the pass's longest). The slice's prefill skips
-    them: their slots stay empty, and no query ever reads them. Where the cache cannot fill from a slot
-    other than 0 (a cache layer of a kind not known here), every slice starts at 0."""
-    import torch
-    from transformers import StaticCache
-
-    caches, logits = [], []
-    with prefill_ops(loaded):
-        for part in prefill_slices(rows, width, max_tokens):
-            cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-            start = padded_columns(part) if padded_columns is not None else 0
-            if start and not _fill_from(cache, start, cache_len):
-                start = 0
-            logits.append(forward(part, start, cache).float())
-            caches.append(cache)
-    return join_caches(caches), torch.cat(logits)
-
-
-def _fill_from(cache: Any, start: int, cache_len: int) -> bool:
-    """Make an empty static cache write its first keys at slot `start`: transformers' static layers
-    (plain, and sliding-window ones whose window holds the whole cache) write at their
-    `cumulative_length`, which counts the slots filled so far; a later prefill or decode step goes on
-    from there. False, and nothing changed, for any other layer."""
-    import torch
-
-    try:
-        from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
-    except ImportError:  # a transformers whose static cache is laid out otherwise
-        return False
-    layers = list(getattr(cache, "layers", ()))
-    known = (StaticLayer, StaticSlidingWindowLayer)
-    if not layers or not all(
-        type(layer) in known and getattr(layer, "is_initialized", True) is False for layer in layers
-    ):
-        return False
-    if any(layer.max_cache_len != cache_len for layer in layers) or start >= cache_len:
-        return False
-    for layer in layers:
-        layer.cumulative_length = torch.tensor(start, dtype=torch.long)
-        if isinstance(layer, StaticSlidingWindowLayer):
-            layer.cumulative_length_int = start
-    return True
-
-
-_no_triton_warned: list[bool] = []
-
-
-@contextmanager
-def prefill_ops(loaded: Any) -> Iterator[None]:
-    """With hf.fused_prefill, the block's forwards run hf_fused's kernels for the ops they cover; eager
-    ops otherwise: where triton is missing (one warning on a GPU; on a CPU there is nothing to fuse)."""
-    if not loaded.fused_prefill:
-        yield
-        return
-    try:
-        from claimcourt.models import hf_fused
-    except ImportError:  # no triton: a CPU build of torch
-        if not _no_triton_warned and loaded.device.type == "cuda":
-            _no_triton_warned.append(True)
-            log.warning("hf.fused_prefill needs triton, which is not installed; the prefill runs eager ops")
-        yield
-        return
-    hf_fused.install(loaded.model)
-    with hf_fused.active():
-        yield
 
 
 class _DecodeStep:
@@ -353,7 +238,7 @@ def decode_greedy(
     """Greedy generation for prompt rows (token ids): each row's new token ids, cut before its first
     stop token. `choose_first(float logits [B, V]) -> token ids [B]` picks the first token (default:
     argmax); `forced[k]` replaces token k+1 of every row (the Judge's header). The prefill runs in
-    slices of at most `prefill_tokens` prompt tokens (None: in one; see prefill_in_slices).
+    slices of at most `prefill_tokens` prompt tokens (None: in one; see hf_prefill.prefill_in_slices).
 
     The rows are padded on the right, so the prefill is causal attention alone (causal_prefill_attention);
     the decode step's mask then hides each row's padding slots, and its positions continue each row's own.

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claimcourt.models import hf_decode
+from claimcourt.models import hf_decode, hf_prefill
 
 # Below this many shared tokens a group is not worth a layout of its own.
 MIN_SHARED_TOKENS = 8
@@ -129,7 +129,7 @@ def decode_shared(
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
     ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The
     prefill runs in slices of groups of at most `prefill_tokens` prompt columns, each slice with its
-    own part of the mask (hf_decode.prefill_in_slices).
+    own part of the mask (hf_prefill.prefill_in_slices).
 
     The groups are laid out longest prefix first, so a slice's groups have prefixes of about one
     length, and its prefill skips the columns that are padding in all of them (a pass's prefixes are
@@ -161,7 +161,7 @@ def decode_shared(
         ).logits
 
     with torch.inference_mode():
-        cache, logits = hf_decode.prefill_in_slices(
+        cache, logits = hf_prefill.prefill_in_slices(
             loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens, padded_columns=padded_columns
         )
         first = logits.argmax(dim=-1)  # [rows, lanes]

@@ -56,12 +56,14 @@ class SharedLayout:
         return len(self.lane_ends)
 
 
-def layout(groups: Sequence[Sequence[list[int]]], pad_id: int) -> SharedLayout:
-    """Lay out groups of rows (each group: one row per lane, the same number of lanes in every group)."""
+def layout(groups: Sequence[Sequence[list[int]]], pad_id: int, shared: Sequence[int] | None = None) -> SharedLayout:
+    """Lay out groups of rows (each group: one row per lane, the same number of lanes in every group);
+    `shared`: each group's shared_prefix_len, where the caller has it already."""
     lanes = len(groups[0])
     if any(len(g) != lanes for g in groups):
         raise ValueError("every group of a shared pass needs the same number of rows")
-    shared = [shared_prefix_len(g) for g in groups]
+    if shared is None:
+        shared = [shared_prefix_len(g) for g in groups]
     prefix_width = max(shared)
     lane_widths = [max(len(g[j]) - p for g, p in zip(groups, shared, strict=True)) for j in range(lanes)]
     starts = [prefix_width + sum(lane_widths[:j]) for j in range(lanes)]
@@ -137,8 +139,9 @@ def decode_shared(
     longest of over 800)."""
     import torch
 
-    order = sorted(range(len(groups)), key=lambda i: shared_prefix_len(groups[i]), reverse=True)
-    shape = layout([groups[i] for i in order], loaded.tokenizer.pad_token_id)
+    prefixes = [shared_prefix_len(g) for g in groups]
+    order = sorted(range(len(groups)), key=lambda i: prefixes[i], reverse=True)
+    shape = layout([groups[i] for i in order], loaded.tokenizer.pad_token_id, [prefixes[i] for i in order])
     device = loaded.device
     ids = torch.tensor(shape.ids, dtype=torch.long, device=device)
     positions = torch.tensor(shape.positions, dtype=torch.long, device=device)

@@ -42,35 +42,35 @@ def settings_for(tiny: TinyModels, model: str) -> HFSettings:
     )
 
 
-def assert_same_but_for_near_ties(
-    model: Any, loaded: Any, prompts: list[list[int]], ours: list[list[int]], plain: list[list[int]]
+def assert_every_token_greedy_but_for_near_ties(
+    model: Any, loaded: Any, prompts: list[list[int]], *paths: list[list[int]], max_new_tokens: int = 24
 ) -> None:
-    """In bf16 two attention layouts (a shared prefix, a padded batch) round differently, so on a tiny
-    random model whose logits are nearly flat a greedy path may take the other of two near-tied tokens.
-    Every row must agree up to its first difference, and there the row's own logits (one plain forward
-    of the prompt and the tokens both paths agreed on) must hold the two tokens within bf16 noise: a real
-    error (a lane reading the other lane, a wrong position) parts the paths at a clear winner. Most rows
-    must not differ at all."""
+    """Every token each path took is the model's greedy token after the prompt and the path's own
+    tokens before it, within bf16 noise; where a path stopped short, its stop token is. The reference
+    is one plain forward per row and path (no cache, no batch), whose logits at each position are read.
+
+    In bf16 two attention layouts (a shared prefix, a padded batch) round differently, so on a tiny
+    random model whose logits are nearly flat two paths may take different ones of two near-tied
+    tokens and then go on apart; how many rows meet such a tie in 24 steps is a property of the
+    weights (3 of 8 and 5 of 16 rows on two H200 runs), not of the path. So the paths are not compared
+    with each other but each with the model, token by token: a real error (a lane reading the other
+    lane, a wrong position or slot) takes a token that is not the greedy one by a clear margin."""
     import torch
 
-    differing = 0
-    for prompt, a, b in zip(prompts, ours, plain, strict=True):
-        if a == b:
-            continue
-        differing += 1
-        k = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-        with torch.inference_mode():
-            ids = torch.tensor([prompt + a[:k]], device=loaded.device)
-            logits = model(input_ids=ids).logits[0, -1].float()
-        stops = hf_engine.stop_token_ids(loaded)
-        # A path that ended at k took its likeliest stop token there.
-        took = [row[k] if k < len(row) else max(stops, key=lambda t: float(logits[t])) for row in (a, b)]
-        gap = float((logits[took[0]] - logits[took[1]]).abs())
-        # bf16 keeps 8 significant bits: a few rounding steps at the logits' scale, 8 of them here (0.5
-        # at logits of 8 to 16; the first H100 run parted one row of eight at a gap of 0.31 there).
-        ulp = 2.0 ** (math.floor(math.log2(float(logits.abs().max()))) - 7)
-        assert gap <= 8 * ulp, (k, gap, float(logits.abs().max()))
-    assert differing <= len(prompts) // 4, differing
+    stops = hf_engine.stop_token_ids(loaded)
+    for path in paths:
+        for row, (prompt, tokens) in enumerate(zip(prompts, path, strict=True)):
+            with torch.inference_mode():
+                ids = torch.tensor([prompt + tokens], device=loaded.device)
+                logits = model(input_ids=ids).logits[0, len(prompt) - 1 :].float()  # [len(tokens) + 1, V]
+            for k in range(min(len(tokens) + 1, max_new_tokens)):
+                step = logits[k]
+                took = tokens[k] if k < len(tokens) else max(stops, key=lambda t: float(step[t]))
+                gap = float(step.max() - step[took])
+                # bf16 keeps 8 significant bits: a few rounding steps at the logits' scale, 8 of them
+                # here (0.5 at logits of 8 to 16; the first H100 run parted a row at a gap of 0.31).
+                ulp = 2.0 ** (math.floor(math.log2(float(step.abs().max()))) - 7)
+                assert gap <= 8 * ulp, (row, k, gap, float(step.abs().max()))
 
 
 TEXTS = [
@@ -166,8 +166,6 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
         assert hf_attention._decode_kernel() is not None, "triton is missing: the step would use SDPA"
     tok = loaded.tokenizer
     roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
-    # Sixteen rows: on these tiny random models a share of rows parts at near-ties, and the share is
-    # what the check bounds, so it needs more than a handful of rows to be measured.
     groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS + MORE_TEXTS]
     assert all(hf_shared_prefix.shared_prefix_len(g) >= hf_shared_prefix.MIN_SHARED_TOKENS for g in groups)
     stops = hf_engine.stop_token_ids(loaded)
@@ -180,7 +178,7 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
     assert hf_attention._decode_kernel() is not None or attention == "sdpa"  # the kernel ran without failing
     prompts = [r for g in groups for r in g]
     with loaded.role(None) as model:
-        assert_same_but_for_near_ties(model, loaded, prompts, [t for lanes in ours for t in lanes], plain)
+        assert_every_token_greedy_but_for_near_ties(model, loaded, prompts, [t for lanes in ours for t in lanes], plain)
     assert any(len(r) > 4 for r in plain)
 
 
@@ -205,10 +203,10 @@ def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels,
         shared_sliced = hf_shared_prefix.decode_shared(
             model, loaded, groups, max_new_tokens=24, stop_ids=stops, prefill_tokens=1
         )
-        assert_same_but_for_near_ties(model, loaded, rows, sliced, whole)
+        assert_every_token_greedy_but_for_near_ties(model, loaded, rows, sliced, whole)
         shared_prompts = [r for g in groups for r in g]
         flat = [[t for lanes in out for t in lanes] for out in (shared_sliced, shared_whole)]
-        assert_same_but_for_near_ties(model, loaded, shared_prompts, flat[0], flat[1])
+        assert_every_token_greedy_but_for_near_ties(model, loaded, shared_prompts, flat[0], flat[1])
     assert loaded.model_id not in hf_decode._graphs_broken
     assert any(len(r) > 4 for r in whole)
 
@@ -336,9 +334,9 @@ def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
                 assert all(n > 0 for n in calls.values()), calls
                 seen = dict(calls)
         assert calls == seen, "the eager run (and every decode step) must not reach the kernels"
-        assert_same_but_for_near_ties(model, loaded, rows, out[True][0], out[False][0])
+        assert_every_token_greedy_but_for_near_ties(model, loaded, rows, out[True][0], out[False][0])
         shared_prompts = [r for g in groups for r in g]
-        assert_same_but_for_near_ties(model, loaded, shared_prompts, out[True][1], out[False][1])
+        assert_every_token_greedy_but_for_near_ties(model, loaded, shared_prompts, out[True][1], out[False][1])
     assert not hf_fused._failed and loaded.model_id not in hf_decode._graphs_broken
     assert any(len(r) > 4 for r in out[False][0])
 

@@ -242,31 +242,24 @@ def decode_greedy(
 
     The rows are padded on the right, so the prefill is causal attention alone (causal_prefill_attention);
     the decode step's mask then hides each row's padding slots, and its positions continue each row's own.
-    They are laid out longest first, so that a slice's rows are of about one length and its prefill stops
-    at its longest (the rest of the columns are padding in all of them); `choose_first` and the result
-    see the rows in the caller's order.
     """
     import torch
 
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i]), reverse=True)
-    batch, width = len(rows), len(rows[order[0]])
+    batch, width = len(rows), max(len(r) for r in rows)
     device = loaded.device
     ids = torch.full((batch, width), loaded.tokenizer.pad_token_id, dtype=torch.long)
-    for at, i in enumerate(order):
-        ids[at, : len(rows[i])] = torch.tensor(list(rows[i]), dtype=torch.long)
-    lengths = torch.tensor([len(rows[i]) for i in order], dtype=torch.long, device=device)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(list(row), dtype=torch.long)
+    lengths = torch.tensor([len(r) for r in rows], dtype=torch.long, device=device)
     ids = ids.to(device)
     cache_len = max(width + max_new_tokens - 1, width + 1)  # the last token is never fed back
 
-    def columns(part: slice) -> tuple[int, int]:
-        return 0, len(rows[order[part.start]])  # the slice's longest: its first row
-
-    def prefill(part: slice, start: int, stop: int, cache: Any) -> Any:
-        rows_ids = ids[part, :stop]
+    def prefill(part: slice, start: int, cache: Any) -> Any:
+        rows_ids = ids[part]
         with _head_reads(model, lengths[part] - 1):
             return model(
                 input_ids=rows_ids,
-                position_ids=torch.arange(stop, device=device).expand(rows_ids.shape[0], stop),
+                position_ids=torch.arange(width, device=device).expand(rows_ids.shape[0], width),
                 past_key_values=cache,
                 use_cache=True,
                 logits_to_keep=0,
@@ -274,13 +267,8 @@ def decode_greedy(
 
     with torch.inference_mode():
         with attention_as(loaded.config, CAUSAL_PREFILL):
-            cache, logits = prefill_in_slices(loaded, batch, width, cache_len, prefill, prefill_tokens, columns=columns)
-        if choose_first is None:
-            first = logits.argmax(dim=-1)
-        else:  # in the caller's order, and back
-            placed = torch.empty(batch, dtype=torch.long, device=device)
-            placed[torch.tensor(order, device=device)] = torch.arange(batch, device=device)
-            first = choose_first(logits[placed])[torch.tensor(order, device=device)]
+            cache, logits = prefill_in_slices(loaded, batch, width, cache_len, prefill, prefill_tokens)
+        first = choose_first(logits) if choose_first is not None else logits.argmax(dim=-1)
         real = torch.arange(width, device=device).view(1, width) < lengths.view(batch, 1)
         tokens = continue_greedy(
             model,
@@ -295,10 +283,7 @@ def decode_greedy(
             forced=forced,
             use_graph=use_graph,
         )
-    in_order: list[list[int]] = [[] for _ in rows]
-    for at, i in enumerate(order):
-        in_order[i] = tokens[at][0]
-    return in_order
+    return [lanes[0] for lanes in tokens]
 
 
 class _Timing:

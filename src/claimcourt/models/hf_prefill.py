@@ -2,9 +2,8 @@
 
 Why slices: a prefill's transient activations (for the Mistral Judge ~135 KB a prompt token, as much as
 its KV cache) cost one slice's worth, not the whole pass's, so a pass under a memory budget holds more
-rows (hf.prefill_tokens). A slice computes only the columns where one of its rows has a token: a
-shared layout's prefixes are padded on the left to the pass's longest, plain rows on the right to the
-longest prompt, and the callers order their rows by length so that a slice's rows are of about one.
+rows (hf.prefill_tokens). A slice whose rows all start with padding (a shared layout's prefixes, padded
+on the left to the pass's longest) skips those columns, and its cache fills from the first real slot.
 With hf.fused_prefill the slices' forwards run hf_fused's kernels (`prefill_ops`).
 """
 
@@ -13,7 +12,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,110 +54,58 @@ def prefill_in_slices(
     rows: int,
     width: int,
     cache_len: int,
-    forward: Callable[[slice, int, int, Any], Any],
+    forward: Callable[[slice, int, Any], Any],
     max_tokens: int | None,
     *,
-    columns: Callable[[slice], tuple[int, int]] | None = None,
+    padded_columns: Callable[[slice], int] | None = None,
 ) -> tuple[Any, Any]:
-    """Run `forward(rows_slice, start, stop, cache)` (a prefill of those rows' columns [start, stop) into
-    an empty static cache that fills from slot `start`, returning their logits) slice by slice; returns
-    the pass's joined cache and the slices' logits (float32), in row order.
+    """Run `forward(rows_slice, start, cache)` (a prefill of those rows' columns from `start` on into an
+    empty static cache that fills from slot `start`, returning their logits) slice by slice; returns the
+    pass's joined cache and the slices' logits (float32), in row order.
 
-    `columns(rows_slice) -> (start, stop)`: the slice's columns outside which every one of its rows
-    holds padding (None: all `width`). The slice's prefill skips the rest: those slots stay empty and
-    no query ever reads them, and afterwards its cache counts `width` slots filled, so the decode's
-    first token goes to slot `width` in every row, as if the whole width had been prefilled. Where the
-    cache is of a kind not known here (see _static_layers), every slice computes all columns."""
+    `padded_columns(rows_slice)`: how many leading columns are padding in every row of the slice (a
+    shared layout's prefixes are padded on the left to the pass's longest). The slice's prefill skips
+    them: their slots stay empty, and no query ever reads them. Where the cache cannot fill from a slot
+    other than 0 (a cache layer of a kind not known here), every slice starts at 0."""
     import torch
     from transformers import StaticCache
 
-    timing = _PrefillTiming(loaded.device)
     caches, logits = [], []
     with prefill_ops(loaded):
         for part in prefill_slices(rows, width, max_tokens):
             cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
-            start, stop = columns(part) if columns is not None else (0, width)
-            layers = _static_layers(cache, cache_len)
-            if layers is None or not 0 <= start < stop <= width:
-                start, stop = 0, width
-            elif start:
-                _count_filled(layers, start)
-            logits.append(forward(part, start, stop, cache).float())
-            if layers is not None and stop < width:
-                _count_filled(layers, width)
+            start = padded_columns(part) if padded_columns is not None else 0
+            if start and not _fill_from(cache, start, cache_len):
+                start = 0
+            logits.append(forward(part, start, cache).float())
             caches.append(cache)
-            timing.add(part.stop - part.start, stop - start)
-    joined, out = join_caches(caches), torch.cat(logits)
-    timing.done(rows, width, len(caches))
-    return joined, out
+    return join_caches(caches), torch.cat(logits)
 
 
-def _count_filled(layers: list[Any], slots: int) -> None:
-    """Make static layers count `slots` filled: the next keys they take go to slot `slots`."""
+def _fill_from(cache: Any, start: int, cache_len: int) -> bool:
+    """Make an empty static cache write its first keys at slot `start`: transformers' static layers
+    (plain, and sliding-window ones whose window holds the whole cache) write at their
+    `cumulative_length`, which counts the slots filled so far; a later prefill or decode step goes on
+    from there. False, and nothing changed, for any other layer."""
     import torch
 
-    for layer in layers:
-        if layer.is_initialized:  # on the device by now, and read there: in place
-            layer.cumulative_length.fill_(slots)
-        else:  # moved to the device with the layer's first keys
-            layer.cumulative_length = torch.tensor(slots, dtype=torch.long)
-        if hasattr(layer, "cumulative_length_int"):  # a sliding-window layer keeps a host count too
-            layer.cumulative_length_int = slots
-
-
-def _static_layers(cache: Any, cache_len: int) -> list[Any] | None:
-    """The layers of an empty static cache if each writes at its `cumulative_length` (transformers'
-    static layers, plain, and sliding-window ones whose window holds the whole cache), which counts the
-    slots filled so far: a prefill or decode step writes from there on. None for any other cache."""
     try:
         from transformers.cache_utils import StaticLayer, StaticSlidingWindowLayer
     except ImportError:  # a transformers whose static cache is laid out otherwise
-        return None
+        return False
     layers = list(getattr(cache, "layers", ()))
     known = (StaticLayer, StaticSlidingWindowLayer)
     if not layers or not all(
         type(layer) in known and getattr(layer, "is_initialized", True) is False for layer in layers
     ):
-        return None
-    if any(layer.max_cache_len != cache_len for layer in layers):
-        return None
-    return layers
-
-
-class _PrefillTiming:
-    """The prefill's share of a pass for the pass log: its seconds and the columns it computed against
-    the padded rectangle (benchmarks read it beside the decode's ms/step). It waits for the device only
-    where INFO is logged, and then once before and once after the prefill."""
-
-    def __init__(self, device: Any) -> None:
-        import torch
-
-        self.device = device
-        self.enabled = log.isEnabledFor(logging.INFO)
-        if self.enabled and device.type == "cuda":
-            torch.cuda.synchronize(device)
-        self.started = time.perf_counter()
-        self.columns = 0
-
-    def add(self, rows: int, columns: int) -> None:
-        self.columns += rows * columns
-
-    def done(self, rows: int, width: int, slices: int) -> None:
-        import torch
-
-        if not self.enabled:
-            return
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        log.info(
-            "prefilled %d rows %d wide in %d slices: %d columns (%.0f%% of the padded rows) in %.2fs",
-            rows,
-            width,
-            slices,
-            self.columns,
-            100 * self.columns / max(rows * width, 1),
-            time.perf_counter() - self.started,
-        )
+        return False
+    if any(layer.max_cache_len != cache_len for layer in layers) or start >= cache_len:
+        return False
+    for layer in layers:
+        layer.cumulative_length = torch.tensor(start, dtype=torch.long)
+        if isinstance(layer, StaticSlidingWindowLayer):
+            layer.cumulative_length_int = start
+    return True
 
 
 _no_triton_warned: list[bool] = []

@@ -150,10 +150,10 @@ def decode_shared(
     cache_len = shape.width + lanes * max(max_new_tokens - 1, 1)
     lane_ends = torch.tensor(shape.lane_ends, dtype=torch.long, device=device)
 
-    def columns(part: slice) -> tuple[int, int]:
-        return min(shape.starts[part]), shape.width  # every row's last lane ends in the last column
+    def padded_columns(part: slice) -> int:
+        return min(shape.starts[part])
 
-    def prefill(part: slice, start: int, stop: int, cache: Any) -> Any:
+    def prefill(part: slice, start: int, cache: Any) -> Any:
         return model(
             input_ids=ids[part, start:],
             attention_mask=prefill_mask(segments[part], cache_len)[:, :, start:],
@@ -165,7 +165,7 @@ def decode_shared(
 
     with torch.inference_mode():
         cache, logits = hf_prefill.prefill_in_slices(
-            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens, columns=columns
+            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens, padded_columns=padded_columns
         )
         first = logits.argmax(dim=-1)  # [rows, lanes]
         tokens = hf_decode.continue_greedy(

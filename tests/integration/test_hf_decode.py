@@ -292,7 +292,8 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
 @pytest.mark.parametrize("model_name", ["phi3", "mistral"])
 def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: TinyModels, model_name: str) -> None:
     """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows
-    prefilled together: the same first-token logits and the same tokens, row for row."""
+    prefilled together and as each row alone: the same first-token logits, row for row in the caller's
+    order, and the same tokens."""
     from claimcourt.models.hf_decode import decode_greedy
     from claimcourt.models.hf_prefill import prefill_slices
 
@@ -302,21 +303,27 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
     width = max(len(r) for r in rows)
     assert len(prefill_slices(len(rows), width, 2 * width)) == 3  # the sliced run really has several slices
     stops = hf_engine.stop_token_ids(loaded)
-    out: dict[int | None, Any] = {}
+
+    def decode(model: Any, rows: list[list[int]], tokens: int | None) -> tuple[list[list[int]], Any]:
+        firsts: list[Any] = []
+
+        def keep(logits: Any) -> Any:
+            firsts.append(logits.clone())
+            return logits.argmax(dim=-1)
+
+        generated = decode_greedy(
+            model, loaded, rows, max_new_tokens=16, stop_ids=stops, choose_first=keep, prefill_tokens=tokens
+        )
+        return generated, firsts[0]
+
     with loaded.role(None) as model:
-        for tokens in (None, 2 * width, 1):
-            firsts: list[Any] = []
-
-            def keep(logits: Any, firsts: list[Any] = firsts) -> Any:
-                firsts.append(logits.clone())
-                return logits.argmax(dim=-1)
-
-            generated = decode_greedy(
-                model, loaded, rows, max_new_tokens=16, stop_ids=stops, choose_first=keep, prefill_tokens=tokens
-            )
-            out[tokens] = (generated, firsts[0])
+        alone = [decode(model, [row], None) for row in rows]
+        out = {tokens: decode(model, rows, tokens) for tokens in (None, 2 * width, 1)}
     whole, whole_logits = out[None]
     assert sum(len(t) > 3 for t in whole) >= 3
+    assert whole == [tokens[0] for tokens, _ in alone]
+    for i, (_, logits) in enumerate(alone):
+        assert float((whole_logits[i] - logits[0]).abs().max()) < 1e-4
     for tokens in (2 * width, 1):
         generated, logits = out[tokens]
         assert generated == whole

@@ -97,6 +97,9 @@ class RunSummary:
     already_complete: bool = False
     first_error: str | None = None
     batch_sizes: dict[str, float] = field(default_factory=dict)
+    # Claims this worker debated after its lease on them ran out, which another worker took over: their
+    # outcome here was not recorded (the other worker's stands).
+    taken_over: list[str] = field(default_factory=list)
 
 
 class Runner:
@@ -239,9 +242,14 @@ class Runner:
             with store.transaction():
                 for item, error in unrecorded:
                     if isinstance(item, ClaimState):
-                        store.ledger.record(run_id, item, by=worker_id)
+                        kept = store.ledger.record(run_id, item, by=worker_id)
                     else:
-                        store.ledger.record_error(run_id, item, error or "", by=worker_id)
+                        kept = store.ledger.record_error(run_id, item, error or "", by=worker_id)
+                    claim_id = item.claim_id if isinstance(item, ClaimState) else item
+                    if not kept:
+                        summary.taken_over.append(claim_id)
+                    elif claim_id in summary.taken_over:  # taken back later, and finished here
+                        summary.taken_over.remove(claim_id)
             unrecorded.clear()
 
         def finished(status: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,77 @@ def test_reviews_are_kept_undone_not_deleted(storage: Settings) -> None:
         store.reviews.mark_undone([first])
         assert [r.reviewer for r in store.reviews.active(run_id="r")] == ["bob"]
         assert [r.label for r in store.reviews.all_active()] == [1]
+
+
+def test_a_workers_late_result_never_overwrites_a_finished_claim(storage: Settings) -> None:
+    with open_store(storage) as store:
+        ledger = store.ledger
+        ledger.ensure_run("r", input_file="in.csv", settings=storage)
+        ledger.add_claims("r", [("a", 1), ("b", 2), ("c", 3)], texts=["text a", "text b", "text c"])
+        assert ledger.record("r", _state("a"), by="w1")  # queued and leased to no one: written
+        ledger.record("r", _state("b", "human"))  # a person decided b
+        assert not ledger.record("r", _state("b"), by="w1")
+        assert not ledger.record_error("r", "b", "late", by="w1")
+        b = ledger.claim("r", "b")
+        assert b is not None and (b.status, b.error) == ("human", None)
+        assert ledger.record_error("r", "c", "boom", by="w1")
+        assert ledger.record("r", _state("c"), by="w2")  # a failed claim is retried
+        assert ledger.counts("r") == {"queued": 0, "judge": 2, "pending_review": 0, "human": 1, "error": 0}
+
+
+def test_a_worker_whose_lease_was_taken_over_records_nothing(settings: Settings, postgres_url: str) -> None:
+    """A worker that stalls past its lease loses the claim to another worker; when it wakes, its result
+    is not written, neither over the other worker's lease nor over the outcome a person then chose."""
+    with open_store(settings.model_copy(update={"storage_url": postgres_url})) as store:
+        ledger, work = store.ledger, store.work
+        ledger.ensure_run("r", input_file="in.csv", settings=settings)
+        ledger.add_claims("r", [("a", 1)], texts=["text a"])
+        assert [c.claim_id for c in work.take("r", "w1", count=1, lease_s=0.2)] == ["a"]
+        time.sleep(0.3)
+        assert [c.claim_id for c in work.take("r", "w2", count=1, lease_s=60)] == ["a"]
+        assert not ledger.record("r", _state("a"), by="w1")
+        assert not ledger.record_error("r", "a", "late", by="w1")
+        assert ledger.statuses("r", ["a"]) == {"a": "queued"}  # still w2's to finish
+        assert ledger.record("r", _state("a", "pending_review"), by="w2")
+        ledger.record("r", _state("a", "human"))  # a person decides
+        assert not ledger.record("r", _state("a"), by="w1")
+        a = ledger.claim("r", "a")
+        assert a is not None and (a.status, a.state().decided_by) == ("human", "human")  # type: ignore[union-attr]
+
+
+def test_a_claim_taken_over_mid_debate_is_left_to_the_other_worker(
+    indexed_settings: Settings, postgres_url: str, tmp_path: Path
+) -> None:
+    """While this worker debates a claim, another worker takes the claim over (this one's lease ran
+    out) and records its outcome first: this worker's late outcome is not written over it, and the
+    run says which claim it left to the other worker."""
+    import psycopg
+
+    settings = indexed_settings.model_copy(update={"storage_url": postgres_url})
+    batch = write_csv(tmp_path / "b.csv", [{"id": f"id:{i}", "text": f"claim number {i}"} for i in range(4)])
+    theirs = ClaimState.model_validate(
+        {"claim_id": "id:2", "text": "claim number 2", "run_id": "shared", "decided_by": "pending_review"}
+    )
+
+    class TakenOver(FakeBackend):
+        async def judge(self, state: ClaimState) -> Any:
+            if state.claim_id == "id:2":
+                with psycopg.connect(postgres_url, autocommit=True) as conn:
+                    conn.execute(
+                        "UPDATE claims SET status = 'pending_review', record_json = %s, lease_owner = NULL, "
+                        "lease_expires = NULL, finished_by = 'other' WHERE claim_id = 'id:2'",
+                        (theirs.model_dump_json(),),
+                    )
+            return await super().judge(state)
+
+    runner = Runner(settings, deps=Deps(settings, build_search(settings), TakenOver()))
+    summary = asyncio.run(runner.run(ClaimTable(batch), run_id="shared"))
+    assert summary.taken_over == ["id:2"]
+    with open_store(settings) as store:
+        statuses = store.ledger.statuses("shared", [f"id:{i}" for i in range(4)])
+        finished_by = store.db.query_one("SELECT finished_by FROM claims WHERE claim_id = 'id:2'")
+    assert statuses == {"id:0": "judge", "id:1": "judge", "id:2": "pending_review", "id:3": "judge"}
+    assert finished_by is not None and finished_by["finished_by"] == "other"
 
 
 def test_review_leases(storage: Settings) -> None:

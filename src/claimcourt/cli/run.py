@@ -58,6 +58,14 @@ def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
     console.print(f"results: {summary.results_csv}\ndebates: {summary.results_jsonl}", highlight=False)
     if summary.first_error:
         err_console.print(f"[yellow]first failure:[/] {summary.first_error}", highlight=False)
+    if summary.taken_over:
+        shown = ", ".join(summary.taken_over[:5]) + (", ..." if len(summary.taken_over) > 5 else "")
+        err_console.print(
+            f"[yellow]{len(summary.taken_over)} claims were taken over by another worker[/] after this one's "
+            f"lease on them ran out (raise worker_lease_s if this worker stalls); their outcome here was not "
+            f"recorded: {shown}",
+            highlight=False,
+        )
     if counts.get("pending_review"):
         where = f" --workspace {shlex.quote(str(workspace))}" if workspace is not None else ""
         console.print(

@@ -49,6 +49,14 @@ def _ledger_claim(row: Row) -> LedgerClaim:
     )
 
 
+def _unless_taken_over(worker: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (and its parameter) under which `worker` may still record a claim's outcome: the
+    claim is not finished, and no other worker holds it. None: no condition."""
+    if worker is None:
+        return "", ()
+    return " AND status IN ('queued', 'error') AND (lease_owner IS NULL OR lease_owner = ?)", (worker,)
+
+
 _COUNTS = ", ".join(f"SUM(CASE WHEN c.status = '{s}' THEN 1 ELSE 0 END) AS {s}" for s in STATUSES)
 
 
@@ -135,24 +143,36 @@ class Ledger:
         )
         return str(row["status"]) if row else None
 
-    def record(self, run_id: str, state: ClaimState, *, by: str | None = None) -> None:
-        """The claim's state as its thread now holds it (call inside a transaction to batch); `by`:
-        the worker that debated it. Ends the claim's work lease."""
+    def record(self, run_id: str, state: ClaimState, *, by: str | None = None) -> bool:
+        """The claim's state as its thread now holds it (call inside a transaction to batch). Ends the
+        claim's work lease. Returns whether it was written.
+
+        `by`: the worker that debated it. A worker's result is written only while the claim is still
+        its to finish (queued or failed, leased to it or to no one): a worker that stalled past its
+        lease, whose claim another worker then took over and finished, and a person perhaps decided,
+        must not write its late result over theirs. Without `by` (a person's decision, a repair, a
+        trace), the state is written whatever the claim's status."""
+        guard, owner = _unless_taken_over(by)
         with self.db.transaction():
-            self.db.execute(
+            changed = self.db.execute(
                 "UPDATE claims SET status = ?, record_json = ?, error = NULL, updated_at = ?, "
                 "lease_owner = NULL, lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
-                "WHERE run_id = ? AND claim_id = ?",
-                (state.decided_by or "queued", state.model_dump_json(), utc_now(), by, run_id, state.claim_id),
+                f"WHERE run_id = ? AND claim_id = ?{guard}",
+                (state.decided_by or "queued", state.model_dump_json(), utc_now(), by, run_id, state.claim_id, *owner),
             )
+        return changed == 1
 
-    def record_error(self, run_id: str, claim_id: str, error: str, *, by: str | None = None) -> None:
+    def record_error(self, run_id: str, claim_id: str, error: str, *, by: str | None = None) -> bool:
+        """The claim failed; `by` as for `record`. Returns whether it was written."""
+        guard, owner = _unless_taken_over(by)
         with self.db.transaction():
-            self.db.execute(
+            changed = self.db.execute(
                 "UPDATE claims SET status = 'error', error = ?, updated_at = ?, lease_owner = NULL, "
-                "lease_expires = NULL, finished_by = COALESCE(?, finished_by) WHERE run_id = ? AND claim_id = ?",
-                (error, utc_now(), by, run_id, claim_id),
+                "lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
+                f"WHERE run_id = ? AND claim_id = ?{guard}",
+                (error, utc_now(), by, run_id, claim_id, *owner),
             )
+        return changed == 1
 
     def claims(self, run_id: str, *, status: str | None = None) -> Iterator[LedgerClaim]:
         """The run's claims in input order, read a page at a time (a run may hold millions)."""

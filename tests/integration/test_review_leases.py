@@ -41,7 +41,7 @@ def test_two_reviewers_are_never_shown_the_same_claim(review_settings: Settings)
             assert ann.lease_holder(first) is None  # the decision ended the lease
             third = ann.take_next("ann")
             assert third not in (first, second, None)
-            ann.release(third, "ann")  # type: ignore[arg-type]
+            ann.release(third, "ann")
             assert bob.take_next("bob") == second
             assert ReviewDesk.take_next(bob, "cat") == third  # released: the next free claim
 
@@ -69,7 +69,7 @@ def test_second_opinions_are_not_exclusive(review_settings: Settings) -> None:
     async def go() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
             claim = desk.take_next("ann")
-            await desk.decide(claim, HumanDecision(label=0, reviewer="ann"), source="interactive")  # type: ignore[arg-type]
+            await desk.decide(claim, HumanDecision(label=0, reviewer="ann"), source="interactive")
             assert desk.take_next("bob", second_opinion=True) == claim
             assert desk.take_next("cat", second_opinion=True) == claim
 

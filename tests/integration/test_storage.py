@@ -61,7 +61,7 @@ def test_ledger_runs_claims_and_statuses(storage: Settings) -> None:
         assert [c.claim_id for c in ledger.claims("r")] == [*ids, "new"]
         assert ledger.counts("r") == {"queued": 2_499, "judge": 1, "pending_review": 0, "human": 0, "error": 1}
         assert ledger.statuses("r", ["c00002", "c00003", "absent"]) == {"c00002": "judge", "c00003": "error"}
-        assert ledger.claim("r", "c00002").state().final_label == 1  # type: ignore[union-attr]
+        assert ledger.claim("r", "c00002").state().final_label == 1
         assert ledger.runs_with_claim("new") == ["r"]
         (summary,) = ledger.runs()
         assert (summary["claims"], summary["judge"], summary["error"], summary["queued"]) == (2_501, 1, 1, 2_499)
@@ -87,7 +87,7 @@ def test_reviews_are_kept_undone_not_deleted(storage: Settings) -> None:
         second = store.reviews.add(Review(**{**review.__dict__, "reviewer": "bob", "resumed_thread": False}))
         assert second > first
         assert store.reviews.reviewers_of("r") == {"a": {"ann", "bob"}}
-        assert store.reviews.last_active_by("ann", "r").review_id == first  # type: ignore[union-attr]
+        assert store.reviews.last_active_by("ann", "r").review_id == first
         store.reviews.mark_undone([first])
         assert [r.reviewer for r in store.reviews.active(run_id="r")] == ["bob"]
         assert [r.label for r in store.reviews.all_active()] == [1]
@@ -126,7 +126,7 @@ def test_a_worker_whose_lease_was_taken_over_records_nothing(settings: Settings,
         ledger.record("r", _state("a", "human"))  # a person decides
         assert not ledger.record("r", _state("a"), by="w1")
         a = ledger.claim("r", "a")
-        assert a is not None and (a.status, a.state().decided_by) == ("human", "human")  # type: ignore[union-attr]
+        assert a is not None and (a.status, a.state().decided_by) == ("human", "human")
 
 
 def test_a_claim_taken_over_mid_debate_is_left_to_the_other_worker(

@@ -44,6 +44,10 @@ def _wait_for_heartbeat(process: subprocess.Popen[bytes], url: str, log: Path) -
     raise RuntimeError(f"chroma run did not answer its heartbeat in {_READY_TIMEOUT_S:.0f}s")
 
 
+# The server process behind each URL chroma_server yields, while it runs (a test may pause it).
+RUNNING: dict[str, subprocess.Popen[bytes]] = {}
+
+
 @contextmanager
 def chroma_server(data_dir: Path) -> Iterator[str]:
     """Yield the server's URL; stop it afterwards. Raises RuntimeError when it cannot be started."""
@@ -69,9 +73,11 @@ def chroma_server(data_dir: Path) -> Iterator[str]:
             if _attempt == 2:
                 raise
             continue
+        RUNNING[url] = process
         try:
             yield url
         finally:
+            RUNNING.pop(url, None)
             process.terminate()
             try:
                 process.wait(timeout=10)

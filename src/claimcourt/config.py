@@ -43,6 +43,9 @@ class RetrievalSettings(_Section):
     # A `chroma run` server (http://host:8000) instead of the folder in the workspace: one store shared
     # by workers on several machines.
     chroma_url: str | None = None
+    # How long one request to that server may take before the command stops with a one-line error
+    # (Chroma's own client waits for ever on a server that stopped answering mid-run; a run resumes).
+    chroma_timeout_s: float = Field(120.0, gt=0)
 
     @field_validator("chroma_url")
     @classmethod

@@ -39,6 +39,7 @@ def build_store(settings: Settings) -> LabelledStore:
         collection=settings.retrieval.collection,
         embedding_model=settings.embedding_model,
         url=settings.retrieval.chroma_url,
+        timeout_s=settings.retrieval.chroma_timeout_s,
     )
 
 

@@ -127,3 +127,37 @@ def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match=f"retrieval.chroma_url '{url}': the Chroma server stopped answering"):
         store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)
     assert not (tmp_path / "unused").exists()
+
+
+def test_a_server_that_hangs_mid_run_is_one_line_after_the_timeout(tmp_path: Path) -> None:
+    """A server that stops answering without closing its connections (paused, partitioned) fails the
+    call after retrieval.chroma_timeout_s with the one-line error, instead of hanging for ever."""
+    import signal
+    import time
+
+    from claimcourt.errors import ConfigError
+    from tests.chroma_support import RUNNING, chroma_server, services_required
+
+    try:
+        server = chroma_server(tmp_path)
+        url = server.__enter__()
+    except RuntimeError as exc:
+        if services_required():
+            pytest.fail(f"the Chroma server cannot start: {exc}")
+        pytest.skip(f"no Chroma server: {exc}")
+    process = RUNNING[url]
+    try:
+        store = LabelledStore(tmp_path / "unused", collection="hangs", embedding_model="m", url=url, timeout_s=2)
+        vectors = np.eye(3, dtype=np.float32)
+        store.upsert(["a", "b", "c"], ["x", "y", "z"], [1, 0, 1], vectors)
+        process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConfigError, match=f"retrieval.chroma_url '{url}': the Chroma server stopped answering"):
+                store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)
+            assert time.monotonic() - started < 30
+        finally:
+            process.send_signal(signal.SIGCONT)
+        assert [n.id for n in store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)[0]] == ["a"]
+    finally:
+        server.__exit__(None, None, None)

@@ -56,12 +56,26 @@ def _reason(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def _limit_requests(client: Any, timeout_s: float) -> None:
+    """Give the client's requests a timeout: Chroma's HTTP client makes its httpx session with none and
+    has no setting for one, so a server that stops answering mid-run (stopped, partitioned) would hang
+    the command for ever. Its collections share this session. A timeout then fails the call as an
+    httpx error, which `errors()` reports in one line. (Chroma keeps the session on its server API
+    object; where a release keeps it elsewhere, requests stay as Chroma makes them.)"""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout_s)
+
+
 @dataclass(frozen=True)
 class ChromaLocation:
     """Where the labelled claims live: exactly one of a workspace folder and a server URL."""
 
     folder: Path
     url: str | None = None
+    timeout_s: float = 120.0  # one request to a server (retrieval.chroma_timeout_s)
 
     @property
     def is_server(self) -> bool:
@@ -90,7 +104,9 @@ class ChromaLocation:
         address = parse_chroma_url(self.url)
         self._heartbeat(address)
         with self.errors():
-            return chromadb.HttpClient(host=address.host, port=address.port, ssl=address.ssl, settings=settings)
+            client = chromadb.HttpClient(host=address.host, port=address.port, ssl=address.ssl, settings=settings)
+        _limit_requests(client, self.timeout_s)
+        return client
 
     def _heartbeat(self, address: ChromaAddress) -> None:
         """Chroma's own client waits for ever on a server that never answers: ask first, with a timeout."""

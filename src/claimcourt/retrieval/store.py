@@ -52,8 +52,10 @@ class StoredClaim:
 class LabelledStore:
     """A Chroma collection of labelled claims with their embeddings, in `path` or on the server at `url`."""
 
-    def __init__(self, path: Path, *, collection: str, embedding_model: str, url: str | None = None) -> None:
-        self.location = ChromaLocation(path, url)
+    def __init__(
+        self, path: Path, *, collection: str, embedding_model: str, url: str | None = None, timeout_s: float = 120.0
+    ) -> None:
+        self.location = ChromaLocation(path, url, timeout_s)
         self.path = path
         self.collection_name = collection
         self.embedding_model = embedding_model

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +14,12 @@ import pytest
 
 from claimcourt.config import Settings
 from claimcourt.deps import build_search, build_store
-from claimcourt.errors import IndexStateError
+from claimcourt.errors import ConfigError, IndexStateError
 from claimcourt.models.offline import load_classifier
 from claimcourt.retrieval.indexing import index_file
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.workspace import WorkspacePaths
+from tests.chroma_support import RUNNING, chroma_server, services_required
 from tests.conftest import read_csv, write_csv
 
 
@@ -106,10 +111,10 @@ def test_a_damaged_vector_index_is_named_and_index_sets_the_folder_aside(
     build_store(settings).require_nonempty()
 
 
-def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> None:
-    from claimcourt.errors import ConfigError
-    from tests.chroma_support import chroma_server, services_required
-
+@contextmanager
+def own_chroma_server(tmp_path: Path) -> Iterator[str]:
+    """A `chroma run` server of the test's own (the test stops or pauses it), stopped at the block's
+    end; skipped where none can start, failed in CI."""
     try:
         server = chroma_server(tmp_path)
         url = server.__enter__()
@@ -118,12 +123,17 @@ def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> No
             pytest.fail(f"the Chroma server cannot start: {exc}")
         pytest.skip(f"no Chroma server: {exc}")
     try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> None:
+    with own_chroma_server(tmp_path) as url:
         store = LabelledStore(tmp_path / "unused", collection="stops", embedding_model="m", url=url)
         vectors = np.eye(3, dtype=np.float32)
         store.upsert(["a", "b", "c"], ["x", "y", "z"], [1, 0, 1], vectors)
         assert [n.id for n in store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)[0]] == ["a"]
-    finally:
-        server.__exit__(None, None, None)
     with pytest.raises(ConfigError, match=f"retrieval.chroma_url '{url}': the Chroma server stopped answering"):
         store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)
     assert not (tmp_path / "unused").exists()
@@ -132,21 +142,8 @@ def test_a_server_that_stops_answering_mid_run_is_one_line(tmp_path: Path) -> No
 def test_a_server_that_hangs_mid_run_is_one_line_after_the_timeout(tmp_path: Path) -> None:
     """A server that stops answering without closing its connections (paused, partitioned) fails the
     call after retrieval.chroma_timeout_s with the one-line error, instead of hanging for ever."""
-    import signal
-    import time
-
-    from claimcourt.errors import ConfigError
-    from tests.chroma_support import RUNNING, chroma_server, services_required
-
-    try:
-        server = chroma_server(tmp_path)
-        url = server.__enter__()
-    except RuntimeError as exc:
-        if services_required():
-            pytest.fail(f"the Chroma server cannot start: {exc}")
-        pytest.skip(f"no Chroma server: {exc}")
-    process = RUNNING[url]
-    try:
+    with own_chroma_server(tmp_path) as url:
+        process = RUNNING[url]
         store = LabelledStore(tmp_path / "unused", collection="hangs", embedding_model="m", url=url, timeout_s=2)
         vectors = np.eye(3, dtype=np.float32)
         store.upsert(["a", "b", "c"], ["x", "y", "z"], [1, 0, 1], vectors)
@@ -159,5 +156,3 @@ def test_a_server_that_hangs_mid_run_is_one_line_after_the_timeout(tmp_path: Pat
         finally:
             process.send_signal(signal.SIGCONT)
         assert [n.id for n in store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)[0]] == ["a"]
-    finally:
-        server.__exit__(None, None, None)

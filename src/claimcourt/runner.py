@@ -242,10 +242,9 @@ class Runner:
             with store.transaction():
                 for item, error in unrecorded:
                     if isinstance(item, ClaimState):
-                        kept = store.ledger.record(run_id, item, by=worker_id)
+                        claim_id, kept = item.claim_id, store.ledger.record(run_id, item, by=worker_id)
                     else:
-                        kept = store.ledger.record_error(run_id, item, error or "", by=worker_id)
-                    claim_id = item.claim_id if isinstance(item, ClaimState) else item
+                        claim_id, kept = item, store.ledger.record_error(run_id, item, error or "", by=worker_id)
                     if not kept:
                         summary.taken_over.append(claim_id)
                     elif claim_id in summary.taken_over:  # taken back later, and finished here

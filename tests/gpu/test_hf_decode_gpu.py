@@ -52,7 +52,7 @@ def assert_every_token_greedy_but_for_near_ties(
     In bf16 two attention layouts (a shared prefix, a padded batch) round differently, so on a tiny
     random model whose logits are nearly flat two paths may take different ones of two near-tied
     tokens and then go on apart; how many rows meet such a tie in 24 steps is a property of the
-    weights (3 of 8 and 5 of 16 rows on two H200 runs), not of the path. So the paths are not compared
+    weights (3 of 8 and 5 of 16 rows in two GPU runs), not of the path. So the paths are not compared
     with each other but each with the model, token by token: a real error (a lane reading the other
     lane, a wrong position or slot) takes a token that is not the greedy one by a clear margin."""
     import torch

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as, decode_bounds
-from claimcourt.models.hf_prefill import prefill_in_slices
+from claimcourt.models.hf_prefill import prefill_in_slices, synced_clock
 
 log = logging.getLogger(__name__)
 
@@ -291,15 +291,10 @@ class _Timing:
     prefill there). The one wait it adds, for the prefill to finish, comes once per pass."""
 
     def __init__(self, device: Any) -> None:
-        import torch
-
-        self.enabled = log.isEnabledFor(logging.INFO)
-        if self.enabled and device.type == "cuda":
-            torch.cuda.synchronize(device)
-        self.started = time.perf_counter()
+        self.started = synced_clock(device, log)
 
     def done(self, steps: int, rows: int, lanes: int) -> None:
-        if steps and self.enabled:
+        if steps and self.started is not None:  # the tokens were read back: the device is done
             elapsed = time.perf_counter() - self.started
             log.info("decoded %d steps of %d rows x %d lanes: %.1f ms/step", steps, rows, lanes, elapsed / steps * 1e3)
 

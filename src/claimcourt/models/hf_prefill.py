@@ -87,31 +87,35 @@ def prefill_in_slices(
     return joined, out
 
 
+def synced_clock(device: Any, logger: logging.Logger) -> float | None:
+    """For a pass's timings in the log: where `logger` logs INFO, the clock once the device has done
+    the work queued on it; None otherwise, and no wait."""
+    import torch
+
+    if not logger.isEnabledFor(logging.INFO):
+        return None
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
 class _PrefillTiming:
     """The prefill's share of a pass, for the pass log: its seconds, and the columns it computed against
     the padded rows (benchmarks read it beside the decode's ms/step). It waits for the device only where
     INFO is logged, once before the prefill and once after (where the decode would wait anyway)."""
 
     def __init__(self, device: Any) -> None:
-        import torch
-
         self.device = device
-        self.enabled = log.isEnabledFor(logging.INFO)
-        if self.enabled and device.type == "cuda":
-            torch.cuda.synchronize(device)
-        self.started = time.perf_counter()
+        self.started = synced_clock(device, log)
         self.columns = 0
 
     def add(self, rows: int, columns: int) -> None:
         self.columns += rows * columns
 
     def done(self, rows: int, width: int, slices: int) -> None:
-        import torch
-
-        if not self.enabled:
+        ended = synced_clock(self.device, log)
+        if self.started is None or ended is None:
             return
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
         log.info(
             "prefilled %d rows %d wide in %d slices: %d columns (%.0f%% of the padded rows) in %.2fs",
             rows,
@@ -119,7 +123,7 @@ class _PrefillTiming:
             slices,
             self.columns,
             100 * self.columns / max(rows * width, 1),
-            time.perf_counter() - self.started,
+            ended - self.started,
         )
 
 

@@ -109,9 +109,10 @@ class HFSettings(_Section):
     shared_prefix: bool = True
     # With decode = 'graphed': the prefill runs in slices of rows of at most this many prompt tokens,
     # joined into one cache after, so a pass's prefill activations cost one slice's worth and a pass
-    # under a memory budget holds more rows (0: one prefill for the whole pass). Without a budget, on a
-    # card with memory to spare, larger slices are faster (README: 65536 on an H100, 10.1-10.3 claims/s
-    # against 9.6-9.8); under a budget they cost rows per pass.
+    # under a memory budget holds more rows (0: one prefill for the whole pass). Where a pass's rows
+    # leave memory free, its slices grow into half of it, up to 4x this: larger slices are faster
+    # (README: 65536 on an H100, 10.1-10.3 claims/s against 9.6-9.8), and growing only into what the
+    # rows leave never costs a pass rows.
     prefill_tokens: int = Field(16384, ge=0)
     # With decode = 'graphed': the decode step's attention. 'kernel': claimcourt's flash-decoding Triton
     # kernel (models/hf_triton.py; needs triton, which CUDA builds of torch ship), which reads each

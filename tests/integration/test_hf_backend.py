@@ -221,3 +221,35 @@ def test_hf_judge_may_read_more_of_each_precedent_than_the_debaters(tiny: TinyMo
     assert "element 0 " in debater_prompt
     assert "element 1 " not in debater_prompt  # 12 tokens of the precedent for the debaters
     assert "element 2 " in judge_prompt  # 60 for the Judge
+
+
+def test_hf_memory_to_spare_means_fewer_prefill_slices_and_the_same_debate(
+    tiny: TinyModels, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where a pass's rows leave memory free (here: the planner is told of plenty), its prefill runs in
+    larger slices than hf.prefill_tokens: fewer of them, and every argument and verdict the same."""
+    import logging
+    import re
+
+    states = claims(6)
+    caplog.set_level(logging.INFO, logger="claimcourt")
+
+    def debate_and_count_slices(backend: HFBackend) -> tuple[list[ClaimState], list[Verdict], int]:
+        caplog.clear()
+        argued, verdicts = asyncio.run(debate_all(backend, states))
+        slices = [int(m) for m in re.findall(r"prefilled \d+ rows \d+ wide in (\d+) slices", caplog.text)]
+        assert slices
+        return argued, verdicts, sum(slices)
+
+    tight = HFBackend(settings_for(tiny, max_batch_size=16, prefill_tokens=600))
+    roomy = HFBackend(settings_for(tiny, max_batch_size=16, prefill_tokens=600), registry=tight.registry)
+    monkeypatch.setattr(roomy.planner, "_free_bytes", lambda: 64 * 1024**3)
+
+    expected, expected_verdicts, tight_slices = debate_and_count_slices(tight)
+    argued, verdicts, roomy_slices = debate_and_count_slices(roomy)
+
+    assert roomy_slices < tight_slices
+    assert [(a.advocate, a.skeptic) for a in argued] == [(e.advocate, e.skeptic) for e in expected]
+    for verdict, reference in zip(verdicts, expected_verdicts, strict=True):
+        assert verdict.p_green == pytest.approx(reference.p_green, abs=1e-5)
+        assert verdict.rationale == reference.rationale

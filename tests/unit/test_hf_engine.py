@@ -213,3 +213,44 @@ def test_hf_a_sliced_prefill_fits_more_judge_rows_and_stays_in_the_budget(monkey
     assert slab + sliced * per_row <= free < slab + (sliced + 1) * per_row
     # A prompt longer than a slice is a slice of its own.
     assert planner.rows_for(mistral, 4 * prefill_tokens, 70, prefill_tokens=prefill_tokens) == 1
+
+
+def test_hf_a_pass_with_memory_to_spare_prefills_in_larger_slices_within_the_estimate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where a pass's rows leave memory free, its prefill slices grow into half of it, by whole
+    configured slices, to at most four; where the rows fill the budget they stay as configured, and the
+    rows' caches plus the grown slice always fit by the planner's own estimate."""
+    configured = 16384
+    planner = MemoryPlanner(budget_bytes=None, max_batch=256, dtype="bfloat16")
+    free = 120 * 1024**3  # an unbounded H200 beside both models' weights
+    monkeypatch.setattr(planner, "_free_bytes", lambda: free)
+    mistral = SimpleNamespace(model_id="mistral", config=MISTRAL_7B)
+    per_token = activation_bytes_per_token(MISTRAL_7B, 2) + 4 * 1030
+    per_row = kv_bytes_per_token(MISTRAL_7B, 2) * (1030 + 80) + 3 * MISTRAL_7B.vocab_size * 4
+
+    assert planner.rows_for(mistral, 1030, 80, prefill_tokens=configured) == 256  # the cap, not memory
+    assert planner.prefill_tokens_for(mistral, 256, 1030, 80, configured=configured) == 4 * configured
+
+    grown_to = set()
+    for spare_slices in range(12):
+        free = 256 * per_row + per_token * configured * spare_slices + 12345
+        for rows in (1, 100, 256):
+            grown = planner.prefill_tokens_for(mistral, rows, 1030, 80, configured=configured)
+            assert grown % configured == 0 and configured <= grown <= 4 * configured
+            left = free - rows * per_row - per_token * configured
+            # What it grew by sits inside half of what the rows and one slice leave.
+            assert (grown - configured) * per_token <= max(left // 2, 0)
+            grown_to.add(grown // configured)
+    assert grown_to == {1, 2, 3, 4}
+
+    # A budget the rows fill: the slice stays as configured.
+    free = 15 * 1024**3
+    rows = planner.rows_for(mistral, 1030, 80, prefill_tokens=configured)
+    assert rows < 256
+    assert planner.prefill_tokens_for(mistral, rows, 1030, 80, configured=configured) == configured
+    # One prefill per pass stays so; and after an out-of-memory error the estimate is not trusted.
+    free = 120 * 1024**3
+    assert planner.prefill_tokens_for(mistral, 10, 1030, 80, configured=0) == 0
+    planner.cap_after_oom("mistral", 200)
+    assert planner.prefill_tokens_for(mistral, 10, 1030, 80, configured=configured) == configured

@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -173,7 +174,7 @@ class HFBackend:
     ) -> list[Any]:
         """Plain generation for a role (its adapter on, or off for None), in memory-sized passes."""
 
-        def run_chunk(chunk: list[Rendered]) -> list[list[int]]:
+        def run_chunk(chunk: list[Rendered], prefill_tokens: int) -> list[list[int]]:
             with loaded.role(adapter) as model:
                 return hf_engine.generate_texts(
                     model,
@@ -182,7 +183,7 @@ class HFBackend:
                     max_new_tokens=new_tokens,
                     cache_implementation=self.settings.cache_implementation,
                     decode=self.settings.decode,
-                    prefill_tokens=self.settings.prefill_tokens,
+                    prefill_tokens=prefill_tokens,
                 )
 
         return self._chunked(loaded, rendered, [len(r.ids) for r in rendered], new_tokens, run_chunk, stats)
@@ -209,7 +210,7 @@ class HFBackend:
         if groups:
             stop_ids = hf_engine.stop_token_ids(loaded)
 
-            def run_groups(chunk: list[list[int]]) -> list[list[list[int]]]:
+            def run_groups(chunk: list[list[int]], prefill_tokens: int) -> list[list[list[int]]]:
                 with loaded.role(self._debater_adapter) as model:
                     grouped = [[rows[i] for i in g] for g in chunk]
                     return hf_shared_prefix.decode_shared(
@@ -218,7 +219,7 @@ class HFBackend:
                         grouped,
                         max_new_tokens=new_tokens,
                         stop_ids=stop_ids,
-                        prefill_tokens=self.settings.prefill_tokens,
+                        prefill_tokens=prefill_tokens,
                     )
 
             widths = [hf_shared_prefix.group_width([rows[i] for i in g]) for g in groups]
@@ -243,27 +244,40 @@ class HFBackend:
         items: list[Any],
         lengths: list[int],
         new_tokens: int,
-        run_chunk: Any,
+        run_chunk: Callable[[list[Any], int], list[Any]],
         stats: BatchStats,
         lanes: int = 1,
         graphed: bool = True,
     ) -> list[Any]:
-        """run_chunk over memory-sized passes; `graphed`: the passes run hf_decode's loop wherever the
-        settings and the pass's length allow it (then the prefill runs in slices, see hf_decode)."""
+        """`run_chunk(chunk, prefill_tokens)` over memory-sized passes; `graphed`: the passes run
+        hf_decode's loop wherever the settings and the pass's length allow it, and then the prefill runs
+        in slices of `prefill_tokens` prompt tokens: hf.prefill_tokens, grown into the memory the pass's
+        rows leave (MemoryPlanner.prefill_tokens_for)."""
         s = self.settings
 
-        def rows_for(longest: int) -> int:
+        def sliced(longest: int) -> bool:
             total = longest + lanes * new_tokens
-            sliced = graphed and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, total)
-            prefill_tokens = s.prefill_tokens if sliced else None
+            return graphed and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, total)
+
+        def rows_for(longest: int) -> int:
+            prefill_tokens = s.prefill_tokens if sliced(longest) else None
             return self.planner.rows_for(loaded, longest, new_tokens, lanes, prefill_tokens=prefill_tokens)
 
+        def run_planned(chunk: list[tuple[Any, int]]) -> list[Any]:
+            longest = max(length for _, length in chunk)
+            prefill_tokens = s.prefill_tokens
+            if prefill_tokens and sliced(longest):
+                prefill_tokens = self.planner.prefill_tokens_for(
+                    loaded, len(chunk), longest, new_tokens, lanes, configured=prefill_tokens
+                )
+            return run_chunk([item for item, _ in chunk], prefill_tokens)
+
         return run_in_chunks(
-            items,
+            list(zip(items, lengths, strict=True)),
             lengths=lengths,
             rows_for=rows_for,
             on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
-            run_chunk=run_chunk,
+            run_chunk=run_planned,
             stats=stats,
             empty_cache=hf_engine.empty_cuda_cache,
             lanes=lanes,
@@ -312,7 +326,7 @@ class HFBackend:
         header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)
         new_tokens = 1 + len(header) + rationale_tokens if rationale_tokens else 0
 
-        def run_chunk(chunk: list[Rendered]) -> list[tuple[float, float, list[int]]]:
+        def run_chunk(chunk: list[Rendered], prefill_tokens: int) -> list[tuple[float, float, list[int]]]:
             rows = [r.ids for r in chunk]
             with loaded.role(self._judge_adapter) as model:
                 if rationale_tokens == 0:
@@ -326,7 +340,7 @@ class HFBackend:
                     rationale_tokens=rationale_tokens,
                     cache_implementation=self.settings.cache_implementation,
                     decode=self.settings.decode,
-                    prefill_tokens=self.settings.prefill_tokens,
+                    prefill_tokens=prefill_tokens,
                 )
 
         lengths = [len(r.ids) for r in rendered]

@@ -33,6 +33,9 @@ _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 # Kept free beside the estimate: CUDA context, allocator fragmentation, dequantisation buffers.
 _RESERVE_FRACTION = 0.03
 _RESERVE_MIN = 1024**3
+# At most this many configured slices in one (MemoryPlanner.prefill_tokens_for): 65536 tokens by
+# default, the largest slice measured.
+_SLICE_GROWTH = 4
 
 
 def is_oom(exc: BaseException) -> bool:
@@ -133,18 +136,45 @@ class MemoryPlanner:
         free = self._free_bytes()
         if free is None:
             return cap
-        config = loaded.config
-        activation = activation_bytes_per_token(config, self.dtype_bytes)
-        # The prefill's 4D boolean mask and the temporaries that build it, per prompt token.
-        mask = 4 * prompt_len
-        per_row = kv_bytes_per_token(config, self.dtype_bytes) * (prompt_len + lanes * new_tokens)
-        # The last position's logits in float32, and the sampling buffers beside them.
-        per_row += lanes * 3 * int(config.vocab_size) * 4
+        per_token = self._prefill_bytes_per_token(loaded.config, prompt_len)
+        per_row = self._row_bytes(loaded.config, prompt_len, new_tokens, lanes)
         if prefill_tokens:
-            free -= (activation + mask) * max(prefill_tokens, prompt_len)
+            free -= per_token * max(prefill_tokens, prompt_len)
         else:
-            per_row += (activation + mask) * prompt_len
+            per_row += per_token * prompt_len
         return max(1, min(cap, free // max(per_row, 1)))
+
+    def prefill_tokens_for(
+        self, loaded: LoadedModel, rows: int, prompt_len: int, new_tokens: int, lanes: int = 1, *, configured: int
+    ) -> int:
+        """The prefill slice for a pass of `rows` rows (hf_decode's sliced prefill): `configured` prompt
+        tokens, grown into half the memory that the rows' caches and one configured slice leave free, by
+        whole slices, to at most `_SLICE_GROWTH` times it. Fewer, larger slices prefill faster (an H100,
+        unbounded: 65536 tokens gave 10.1-10.3 claims/s against 9.6-9.8 for 16384), and growing only
+        into what the rows leave never costs a pass rows. Half, because the debaters' and the Judge's
+        passes run at once and each plans from the same free memory. Never after an out-of-memory error
+        for the model: the estimate was too optimistic there."""
+        if not configured or loaded.model_id in self._oom_cap:
+            return configured
+        free = self._free_bytes()
+        if free is None:
+            return configured
+        per_token = self._prefill_bytes_per_token(loaded.config, prompt_len)
+        left = free - rows * self._row_bytes(loaded.config, prompt_len, new_tokens, lanes)
+        left -= per_token * max(configured, prompt_len)
+        extra_slices = max(0, left // 2 // max(per_token * configured, 1))
+        return configured * int(min(_SLICE_GROWTH, 1 + extra_slices))
+
+    def _prefill_bytes_per_token(self, config: Any, prompt_len: int) -> int:
+        """A prefill's transient activations per prompt token, and its 4D boolean mask with the
+        temporaries that build it."""
+        return activation_bytes_per_token(config, self.dtype_bytes) + 4 * prompt_len
+
+    def _row_bytes(self, config: Any, prompt_len: int, new_tokens: int, lanes: int) -> int:
+        """A row's KV cache, and its last position's logits in float32 with the sampling buffers beside
+        them, one per lane."""
+        cache = kv_bytes_per_token(config, self.dtype_bytes) * (prompt_len + lanes * new_tokens)
+        return cache + lanes * 3 * int(config.vocab_size) * 4
 
 
 def run_in_chunks(

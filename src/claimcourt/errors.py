@@ -81,3 +81,8 @@ class WorkspaceBusyError(ClaimcourtError):
 class EndpointError(ClaimcourtError):
     """A model server that cannot serve this run as configured (unreachable, refuses the key, lacks a
     model or log-probabilities): found by the probe before any claim, fixed in `[endpoint]`."""
+
+
+class LeaseLostError(Exception):
+    """Not a user's error: a worker went to write a claim's thread after another worker had taken the
+    claim over (its lease ran out while it stalled). The runner leaves that claim to the other worker."""

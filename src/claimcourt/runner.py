@@ -19,11 +19,11 @@ from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
-from claimcourt.errors import ClaimcourtError, RunStateError
+from claimcourt.errors import ClaimcourtError, LeaseLostError, RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.paths import check_output_file
 from claimcourt.run_settings import resolve_run_settings
-from claimcourt.state import ClaimState
+from claimcourt.state import ClaimState, claim_id_of
 from claimcourt.store import (
     FINISHED,
     RESULT_COLUMNS,
@@ -178,7 +178,9 @@ class Runner:
                 )
             else:
                 chunks = self._file_chunks(store, table, run_id, limit)
-            async with open_checkpointer(self.settings) as saver:
+            # Several workers: a claim's thread is written only while this worker holds the claim.
+            fence = (lambda thread: store.work.holds(run_id, claim_id_of(thread), worker_id)) if store.shared else None
+            async with open_checkpointer(self.settings, fence=fence) as saver:
                 graph = build_graph(saver)
                 await self._run_all(graph, store, chunks, run_id, progress, summary, worker_id)
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -266,6 +268,8 @@ class Runner:
                 state = await self._debate(graph, run_id, claim, reconcile)
                 unrecorded.append((state, None))
                 finished(state.decided_by or "queued")
+            except LeaseLostError:
+                summary.taken_over.append(claim.id)  # the other worker records it, and writes its thread
             except ClaimcourtError as exc:  # a problem with the setup, not with this claim
                 fatal.append(exc)
             except Exception as exc:

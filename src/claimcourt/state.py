@@ -7,6 +7,7 @@ LangGraph's msgpack serializer, which refuses unknown classes by default in futu
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -130,6 +131,12 @@ def thread_id(run_id: str, claim_id: str) -> str:
     claims never share a thread, and unchanged for ids without those characters (older workspaces
     keep their threads; `claimcourt.store.schema` migrates the others)."""
     return f"{_escape_id(run_id)}:{_escape_id(claim_id)}"
+
+
+def claim_id_of(thread: str) -> str:
+    """The claim id of a `thread_id`: its part after the first ':', unescaped in one pass."""
+    escaped = thread.split(":", 1)[1]
+    return re.sub("%(25|3A)", lambda m: "%" if m.group(1) == "25" else ":", escaped)
 
 
 def legacy_thread_id(run_id: str, claim_id: str) -> str:

@@ -133,8 +133,9 @@ def test_a_claim_taken_over_mid_debate_is_left_to_the_other_worker(
     indexed_settings: Settings, postgres_url: str, tmp_path: Path
 ) -> None:
     """While this worker debates a claim, another worker takes the claim over (this one's lease ran
-    out) and records its outcome first: this worker's late outcome is not written over it, and the
-    run says which claim it left to the other worker."""
+    out) and records its outcome first: this worker's late outcome is written neither over the other's
+    in the ledger nor into the claim's thread (trace and review read the thread), and the run says
+    which claim it left to the other worker."""
     import psycopg
 
     settings = indexed_settings.model_copy(update={"storage_url": postgres_url})
@@ -162,6 +163,9 @@ def test_a_claim_taken_over_mid_debate_is_left_to_the_other_worker(
         finished_by = store.db.query_one("SELECT finished_by FROM claims WHERE claim_id = 'id:2'")
     assert statuses == {"id:0": "judge", "id:1": "judge", "id:2": "pending_review", "id:3": "judge"}
     assert finished_by is not None and finished_by["finished_by"] == "other"
+    # The Judge's verdict came after the takeover: it never reached the thread. The others' did.
+    assert asyncio.run(replay(settings, "id:2", run_id="shared")).state.verdict is None
+    assert asyncio.run(replay(settings, "id:3", run_id="shared")).state.verdict is not None
 
 
 def test_review_leases(storage: Settings) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from claimcourt.errors import RunStateError
+from claimcourt.state import claim_id_of
 from claimcourt.store import check_run_id, run_folder_name, thread_id
 from claimcourt.store.ids import is_valid_run_id
 from claimcourt.workspace import WorkspacePaths
@@ -20,6 +21,11 @@ def test_thread_ids_are_injective_over_ids_full_of_separators() -> None:
     ids = {thread_id(run, claim) for run, claim in pairs}
     assert len(ids) == len(pairs)
     assert thread_id("p", "q:1") != thread_id("p:q", "1")
+
+
+def test_a_thread_id_gives_back_its_claim_id() -> None:
+    for run, claim in itertools.product(NASTY, repeat=2):
+        assert claim_id_of(thread_id(run, claim)) == claim
 
 
 def test_plain_ids_keep_the_thread_ids_of_earlier_releases() -> None:

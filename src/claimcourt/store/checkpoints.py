@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from claimcourt.config import Settings
-from claimcourt.errors import StorageError
+from claimcourt.errors import LeaseLostError, StorageError
 from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import sqlite_pragmas
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
@@ -34,14 +34,25 @@ def checkpoints_path(settings: Settings) -> Path:
     return Path(settings.workspace) / "checkpoints.sqlite"
 
 
+# Whether this worker may still write a thread (given its id): see `open_checkpointer`.
+Fence = Callable[[str], bool]
+
+
 @asynccontextmanager
-async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
-    """The LangGraph checkpointer for this storage."""
+async def open_checkpointer(settings: Settings, *, fence: Fence | None = None) -> AsyncIterator[Any]:
+    """The LangGraph checkpointer for this storage.
+
+    With `fence`, every checkpoint and pending write first asks `fence(thread_id)` and, refused, raises
+    LeaseLostError instead of writing: a worker that stalled past its lease and lost the claim to
+    another worker stops there, rather than writing its debate into the thread the other one now
+    writes. (Asked just before each write, not inside its transaction: a takeover landing between the
+    two is not caught. Leases run out only after `worker_lease_s` without a heartbeat, so that window
+    is a write's length against a stall of many seconds.)"""
     from claimcourt.store import storage_url
 
     url = storage_url(settings)
     if url is not None:
-        async with _postgres_saver(url) as saver:
+        async with _postgres_saver(url, fence) as saver:
             yield saver
         return
 
@@ -56,7 +67,7 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
         try:
             for pragma in sqlite_pragmas(settings.sqlite_busy_timeout_ms):
                 await conn.execute(pragma)
-            saver = AsyncSqliteSaver(conn, serde=serializer())
+            saver = _fenced(AsyncSqliteSaver, fence)(conn, serde=serializer())
             await saver.setup()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
@@ -67,15 +78,39 @@ async def open_checkpointer(settings: Settings) -> AsyncIterator[Any]:
         await conn.close()
 
 
+def _fenced(saver_class: Any, fence: Fence | None) -> Any:
+    """`saver_class`, or with a fence a subclass whose writes ask it first (see `open_checkpointer`)."""
+    if fence is None:
+        return saver_class
+
+    def check(config: Any) -> None:
+        thread = str(config["configurable"]["thread_id"])
+        if not fence(thread):
+            raise LeaseLostError(
+                f"thread {thread!r}: another worker took the claim over; this worker's write was dropped"
+            )
+
+    class FencedSaver(saver_class):
+        async def aput(self, config: Any, checkpoint: Any, metadata: Any, new_versions: Any) -> Any:
+            check(config)
+            return await super().aput(config, checkpoint, metadata, new_versions)
+
+        async def aput_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+            check(config)
+            await super().aput_writes(config, writes, task_id, task_path)
+
+    return FencedSaver
+
+
 @asynccontextmanager
-async def _postgres_saver(url: str) -> AsyncIterator[Any]:
+async def _postgres_saver(url: str, fence: Fence | None) -> AsyncIterator[Any]:
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg import Error as PsycopgError
     except ImportError as exc:
         raise StorageError("a Postgres storage_url needs: pip install 'claimcourt[postgres]'") from exc
     try:
-        manager = AsyncPostgresSaver.from_conn_string(url, serde=serializer())
+        manager = _fenced(AsyncPostgresSaver, fence).from_conn_string(url, serde=serializer())
         saver = await manager.__aenter__()
     except PsycopgError as exc:
         raise StorageError(f"storage_url {redacted(url)}: cannot open the checkpoints ({exc})") from exc

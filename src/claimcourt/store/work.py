@@ -120,6 +120,11 @@ class WorkLeases:
         rows.sort(key=lambda r: r["seq"])
         return [LeasedClaim(r["claim_id"], int(r["seq"]), r["text"] or "") for r in rows]
 
+    def holds(self, run_id: str, claim_id: str, worker_id: str) -> bool:
+        """Whether the claim is still leased to this worker (no other took it over, none recorded it)."""
+        row = self.db.query_one("SELECT lease_owner FROM claims WHERE run_id = ? AND claim_id = ?", (run_id, claim_id))
+        return row is not None and row["lease_owner"] == worker_id
+
     def unfinished(self, run_id: str) -> int:
         row = self.db.query_one("SELECT COUNT(*) AS n FROM claims WHERE run_id = ? AND status = 'queued'", (run_id,))
         return int(row["n"]) if row else 0

@@ -151,7 +151,7 @@ def test_debate_and_p_green_are_the_same_with_and_without_the_shared_prefix(tiny
 def test_a_budget_fits_more_claims_per_pass_when_their_prefix_is_shared(tiny: TinyModels) -> None:
     """The planner's own estimate: a claim's two lanes over one prefix cost less than two rows, and
     a pass of the rows it allows stays within the budget by that estimate."""
-    from claimcourt.models.hf_engine import MemoryPlanner, activation_bytes_per_token, kv_bytes_per_token
+    from claimcourt.models.hf_batching import MemoryPlanner, activation_bytes_per_token, kv_bytes_per_token
 
     settings = settings_for(tiny)
     loaded = ModelRegistry(settings).get(settings.debater_model)

@@ -11,7 +11,7 @@ through two `MicroBatcher` stages: the first renders and tokenises the prompts o
 have arrived, on a thread of its own, so that work is done while the second stage still gathers (as
 retrieval finishes claim by claim) or while a pass runs; the second gathers the rendered prompts into
 batched forward passes (Advocate and Skeptic requests of many claims share one batch), which
-`hf_engine` sizes to the GPU memory budget. Models load on first use (see `hf_loading`).
+`hf_batching` sizes to the GPU memory budget. Models load on first use (see `hf_loading`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 from claimcourt.batching import MicroBatcher
 from claimcourt.config import HFSettings
 from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
-from claimcourt.models.hf_engine import BatchStats, MemoryPlanner, run_in_chunks
+from claimcourt.models.hf_batching import BatchStats, MemoryPlanner, empty_cuda_cache, run_in_chunks
 from claimcourt.models.hf_loading import (
     DEBATER_ADAPTER,
     JUDGE_ADAPTER,
@@ -142,7 +142,7 @@ class HFBackend:
 
         if torch.cuda.is_available():
             # The budget is a hard cap, not only an estimate: past it the allocator raises OOM, which
-            # halves the batch (hf_engine), instead of quietly taking the rest of the card.
+            # halves the batch (hf_batching), instead of quietly taking the rest of the card.
             total = torch.cuda.get_device_properties(0).total_memory
             budget = self.planner.budget_bytes
             torch.cuda.set_per_process_memory_fraction(min(1.0, budget / total) if budget else 1.0)
@@ -279,7 +279,7 @@ class HFBackend:
             on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
             run_chunk=run_planned,
             stats=stats,
-            empty_cache=hf_engine.empty_cuda_cache,
+            empty_cache=empty_cuda_cache,
             lanes=lanes,
         )
 

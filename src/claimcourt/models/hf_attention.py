@@ -79,7 +79,7 @@ def kernel_decode_attention(
             query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale, bounds
         ), None
     except Exception as exc:  # a triton that cannot compile it here: SDPA from now on, said once
-        from claimcourt.models.hf_engine import is_oom
+        from claimcourt.models.hf_batching import is_oom
 
         if is_oom(exc) or (query.is_cuda and torch.cuda.is_current_stream_capturing()):
             raise

@@ -206,7 +206,7 @@ def _runner(step: _DecodeStep, model_id: str, steps: int, use_graph: bool) -> Ca
             try:
                 state["graph"] = _capture(step)  # the first step runs inside, for real
             except Exception as exc:
-                from claimcourt.models.hf_engine import is_oom
+                from claimcourt.models.hf_batching import is_oom
 
                 if is_oom(exc):
                     raise

@@ -9,14 +9,14 @@ from types import SimpleNamespace
 import pytest
 
 from claimcourt.errors import ConfigError
-from claimcourt.models.hf_engine import (
+from claimcourt.models.hf_batching import (
     BatchStats,
     MemoryPlanner,
     activation_bytes_per_token,
     kv_bytes_per_token,
-    p_green_from_logits,
     run_in_chunks,
 )
+from claimcourt.models.hf_engine import p_green_from_logits
 from claimcourt.models.hf_loading import parse_memory
 
 PHI3_MINI = SimpleNamespace(  # microsoft/Phi-3-mini-4k-instruct

@@ -102,3 +102,44 @@ def test_a_gather_is_not_quiet_while_the_stage_before_it_still_works() -> None:
 
     assert asyncio.run(main(fed=True)) == [6]
     assert asyncio.run(main(fed=False))[0] == 2
+
+
+def test_a_busy_loop_does_not_stretch_the_gather_past_its_linger() -> None:
+    """Callers keep arriving (the gather is never quiet) while other work holds the event loop 50 ms at
+    a time, so every 10 ms sleep lasts 50 ms or more: the gather still ends after its linger of 0.5 s
+    by the clock (counting sleeps, it took 50 of them: 2.5 s and more)."""
+    import time
+
+    async def main() -> tuple[float, list[int]]:
+        sizes: list[int] = []
+
+        def record(items: list[int]) -> list[int]:
+            sizes.append(len(items))
+            return items
+
+        batcher = MicroBatcher(record, max_batch=1000, max_wait_s=0.01, linger_s=0.5, quiet_s=0.3)
+        stop = asyncio.Event()
+
+        async def busy() -> None:
+            while not stop.is_set():
+                time.sleep(0.05)  # a claim's synchronous work on the loop
+                await asyncio.sleep(0)
+
+        submitted: list[asyncio.Future[int]] = []
+
+        async def callers() -> None:
+            while not stop.is_set():
+                submitted.append(asyncio.ensure_future(batcher.submit(len(submitted))))
+                await asyncio.sleep(0.001)
+
+        background = [asyncio.create_task(busy()), asyncio.create_task(callers())]
+        started = time.perf_counter()
+        await batcher.submit(-1)
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await asyncio.gather(*background, *submitted)
+        return elapsed, sizes
+
+    elapsed, sizes = asyncio.run(main())
+    assert sizes and sizes[0] > 1
+    assert 0.5 <= elapsed < 1.5

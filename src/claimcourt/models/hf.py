@@ -11,7 +11,8 @@ through two `MicroBatcher` stages: the first renders and tokenises the prompts o
 have arrived, on a thread of its own, so that work is done while the second stage still gathers (as
 retrieval finishes claim by claim) or while a pass runs; the second gathers the rendered prompts into
 batched forward passes (Advocate and Skeptic requests of many claims share one batch), which
-`hf_batching` sizes to the GPU memory budget. Models load on first use (see `hf_loading`).
+`hf_passes` runs in passes sized to the GPU memory budget (`hf_batching`). Models load on first use
+(see `hf_loading`).
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from claimcourt.batching import MicroBatcher
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
-from claimcourt.models.hf_batching import BatchStats, MemoryPlanner, empty_cuda_cache, run_in_chunks
+from claimcourt.models import hf_engine
+from claimcourt.models.hf_batching import BatchStats, MemoryPlanner
 from claimcourt.models.hf_loading import (
     DEBATER_ADAPTER,
     JUDGE_ADAPTER,
@@ -36,6 +36,7 @@ from claimcourt.models.hf_loading import (
     check_settings,
     parse_memory,
 )
+from claimcourt.models.hf_passes import JudgeOutput, Passes
 from claimcourt.models.hf_prompts import (
     ArgueRequest,
     PromptRenderer,
@@ -113,6 +114,7 @@ class HFBackend:
         )
         self._device_ready = False
         self.prompts = PromptRenderer(settings)
+        self.passes = Passes(settings, self.planner)
 
     # --- the DebateBackend interface ---------------------------------------------------------------
 
@@ -164,125 +166,6 @@ class HFBackend:
     def _judge_adapter(self) -> str | None:
         return JUDGE_ADAPTER if self.settings.judge_adapter else None
 
-    def _generate(
-        self,
-        loaded: LoadedModel,
-        adapter: str | None,
-        rendered: list[Rendered],
-        new_tokens: int,
-        stats: BatchStats,
-    ) -> list[Any]:
-        """Plain generation for a role (its adapter on, or off for None), in memory-sized passes."""
-
-        def run_chunk(chunk: list[Rendered], prefill_tokens: int) -> list[list[int]]:
-            with loaded.role(adapter) as model:
-                return hf_engine.generate_texts(
-                    model,
-                    loaded,
-                    [r.ids for r in chunk],
-                    max_new_tokens=new_tokens,
-                    cache_implementation=self.settings.cache_implementation,
-                    decode=self.settings.decode,
-                    prefill_tokens=prefill_tokens,
-                )
-
-        return self._chunked(loaded, rendered, [len(r.ids) for r in rendered], new_tokens, run_chunk, stats)
-
-    def _debate_outputs(
-        self, loaded: LoadedModel, requests: list[ArgueRequest], rendered: list[Rendered]
-    ) -> list[list[int]]:
-        """Each debater row's new token ids: a claim's Advocate and Skeptic over one copy of their
-        shared prefix where the decode path allows it (hf_shared_prefix), any other row on its own."""
-        new_tokens = self.settings.debater_max_new_tokens
-        stats = self.stats["debater"]
-        rows = [r.ids for r in rendered]
-        groups: list[list[int]] = []
-        alone = list(range(len(rows)))
-        if self._shares_prefix(loaded):
-            # A claim's roles, while its row (prompt columns and both lanes' new tokens) stays inside
-            # a sliding window, where the static cache never rolls.
-            groups, alone = hf_shared_prefix.share_groups(
-                [(r.state.claim_id, r.state.text) for r in requests],
-                rows,
-                fits=lambda width: hf_decode.static_cache_fits(loaded.config, width + 2 * new_tokens),
-            )
-        outputs: list[Any] = [None] * len(rows)
-        if groups:
-            stop_ids = hf_engine.stop_token_ids(loaded)
-
-            def run_groups(chunk: list[list[int]], prefill_tokens: int) -> list[list[list[int]]]:
-                with loaded.role(self._debater_adapter) as model:
-                    grouped = [[rows[i] for i in g] for g in chunk]
-                    return hf_shared_prefix.decode_shared(
-                        model,
-                        loaded,
-                        grouped,
-                        max_new_tokens=new_tokens,
-                        stop_ids=stop_ids,
-                        prefill_tokens=prefill_tokens,
-                    )
-
-            widths = [hf_shared_prefix.group_width([rows[i] for i in g]) for g in groups]
-            decoded = self._chunked(loaded, groups, widths, new_tokens, run_groups, stats, lanes=2)
-            for group, lanes in zip(groups, decoded, strict=True):
-                for i, tokens in zip(group, lanes, strict=True):
-                    outputs[i] = tokens
-        if alone:
-            plain = self._generate(loaded, self._debater_adapter, [rendered[i] for i in alone], new_tokens, stats)
-            for i, tokens in zip(alone, plain, strict=True):
-                outputs[i] = tokens
-        return outputs
-
-    def _shares_prefix(self, loaded: LoadedModel) -> bool:
-        s = self.settings
-        # Each group's window is checked by share_groups; the rest is the graphed decode's conditions.
-        return s.shared_prefix and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, 0)
-
-    def _chunked(
-        self,
-        loaded: LoadedModel,
-        items: list[Any],
-        lengths: list[int],
-        new_tokens: int,
-        run_chunk: Callable[[list[Any], int], list[Any]],
-        stats: BatchStats,
-        lanes: int = 1,
-        graphed: bool = True,
-    ) -> list[Any]:
-        """`run_chunk(chunk, prefill_tokens)` over memory-sized passes; `graphed`: the passes run
-        hf_decode's loop wherever the settings and the pass's length allow it, and then the prefill runs
-        in slices of `prefill_tokens` prompt tokens: hf.prefill_tokens, grown into the memory the pass's
-        rows leave (MemoryPlanner.prefill_tokens_for)."""
-        s = self.settings
-
-        def sliced(longest: int) -> bool:
-            total = longest + lanes * new_tokens
-            return graphed and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, total)
-
-        def rows_for(longest: int) -> int:
-            prefill_tokens = s.prefill_tokens if sliced(longest) else None
-            return self.planner.rows_for(loaded, longest, new_tokens, lanes, prefill_tokens=prefill_tokens)
-
-        def run_planned(chunk: list[tuple[Any, int]]) -> list[Any]:
-            longest = max(length for _, length in chunk)
-            prefill_tokens = s.prefill_tokens
-            if prefill_tokens and sliced(longest):
-                prefill_tokens = self.planner.prefill_tokens_for(
-                    loaded, len(chunk), longest, new_tokens, lanes, configured=prefill_tokens
-                )
-            return run_chunk([item for item, _ in chunk], prefill_tokens)
-
-        return run_in_chunks(
-            list(zip(items, lengths, strict=True)),
-            lengths=lengths,
-            rows_for=rows_for,
-            on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
-            run_chunk=run_planned,
-            stats=stats,
-            empty_cache=empty_cuda_cache,
-            lanes=lanes,
-        )
-
     # --- batched calls (worker threads) -------------------------------------------------------------
 
     def _render_argue_batch(self, requests: list[ArgueRequest]) -> list[Rendered]:
@@ -301,7 +184,9 @@ class HFBackend:
         loaded = self._debater_model()
         requests = [request for request, _ in items]
         rendered = [prompt for _, prompt in items]
-        outputs = self._debate_outputs(loaded, requests, rendered)
+        claims = [(r.state.claim_id, r.state.text) for r in requests]
+        rows = [r.ids for r in rendered]
+        outputs = self.passes.debate(loaded, self._debater_adapter, claims, rows, self.stats["debater"])
         arguments = []
         for request, prompt, new_ids in zip(requests, rendered, outputs, strict=True):
             text = loaded.tokenizer.decode(new_ids, skip_special_tokens=True).strip()
@@ -320,32 +205,16 @@ class HFBackend:
     def _judge_batch(self, rendered: list[Rendered]) -> list[Verdict]:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
-        label_ids = label_token_ids(tokenizer)
-        rationale_tokens = self.settings.judge_rationale_tokens
-        answer = judge_prompts.JUDGE_YES
-        header = continuation_ids(tokenizer, "### Answer:" + answer, judge_prompts.JUDGE_RATIONALE_HEADER)
-        new_tokens = 1 + len(header) + rationale_tokens if rationale_tokens else 0
-
-        def run_chunk(chunk: list[Rendered], prefill_tokens: int) -> list[tuple[float, float, list[int]]]:
-            rows = [r.ids for r in chunk]
-            with loaded.role(self._judge_adapter) as model:
-                if rationale_tokens == 0:
-                    return [(y, n, []) for y, n in hf_engine.label_logits(model, loaded, rows, label_ids)]
-                return hf_engine.judge_with_rationale(
-                    model,
-                    loaded,
-                    rows,
-                    label_ids=label_ids,
-                    header_ids=header,
-                    rationale_tokens=rationale_tokens,
-                    cache_implementation=self.settings.cache_implementation,
-                    decode=self.settings.decode,
-                    prefill_tokens=prefill_tokens,
-                )
-
-        lengths = [len(r.ids) for r in rendered]
-        outputs = self._chunked(
-            loaded, rendered, lengths, new_tokens, run_chunk, self.stats["judge"], graphed=rationale_tokens > 0
+        header = continuation_ids(
+            tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER
+        )
+        outputs = self.passes.judge(
+            loaded,
+            self._judge_adapter,
+            [r.ids for r in rendered],
+            label_ids=label_token_ids(tokenizer),
+            header_ids=header,
+            stats=self.stats["judge"],
         )
         return [self._verdict(prompt, out, tokenizer) for prompt, out in zip(rendered, outputs, strict=True)]
 
@@ -354,7 +223,7 @@ class HFBackend:
         self.stats[role].render_spans.append((started, ended))
         log.info("rendered %d %s prompts in %.2fs", count, role, ended - started)
 
-    def _verdict(self, prompt: Rendered, output: tuple[float, float, list[int]], tokenizer: Any) -> Verdict:
+    def _verdict(self, prompt: Rendered, output: JudgeOutput, tokenizer: Any) -> Verdict:
         yes, no, rationale_ids = output
         recorded = prompt.text if self.settings.record_prompts else None
         if not (math.isfinite(yes) and math.isfinite(no)):
@@ -381,9 +250,8 @@ class HFBackend:
         loaded = self._judge_model()
         texts = [chat_text(loaded.tokenizer, c) for c in conversations]
         ids = encode_chat_texts(loaded.tokenizer, texts)
-        rendered = [Rendered(row, text, False) for row, text in zip(ids, texts, strict=True)]
         new_tokens = self.settings.judge_json_max_new_tokens
-        outputs = self._generate(loaded, self._judge_adapter, rendered, new_tokens, self.stats["judge_json"])
+        outputs = self.passes.generate(loaded, self._judge_adapter, ids, new_tokens, self.stats["judge_json"])
         return [loaded.tokenizer.decode(ids, skip_special_tokens=True).strip() for ids in outputs]
 
     async def _judge_json(self, state: ClaimState) -> Verdict:

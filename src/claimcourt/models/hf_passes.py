@@ -1,0 +1,177 @@
+"""A role's batch through the GPU for the hf profile: cut into memory-sized passes (hf_batching), each
+pass run by hf_engine (generation, the Judge's scoring) or, for a claim's Advocate and Skeptic over one
+copy of their shared prefix, by hf_shared_prefix. Rows in, each row's new token ids (or the Judge's
+label logits and rationale) out, in the caller's order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from claimcourt.config import HFSettings
+from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
+from claimcourt.models.hf_batching import BatchStats, MemoryPlanner, empty_cuda_cache, run_in_chunks
+from claimcourt.models.hf_loading import LoadedModel
+
+# The Judge's output for one row: its YES and NO logits and its rationale's token ids.
+JudgeOutput = tuple[float, float, list[int]]
+
+
+class Passes:
+    def __init__(self, settings: HFSettings, planner: MemoryPlanner) -> None:
+        self.settings = settings
+        self.planner = planner
+
+    def generate(
+        self, loaded: LoadedModel, adapter: str | None, rows: list[list[int]], new_tokens: int, stats: BatchStats
+    ) -> list[list[int]]:
+        """Plain generation for a role (its adapter on, or off for None)."""
+        s = self.settings
+
+        def run_chunk(chunk: list[list[int]], prefill_tokens: int) -> list[list[int]]:
+            with loaded.role(adapter) as model:
+                return hf_engine.generate_texts(
+                    model,
+                    loaded,
+                    chunk,
+                    max_new_tokens=new_tokens,
+                    cache_implementation=s.cache_implementation,
+                    decode=s.decode,
+                    prefill_tokens=prefill_tokens,
+                )
+
+        return self._chunked(loaded, rows, [len(r) for r in rows], new_tokens, run_chunk, stats)
+
+    def debate(
+        self,
+        loaded: LoadedModel,
+        adapter: str | None,
+        claims: list[tuple[str, str]],
+        rows: list[list[int]],
+        stats: BatchStats,
+    ) -> list[list[int]]:
+        """Each debater row's new token ids (`claims`: each row's claim id and text): a claim's Advocate
+        and Skeptic over one copy of their shared prefix where the decode path allows it
+        (hf_shared_prefix), any other row on its own."""
+        new_tokens = self.settings.debater_max_new_tokens
+        groups: list[list[int]] = []
+        alone = list(range(len(rows)))
+        if self._shares_prefix(loaded):
+            # A claim's roles, while its row (prompt columns and both lanes' new tokens) stays inside
+            # a sliding window, where the static cache never rolls.
+            groups, alone = hf_shared_prefix.share_groups(
+                claims,
+                rows,
+                fits=lambda width: hf_decode.static_cache_fits(loaded.config, width + 2 * new_tokens),
+            )
+        outputs: list[Any] = [None] * len(rows)
+        if groups:
+            stop_ids = hf_engine.stop_token_ids(loaded)
+
+            def run_groups(chunk: list[list[int]], prefill_tokens: int) -> list[list[list[int]]]:
+                with loaded.role(adapter) as model:
+                    grouped = [[rows[i] for i in g] for g in chunk]
+                    return hf_shared_prefix.decode_shared(
+                        model,
+                        loaded,
+                        grouped,
+                        max_new_tokens=new_tokens,
+                        stop_ids=stop_ids,
+                        prefill_tokens=prefill_tokens,
+                    )
+
+            widths = [hf_shared_prefix.group_width([rows[i] for i in g]) for g in groups]
+            decoded = self._chunked(loaded, groups, widths, new_tokens, run_groups, stats, lanes=2)
+            for group, lanes in zip(groups, decoded, strict=True):
+                for i, tokens in zip(group, lanes, strict=True):
+                    outputs[i] = tokens
+        if alone:
+            plain = self.generate(loaded, adapter, [rows[i] for i in alone], new_tokens, stats)
+            for i, tokens in zip(alone, plain, strict=True):
+                outputs[i] = tokens
+        return outputs
+
+    def judge(
+        self,
+        loaded: LoadedModel,
+        adapter: str | None,
+        rows: list[list[int]],
+        *,
+        label_ids: tuple[int, int],
+        header_ids: list[int],
+        stats: BatchStats,
+    ) -> list[JudgeOutput]:
+        """The Judge's label logits for each row and, with hf.judge_rationale_tokens, its rationale after
+        the answer and `header_ids`."""
+        s = self.settings
+        rationale_tokens = s.judge_rationale_tokens
+        new_tokens = 1 + len(header_ids) + rationale_tokens if rationale_tokens else 0
+
+        def run_chunk(chunk: list[list[int]], prefill_tokens: int) -> list[JudgeOutput]:
+            with loaded.role(adapter) as model:
+                if rationale_tokens == 0:
+                    return [(y, n, []) for y, n in hf_engine.label_logits(model, loaded, chunk, label_ids)]
+                return hf_engine.judge_with_rationale(
+                    model,
+                    loaded,
+                    chunk,
+                    label_ids=label_ids,
+                    header_ids=header_ids,
+                    rationale_tokens=rationale_tokens,
+                    cache_implementation=s.cache_implementation,
+                    decode=s.decode,
+                    prefill_tokens=prefill_tokens,
+                )
+
+        lengths = [len(r) for r in rows]
+        return self._chunked(loaded, rows, lengths, new_tokens, run_chunk, stats, graphed=rationale_tokens > 0)
+
+    def _shares_prefix(self, loaded: LoadedModel) -> bool:
+        s = self.settings
+        # Each group's window is checked by share_groups; the rest is the graphed decode's conditions.
+        return s.shared_prefix and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, 0)
+
+    def _chunked(
+        self,
+        loaded: LoadedModel,
+        items: list[Any],
+        lengths: list[int],
+        new_tokens: int,
+        run_chunk: Callable[[list[Any], int], list[Any]],
+        stats: BatchStats,
+        lanes: int = 1,
+        graphed: bool = True,
+    ) -> list[Any]:
+        """`run_chunk(chunk, prefill_tokens)` over memory-sized passes; `graphed`: the passes run
+        hf_decode's loop wherever the settings and the pass's length allow it, and then the prefill runs
+        in slices of `prefill_tokens` prompt tokens: hf.prefill_tokens, grown into the memory the pass's
+        rows leave (MemoryPlanner.prefill_tokens_for)."""
+        s = self.settings
+
+        def sliced(longest: int) -> bool:
+            total = longest + lanes * new_tokens
+            return graphed and hf_engine.uses_graphed_decode(loaded, s.decode, s.cache_implementation, total)
+
+        def rows_for(longest: int) -> int:
+            prefill_tokens = s.prefill_tokens if sliced(longest) else None
+            return self.planner.rows_for(loaded, longest, new_tokens, lanes, prefill_tokens=prefill_tokens)
+
+        def run_planned(chunk: list[tuple[Any, int]]) -> list[Any]:
+            longest = max(length for _, length in chunk)
+            prefill_tokens = s.prefill_tokens
+            if prefill_tokens and sliced(longest):
+                prefill_tokens = self.planner.prefill_tokens_for(
+                    loaded, len(chunk), longest, new_tokens, lanes, configured=prefill_tokens
+                )
+            return run_chunk([item for item, _ in chunk], prefill_tokens)
+
+        return run_in_chunks(
+            list(zip(items, lengths, strict=True)),
+            lengths=lengths,
+            rows_for=rows_for,
+            on_oom=lambda size: self.planner.cap_after_oom(loaded.model_id, size),
+            run_chunk=run_planned,
+            stats=stats,
+            empty_cache=empty_cuda_cache,
+            lanes=lanes,
+        )

@@ -109,21 +109,19 @@ class MicroBatcher(Generic[In, Out]):
         while self._queue:
             # Let the other claims that are ready reach their call before the batch is cut.
             if len(self._queue) < self._full:
-                # Waits on the loop's clock, not by counting sleeps: on a loop busy with other claims'
-                # work a sleep lasts longer than asked, and counted sleeps made the linger last longer.
-                clock = asyncio.get_running_loop().time
-                started = clock()
                 await asyncio.sleep(self._max_wait_s)
-                seen, quiet_since = self._arrived(), started
+                waited = quiet = self._max_wait_s
+                seen = self._arrived()
                 while (
-                    clock() - started < self._linger_s
-                    and (clock() - quiet_since < self._quiet_s or self._feeding())
+                    waited < self._linger_s
+                    and (quiet < self._quiet_s or self._feeding())
                     and len(self._queue) < self._full
                 ):
                     await asyncio.sleep(self._max_wait_s)
+                    waited += self._max_wait_s
                     arrived = self._arrived()
-                    if arrived != seen:
-                        seen, quiet_since = arrived, clock()
+                    quiet = quiet + self._max_wait_s if arrived == seen else 0.0
+                    seen = arrived
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             live = [p for p in batch if not p.future.cancelled()]
             if not live:

@@ -4,14 +4,11 @@ of one pass (hf_batching sizes the passes; hf_decode runs the graphed loop).
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
 from claimcourt.models import hf_decode
 from claimcourt.models.hf_loading import LoadedModel
-
-log = logging.getLogger(__name__)
 
 
 def _pad_left(rows: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:

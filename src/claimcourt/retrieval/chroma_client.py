@@ -75,7 +75,8 @@ class ChromaLocation:
 
     folder: Path
     url: str | None = None
-    timeout_s: float = 120.0  # one request to a server (retrieval.chroma_timeout_s)
+    # One request to a server (retrieval.chroma_timeout_s, which sets it); None: Chroma's own, no limit.
+    timeout_s: float | None = None
 
     @property
     def is_server(self) -> bool:
@@ -105,7 +106,8 @@ class ChromaLocation:
         self._heartbeat(address)
         with self.errors():
             client = chromadb.HttpClient(host=address.host, port=address.port, ssl=address.ssl, settings=settings)
-        _limit_requests(client, self.timeout_s)
+        if self.timeout_s is not None:
+            _limit_requests(client, self.timeout_s)
         return client
 
     def _heartbeat(self, address: ChromaAddress) -> None:

@@ -53,8 +53,16 @@ class LabelledStore:
     """A Chroma collection of labelled claims with their embeddings, in `path` or on the server at `url`."""
 
     def __init__(
-        self, path: Path, *, collection: str, embedding_model: str, url: str | None = None, timeout_s: float = 120.0
+        self,
+        path: Path,
+        *,
+        collection: str,
+        embedding_model: str,
+        url: str | None = None,
+        timeout_s: float | None = None,
     ) -> None:
+        """`timeout_s`: one request to the server at `url` (retrieval.chroma_timeout_s); None, Chroma's
+        own (no limit)."""
         self.location = ChromaLocation(path, url, timeout_s)
         self.path = path
         self.collection_name = collection

@@ -101,6 +101,16 @@ class RunSummary:
     # outcome here was not recorded (the other worker's stands).
     taken_over: list[str] = field(default_factory=list)
 
+    def lost(self, claim_id: str) -> None:
+        """The claim went to another worker; listed once, however often this worker lost it."""
+        if claim_id not in self.taken_over:
+            self.taken_over.append(claim_id)
+
+    def regained(self, claim_id: str) -> None:
+        """This worker leased the claim again later and recorded it: it is no longer the other's."""
+        if claim_id in self.taken_over:
+            self.taken_over.remove(claim_id)
+
 
 class Runner:
     """Runs a claim table through the graph. `on_progress(progress)` is called after each claim."""
@@ -247,10 +257,10 @@ class Runner:
                         claim_id, kept = item.claim_id, store.ledger.record(run_id, item, by=worker_id)
                     else:
                         claim_id, kept = item, store.ledger.record_error(run_id, item, error or "", by=worker_id)
-                    if not kept:
-                        summary.taken_over.append(claim_id)
-                    elif claim_id in summary.taken_over:  # taken back later, and finished here
-                        summary.taken_over.remove(claim_id)
+                    if kept:
+                        summary.regained(claim_id)
+                    else:
+                        summary.lost(claim_id)
             unrecorded.clear()
 
         def finished(status: str) -> None:
@@ -269,7 +279,7 @@ class Runner:
                 unrecorded.append((state, None))
                 finished(state.decided_by or "queued")
             except LeaseLostError:
-                summary.taken_over.append(claim.id)  # the other worker records it, and writes its thread
+                summary.lost(claim.id)  # the other worker records it, and writes its thread
             except ClaimcourtError as exc:  # a problem with the setup, not with this claim
                 fatal.append(exc)
             except Exception as exc:

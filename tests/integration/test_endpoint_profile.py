@@ -4,16 +4,20 @@ checkpointer, Chroma, MiniLM), then resumed and traced; the start-of-run probe a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from typer.testing import CliRunner
 
-from claimcourt.config import Settings
+from claimcourt.config import Settings, load_settings
+from claimcourt.models.endpoint import EndpointBackend
 from claimcourt.prompts import evidence
+from claimcourt.state import ClaimState
 from claimcourt.workspace import WorkspacePaths
 from tests.conftest import flat, read_csv, write_csv
 from tests.endpoint_support import Served, endpoint_toml, fault_proxy, free_port, serving, transformers_serve
@@ -154,3 +158,29 @@ def test_bad_endpoint_settings_are_one_line(
     assert result.exit_code == 2, result.output
     assert message in flat(result.output) and len(result.output.strip().splitlines()) == 1, result.output
     assert nothing_touched(indexed_settings)
+
+
+def _connections_to(port: int) -> list[str]:
+    return [
+        f"{c.laddr.port}->{c.raddr.port} {c.status}"
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port
+    ]
+
+
+def test_each_run_closes_its_connections_to_the_server(server: Served, tiny: TinyModels, tmp_path: Path) -> None:
+    """A library user who runs several batches in one process (one `asyncio.run` each) must not leave a
+    run's sockets open on the server after it, waiting for the garbage collector."""
+    config = tmp_path / "claimcourt.toml"
+    config.write_text(endpoint_toml(server.url, tiny), encoding="utf-8")
+    backend = EndpointBackend(load_settings(config_file=config, overrides={"workspace": tmp_path}).endpoint)
+    state = ClaimState(claim_id="c1", text="A wind turbine blade with a serrated trailing edge.")
+
+    async def three_at_once() -> list[str]:
+        arguments = await asyncio.gather(*(backend.argue(role, state) for role in ("advocate", "skeptic", "advocate")))
+        assert _connections_to(server.port), "the requests went over no connection to the server"
+        return [a.backend for a in arguments]
+
+    for _ in range(3):
+        assert asyncio.run(three_at_once()) == [f"endpoint@{tiny.phi3}"] * 3
+        assert _connections_to(server.port) == []

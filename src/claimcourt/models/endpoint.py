@@ -39,6 +39,13 @@ def cut(text: str, limit: int) -> tuple[str, bool]:
     return (head[:space] if space > limit // 2 else head).rstrip() + " […]", True
 
 
+async def _close_when_cancelled(client: Any) -> None:
+    try:
+        await asyncio.get_running_loop().create_future()  # never set: waits for the loop's end
+    finally:
+        await client.close()
+
+
 class EndpointBackend:
     """One request per role and claim; the server batches them."""
 
@@ -49,6 +56,7 @@ class EndpointBackend:
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._closer: asyncio.Task[None] | None = None
         self.in_flight = 0
         self.peak_in_flight = 0
 
@@ -126,12 +134,19 @@ class EndpointBackend:
     # --- requests ---------------------------------------------------------------------------------
 
     def _client_here(self) -> Any:
-        """A client and a request limit for the running event loop (each `asyncio.run` has its own)."""
+        """A client and a request limit for the running event loop (each `asyncio.run` has its own).
+
+        The client's connections belong to its loop and cannot be closed from another one, so a task on
+        that loop closes the client when the loop ends (`asyncio.run` cancels what is left). Otherwise up
+        to `max_in_flight` sockets to the server stayed open after each run, until the garbage collector
+        happened to find them.
+        """
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
             self._client = endpoint_client.async_client(self.settings)
             self._client_loop = loop
             self._slots = asyncio.Semaphore(self.settings.max_in_flight)
+            self._closer = loop.create_task(_close_when_cancelled(self._client), name="claimcourt-endpoint-close")
         return self._client
 
     async def _request(self, send: Any) -> Any:

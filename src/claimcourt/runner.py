@@ -10,20 +10,19 @@ appears exactly once however many times the run was stopped and resumed.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from claimcourt.config import Settings
+from claimcourt.debating import Progress, RunSummary, debate_chunks
 from claimcourt.deps import Deps, build_deps
-from claimcourt.errors import ClaimcourtError, LeaseLostError, RunStateError
+from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.paths import check_output_file
 from claimcourt.run_settings import resolve_run_settings
-from claimcourt.state import ClaimState, claim_id_of
+from claimcourt.state import claim_id_of
 from claimcourt.store import (
     FINISHED,
     RESULT_COLUMNS,
@@ -32,9 +31,6 @@ from claimcourt.store import (
     new_worker_id,
     open_checkpointer,
     open_store,
-    state_from_values,
-    thread_config,
-    view,
     write_results,
 )
 from claimcourt.tables import ClaimRow, ClaimTable
@@ -44,72 +40,10 @@ from claimcourt.workspace import WorkspacePaths
 __all__ = ["FINISHED", "RESULT_COLUMNS", "Progress", "RunSummary", "Runner", "default_run_id"]
 # Claims read, queued in the ledger and embedded ahead (in one length-sorted call) per step.
 _CHUNK = 256
-# Finished claims are written to the ledger in one transaction every so many claims or seconds;
-# whatever a crash loses in between is recovered from the checkpoints on the next run.
-_COMMIT_EVERY = 256
-# ...and at most this long after the first unwritten one, so `runs` and `pending` stay current.
-_COMMIT_AFTER_S = 1.0
-# A run stops when this many claims failed and they are the majority: a systematic fault, not a bad row.
-_ERROR_BREAKER = 20
 
 
 def default_run_id(path: Path) -> str:
     return f"{path.stem}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-
-
-@dataclass
-class Progress:
-    total: int
-    done: int = 0
-    skipped: int = 0
-    judge: int = 0
-    pending_review: int = 0
-    human: int = 0
-    errors: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-    @property
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self.started
-
-    @property
-    def rate(self) -> float:
-        processed = self.done - self.skipped
-        return processed / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def count(self, status: str) -> None:
-        self.done += 1
-        if status == "error":
-            self.errors += 1
-        elif status in ("judge", "pending_review", "human"):
-            setattr(self, status, getattr(self, status) + 1)
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    progress: Progress
-    counts: dict[str, int]
-    results_csv: Path
-    results_jsonl: Path
-    interrupted: bool = False
-    # A worker that joined a run every claim of which was already finished (by other workers).
-    already_complete: bool = False
-    first_error: str | None = None
-    batch_sizes: dict[str, float] = field(default_factory=dict)
-    # Claims this worker debated after its lease on them ran out, which another worker took over: their
-    # outcome here was not recorded (the other worker's stands).
-    taken_over: list[str] = field(default_factory=list)
-
-    def lost(self, claim_id: str) -> None:
-        """The claim went to another worker; listed once, however often this worker lost it."""
-        if claim_id not in self.taken_over:
-            self.taken_over.append(claim_id)
-
-    def regained(self, claim_id: str) -> None:
-        """This worker leased the claim again later and recorded it: it is no longer the other's."""
-        if claim_id in self.taken_over:
-            self.taken_over.remove(claim_id)
 
 
 class Runner:
@@ -192,7 +126,17 @@ class Runner:
             fence = (lambda thread: store.work.holds(run_id, claim_id_of(thread), worker_id)) if store.shared else None
             async with open_checkpointer(self.settings, fence=fence) as saver:
                 graph = build_graph(saver)
-                await self._run_all(graph, store, chunks, run_id, progress, summary, worker_id)
+                await debate_chunks(
+                    graph,
+                    self.deps,
+                    store,
+                    chunks,
+                    run_id=run_id,
+                    worker_id=worker_id,
+                    progress=progress,
+                    summary=summary,
+                    on_progress=self.on_progress,
+                )
         except (asyncio.CancelledError, KeyboardInterrupt):
             summary.interrupted = True
             raise
@@ -229,95 +173,6 @@ class Runner:
             if limit is not None and seen >= limit:
                 return
 
-    async def _run_all(
-        self,
-        graph: Any,
-        store: Store,
-        chunks: AsyncIterator[Chunk],
-        run_id: str,
-        progress: Progress,
-        summary: RunSummary,
-        worker_id: str,
-    ) -> None:
-        slots = asyncio.Semaphore(self.settings.max_concurrency)
-        tasks: set[asyncio.Task[None]] = set()
-        # Finished claims not yet written to the ledger: (state, None) or (claim id, error message).
-        unrecorded: list[tuple[ClaimState | str, str | None]] = []
-        fatal: list[BaseException] = []
-        flush_timer: asyncio.TimerHandle | None = None
-
-        def flush() -> None:
-            nonlocal flush_timer
-            if flush_timer is not None:
-                flush_timer.cancel()
-                flush_timer = None
-            with store.transaction():
-                for item, error in unrecorded:
-                    if isinstance(item, ClaimState):
-                        claim_id, kept = item.claim_id, store.ledger.record(run_id, item, by=worker_id)
-                    else:
-                        claim_id, kept = item, store.ledger.record_error(run_id, item, error or "", by=worker_id)
-                    if kept:
-                        summary.regained(claim_id)
-                    else:
-                        summary.lost(claim_id)
-            unrecorded.clear()
-
-        def finished(status: str) -> None:
-            nonlocal flush_timer
-            progress.count(status)
-            if len(unrecorded) >= _COMMIT_EVERY:
-                flush()
-            elif flush_timer is None:
-                flush_timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, flush)
-            if self.on_progress is not None:
-                self.on_progress(progress)
-
-        async def debate(claim: ClaimRow, reconcile: bool) -> None:
-            try:
-                state = await self._debate(graph, run_id, claim, reconcile)
-                unrecorded.append((state, None))
-                finished(state.decided_by or "queued")
-            except LeaseLostError:
-                summary.lost(claim.id)  # the other worker records it, and writes its thread
-            except ClaimcourtError as exc:  # a problem with the setup, not with this claim
-                fatal.append(exc)
-            except Exception as exc:
-                message = f"{type(exc).__name__}: {exc}"
-                summary.first_error = summary.first_error or f"{claim.id}: {message}"
-                unrecorded.append((claim.id, message))
-                finished("error")
-                if progress.errors >= _ERROR_BREAKER and progress.errors * 2 > progress.done - progress.skipped:
-                    fatal.append(RuntimeError(f"too many claims failed; first: {summary.first_error}"))
-            finally:
-                slots.release()
-
-        try:
-            async for chunk, known, statuses in chunks:
-                for claim in chunk:
-                    if statuses.get(claim.id) in FINISHED:
-                        progress.skipped += 1
-                        finished(statuses[claim.id])
-                        continue
-                    await slots.acquire()
-                    if fatal:
-                        slots.release()
-                        raise fatal[0]
-                    task = asyncio.create_task(debate(claim, reconcile=claim.id in known))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-            if tasks:
-                await asyncio.gather(*tasks)
-            if fatal:
-                raise fatal[0]
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-        finally:
-            flush()
-
     def _prepare(self, chunk: list[ClaimRow] | None, store: Store, run_id: str) -> Chunk | None:
         """Queue a chunk in the ledger, find what an earlier run finished, prefetch the rest's vectors."""
         if chunk is None:
@@ -326,22 +181,3 @@ class Runner:
         statuses = store.ledger.statuses(run_id, [c.id for c in chunk]) if known else {}
         self.deps.search.prefetch(c.text for c in chunk if statuses.get(c.id) not in FINISHED)
         return chunk, known, statuses
-
-    async def _debate(self, graph: Any, run_id: str, claim: ClaimRow, reconcile: bool) -> ClaimState:
-        config = thread_config(run_id, claim.id)
-        if reconcile:
-            # The claim was queued by an earlier, stopped run: its thread may be finished, waiting for
-            # a person, stopped between two nodes, or stopped before its first node ran.
-            thread = view(await graph.aget_state(config))
-            # A thread killed while its input was being saved holds only defaults: start it afresh.
-            if thread.state is not None:
-                # Judge it by what the state says, not by `next`: a thread killed right after its input
-                # was saved reports no next node although nothing ran.
-                if thread.settled:
-                    return thread.state
-                if thread.step >= 0:
-                    output = await graph.ainvoke(None, config, context=self.deps)
-                    return state_from_values(output)
-        start = ClaimState(claim_id=claim.id, text=claim.text, run_id=run_id)
-        output = await graph.ainvoke(start, config, context=self.deps)
-        return state_from_values(output)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from claimcourt.config import Settings
+from claimcourt.debating import debate_claim
 from claimcourt.deps import Deps
-from claimcourt.runner import Runner
 from claimcourt.tables import ClaimRow
 from tests.conftest import FakeBackend
 
@@ -64,9 +64,9 @@ class FakeGraph:
     ],
 )
 def test_reconcile(settings: Settings, snapshot: Snapshot, expected: str) -> None:
-    runner = Runner(settings, deps=Deps(settings, search=None, backend=FakeBackend()))  # type: ignore[arg-type]
+    deps = Deps(settings, search=None, backend=FakeBackend())
     graph = FakeGraph(snapshot)
-    state = asyncio.run(runner._debate(graph, "r", ClaimRow(row=1, id="c1", text="t"), reconcile=True))
+    state = asyncio.run(debate_claim(graph, deps, "r", ClaimRow(row=1, id="c1", text="t"), reconcile=True))
     assert state.claim_id == "c1"
     if expected == "fresh":
         assert len(graph.invoked) == 1 and graph.invoked[0].claim_id == "c1"  # started from its input

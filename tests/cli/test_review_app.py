@@ -137,7 +137,7 @@ def test_blind_review_hides_the_verdict_until_the_decision_then_shows_it_in_plac
     async def scenario(app: ReviewApp, pilot: Pilot[None]) -> None:
         before = screen_text(app)
         assert "BLIND" in before and "hidden until you decide" in before
-        for leak in ("confidence 0.", c1.verdict.rationale[:30], "a agree"):  # type: ignore[union-attr]
+        for leak in ("confidence 0.", c1.verdict.rationale[:30], "a agree"):
             assert leak not in before, leak
         await press(pilot, "a")
         assert "not offered in blind review" in screen_text(app)
@@ -178,7 +178,7 @@ def test_revising_keeps_the_earlier_decision_in_the_history(review_settings: Set
 
     async def thread() -> Any:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            return await desk.current(c1.claim_id)
+            return await desk.threads.current(c1.claim_id)
 
     state = asyncio.run(thread())
     assert state.final_label == int(overrule(c1)) and state.human.note == "second look"

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from claimcourt.config import Settings
-from claimcourt.review.desk import ReviewDesk, is_waiting
+from claimcourt.review.desk import ReviewDesk
+from claimcourt.review.threads import is_waiting
 from tests.review_support import (
     CLAIMCOURT,
     RUN_ID,
@@ -139,7 +140,7 @@ async def _settled(settings: Settings, claim_id: str) -> tuple[str, bool, int]:
         await desk.reconcile()
         claim = desk.ledger.claim(RUN_ID, claim_id)
         assert claim is not None
-        waiting = is_waiting(await desk.snapshot(claim_id))
+        waiting = is_waiting(await desk.threads.snapshot(claim_id))
         return claim.status, waiting, len(desk.store.active(run_id=RUN_ID, claim_id=claim_id))
 
 

@@ -31,9 +31,9 @@ def _decide_until_human_review(settings: Settings, claim_id: str) -> None:
     async def go() -> None:
         async with ReviewDesk(settings, RUN_ID) as desk:
             decision = HumanDecision(label=1, reviewer="ann", note="half")
-            await desk.graph.ainvoke(
+            await desk.threads.graph.ainvoke(
                 Command(resume=decision.model_dump()),
-                desk.config(claim_id),
+                desk.threads.config(claim_id),
                 context=desk.deps,
                 interrupt_after=["human_review"],
             )
@@ -58,7 +58,7 @@ def test_a_half_decision_in_the_thread_is_reconciled_by_the_next_session(
     async def reconcile() -> tuple[int, Any]:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
             fixed = await desk.reconcile()
-            return fixed, await desk.current(first.claim_id)
+            return fixed, await desk.threads.current(first.claim_id)
 
     fixed, state = run(reconcile())
     assert fixed == 1

@@ -23,7 +23,7 @@ def run(coro: Any) -> Any:
 
 
 async def _thread(desk: ReviewDesk, claim_id: str) -> Any:
-    return await desk.snapshot(claim_id)
+    return await desk.threads.snapshot(claim_id)
 
 
 def test_a_decision_finishes_the_thread_as_human_and_updates_ledger_and_reviews(
@@ -54,7 +54,7 @@ def test_a_decision_finishes_the_thread_as_human_and_updates_ledger_and_reviews(
         "why",
         1,
     )
-    assert row["judge_label"] == first.verdict.label  # type: ignore[union-attr]
+    assert row["judge_label"] == first.verdict.label
 
 
 def test_undo_forks_the_thread_back_to_waiting_and_it_can_be_decided_again(

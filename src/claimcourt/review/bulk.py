@@ -19,7 +19,8 @@ from typing import Any
 from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
 from claimcourt.paths import check_input_file
-from claimcourt.review.desk import WAITING, Outcome, ReviewDesk
+from claimcourt.review.desk import WAITING, ReviewDesk
+from claimcourt.review.records import Outcome
 from claimcourt.state import HumanDecision
 from claimcourt.tables import parse_label
 

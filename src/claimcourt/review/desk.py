@@ -8,8 +8,9 @@ never resume the same claim twice and each decision is committed before the next
 
 If the process dies between the thread write (checkpoints.sqlite) and the ledger commit, the thread
 already holds the decision; `reconcile` finds it on the next session and brings the ledger and the
-reviews table back in line. Undo forks the thread from its checkpoint before `human_review`
-(replaying that node interrupts again), so the claim waits for a person once more.
+reviews table back in line. Undo forks the thread back to `human_review`, so the claim waits for a
+person once more. How a thread is read, resumed and forked: `review.threads`; what a decision's row
+holds: `review.records`.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack, suppress
-from dataclasses import dataclass
-from typing import Any, Literal
-
-from langgraph.types import Command
+from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
 from claimcourt.review.queries import WAITING, Order, in_order
+from claimcourt.review.records import Outcome, Undone, review_row, reviewed_blind
 from claimcourt.review.repair import repair_claim
+from claimcourt.review.threads import ClaimThreads, is_waiting
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import (
     LedgerClaim,
@@ -38,51 +38,10 @@ from claimcourt.store import (
     existing_store,
     open_checkpointer,
     state_from_values,
-    thread_config,
-    view,
     write_results,
 )
 
-__all__ = ["WAITING", "Order", "Outcome", "ReviewDesk", "Undone", "WorkspaceBusyError", "is_waiting"]
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What became of one decision."""
-
-    claim_id: str
-    review: Review
-    state: ClaimState
-    # "decided": resumed the thread; "second_opinion": kept beside an earlier decision (the thread is
-    # untouched); "decided_elsewhere": the claim was decided meanwhile by another session, this
-    # decision is kept as a second opinion.
-    # "revised": replaced the reviewer's earlier decision, which stays in the history.
-    status: Literal["decided", "second_opinion", "decided_elsewhere", "revised"]
-
-
-@dataclass(frozen=True)
-class Undone:
-    review: Review
-    state: ClaimState | None
-
-
-def is_waiting(snapshot: Any) -> bool:
-    """The thread stopped at the `human_review` interrupt."""
-    return view(snapshot).waiting
-
-
-_state = state_from_values
-
-
-def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
-    """Whether this claim is shown without the Judge's verdict: the person asked for blind review, or
-    it is an audit claim (`audit_blind`, on by default). An audit checks the Judge; a person who saw
-    its verdict first drifts toward it, and the check would measure that drift instead."""
-    return requested or (state.audit and audit_blind)
-
-
-def judge_label(state: ClaimState) -> int | None:
-    return state.verdict.label if state.verdict is not None and state.verdict.readable else None
+__all__ = ["WAITING", "Order", "ReviewDesk", "WorkspaceBusyError"]
 
 
 class ReviewDesk:
@@ -109,7 +68,7 @@ class ReviewDesk:
         # Whether any claim's state changed here (decided, undone, reconciled): the results file follows.
         self.changed = False
         self.state_store: Store
-        self.graph: Any
+        self.threads: ClaimThreads
         self.deps: Deps
         self.run: dict[str, Any]
 
@@ -128,7 +87,7 @@ class ReviewDesk:
             )
             self.deps = self._deps or build_deps(run_settings)
             saver = await self._stack.enter_async_context(open_checkpointer(self.settings))
-            self.graph = build_graph(saver)
+            self.threads = ClaimThreads(build_graph(saver), self.deps, self.run_id)
         except BaseException:
             await self._stack.aclose()
             raise
@@ -159,23 +118,6 @@ class ReviewDesk:
                 write_results(self.state_store, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
 
     # -- reading ----------------------------------------------------------------------------------
-    def config(self, claim_id: str, checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
-        if checkpoint is not None:
-            return checkpoint
-        return thread_config(self.run_id, claim_id)
-
-    async def snapshot(self, claim_id: str) -> Any:
-        return await self.graph.aget_state(self.config(claim_id))
-
-    async def current(self, claim_id: str) -> ClaimState | None:
-        snapshot = await self.snapshot(claim_id)
-        return _state(snapshot.values) if snapshot.values else None
-
-    async def waiting_state(self, claim_id: str) -> ClaimState | None:
-        """The claim's state if its thread still waits for a person, else None."""
-        snapshot = await self.snapshot(claim_id)
-        return _state(snapshot.values) if snapshot.values and is_waiting(snapshot) else None
-
     def claims(self, status: str | None = None) -> list[LedgerClaim]:
         return list(self.ledger.claims(self.run_id, status=status))
 
@@ -259,23 +201,15 @@ class ReviewDesk:
         shown: Sequence[str] | None,
         shown_at: str | None,
     ) -> Review:
-        if shown is None:
-            shown = default_shown(decision.verdict_shown)
-        return Review(
+        return review_row(
+            state,
+            decision,
             run_id=self.run_id,
-            claim_id=state.claim_id,
-            reviewer=decision.reviewer or "",
-            label=decision.label,
-            note=decision.note,
-            verdict_shown=decision.verdict_shown,
-            shown=tuple(shown),
-            judge_label=judge_label(state),
-            judge_confidence=state.verdict.confidence if state.verdict is not None else None,
-            resumed_thread=resumed,
-            source=source,
             session_id=self.session_id,
+            resumed=resumed,
+            source=source,
+            shown=shown,
             shown_at=shown_at,
-            decided_at=decision.decided_at,
         )
 
     async def decide(
@@ -308,10 +242,10 @@ class ReviewDesk:
                 # settled now, and this one is kept beside it as below.
                 status = self.ledger.statuses(self.run_id, [claim_id]).get(claim_id, status)
                 self.changed = True
-            snapshot = await self.snapshot(claim_id)
+            snapshot = await self.threads.snapshot(claim_id)
             if status == WAITING and snapshot.values and is_waiting(snapshot):
-                before = _state(snapshot.values)
-                state = await self._resume(claim_id, decision)
+                before = state_from_values(snapshot.values)
+                state = await self.threads.resume(claim_id, decision)
                 review = self.review_of(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
                 self.ledger.record(self.run_id, state)
                 # A second opinion left on a claim whose final decision was undone is superseded by this one.
@@ -327,7 +261,7 @@ class ReviewDesk:
                 return Outcome(claim_id, review, state, "decided")
             if not snapshot.values:
                 raise RunStateError(f"claim '{claim_id}' has no debate yet (status {status})")
-            state = _state(snapshot.values)
+            state = state_from_values(snapshot.values)
             if state.decided_by != "human":
                 raise RunStateError(
                     f"claim '{claim_id}' is not waiting for a person (decided by {state.decided_by or status})"
@@ -337,14 +271,6 @@ class ReviewDesk:
             review = self.review_of(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             self.store.add(review)
             return Outcome(claim_id, review, state, "second_opinion" if second_opinion else "decided_elsewhere")
-
-    async def _resume(self, claim_id: str, decision: HumanDecision) -> ClaimState:
-        """Resume the waiting thread with the decision; its state once `finalize` has run."""
-        await self.graph.ainvoke(Command(resume=decision.model_dump()), self.config(claim_id), context=self.deps)
-        state = await self.current(claim_id)
-        if state is None or state.decided_by != "human":
-            raise RunStateError(f"claim '{claim_id}': the thread did not finish after the decision")
-        return state
 
     async def revise(
         self,
@@ -367,13 +293,13 @@ class ReviewDesk:
             earlier = mine[-1] if mine else None
             if earlier is None or earlier.review_id is None:
                 raise RunStateError(f"{decision.reviewer} has no decision on claim '{claim_id}' to revise")
-            state = await self.current(claim_id)
+            state = await self.threads.current(claim_id)
             if state is None:
                 raise RunStateError(f"claim '{claim_id}' has no thread")
             before = state
             if earlier.resumed_thread:
-                before = await self._reopen_thread(earlier) or state
-                state = await self._resume(claim_id, decision)
+                before = await self.threads.reopen(earlier) or state
+                state = await self.threads.resume(claim_id, decision)
                 self.ledger.record(self.run_id, state)
             self.store.mark_undone([earlier.review_id])
             review = self.review_of(
@@ -400,45 +326,12 @@ class ReviewDesk:
             self.ledger.lock_claim(self.run_id, review.claim_id)
             state: ClaimState | None = None
             if review.resumed_thread:
-                state = await self._reopen_thread(review)
+                state = await self.threads.reopen(review)
                 if state is not None:
                     self.ledger.record(self.run_id, state)
             self.store.mark_undone([review.review_id])
             self.changed = True
             return Undone(review, state)
-
-    async def _reopen_thread(self, review: Review) -> ClaimState | None:
-        snapshot = await self.snapshot(review.claim_id)
-        if not snapshot.values:
-            raise RunStateError(f"claim '{review.claim_id}' has no thread to undo")
-        if is_waiting(snapshot):
-            return None  # already waiting (an earlier undo whose ledger commit was lost)
-        current = _state(snapshot.values)
-        if current.human is None or current.human.decided_at != review.decided_at:
-            by = current.human.reviewer if current.human else "nobody"
-            raise RunStateError(f"claim '{review.claim_id}' was decided again since (by {by}); nothing to undo there")
-        fork = await self._checkpoint_before_review(snapshot)
-        # Replaying from the checkpoint before `human_review` runs that node again: it interrupts, and the
-        # new checkpoint (waiting for a person) becomes the head of the thread. The decision stays in the
-        # thread's history.
-        await self.graph.ainvoke(None, fork.config, context=self.deps)
-        after = await self.snapshot(review.claim_id)
-        if not is_waiting(after):
-            raise RunStateError(f"claim '{review.claim_id}': undo did not bring the thread back to review")
-        return _state(after.values)
-
-    async def _checkpoint_before_review(self, snapshot: Any) -> Any:
-        node = snapshot
-        while node is not None and node.parent_config is not None:
-            node = await self.graph.aget_state(node.parent_config)
-            if tuple(node.next) == ("human_review",):
-                return node
-        raise RunStateError("the claim's thread has no checkpoint before human review to return to")
-
-
-def default_shown(verdict_shown: bool) -> tuple[str, ...]:
-    base = ("claim", "neighbours", "advocate", "skeptic")
-    return (*base, "verdict") if verdict_shown else base
 
 
 async def reconcile_run(settings: Settings, run_id: str) -> int:

@@ -29,12 +29,12 @@ WAITING = "pending_review"
 
 async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
     """Bring one claim's ledger row and reviews in line with its thread; True when anything changed."""
-    thread = view(await desk.snapshot(claim_id))
+    thread = view(await desk.threads.snapshot(claim_id))
     if thread.state is None:
         return False
     if status == WAITING and thread.decision_unfinished:
-        await desk.graph.ainvoke(None, desk.config(claim_id), context=desk.deps)
-        thread = view(await desk.snapshot(claim_id))
+        await desk.threads.run_on(claim_id)
+        thread = view(await desk.threads.snapshot(claim_id))
     state = thread.state
     if state is None:
         return False

@@ -118,7 +118,7 @@ async def claim_page(request: Request, run_id: str, claim_id: str) -> Response:
     async with pages.desks.use(run_id) as open_desk:
         desk = open_desk.desk
         claim = desk.ledger.claim(run_id, claim_id)
-        state = await desk.current(claim_id) if claim is not None else None
+        state = await desk.threads.current(claim_id) if claim is not None else None
         if claim is None or state is None:
             raise HTTPException(404, "no such claim in this run")
         reviews = desk.store.active(run_id=run_id, claim_id=claim_id)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from claimcourt.display import one_line
 from claimcourt.errors import ClaimcourtError
-from claimcourt.review.desk import judge_label
+from claimcourt.review.records import judge_label
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.web.desks import OpenDesk
 from claimcourt.web.routes_session import field, pages_of, posted, review_url, signed_in
@@ -23,9 +23,9 @@ MAX_SKIPPED = 200
 
 async def _reviewable(desk: Any, claim_id: str, second: bool) -> ClaimState | None:
     if not second:
-        state: ClaimState | None = await desk.waiting_state(claim_id)
+        state: ClaimState | None = await desk.threads.waiting_state(claim_id)
         return state
-    state = await desk.current(claim_id)
+    state = await desk.threads.current(claim_id)
     return state if state is not None and state.decided_by == "human" else None
 
 

@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from claimcourt.display import one_line, visible
 from claimcourt.models.cues import find_cues
-from claimcourt.review.desk import default_shown
+from claimcourt.review.records import default_shown
 from claimcourt.state import ClaimState
 from claimcourt.store import Review
 from claimcourt.web.highlight import highlighted

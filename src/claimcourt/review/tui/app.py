@@ -19,8 +19,9 @@ from textual.events import Resize
 from textual.widgets import Static
 
 from claimcourt.display import one_line
-from claimcourt.review.desk import ReviewDesk, judge_label
+from claimcourt.review.desk import ReviewDesk
 from claimcourt.review.queries import claim_rows, search_rows
+from claimcourt.review.records import judge_label
 from claimcourt.review.tui.panels import (
     STANDING_NAMES,
     argument_text,

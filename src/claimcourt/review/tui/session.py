@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from claimcourt.errors import ClaimcourtError, RunStateError
-from claimcourt.review.desk import Order, ReviewDesk, judge_label
+from claimcourt.review.desk import Order, ReviewDesk
 from claimcourt.review.queries import (
     BANDS,
     LABEL_FILTERS,
@@ -20,6 +20,7 @@ from claimcourt.review.queries import (
     reviewer_counts,
     stopped_at,
 )
+from claimcourt.review.records import judge_label
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.store import Review
 
@@ -125,7 +126,7 @@ class Session:
     # -- moving -----------------------------------------------------------------------------------
     async def open(self, claim_id: str, *, remember_back: bool = True) -> Shown | None:
         """Show the claim; None when it has no state or it waits on another reviewer's screen."""
-        state = await self.desk.current(claim_id)
+        state = await self.desk.threads.current(claim_id)
         if state is None:
             return None
         row = claim_row(self.desk.ledger, self.desk.store, self.desk.run_id, claim_id, self.reviewer)

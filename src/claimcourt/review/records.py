@@ -1,0 +1,78 @@
+"""What a decision becomes: its outcome, its row in the reviews table, and what the person was shown."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from claimcourt.state import ClaimState, HumanDecision
+from claimcourt.store import Review, Source
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one decision."""
+
+    claim_id: str
+    review: Review
+    state: ClaimState
+    # "decided": resumed the thread; "second_opinion": kept beside an earlier decision (the thread is
+    # untouched); "decided_elsewhere": the claim was decided meanwhile by another session, this
+    # decision is kept as a second opinion.
+    # "revised": replaced the reviewer's earlier decision, which stays in the history.
+    status: Literal["decided", "second_opinion", "decided_elsewhere", "revised"]
+
+
+@dataclass(frozen=True)
+class Undone:
+    review: Review
+    state: ClaimState | None
+
+
+def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
+    """Whether this claim is shown without the Judge's verdict: the person asked for blind review, or
+    it is an audit claim (`audit_blind`, on by default). An audit checks the Judge; a person who saw
+    its verdict first drifts toward it, and the check would measure that drift instead."""
+    return requested or (state.audit and audit_blind)
+
+
+def judge_label(state: ClaimState) -> int | None:
+    return state.verdict.label if state.verdict is not None and state.verdict.readable else None
+
+
+def default_shown(verdict_shown: bool) -> tuple[str, ...]:
+    base = ("claim", "neighbours", "advocate", "skeptic")
+    return (*base, "verdict") if verdict_shown else base
+
+
+def review_row(
+    state: ClaimState,
+    decision: HumanDecision,
+    *,
+    run_id: str,
+    session_id: str,
+    resumed: bool,
+    source: Source,
+    shown: Sequence[str] | None,
+    shown_at: str | None,
+) -> Review:
+    """The reviews-table row of a decision on `state` (the claim as the person saw it)."""
+    if shown is None:
+        shown = default_shown(decision.verdict_shown)
+    return Review(
+        run_id=run_id,
+        claim_id=state.claim_id,
+        reviewer=decision.reviewer or "",
+        label=decision.label,
+        note=decision.note,
+        verdict_shown=decision.verdict_shown,
+        shown=tuple(shown),
+        judge_label=judge_label(state),
+        judge_confidence=state.verdict.confidence if state.verdict is not None else None,
+        resumed_thread=resumed,
+        source=source,
+        session_id=session_id,
+        shown_at=shown_at,
+        decided_at=decision.decided_at,
+    )

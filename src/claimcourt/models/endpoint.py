@@ -56,6 +56,8 @@ class EndpointBackend:
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
+        # Held here because the loop keeps only a weak reference to its tasks: a dropped closer could be
+        # collected before its loop ends, and the client would not be closed after all.
         self._closer: asyncio.Task[None] | None = None
         self.in_flight = 0
         self.peak_in_flight = 0

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from claimcourt.review.queries import WAITING
 from claimcourt.store import view
 
 if TYPE_CHECKING:
     from claimcourt.review.desk import ReviewDesk
-
-WAITING = "pending_review"
 
 
 async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:

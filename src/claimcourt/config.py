@@ -171,6 +171,44 @@ class EndpointSettings(_Section):
         return value.rstrip("/")
 
 
+class TrainSettings(_Section):
+    """`claimcourt train`: the Judge adapter's recipe (defaults: the seed's QLoRA on Mistral-7B) and the
+    encoder's. 'auto' picks what the machine can do: 4-bit NF4, bf16 and a paged 8-bit optimiser where
+    CUDA and bitsandbytes are present, full-precision LoRA and AdamW on a CPU."""
+
+    base_model: str | None = Field(None, description="the Judge's base model (None: hf.judge_model)")
+    quantization: Literal["auto", "nf4", "fp4", "none"] = "auto"
+    compute_dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
+    optim: str = Field("auto", description="a transformers optimiser name, e.g. paged_adamw_8bit, adamw_torch")
+    gradient_checkpointing: bool = True
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+    epochs: float = Field(1.0, gt=0)
+    # None: as many as the epochs take; a number caps the run (a quick trial).
+    max_steps: int | None = Field(None, ge=1)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(4, ge=1)
+    learning_rate: float = Field(2e-4, gt=0)
+    lr_scheduler: str = "cosine"
+    warmup_steps: int = Field(50, ge=0)
+    # The Judge reads a claim cut to this many tokens at inference (None: hf.claim_max_tokens); training
+    # cuts it the same way, so the prompts are the same text.
+    claim_max_tokens: int | None = Field(None, ge=16)
+    gold_weight: float = Field(5.0, gt=0, description="loss weight of a human label against a silver one")
+    held_out: float = Field(0.1, ge=0.0, lt=1.0, description="share of the table kept for the evaluation")
+    seed: int = 0
+    save_steps: int = Field(200, ge=1, description="a resumable checkpoint every this many steps")
+    logging_steps: int = Field(10, ge=1)
+    eval_batch_size: int = Field(16, ge=1)
+    # `train encoder`: the sentence encoder (None: the active profile's embedding model).
+    encoder_model: str | None = None
+    encoder_epochs: float = Field(1.0, gt=0)
+    encoder_batch_size: int = Field(16, ge=2)
+    encoder_learning_rate: float = Field(2e-5, gt=0)
+
+
 LATEST_CALIBRATION = "latest"
 
 
@@ -215,6 +253,7 @@ class Settings(_Section):
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     hf: HFSettings = Field(default_factory=HFSettings)
     endpoint: EndpointSettings = Field(default_factory=EndpointSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -258,7 +297,7 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """`CLAIMCOURT_HF__JUDGE_MODEL=x` -> {"hf": {"judge_model": "x"}}; pydantic converts the strings."""
-    known_sections = {"retrieval", "offline", "hf", "endpoint"}
+    known_sections = {"retrieval", "offline", "hf", "endpoint", "train"}
     out: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):

@@ -31,6 +31,8 @@ from claimcourt.seen_ids import SeenIds
 ID_COLUMNS = ("id", "doc_id", "claim_id", "patent_id")
 TEXT_COLUMNS = ("text", "claim", "claim_text")
 LABEL_COLUMNS = ("label", "is_green*")
+# Where a label came from (`export --merge-silver` writes silver | human): optional, read where asked.
+SOURCE_COLUMNS = ("label_source",)
 
 csv.field_size_limit(2**31 - 1)  # claims can be long; the csv default (128 KiB) is not a claim limit
 # A claim's text may hold line breaks (one per clause); a quoted field longer than this is a quote
@@ -44,6 +46,7 @@ class ClaimRow:
     id: str
     text: str
     label: int | None = None
+    source: str | None = None
 
 
 def _match(columns: Sequence[str], patterns: Sequence[str]) -> list[str]:
@@ -159,6 +162,8 @@ class ClaimTable:
         text_col: str | None = None,
         label_col: str | None = None,
         with_labels: bool = False,
+        source_col: str | None = None,
+        with_source: bool = False,
     ) -> None:
         self.path = Path(path)
         if not self.path.exists():
@@ -176,6 +181,12 @@ class ClaimTable:
             if with_labels
             else None
         )
+        # The label's source is optional: a table without one is all of one source.
+        self.source_col = None
+        if source_col is not None:
+            self.source_col = resolve_column(self.path, columns, source_col, (), "label source", "--source-col")
+        elif with_source:
+            self.source_col = next(iter(_match(columns, SOURCE_COLUMNS)), None)
         if self.id_col == self.text_col:
             raise InputError("the id and text columns must differ", file=self.path, column=self.id_col)
 
@@ -214,7 +225,7 @@ class ClaimTable:
             yield from self._csv_rows()
 
     def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        wanted = [c for c in (self.id_col, self.text_col, self.label_col) if c is not None]
+        wanted = [c for c in (self.id_col, self.text_col, self.label_col, self.source_col) if c is not None]
         index = {c: self.columns.index(c) for c in wanted}
         with self.path.open("rb") as fh:
             # Decoding with surrogateescape keeps bad bytes visible as lone surrogates, so the error
@@ -239,7 +250,7 @@ class ClaimTable:
     def _parquet_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         import pyarrow.parquet as pq
 
-        wanted = [c for c in (self.id_col, self.text_col, self.label_col) if c is not None]
+        wanted = [c for c in (self.id_col, self.text_col, self.label_col, self.source_col) if c is not None]
         row = 0
         for batch in pq.ParquetFile(self.path).iter_batches(batch_size=10_000, columns=wanted):
             data = batch.to_pydict()
@@ -261,7 +272,10 @@ class ClaimTable:
             label = None
             if self.label_col is not None:
                 label = parse_label(values[self.label_col], path=self.path, row=row, column=self.label_col)
-            yield ClaimRow(row=row, id=claim_id, text=text, label=label)
+            source = None
+            if self.source_col is not None and values[self.source_col] is not None:
+                source = str(values[self.source_col]).strip().lower() or None
+            yield ClaimRow(row=row, id=claim_id, text=text, label=label, source=source)
 
     def chunks(self, size: int) -> Iterator[list[ClaimRow]]:
         chunk: list[ClaimRow] = []

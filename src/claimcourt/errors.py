@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 
 class ClaimcourtError(Exception):
@@ -86,3 +87,19 @@ class EndpointError(ClaimcourtError):
 class LeaseLostError(Exception):
     """Not a user's error: a worker went to write a claim's thread after another worker had taken the
     claim over (its lease ran out while it stalled). The runner leaves that claim to the other worker."""
+
+
+class ReviewRefused(ClaimcourtError):
+    """A decision (or a view) the review policy does not allow: `review.policy` says which and why.
+    `reason` is a stable code a face may branch on; the message is for the person."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: Literal[
+            "accept_blind", "accept_after_blind", "no_judge_label", "bad_key", "note_required", "filter_blind"
+        ],
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -24,8 +24,9 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
+from claimcourt.review.policy import Choice, Situation, check_decision, recorded_shown, verdict_hidden
 from claimcourt.review.queries import WAITING, Order, in_order
-from claimcourt.review.records import Outcome, Undone, review_row, reviewed_blind
+from claimcourt.review.records import Outcome, Undone, judge_label, review_row
 from claimcourt.review.repair import repair_claim
 from claimcourt.review.threads import ClaimThreads, is_waiting
 from claimcourt.state import ClaimState, HumanDecision
@@ -172,9 +173,36 @@ class ReviewDesk:
     def lease_holder(self, claim_id: str) -> str | None:
         return self.state_store.review_leases.holder(self.run_id, claim_id)
 
-    def blind_for(self, state: ClaimState, *, requested: bool) -> bool:
-        """Whether a review screen must hide the Judge's verdict on this claim (`reviewed_blind`)."""
-        return reviewed_blind(state, requested=requested, audit_blind=self.settings.audit_blind)
+    def blind_for(self, state: ClaimState, *, requested: bool, reviewer: str | None = None) -> bool:
+        """Whether a review screen must hide the Judge's verdict on this claim from `reviewer`
+        (`policy.verdict_hidden`): asked for blind, or an audit claim, and not decided by them before."""
+        return verdict_hidden(
+            blind=requested,
+            audit=state.audit,
+            audit_blind=self.settings.audit_blind,
+            decided_by_them=reviewer is not None and self.decided_by(reviewer, state.claim_id),
+        )
+
+    def decided_by(self, reviewer: str, claim_id: str) -> bool:
+        """Whether this person ever decided the claim (undone decisions too: the verdict was revealed)."""
+        return any(r.reviewer == reviewer for r in self.store.history(run_id=self.run_id, claim_id=claim_id))
+
+    def situation(self, state: ClaimState, reviewer: str, *, verdict_shown: bool) -> Situation:
+        """What the policy needs to judge a decision of `reviewer` on this claim."""
+        mine = [r for r in self.store.history(run_id=self.run_id, claim_id=state.claim_id) if r.reviewer == reviewer]
+        return Situation(
+            judge_label=judge_label(state),
+            verdict_shown=verdict_shown,
+            decided_before=bool(mine),
+            decided_blind_before=any(not r.verdict_shown for r in mine),
+        )
+
+    def checked(self, state: ClaimState, decision: HumanDecision, choice: Choice) -> HumanDecision:
+        """The decision as the policy lets it be recorded (the label an `accept` stands for, what was shown),
+        or `ReviewRefused`. Every decision path of the desk goes through here."""
+        situation = self.situation(state, decision.reviewer or "", verdict_shown=decision.verdict_shown)
+        label = check_decision(choice, decision.label, decision.note, situation)
+        return decision.model_copy(update={"label": label, "verdict_shown": recorded_shown(situation)})
 
     def waiting_count(self) -> int:
         return self.ledger.counts(self.run_id).get(WAITING, 0)
@@ -221,10 +249,12 @@ class ReviewDesk:
         shown: Sequence[str] | None = None,
         shown_at: str | None = None,
         second_opinion: bool = False,
+        choice: Choice = "label",
     ) -> Outcome:
         """Record one decision. On a waiting claim it resumes the thread; on a claim a person already
         decided it is kept as a second opinion (asked for, or because another session got there first).
-        Committed before it returns."""
+        The review policy is enforced here, whatever the face (`ReviewRefused`); `choice="accept"` records
+        the Judge's label. Committed before it returns."""
         decision = HumanDecision.model_validate(decision)
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
@@ -245,6 +275,7 @@ class ReviewDesk:
             snapshot = await self.threads.snapshot(claim_id)
             if status == WAITING and snapshot.values and is_waiting(snapshot):
                 before = state_from_values(snapshot.values)
+                decision = self.checked(before, decision, choice)
                 state = await self.threads.resume(claim_id, decision)
                 review = self.review_of(before, decision, resumed=True, source=source, shown=shown, shown_at=shown_at)
                 self.ledger.record(self.run_id, state)
@@ -268,6 +299,7 @@ class ReviewDesk:
                 )
             if any(r.reviewer == decision.reviewer for r in self.store.active(run_id=self.run_id, claim_id=claim_id)):
                 raise RunStateError(f"claim '{claim_id}' already has a decision by {decision.reviewer}")
+            decision = self.checked(state, decision, choice)
             review = self.review_of(state, decision, resumed=False, source=source, shown=shown, shown_at=shown_at)
             self.store.add(review)
             return Outcome(claim_id, review, state, "second_opinion" if second_opinion else "decided_elsewhere")
@@ -280,10 +312,12 @@ class ReviewDesk:
         source: Source,
         shown: Sequence[str] | None = None,
         shown_at: str | None = None,
+        choice: Choice = "label",
     ) -> Outcome:
         """Replace the reviewer's active decision on the claim by a new one, in one ledger transaction. The
         earlier decision keeps its row (marked undone now), so the history holds both; a final decision
-        forks the thread back to `human_review` (as undo does) and resumes it with the new one."""
+        forks the thread back to `human_review` (as undo does) and resumes it with the new one. A revision
+        follows the reveal, so it is recorded as made with the verdict shown (`review.policy`)."""
         decision = HumanDecision.model_validate(decision)
         with self.state_store.transaction():
             self.ledger.lock_claim(self.run_id, claim_id)
@@ -297,6 +331,7 @@ class ReviewDesk:
             if state is None:
                 raise RunStateError(f"claim '{claim_id}' has no thread")
             before = state
+            decision = self.checked(state, decision, choice)
             if earlier.resumed_thread:
                 before = await self.threads.reopen(earlier) or state
                 state = await self.threads.resume(claim_id, decision)

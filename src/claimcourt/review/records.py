@@ -30,13 +30,6 @@ class Undone:
     state: ClaimState | None
 
 
-def reviewed_blind(state: ClaimState, *, requested: bool, audit_blind: bool) -> bool:
-    """Whether this claim is shown without the Judge's verdict: the person asked for blind review, or
-    it is an audit claim (`audit_blind`, on by default). An audit checks the Judge; a person who saw
-    its verdict first drifts toward it, and the check would measure that drift instead."""
-    return requested or (state.audit and audit_blind)
-
-
 def judge_label(state: ClaimState) -> int | None:
     return state.verdict.label if state.verdict is not None and state.verdict.readable else None
 
@@ -60,6 +53,9 @@ def review_row(
     """The reviews-table row of a decision on `state` (the claim as the person saw it)."""
     if shown is None:
         shown = default_shown(decision.verdict_shown)
+    elif decision.verdict_shown and "verdict" not in shown and "decisions file" not in shown:
+        # The policy records a decision after the reveal as shown, whatever the screen drew this time.
+        shown = (*shown, "verdict")
     return Review(
         run_id=run_id,
         claim_id=state.claim_id,

@@ -138,12 +138,12 @@ class ReviewStore:
         )
         return _review(row) if row is not None else None
 
-    def reviewers_of(self, run_id: str) -> dict[str, set[str]]:
-        """claim id -> the reviewers with an active decision on it."""
+    def reviewers_of(self, run_id: str, *, undone_too: bool = False) -> dict[str, set[str]]:
+        """claim id -> the reviewers with an active decision on it (`undone_too`: with any decision on it,
+        undone ones included: the people who have seen its verdict revealed)."""
         found: dict[str, set[str]] = {}
-        for r in self.db.query(
-            "SELECT claim_id, reviewer FROM reviews WHERE run_id = ? AND undone_at IS NULL", (run_id,)
-        ):
+        active = "" if undone_too else " AND undone_at IS NULL"
+        for r in self.db.query("SELECT claim_id, reviewer FROM reviews WHERE run_id = ?" + active, (run_id,)):
             found.setdefault(r["claim_id"], set()).add(r["reviewer"])
         return found
 

@@ -32,3 +32,13 @@ def test_a_tampered_session_cookie_is_refused() -> None:
 def test_loopback_addresses() -> None:
     assert all(is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "127.1.2.3", "[::1]"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "example.org"))
+
+
+def test_only_loopback_names_pass_as_a_host_header() -> None:
+    from claimcourt.web.security import loopback_host_header
+
+    good = ("127.0.0.1", "127.0.0.1:8765", "localhost", "LocalHost:1", "[::1]", "[::1]:8765")
+    bad = ("", "attacker.example", "attacker.example:8765", "localhost.attacker.example", "127.0.0.1.nip.io")
+    bad += ("[::1]x", "[::1", "::1", "127.0.0.1:80x", "evil@127.0.0.1", "0.0.0.0:8765")
+    assert all(loopback_host_header(h) for h in good)
+    assert not any(loopback_host_header(h) for h in bad), [h for h in bad if loopback_host_header(h)]

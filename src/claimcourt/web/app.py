@@ -26,6 +26,7 @@ from claimcourt.errors import ClaimcourtError
 from claimcourt.web.desks import Desks
 from claimcourt.web.security import (
     SESSION_COOKIE,
+    LoopbackHostsOnly,
     SecurityHeaders,
     SessionCodec,
     TokenGate,
@@ -94,7 +95,8 @@ class Pages:
 
 
 def create_app(settings: Settings, *, only_run: str | None = None, token: str | None = None) -> Any:
-    """The app; wrapped in the token gate when a token is given."""
+    """The app; wrapped in the token gate when a token is given, else served to loopback names only
+    (the CLI refuses an address but loopback without a token)."""
     desks = Desks(settings, only_run=only_run)
     pages = Pages(settings, desks, SessionCodec(workspace_secret(web_dir(settings))))
 
@@ -127,4 +129,6 @@ def create_app(settings: Settings, *, only_run: str | None = None, token: str | 
         message = exc.detail if isinstance(exc.detail, str) and exc.detail != "Not Found" else "There is no such page."
         return pages.render(request, "error.html", status_code=exc.status_code, message=message)
 
+    if token is None:
+        return LoopbackHostsOnly(SecurityHeaders(app))
     return TokenGate(SecurityHeaders(app), token)

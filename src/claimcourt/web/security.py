@@ -1,5 +1,8 @@
 """Who may use the page, and what a request must carry.
 
+- Host: without a token (loopback only), a request must name a loopback host in `Host` (`127.0.0.1`,
+  `localhost`, `[::1]`, any port); anything else is refused with 400, so a page that rebinds its own
+  name to 127.0.0.1 (DNS rebinding) can neither read nor decide claims through the reviewer's browser.
 - Token: when the server was given one (required on any address but loopback), every request carries
   it: the `X-Claimcourt-Token` header or `Authorization: Bearer`, or the cookie set on a first visit with
   `?token=...` (that visit is redirected to the same address without the token in it).
@@ -43,6 +46,22 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def loopback_host_header(value: str) -> bool:
+    """Whether a `Host` header names this machine by a loopback name: `127.0.0.1`, `localhost` or
+    `[::1]`, with or without a port."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, bracket, port = value[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            return False
+        port = port[1:]
+    else:
+        name, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return False
+    return bool(name) and is_loopback(name)
 
 
 def workspace_secret(web_dir: Path) -> bytes:
@@ -127,6 +146,29 @@ class TokenGate:
                 "?token=... at its end.",
                 status_code=401,
             )
+        await response(scope, receive, send)
+
+
+class LoopbackHostsOnly:
+    """ASGI middleware for a server without a token: a request naming any host but a loopback one in
+    `Host` gets 400, whatever its path or method."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        hosts = [value.decode("latin-1") for key, value in scope.get("headers") or [] if key == b"host"]
+        if len(hosts) == 1 and loopback_host_header(hosts[0]):
+            await self.app(scope, receive, send)
+            return
+        response = PlainTextResponse(
+            "This claimcourt server answers only to 127.0.0.1, localhost or [::1]: open it by one of those "
+            "names (or start it with --token to reach it by another).",
+            status_code=400,
+        )
         await response(scope, receive, send)
 
 

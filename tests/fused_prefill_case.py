@@ -9,11 +9,12 @@ where a GPU rounds; tests/gpu compares bf16): RMSNorm over a width that is not a
 rotary embedding over q and k as views of one projection (whole and partial rotary, a head size that
 is not a power of two), SiLU x up over the halves of one projection.
 models: tiny Phi-3 and Mistral decode the same tokens, and the Judge reads the same verdict logits,
-with hf.fused_prefill on as off, each kernel called; in bf16 a plain forward gives eager's logits to
-the bit."""
+with hf.fused_prefill on as off, each kernel called; in bf16 a plain forward gives eager's logits
+within a few bf16 rounding steps at the logits' scale (see `bf16_steps`)."""
 
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
@@ -71,6 +72,14 @@ def ops() -> None:
     print("fused ops equal eager")
 
 
+def bf16_steps(fused: torch.Tensor, eager: torch.Tensor) -> float:
+    """The largest gap between two bf16 tensors, in bf16 rounding steps at the scale of `eager`'s
+    largest magnitude: bf16 keeps 8 significant bits, so a step there is 2 ** (floor(log2(max)) - 7)."""
+    scale = float(eager.float().abs().max())
+    step = 2.0 ** (math.floor(math.log2(scale)) - 7)
+    return float((fused.float() - eager.float()).abs().max()) / step
+
+
 def models() -> None:
     import tempfile
     from pathlib import Path
@@ -112,7 +121,12 @@ def models() -> None:
             assert decoded[True] == decoded[False], name
             assert sum(len(t) > 2 for t in decoded[False][1]) >= 2, name  # really decoded
             # In bf16, a forward of its own (position ids left to the model: cos and sin of one row for
-            # every row): the fused ops give eager's logits to the bit.
+            # every row). The rotary embedding and SiLU x up are eager's to the bit (see `ops`), but the
+            # fused RMSNorm sums its squares in another order, so a normalised value may land one
+            # rounding step from eager's; whether one does depends on the CPU's reduction kernels (a
+            # phi3 logit half a step apart on one machine, none on another). Through the two layers of
+            # the tiny model that moves a logit by a step or two at the logits' scale; 4 steps leave a
+            # margin, while a kernel reading a wrong row or position moves logits by whole units.
             bf16 = ModelRegistry(settings.model_copy(update={"compute_dtype": "bfloat16"})).get(settings.debater_model)
             ids = torch.randint(10, len(bf16.tokenizer), (3, 40), generator=torch.Generator().manual_seed(5))
             with torch.inference_mode(), bf16.role(None) as model:
@@ -122,7 +136,7 @@ def models() -> None:
                 with hf_fused.active():
                     fused = model(input_ids=ids).logits
             assert all(calls[op] > before[op] for op in calls), (name, calls, before)
-            assert torch.equal(fused, eager), (name, (fused.float() - eager.float()).abs().max())
+            assert bf16_steps(fused, eager) <= 4, (name, bf16_steps(fused, eager))
         # The Judge (Mistral with its adapter): the same verdict logits and rationale either way.
         judge = ModelRegistry(settings).get(settings.judge_model)
         rows = [judge.tokenizer(t).input_ids for t in ("A solar cell.", "A shoe with a sole, and its laces.")]

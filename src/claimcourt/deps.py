@@ -1,17 +1,35 @@
 """What the graph's nodes need, built from the settings and passed in as the LangGraph runtime
-context. Building it is cheap: models and stores load on first use."""
+context. Building it is cheap: models and stores load on first use.
+
+A node reads its dependencies with `runtime.context.deps()`: the CLI passes a `Deps` itself (live
+objects), the LangGraph server passes a small JSON context (`claimcourt.server.ServedContext`) whose
+`deps()` builds them server-side, once per process. One graph definition serves both.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 from claimcourt.config import Settings
 from claimcourt.errors import BackendError
 from claimcourt.models.base import DebateBackend
+from claimcourt.prompts.roles import RolePrompts, default_prompts
 from claimcourt.retrieval.embeddings import shared_embedder
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore
+from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.workspace import WorkspacePaths
+
+
+class ReviewGate(Protocol):
+    """Where no review desk stands between a person and the thread (the LangGraph server), the
+    `human_review` node asks this what the person may see and hands it the resume value: it applies the
+    review policy and records the decision."""
+
+    def verdict_hidden(self, state: ClaimState) -> bool: ...
+
+    def decide(self, state: ClaimState, answer: Any, *, verdict_shown: bool) -> HumanDecision: ...
 
 
 @dataclass
@@ -19,6 +37,11 @@ class Deps:
     settings: Settings
     search: NeighbourSearch
     backend: DebateBackend
+    # None on the CLI's paths: the review desk applies the policy and records decisions there.
+    review_gate: ReviewGate | None = None
+
+    def deps(self) -> Deps:
+        return self
 
     @property
     def threshold(self) -> float:
@@ -31,6 +54,15 @@ class Deps:
     @property
     def audit_seed(self) -> int | None:
         return self.settings.audit_seed
+
+
+class DepsSource(Protocol):
+    """A graph run's context: `Deps`, or a JSON context that builds them (`claimcourt.server`). A
+    dataclass either way, as LangGraph wants of a context schema."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def deps(self) -> Deps: ...
 
 
 def build_store(settings: Settings) -> LabelledStore:
@@ -53,20 +85,26 @@ def build_search(settings: Settings) -> NeighbourSearch:
     )
 
 
-def build_backend(settings: Settings, search: NeighbourSearch) -> DebateBackend:
+def build_backend(
+    settings: Settings, search: NeighbourSearch, prompts: RolePrompts | None = None, *, hf_models: Any = None
+) -> DebateBackend:
+    """The profile's backend. `prompts`: the roles' templates (by default today's, `prompts.roles`);
+    `hf_models`: an hf `ModelRegistry` to share, so that backends differing only in prompts load the
+    models once."""
+    prompts = (prompts or default_prompts(settings.profile)).checked(settings.profile)
     if settings.profile == "offline":
         from claimcourt.models.offline import OfflineBackend
 
         path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
-        return OfflineBackend(settings.offline, search, path)
+        return OfflineBackend(settings.offline, search, path, prompts)
     if settings.profile == "hf":
         from claimcourt.models.hf import HFBackend
 
-        return HFBackend(settings.hf, claims_at_once=settings.max_concurrency)
+        return HFBackend(settings.hf, registry=hf_models, claims_at_once=settings.max_concurrency, role_prompts=prompts)
     if settings.profile == "endpoint":
         from claimcourt.models.endpoint import EndpointBackend
 
-        return EndpointBackend(settings.endpoint)
+        return EndpointBackend(settings.endpoint, prompts)
     raise BackendError(f"the '{settings.profile}' profile is not available in this build")
 
 

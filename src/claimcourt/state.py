@@ -80,8 +80,17 @@ class ReviewRequest(_Model):
     claim_id: str
     run_id: str
     reason: str
-    confidence: float
+    # None where the review policy hides the verdict (its confidence is part of it).
+    confidence: float | None
     threshold: float
+    # Filled where the interrupt itself is the reviewer's screen (the LangGraph server, through a review
+    # gate): the claim, its precedents, both arguments, and the verdict unless the policy hides it.
+    text: str | None = None
+    neighbours: list[Neighbour] | None = None
+    advocate: Argument | None = None
+    skeptic: Argument | None = None
+    verdict: Verdict | None = None
+    verdict_hidden: bool | None = None
 
 
 class HumanDecision(_Model):

@@ -25,6 +25,9 @@ class FakeDeps:
     audit_rate: float = 0.0
     audit_seed: int | None = None
 
+    def deps(self) -> FakeDeps:
+        return self
+
 
 @pytest.mark.parametrize(
     ("p_green", "route"),

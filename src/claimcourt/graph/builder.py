@@ -11,7 +11,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from claimcourt.deps import Deps
+from claimcourt.deps import Deps, DepsSource
 from claimcourt.graph.routing import after_judge
 from claimcourt.nodes.advocate import argue_green
 from claimcourt.nodes.finalize import finalize_label
@@ -24,9 +24,10 @@ from claimcourt.state import ClaimState
 NODES = ("retrieve", "advocate", "skeptic", "judge", "human_review", "finalize")
 
 
-def build_graph(checkpointer: Any = None) -> Any:
-    """Compile a fresh graph; the dependencies come in per call as the runtime context (`Deps`)."""
-    builder = StateGraph(ClaimState, context_schema=Deps)
+def build_graph(checkpointer: Any = None, *, context_schema: type[DepsSource] = Deps) -> Any:
+    """Compile a fresh graph; the dependencies come in per call as the runtime context: `Deps` itself,
+    or (the LangGraph server) a JSON context of `context_schema` that builds them (`claimcourt.server`)."""
+    builder = StateGraph(ClaimState, context_schema=context_schema)
     builder.add_node("retrieve", retrieve_neighbours)
     builder.add_node("advocate", argue_green)
     builder.add_node("skeptic", argue_not_green)

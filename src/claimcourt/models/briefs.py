@@ -35,14 +35,17 @@ def _precedents(neighbours: list[Neighbour], label: int, excerpt_chars: int) -> 
     return "".join(lines), [n.id for n in chosen]
 
 
-def offline_brief(role: Role, text: str, neighbours: list[Neighbour], excerpt_chars: int) -> Argument:
+def offline_brief(
+    role: Role, text: str, neighbours: list[Neighbour], excerpt_chars: int, template: str | None = None
+) -> Argument:
     """One debater's brief from the claim and its precedents: pure, so that the index can debate its
-    own claims the same way when it fits the Judge's weighing."""
+    own claims the same way when it fits the Judge's weighing. `template`: the role's brief template
+    (`prompts.roles`), by default the module's own."""
     k = len(neighbours)
     cues = find_cues(text)
     if role == "advocate":
         precedents, cited = _precedents(neighbours, 1, excerpt_chars)
-        brief = advocate_prompts.ADVOCATE_BRIEF.format(
+        brief = (template or advocate_prompts.ADVOCATE_BRIEF).format(
             precedents=precedents or advocate_prompts.NO_PRECEDENTS.format(k=k),
             cues=", ".join(c.describe() for c in cues) or advocate_prompts.NO_CUES,
         )
@@ -55,7 +58,7 @@ def offline_brief(role: Role, text: str, neighbours: list[Neighbour], excerpt_ch
             assessment = skeptic_prompts.ONLY_WEAK_CUES.format(cues=", ".join(c.found for c in cues))
         else:
             assessment = skeptic_prompts.STRONG_CUES.format(cues=", ".join(strong))
-        brief = skeptic_prompts.SKEPTIC_BRIEF.format(
+        brief = (template or skeptic_prompts.SKEPTIC_BRIEF).format(
             precedents=precedents or skeptic_prompts.NO_PRECEDENTS.format(k=k), cue_assessment=assessment
         )
     return Argument(role=role, text=brief, cues=[c.describe() for c in cues], cited=cited, backend=BACKEND_NAME)

@@ -21,10 +21,9 @@ from claimcourt.models import endpoint_client
 from claimcourt.models.endpoint_logprobs import logprob_verdict
 from claimcourt.models.hf_prompts import cited_ids
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
-from claimcourt.prompts import advocate as advocate_prompts
-from claimcourt.prompts import evidence
+from claimcourt.prompts import evidence, roles
 from claimcourt.prompts import judge as judge_prompts
-from claimcourt.prompts import skeptic as skeptic_prompts
+from claimcourt.prompts.roles import RolePrompts
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 
 BACKEND_NAME = "endpoint"
@@ -51,8 +50,9 @@ class EndpointBackend:
 
     name = BACKEND_NAME
 
-    def __init__(self, settings: EndpointSettings) -> None:
+    def __init__(self, settings: EndpointSettings, prompts: RolePrompts = roles.LLM) -> None:
         self.settings = settings
+        self.prompts = prompts
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -111,7 +111,7 @@ class EndpointBackend:
     def argue_message(self, role: Role, state: ClaimState) -> tuple[str, bool]:
         """The shared context (precedents, the fenced claim) first, then the role's task."""
         context, truncated = self._context(state)
-        template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
+        template = self.prompts.advocate if role == "advocate" else self.prompts.skeptic
         task = template.format(words=max(10, int(self.settings.debater_max_new_tokens * 0.6)))
         return context + "\n" + task, truncated
 
@@ -123,6 +123,7 @@ class EndpointBackend:
             advocate=self._argument(state.advocate),
             skeptic=self._argument(state.skeptic),
             claim=claim,
+            task=self.prompts.judge or judge_prompts.JUDGE_TASK,
         )
         return prompt, truncated
 

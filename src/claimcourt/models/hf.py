@@ -49,6 +49,8 @@ from claimcourt.models.hf_prompts import (
 )
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.prompts import judge as judge_prompts
+from claimcourt.prompts import roles
+from claimcourt.prompts.roles import RolePrompts
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 BACKEND_NAME = "hf"
@@ -66,10 +68,16 @@ class HFBackend:
     name = BACKEND_NAME
 
     def __init__(
-        self, settings: HFSettings, *, registry: ModelRegistry | None = None, claims_at_once: int | None = None
+        self,
+        settings: HFSettings,
+        *,
+        registry: ModelRegistry | None = None,
+        claims_at_once: int | None = None,
+        role_prompts: RolePrompts = roles.LLM,
     ) -> None:
         """`claims_at_once`: the most claims that call this backend at once (a run's `max_concurrency`);
-        a gather that holds a request from each of them starts its pass without waiting for more."""
+        a gather that holds a request from each of them starts its pass without waiting for more.
+        `registry`: loaded models to share (two backends with different `role_prompts` load them once)."""
         self.settings = settings
         self.registry = registry or ModelRegistry(settings)
         budget = parse_memory(settings.gpu_memory) if settings.gpu_memory else None
@@ -113,7 +121,7 @@ class HFBackend:
             most_waiting=claims_at_once,
         )
         self._device_ready = False
-        self.prompts = PromptRenderer(settings)
+        self.prompts = PromptRenderer(settings, role_prompts)
         self.passes = Passes(settings, self.planner)
 
     # --- the DebateBackend interface ---------------------------------------------------------------

@@ -18,10 +18,9 @@ from claimcourt.config import HFSettings
 from claimcourt.errors import BackendError
 from claimcourt.models.hf_loading import LoadedModel
 from claimcourt.models.judge_json import ChatMessage
-from claimcourt.prompts import advocate as advocate_prompts
-from claimcourt.prompts import evidence
+from claimcourt.prompts import evidence, roles
 from claimcourt.prompts import judge as judge_prompts
-from claimcourt.prompts import skeptic as skeptic_prompts
+from claimcourt.prompts.roles import RolePrompts
 from claimcourt.state import Argument, ClaimState, Neighbour, Role
 
 _TRUNCATION_MEMO = 16_384
@@ -115,8 +114,9 @@ class Rendered:
 class PromptRenderer:
     """Renders and tokenises the roles' prompts for the hf profile's settings."""
 
-    def __init__(self, settings: HFSettings) -> None:
+    def __init__(self, settings: HFSettings, prompts: RolePrompts = roles.LLM) -> None:
         self.settings = settings
+        self.prompts = prompts
         self._truncated: OrderedDict[tuple[int, str, int], tuple[str, bool]] = OrderedDict()
         self._truncated_lock = threading.Lock()
 
@@ -166,7 +166,7 @@ class PromptRenderer:
         """The user message for a debater: the shared context (claim, precedents), then the role's task.
         `context`: the claim's `_debate_context`, where the caller already built it for the other role."""
         context_text, truncated = context or self._debate_context(tokenizer, state)
-        template = advocate_prompts.ADVOCATE_TASK if role == "advocate" else skeptic_prompts.SKEPTIC_TASK
+        template = self.prompts.advocate if role == "advocate" else self.prompts.skeptic
         # Roughly 0.75 words per token keeps the argument inside the generation budget.
         task = template.format(words=max(10, int(self.settings.debater_max_new_tokens * 0.6)))
         return context_text + "\n" + task, truncated
@@ -216,6 +216,7 @@ class PromptRenderer:
                     advocate=self._argument_excerpt(tokenizer, state.advocate),
                     skeptic=self._argument_excerpt(tokenizer, state.skeptic),
                     claim=claim,
+                    task=self.prompts.judge or judge_prompts.JUDGE_TASK,
                 )
             )
             flags.append(truncated)

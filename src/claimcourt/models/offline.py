@@ -23,6 +23,8 @@ from claimcourt.models.briefs import BACKEND_NAME, offline_brief
 from claimcourt.models.cues import is_weak_cue
 from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
 from claimcourt.prompts import judge as judge_prompts
+from claimcourt.prompts import roles
+from claimcourt.prompts.roles import RolePrompts
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
@@ -151,8 +153,15 @@ class OfflineBackend:
 
     name = BACKEND_NAME
 
-    def __init__(self, settings: OfflineSettings, search: NeighbourSearch, classifier_path: Path) -> None:
+    def __init__(
+        self,
+        settings: OfflineSettings,
+        search: NeighbourSearch,
+        classifier_path: Path,
+        prompts: RolePrompts = roles.OFFLINE,
+    ) -> None:
         self.settings = settings
+        self.prompts = prompts
         self.search = search
         self.classifier_path = classifier_path
         self._classifier: LinearClassifier | None = None
@@ -179,12 +188,16 @@ class OfflineBackend:
         return self._evidence
 
     async def argue(self, role: Role, state: ClaimState) -> Argument:
-        return offline_brief(role, state.text, state.neighbours, self.settings.excerpt_chars)
+        template = self.prompts.advocate if role == "advocate" else self.prompts.skeptic
+        return offline_brief(role, state.text, state.neighbours, self.settings.excerpt_chars, template)
 
     def briefs(self, text: str, neighbours: list[Neighbour]) -> tuple[Argument, Argument]:
         """Both briefs without running the graph (`claimcourt select` scores a pool this way)."""
         excerpt = self.settings.excerpt_chars
-        return offline_brief("advocate", text, neighbours, excerpt), offline_brief("skeptic", text, neighbours, excerpt)
+        return (
+            offline_brief("advocate", text, neighbours, excerpt, self.prompts.advocate),
+            offline_brief("skeptic", text, neighbours, excerpt, self.prompts.skeptic),
+        )
 
     def estimate(
         self,

@@ -4,13 +4,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from claimcourt.deps import Deps
+from claimcourt.deps import DepsSource
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
 
 
-async def argue_green(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
+async def argue_green(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """The Advocate: the case that the claim is green technology."""
     with timed("advocate") as timing:
-        argument = await runtime.context.backend.argue("advocate", state)
+        argument = await runtime.context.deps().backend.argue("advocate", state)
     return {"advocate": argument, "timings": timing}

@@ -5,12 +5,17 @@ from typing import Any
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from claimcourt.deps import Deps
+from claimcourt.deps import DepsSource
 from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
 
 
-def review_reason(state: ClaimState, threshold: float) -> str:
+def review_reason(state: ClaimState, threshold: float, *, verdict_hidden: bool = False) -> str:
     verdict = state.verdict
+    if verdict_hidden:
+        # Blind: why the claim is here, without the confidence (it is part of the verdict).
+        if state.audit:
+            return "audit: drawn at random from the claims the Judge would decide alone (reviewed blind)"
+        return f"the Judge was not sure enough to decide alone (threshold {threshold:.2f}; reviewed blind)"
     if state.audit:
         confidence = f" (confidence {verdict.confidence:.2f})" if verdict is not None else ""
         return (
@@ -23,10 +28,11 @@ def review_reason(state: ClaimState, threshold: float) -> str:
     return f"the Judge's confidence {verdict.confidence:.2f} is below the threshold {threshold:.2f}"
 
 
-def await_human(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
+def await_human(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """Wait for a person. Only the interrupt and pure code live here: on resume this node runs again
     from its start, so anything expensive before `interrupt` would run twice."""
-    threshold = runtime.context.threshold
+    deps = runtime.context.deps()
+    threshold = deps.threshold
     request = ReviewRequest(
         claim_id=state.claim_id,
         run_id=state.run_id,
@@ -34,6 +40,22 @@ def await_human(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
         confidence=state.verdict.confidence if state.verdict else 0.0,
         threshold=threshold,
     )
-    answer = interrupt(request.model_dump())
-    decision = HumanDecision.model_validate(answer)
-    return {"human": decision}
+    gate = deps.review_gate
+    if gate is None:
+        # A review desk (or trace's inline review) shows the claim and applies the policy itself.
+        return {"human": HumanDecision.model_validate(interrupt(request.model_dump()))}
+    hidden = gate.verdict_hidden(state)
+    request = request.model_copy(
+        update={
+            "text": state.text,
+            "neighbours": state.neighbours,
+            "advocate": state.advocate,
+            "skeptic": state.skeptic,
+            "reason": review_reason(state, threshold, verdict_hidden=hidden),
+            "confidence": None if hidden else request.confidence,
+            "verdict": None if hidden else state.verdict,
+            "verdict_hidden": hidden,
+        }
+    )
+    answer = interrupt(request.model_dump(mode="json"))
+    return {"human": gate.decide(state, answer, verdict_shown=not hidden)}

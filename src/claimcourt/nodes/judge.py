@@ -4,19 +4,19 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from claimcourt.deps import Deps
+from claimcourt.deps import DepsSource
 from claimcourt.graph.routing import is_audited, route_with_audit
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
 
 
-async def judge_claim(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
+async def judge_claim(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """The Judge's verdict, and where the claim goes next (recorded so a trace can show it)."""
+    deps = runtime.context.deps()
     with timed("judge") as timing:
-        verdict = await runtime.context.backend.judge(state)
-    context = runtime.context
-    audited = is_audited(context.audit_seed, state.claim_id, context.audit_rate)
-    route, audit = route_with_audit(verdict, runtime.context.threshold, audited=audited)
+        verdict = await deps.backend.judge(state)
+    audited = is_audited(deps.audit_seed, state.claim_id, deps.audit_rate)
+    route, audit = route_with_audit(verdict, deps.threshold, audited=audited)
     return {
         "verdict": verdict,
         "route": route,

@@ -4,13 +4,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from claimcourt.deps import Deps
+from claimcourt.deps import DepsSource
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
 
 
-async def retrieve_neighbours(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
+async def retrieve_neighbours(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """The top-k most similar labelled claims, never the claim itself."""
     with timed("retrieve") as timing:
-        neighbours = await runtime.context.search.neighbours(state.claim_id, state.text)
+        neighbours = await runtime.context.deps().search.neighbours(state.claim_id, state.text)
     return {"neighbours": neighbours, "timings": timing}

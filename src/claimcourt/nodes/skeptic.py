@@ -4,13 +4,13 @@ from typing import Any
 
 from langgraph.runtime import Runtime
 
-from claimcourt.deps import Deps
+from claimcourt.deps import DepsSource
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
 
 
-async def argue_not_green(state: ClaimState, runtime: Runtime[Deps]) -> dict[str, Any]:
+async def argue_not_green(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """The Skeptic: the case that the claim is not green, or only green in its wording."""
     with timed("skeptic") as timing:
-        argument = await runtime.context.backend.argue("skeptic", state)
+        argument = await runtime.context.deps().backend.argue("skeptic", state)
     return {"skeptic": argument, "timings": timing}

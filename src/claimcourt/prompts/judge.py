@@ -60,10 +60,13 @@ def argument_text(text: str | None) -> str:
     return defuse(text.strip()) if text and text.strip() else NO_ARGUMENT
 
 
-def judge_prompt(*, precedents: str, advocate: str | None, skeptic: str | None, claim: str) -> str:
-    """The adapter's instruction format, ending at `### Answer:`; texts already cut to their budgets."""
+def judge_prompt(
+    *, precedents: str, advocate: str | None, skeptic: str | None, claim: str, task: str = JUDGE_TASK
+) -> str:
+    """The adapter's instruction format, ending at `### Answer:`; texts already cut to their budgets.
+    `task`: its first line (an edited one comes from `prompts.roles`)."""
     return JUDGE_PROMPT.format(
-        task=JUDGE_TASK,
+        task=task,
         precedents=precedents,
         advocate=argument_text(advocate),
         skeptic=argument_text(skeptic),

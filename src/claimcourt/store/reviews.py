@@ -20,7 +20,8 @@ from typing import Literal
 from claimcourt.state import utc_now
 from claimcourt.store.db import Database, Row
 
-Source = Literal["interactive", "bulk", "recovered", "trace"]
+# "server": a decision that resumed a thread on the LangGraph server (`claimcourt.server`).
+Source = Literal["interactive", "bulk", "recovered", "trace", "server"]
 
 
 @dataclass(frozen=True)

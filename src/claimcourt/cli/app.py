@@ -21,6 +21,7 @@ from claimcourt.cli.runs import runs
 from claimcourt.cli.selection import select
 from claimcourt.cli.serve import serve
 from claimcourt.cli.trace import trace
+from claimcourt.cli.train import train_app
 
 app = typer.Typer(
     name="claimcourt",
@@ -60,6 +61,7 @@ app.command()(select)
 app.command()(runs)
 app.command()(trace)
 app.command()(serve)
+app.add_typer(train_app)
 
 
 def main() -> None:

@@ -53,6 +53,7 @@ class Stopper:
         self.after_steps = after_steps
         self._asked = threading.Event()
         self.reason: str | None = None
+        self.interrupted = False  # by Ctrl-C (a step limit is a planned stop)
 
     def ask(self, reason: str) -> None:
         self.reason = self.reason or reason
@@ -73,6 +74,7 @@ class Stopper:
         previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum: int, frame: FrameType | None) -> None:
+            self.interrupted = True
             self.ask("stopped by Ctrl-C")
             signal.signal(signal.SIGINT, previous)
 

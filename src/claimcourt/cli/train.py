@@ -1,0 +1,201 @@
+"""`claimcourt train judge | encoder`: the seeds' training steps. Thin: options become `[train]`
+settings, the library trains, this prints. torch and transformers load only inside the commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from claimcourt.cli.common import (
+    ConfigOpt,
+    WorkspaceOpt,
+    console,
+    err_console,
+    progress_bar,
+    settings_from,
+    user_errors,
+)
+from claimcourt.display import as_text
+
+train_app = typer.Typer(
+    name="train",
+    help="Train the hf profile's Judge adapter (judge) or the sentence encoder (encoder) on labelled claims.",
+    no_args_is_help=True,
+)
+
+TableArg = Annotated[
+    Path, typer.Argument(help="CSV or Parquet of id, text, 0/1 label (and label_source: human | silver).")
+]
+IdColOpt = Annotated[str | None, typer.Option(help="Id column (default: id, doc_id, claim_id, patent_id).")]
+TextColOpt = Annotated[str | None, typer.Option(help="Text column (default: text, claim, claim_text).")]
+LabelColOpt = Annotated[str | None, typer.Option(help="Label column (default: label, is_green*).")]
+SourceColOpt = Annotated[
+    str | None, typer.Option(help="Label-source column, human | silver (default: label_source where present).")
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an output folder train wrote before.")]
+GoldWeightOpt = Annotated[float | None, typer.Option(help="Weight of a human label against a silver one [5].")]
+HeldOutOpt = Annotated[float | None, typer.Option(help="Share of the table held out for the evaluation [0.1].")]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the split and the training order [0].")]
+
+
+class RichProgress:
+    """Draws a training run's progress: step of total, loss, tokens/s, time left."""
+
+    def __init__(self) -> None:
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
+
+    def phase(self, text: str) -> None:
+        console.print(as_text(f"{text}…"), highlight=False)
+
+    def started(self, step: int, total: int) -> None:
+        if step:
+            console.print(f"resuming at step {step} of {total}", highlight=False)
+        self.bar = progress_bar(
+            "training",
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[rate]} tok/s"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self.bar.start()
+        self.task = self.bar.add_task("training", total=total, completed=step, loss="…", rate="…")
+
+    def stepped(self, report: Any) -> None:
+        if self.bar is None or self.task is None:
+            return
+        loss = f"{report.loss:.4f}" if report.loss is not None else "…"
+        self.bar.update(self.task, completed=report.step, loss=loss, rate=f"{report.tokens_per_s:,.0f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def show_evaluation(evaluation: dict[str, dict[str, Any]], order: list[str]) -> None:
+    if not evaluation:
+        console.print("no held-out claims: nothing evaluated (set --held-out above 0)", highlight=False)
+        return
+    sides = list(evaluation)
+    table = Table(title=f"held-out evaluation ({evaluation[sides[0]]['n']} claims)", header_style="bold")
+    table.add_column("")
+    for side in sides:
+        table.add_column("adapter on" if side == "adapter" else "base (adapter off)", justify="right")
+    for key in order:
+        cells = [evaluation[s].get(key) for s in sides]
+        table.add_row(
+            key, *("n/a" if v is None or v != v else f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells)
+        )
+    console.print(table)
+
+
+def _train_flags(**values: Any) -> dict[str, Any]:
+    return {"train": {k: v for k, v in values.items() if v is not None}}
+
+
+@train_app.command("judge")
+def judge(
+    table: TableArg,
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The adapter folder to write.")],
+    overwrite: OverwriteOpt = False,
+    base_model: Annotated[str | None, typer.Option(help="Base model id or path [hf.judge_model].")] = None,
+    quantization: Annotated[str | None, typer.Option(help="auto | nf4 | fp4 | none [auto: nf4 on CUDA].")] = None,
+    compute_dtype: Annotated[str | None, typer.Option(help="auto | bfloat16 | float16 | float32 [auto].")] = None,
+    optim: Annotated[
+        str | None, typer.Option(help="Optimiser [auto: paged_adamw_8bit on CUDA, else adamw_torch].")
+    ] = None,
+    gradient_checkpointing: Annotated[bool | None, typer.Option(help="Recompute activations [on].")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank [16].")] = None,
+    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha [32].")] = None,
+    lora_dropout: Annotated[float | None, typer.Option(help="LoRA dropout [0.05].")] = None,
+    target_modules: Annotated[str | None, typer.Option(help="Comma-separated modules [q_proj,v_proj].")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs [1].")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Claims per micro-batch [4].")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimiser step [4].")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate [2e-4].")] = None,
+    lr_scheduler: Annotated[str | None, typer.Option(help="Schedule [cosine].")] = None,
+    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [50].")] = None,
+    claim_max_tokens: Annotated[int | None, typer.Option(help="Claim cut, tokens [hf.claim_max_tokens].")] = None,
+    gold_weight: GoldWeightOpt = None,
+    held_out: HeldOutOpt = None,
+    seed: SeedOpt = None,
+    save_steps: Annotated[int | None, typer.Option(help="A resumable checkpoint every this many steps [200].")] = None,
+    logging_steps: Annotated[int | None, typer.Option(help="Steps per loss reading [10].")] = None,
+    eval_batch_size: Annotated[int | None, typer.Option(help="Claims per evaluation pass [16].")] = None,
+    stop_after_steps: Annotated[
+        int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
+    ] = None,
+    id_col: IdColOpt = None,
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    source_col: SourceColOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Train a LoRA adapter (QLoRA on a GPU) for the hf profile's Judge; Ctrl-C checkpoints, a rerun resumes."""
+    with user_errors():
+        from claimcourt.train.judge import Columns, train_judge
+        from claimcourt.train.progress import Stopper
+
+        flags = _train_flags(
+            base_model=base_model,
+            quantization=quantization,
+            compute_dtype=compute_dtype,
+            optim=optim,
+            gradient_checkpointing=gradient_checkpointing,
+            lora_r=lora_r,
+            lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout,
+            target_modules=[m.strip() for m in target_modules.split(",") if m.strip()] if target_modules else None,
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            grad_accum=grad_accum,
+            learning_rate=learning_rate,
+            lr_scheduler=lr_scheduler,
+            warmup_steps=warmup_steps,
+            claim_max_tokens=claim_max_tokens,
+            gold_weight=gold_weight,
+            held_out=held_out,
+            seed=seed,
+            save_steps=save_steps,
+            logging_steps=logging_steps,
+            eval_batch_size=eval_batch_size,
+        )
+        settings = settings_from(workspace=workspace, config=config, **flags)
+        progress = RichProgress()
+        stopper = Stopper(after_steps=stop_after_steps)
+        try:
+            outcome = train_judge(
+                settings,
+                table,
+                out,
+                columns=Columns(id_col, text_col, label_col, source_col),
+                overwrite=overwrite,
+                progress=progress,
+                stopper=stopper,
+            )
+        finally:
+            progress.close()
+        if not outcome.finished:
+            err_console.print(
+                as_text(
+                    f"{outcome.stop_reason or 'stopped'} at step {outcome.step} of {outcome.total}; the checkpoint is "
+                    f"in {outcome.checkpoint}: run the same command again to resume"
+                ),
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(130 if stopper.interrupted else 0)
+        show_evaluation(outcome.card.get("evaluation") or {}, outcome.card.get("evaluation_order", []))
+        console.print(
+            as_text(f'adapter: {outcome.out} (use it with hf.judge_adapter = "{outcome.out}"; card: README.md)'),
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -44,6 +44,10 @@ class InputError(ClaimcourtError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class UsageError(ClaimcourtError):
+    """A command asked for in a way it cannot work: e.g. the full-screen review without a terminal."""
+
+
 class ConfigError(ClaimcourtError):
     """A configuration file, environment variable or flag that cannot be used."""
 
@@ -98,7 +102,13 @@ class ReviewRefused(ClaimcourtError):
         message: str,
         *,
         reason: Literal[
-            "accept_blind", "accept_after_blind", "no_judge_label", "bad_key", "note_required", "filter_blind"
+            "accept_blind",
+            "accept_after_blind",
+            "no_judge_label",
+            "bad_key",
+            "note_required",
+            "filter_blind",
+            "export_blind",
         ],
     ) -> None:
         super().__init__(message)

@@ -75,7 +75,7 @@ def test_deciding_a_claim_whose_thread_holds_a_half_decision_settles_it_instead_
 
     async def decide() -> Any:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            return await desk.decide(first.claim_id, HumanDecision(label=0, reviewer="bob"), source="interactive")
+            return await desk.decide(first.claim_id, HumanDecision(label=0, reviewer="bob", note="read the claim"), source="interactive")
 
     outcome = run(decide())
     assert outcome.status == "decided_elsewhere"  # ann's decision stands; bob's is kept beside it
@@ -112,7 +112,7 @@ else:
 async def main():
     settings = load_settings(overrides={{"workspace": sys.argv[2]}}, environ={{}})
     async with ReviewDesk(settings, "r1") as desk:
-        await desk.decide(sys.argv[3], HumanDecision(label=1, reviewer="ann"), source="interactive")
+        await desk.decide(sys.argv[3], HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
 
 asyncio.run(main())
 """

@@ -35,8 +35,8 @@ def test_two_reviewers_are_never_shown_the_same_claim(review_settings: Settings)
             assert ann.take_next("ann") == first  # still hers: the same claim comes back
             assert ann.lease_holder(first) == "ann"
             with pytest.raises(RunStateError, match="is on ann's screen"):
-                await bob.decide(first, HumanDecision(label=1, reviewer="bob"), source="interactive")
-            outcome = await ann.decide(first, HumanDecision(label=1, reviewer="ann"), source="interactive")
+                await bob.decide(first, HumanDecision(label=1, reviewer="bob", note="read the claim"), source="interactive")
+            outcome = await ann.decide(first, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
             assert outcome.status == "decided"
             assert ann.lease_holder(first) is None  # the decision ended the lease
             third = ann.take_next("ann")
@@ -69,7 +69,7 @@ def test_second_opinions_are_not_exclusive(review_settings: Settings) -> None:
     async def go() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
             claim = desk.take_next("ann")
-            await desk.decide(claim, HumanDecision(label=0, reviewer="ann"), source="interactive")
+            await desk.decide(claim, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
             assert desk.take_next("bob", second_opinion=True) == claim
             assert desk.take_next("cat", second_opinion=True) == claim
 
@@ -88,7 +88,7 @@ async def main():
     settings = load_settings(overrides={{"workspace": workspace, "storage_url": storage}}, environ={{}})
     async with ReviewDesk(settings, "r1") as desk:
         while (claim := desk.take_next(name)) is not None:
-            outcome = await desk.decide(claim, HumanDecision(label=1, reviewer=name), source="interactive")
+            outcome = await desk.decide(claim, HumanDecision(label=1, reviewer=name, note="read the claim"), source="interactive")
             print(outcome.status, claim, flush=True)
 
 asyncio.run(main())

@@ -207,7 +207,7 @@ def test_a_batch_then_a_review_on_the_storage(indexed_storage: Settings, tmp_pat
         decided = []
         async with ReviewDesk(settings, "shared", deps=deps) as desk:
             while (claim := desk.take_next("ann")) is not None:
-                await desk.decide(claim, HumanDecision(label=0, reviewer="ann"), source="interactive")
+                await desk.decide(claim, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
                 decided.append(claim)
         return decided
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,7 +24,7 @@ from claimcourt.cli.common import (
 )
 from claimcourt.config import Settings
 from claimcourt.display import markup
-from claimcourt.errors import InputError, RunStateError
+from claimcourt.errors import InputError, RunStateError, UsageError
 from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.review.queries import Order, choose_run
@@ -165,6 +166,12 @@ def check_seen(from_file: Path | None, *, blind: bool, shown: bool) -> None:
         )
 
 
+def require_terminal() -> None:
+    """The full-screen app needs a terminal on both ends: drawn into a pipe it would never exit."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("review needs a terminal: use `review --from SHEET` or `claimcourt serve`")
+
+
 def _interactive(settings: Settings, run_id: str, reviewer: str, asked: Asked) -> None:
     from claimcourt.review.tui.app import run_review
     from claimcourt.review.tui.session import Said, Session
@@ -175,6 +182,7 @@ def _interactive(settings: Settings, run_id: str, reviewer: str, asked: Asked) -
             if not desk.queue(order=asked.order, second_opinion=asked.second_opinion, reviewer=reviewer):
                 nothing_waiting(settings, run_id, second_opinion=asked.second_opinion)
                 return None
+            require_terminal()
             greeting = Said(f"{fixed} claim(s) set right from their threads after an interrupted session", "warn")
             return await run_review(
                 Session(
@@ -236,7 +244,9 @@ async def _bulk(
 ) -> BulkResult | None:
     async with ReviewDesk(settings, run_id, on_wait=lambda msg: err_console.print(f"[yellow]{markup(msg)}[/]")) as desk:
         await desk.reconcile()
-        plan = plan_decisions(desk, decisions, reviewer=reviewer, second_opinion=second_opinion)
+        plan = plan_decisions(
+            desk, decisions, reviewer=reviewer, second_opinion=second_opinion, verdict_shown=not blind
+        )
         if not plan.ok:
             report_rejected(plan, path, run_id)
             return BulkResult(plan)
@@ -273,11 +283,14 @@ def report_rejected(plan: BulkPlan, path: Path, run_id: str) -> None:
     table.add_column("problem")
     for decision in plan.unknown:
         table.add_row(str(decision.row), markup(decision.claim_id), f"unknown id: not in run {markup(run_id)}")
-    for decision, why in plan.not_waiting:
+    for decision, why in [*plan.not_waiting, *plan.refused]:
         table.add_row(str(decision.row), markup(decision.claim_id), markup(why))
     err_console.print(table)
+    refused = ""
+    if plan.refused:
+        refused = f", {len(plan.refused)} refused by the review policy (add a note column saying why)"
     err_console.print(
-        f"[bold red]error:[/] {len(plan.unknown)} unknown and {len(plan.not_waiting)} not-waiting id(s); "
+        f"[bold red]error:[/] {len(plan.unknown)} unknown and {len(plan.not_waiting)} not-waiting id(s){refused}; "
         "nothing was applied. Fix or remove those rows and run again.",
         highlight=False,
     )

@@ -32,6 +32,8 @@ from claimcourt.deps import build_deps
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
 from claimcourt.paths import check_output_file
+from claimcourt.review.policy import Situation, label_name, needs_note
+from claimcourt.review.records import judge_label
 from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
 from claimcourt.store import existing_store
 from claimcourt.trace.live import LiveTrace, claim_from_file, default_trace_run_id, require_text, text_claim_id
@@ -114,11 +116,24 @@ def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, stat
         if answer in ("0", "1"):
             break
         ui.print(as_text(f"'{answer}' is not 0 or 1"), style="red", highlight=False)
+    label = int(answer)
+    # The trace shows the verdict, so the review policy's note rule applies as in every other face.
+    situation = Situation(judge_label=judge_label(state), verdict_shown=True)
+    required = needs_note(label, situation)
+    ask = (
+        f"Note ([bold]required[/]: you overrule the Judge, {label_name(situation.judge_label)} → {label_name(label)}; "
+        "Enter alone leaves the claim waiting): "
+        if required
+        else "Note (optional): "
+    )
     try:
-        note = _input(ui, "Note (optional): ").strip() or None
+        note = _input(ui, ask).strip() or None
     except EOFError:
         note = None
-    return HumanDecision(label=int(answer), reviewer=reviewer, note=note, verdict_shown=True)
+    if required and note is None:
+        ui.print("No note: the claim keeps waiting for a person.", style="yellow", highlight=False)
+        return None
+    return HumanDecision(label=label, reviewer=reviewer, note=note, verdict_shown=True)
 
 
 def _live_source(text: str | None, claim_id: str | None, from_file: Path | None) -> tuple[str, str, str]:

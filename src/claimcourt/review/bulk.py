@@ -1,8 +1,9 @@
 """Bulk decisions from a spreadsheet: `id,label[,note,reviewer]`.
 
 The whole file is validated before anything is touched (labels 0/1, no duplicate ids), then every id
-is checked against the run: unknown ids and ids that are not waiting are reported together and nothing
-is applied. Decisions that were already applied (same claim, reviewer and label: a file run twice, or
+is checked against the run: unknown ids, ids that are not waiting, and decisions the review policy
+refuses (overruling a Judge the people saw, without a note) are reported together and nothing is
+applied. Decisions that were already applied (same claim, reviewer and label: a file run twice, or
 a run stopped half way) are skipped, so applying a file again is safe. The rest take the same path as
 an interactive decision (`ReviewDesk.decide`), each committed on its own.
 """
@@ -17,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from claimcourt.csv_cells import from_spreadsheet_safe
-from claimcourt.errors import InputError
+from claimcourt.errors import InputError, ReviewRefused
 from claimcourt.paths import check_input_file
 from claimcourt.review.desk import WAITING, ReviewDesk
+from claimcourt.review.policy import check_decision
 from claimcourt.review.records import Outcome
 from claimcourt.state import HumanDecision
 from claimcourt.tables import parse_label
@@ -44,10 +46,12 @@ class BulkPlan:
     unknown: list[BulkDecision] = field(default_factory=list)
     # (decision, why it cannot be applied)
     not_waiting: list[tuple[BulkDecision, str]] = field(default_factory=list)
+    # (decision, the policy's refusal): e.g. overruling a Judge the people saw, with no note.
+    refused: list[tuple[BulkDecision, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.unknown and not self.not_waiting
+        return not self.unknown and not self.not_waiting and not self.refused
 
 
 @dataclass
@@ -129,9 +133,12 @@ def read_decisions(path: Path) -> list[BulkDecision]:
     return decisions
 
 
-def plan_decisions(desk: ReviewDesk, decisions: list[BulkDecision], *, reviewer: str, second_opinion: bool) -> BulkPlan:
+def plan_decisions(
+    desk: ReviewDesk, decisions: list[BulkDecision], *, reviewer: str, second_opinion: bool, verdict_shown: bool
+) -> BulkPlan:
     plan = BulkPlan()
     statuses = desk.ledger.statuses(desk.run_id, [d.claim_id for d in decisions])
+    states = {c.claim_id: c.state() for c in desk.ledger.claims(desk.run_id)}
     reviews: dict[str, list[tuple[str, int]]] = {}
     for review in desk.store.active(run_id=desk.run_id):
         reviews.setdefault(review.claim_id, []).append((review.reviewer, review.label))
@@ -156,7 +163,29 @@ def plan_decisions(desk: ReviewDesk, decisions: list[BulkDecision], *, reviewer:
         else:
             hint = " (use --second-opinion)" if status == "human" else ""
             plan.not_waiting.append((decision, f"not waiting: decided by {status}{hint}"))
+    _check_policy(desk, plan, states, reviewer=reviewer, verdict_shown=verdict_shown)
     return plan
+
+
+def _check_policy(
+    desk: ReviewDesk, plan: BulkPlan, states: dict[str, Any], *, reviewer: str, verdict_shown: bool
+) -> None:
+    """Move the decisions the review policy refuses from `to_apply` to `refused`, asking the desk's own
+    check, so that a sheet is applied whole or not at all (the desk would refuse them half-way)."""
+    allowed = []
+    for decision in plan.to_apply:
+        state = states.get(decision.claim_id)
+        if state is None:
+            allowed.append(decision)  # no debate yet: the desk says so when it is applied
+            continue
+        situation = desk.situation(state, decision.reviewer or reviewer, verdict_shown=verdict_shown)
+        try:
+            check_decision("label", decision.label, decision.note, situation)
+        except ReviewRefused as refused:
+            plan.refused.append((decision, refused.message))
+        else:
+            allowed.append(decision)
+    plan.to_apply = allowed
 
 
 async def apply_decisions(

@@ -36,6 +36,7 @@ from claimcourt.store import (
     ReviewStore,
     Source,
     Store,
+    claim_state,
     existing_store,
     open_checkpointer,
     state_from_values,
@@ -290,9 +291,10 @@ class ReviewDesk:
                 self.store.add(review)
                 self.changed = True
                 return Outcome(claim_id, review, state, "decided")
-            if not snapshot.values:
-                raise RunStateError(f"claim '{claim_id}' has no debate yet (status {status})")
-            state = state_from_values(snapshot.values)
+            thread_state = claim_state(snapshot.values)
+            if thread_state is None:
+                raise RunStateError(f"claim '{claim_id}' is not debated yet (status {status})")
+            state = thread_state
             if state.decided_by != "human":
                 raise RunStateError(
                     f"claim '{claim_id}' is not waiting for a person (decided by {state.decided_by or status})"

@@ -43,6 +43,17 @@ def filter_refusal(*, blind: bool) -> ReviewRefused | None:
     return None
 
 
+def export_refusal(*, blind: bool) -> ReviewRefused | None:
+    """Exports carry the Judge's labels and confidences of every claim: not offered during a blind session."""
+    if blind:
+        return ReviewRefused(
+            "exports are not offered during a blind session (they carry the Judge's labels): "
+            "turn blind review off first, or use `claimcourt export`",
+            reason="export_blind",
+        )
+    return None
+
+
 # -- which decisions, when ------------------------------------------------------------------------
 
 # "label": the person's own label (1 or 0); "accept": the Judge's label, taken as it is.
@@ -79,6 +90,15 @@ def accept_refusal(situation: Situation) -> ReviewRefused | None:
     if situation.judge_label is None:
         return ReviewRefused("the Judge has no readable label here: decide with 1 or 0", reason="no_judge_label")
     return None
+
+
+def choice_for_key(key: str) -> tuple[Choice, int | None]:
+    """What a pressed decision key asks for: the person's label (1, 0) or the Judge's (a)."""
+    if key in ("1", "0"):
+        return "label", int(key)
+    if key == "a":
+        return "accept", None
+    raise ReviewRefused("decide with 1 (green), 0 (not green) or a (accept the Judge)", reason="bad_key")
 
 
 def label_for(choice: Choice, label: int | None, situation: Situation) -> int:

@@ -7,11 +7,12 @@ Everything here reads the ledger and the reviews table through their public meth
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from claimcourt.errors import RunStateError
+from claimcourt.review.policy import verdict_hidden
 from claimcourt.state import ClaimState
 from claimcourt.store import Ledger, LedgerClaim, Review, ReviewStore
 
@@ -85,9 +86,15 @@ class ClaimRow:
     judge_confidence: float | None
     # The active decisions on it, first one first.
     reviews: tuple[Review, ...]
+    audit: bool = False
+    # The Judge's verdict and others' labels are withheld from this person (`seen_by`).
+    hidden: bool = False
 
     def mine(self, reviewer: str) -> Review | None:
         return next((r for r in reversed(self.reviews) if r.reviewer == reviewer), None)
+
+    def others(self, reviewer: str) -> tuple[Review, ...]:
+        return tuple(r for r in self.reviews if r.reviewer != reviewer)
 
     def matches(self, label: LabelFilter, band: tuple[float, float] | None) -> bool:
         if label != "any" and self.judge_label != (1 if label == "green" else 0):
@@ -122,7 +129,25 @@ def _row(claim: LedgerClaim, reviews: list[Review], reviewer: str) -> ClaimRow:
         judge_label=verdict.label if readable and verdict is not None else None,
         judge_confidence=verdict.confidence if readable and verdict is not None else None,
         reviews=tuple(reviews),
+        audit=state.audit if state is not None else False,
     )
+
+
+def seen_by(
+    rows: Iterable[ClaimRow], reviewer: str, *, blind: bool, audit_blind: bool, decided: Collection[str]
+) -> list[ClaimRow]:
+    """The rows as this person may see them (`policy.verdict_hidden`): on a claim they have not decided
+    (`decided`: claim ids with any decision of theirs, undone ones too), a blind session or a blind audit
+    withholds the Judge's label and confidence and the others' labels."""
+    out = []
+    for row in rows:
+        hide = verdict_hidden(
+            blind=blind, audit=row.audit, audit_blind=audit_blind, decided_by_them=row.claim_id in decided
+        )
+        if hide:
+            row = replace(row, judge_label=None, judge_confidence=None, reviews=(), hidden=True)
+        out.append(row)
+    return out
 
 
 def claim_rows(ledger: Ledger, store: ReviewStore, run_id: str, reviewer: str, order: Order) -> list[ClaimRow]:

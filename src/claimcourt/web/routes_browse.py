@@ -18,12 +18,14 @@ from claimcourt.errors import ClaimcourtError
 from claimcourt.review.agreement import agreement_report
 from claimcourt.review.export import GOLD_COLUMNS, gold_rows, write_table
 from claimcourt.review.judged import PLOTS, draw, judge_vs_people
+from claimcourt.review.policy import decided_claims, export_refusal, label_name
+from claimcourt.review.queries import ClaimRow, claim_rows, search_rows, seen_by
 from claimcourt.state import HumanDecision
 from claimcourt.store import existing_store
 from claimcourt.web.app import web_dir
 from claimcourt.web.routes_review import MAX_NOTE
-from claimcourt.web.routes_session import field, pages_of, posted, signed_in
-from claimcourt.web.views import claim_view, excerpt, label_name, review_rows
+from claimcourt.web.routes_session import claim_field, field, pages_of, posted, signed_in
+from claimcourt.web.views import claim_view, excerpt, review_rows
 
 router = APIRouter()
 LIST_LIMIT = 300
@@ -75,29 +77,26 @@ async def runs_page(request: Request) -> Response:
 @router.get("/runs/{run_id}/claims")
 async def claims_page(request: Request, run_id: str) -> Response:
     pages = pages_of(request)
+    session = pages.session(request)
+    reviewer = str(session.get("reviewer") or "")
+    blind = bool(session.get("blind"))
     query = (request.query_params.get("q") or "").strip()[:200]
     status = (request.query_params.get("status") or "").strip()[:40]
     async with pages.desks.use(run_id) as open_desk:
         desk = open_desk.desk
-        reviewers = desk.store.reviewers_of(run_id)
-        found = []
-        for claim in desk.claims(status or None):
-            state = claim.state()
-            text = state.text if state else ""
-            if query and query.lower() not in (claim.claim_id + " " + text).lower():
-                continue
-            verdict = state.verdict if state else None
-            found.append(
-                {
-                    "claim_id": one_line(claim.claim_id),
-                    "key": claim.claim_id,
-                    "status": claim.status,
-                    "label": label_name(state.final_label) if state and state.final_label is not None else "",
-                    "confidence": verdict.confidence if verdict and verdict.readable else None,
-                    "reviewers": ", ".join(sorted(one_line(r) for r in reviewers.get(claim.claim_id, set()))),
-                    "text": excerpt(text, 160),
-                }
-            )
+        statuses = {c.claim_id: c.status for c in desk.claims()}
+        decided = decided_claims(reviewer, desk.store.reviewers_of(run_id, undone_too=True))
+        # The rows as this reviewer may see them: the policy withholds the Judge's verdict and others'
+        # labels on claims they have not decided, in a blind session and on blind audits.
+        rows = seen_by(
+            claim_rows(desk.ledger, desk.store, run_id, reviewer, "file"),
+            reviewer,
+            blind=blind,
+            audit_blind=desk.settings.audit_blind,
+            decided=decided,
+        )
+    rows = [r for r in rows if not status or statuses.get(r.claim_id) == status]
+    found = [_listed(row, statuses[row.claim_id], reviewer) for row in (search_rows(rows, query) if query else rows)]
     return pages.render(
         request,
         "claims.html",
@@ -107,7 +106,25 @@ async def claims_page(request: Request, run_id: str) -> Response:
         limit=LIST_LIMIT,
         query=query,
         status=status,
+        judge_column=not blind,
     )
+
+
+def _listed(row: ClaimRow, status: str, reviewer: str) -> dict[str, Any]:
+    """One line of the claims page, from a row the policy has already filtered."""
+    mine = row.mine(reviewer)
+    return {
+        "claim_id": one_line(row.claim_id),
+        "key": row.claim_id,
+        "status": status,
+        "yours": label_name(mine.label) if mine else "",
+        "others": "hidden" if row.hidden else ", ".join(
+            f"{one_line(r.reviewer)}: {label_name(r.label)}" for r in row.others(reviewer)
+        ),
+        "judge": "hidden" if row.hidden else (label_name(row.judge_label) if row.judge_label is not None else ""),
+        "confidence": row.judge_confidence,
+        "text": excerpt(row.text, 160),
+    }
 
 
 @router.get("/runs/{run_id}/claims/{claim_id:path}")
@@ -123,11 +140,13 @@ async def claim_page(request: Request, run_id: str, claim_id: str) -> Response:
             raise HTTPException(404, "no such claim in this run")
         reviews = desk.store.active(run_id=run_id, claim_id=claim_id)
         holder = open_desk.leases.holder(claim_id)
-    # A claim still waiting keeps its verdict hidden from a reviewer in blind mode.
-    hide = claim.status == "pending_review" and bool(session.get("blind"))
-    view = claim_view(state, show_verdict=not hide)
-    view.reviews = review_rows(reviews)
+        # The policy's blind rule: a blind session, or a blind audit, until this reviewer decides it.
+        hide = desk.blind_for(state, requested=bool(session.get("blind")), reviewer=reviewer)
     mine = next((r for r in reversed(reviews) if r.reviewer == reviewer), None)
+    view = claim_view(state, show_verdict=not hide)
+    if hide:  # nor may the others' labels (the final one included) anchor this reviewer
+        view.human = None
+    view.reviews = review_rows([r for r in reviews if not hide or r.reviewer == reviewer])
     return pages.render(
         request,
         "claim.html",
@@ -136,6 +155,7 @@ async def claim_page(request: Request, run_id: str, claim_id: str) -> Response:
         status=claim.status,
         mine=review_rows([mine])[0] if mine else None,
         on_screen_of=one_line(holder) if holder else "",
+        others_hidden=hide,
     )
 
 
@@ -144,7 +164,7 @@ async def revise_claim(request: Request, run_id: str) -> Response:
     form = await posted(request)
     reviewer = signed_in(request)
     pages = pages_of(request)
-    claim_id = field(form, "claim_id", 500)
+    claim_id = claim_field(form)
     key = field(form, "key", 1)
     note = field(form, "note", MAX_NOTE) or None
     target = f"/runs/{quote(run_id, safe='')}/claims/{quote(claim_id, safe='')}"
@@ -200,8 +220,15 @@ async def plot_image(request: Request, run_id: str, plot: str) -> Response:
     return Response(data, media_type="image/png", headers={"cache-control": "no-store"})
 
 
+def _refuse_export_when_blind(request: Request) -> None:
+    refused = export_refusal(blind=bool(pages_of(request).session(request).get("blind")))
+    if refused is not None:
+        raise HTTPException(403, refused.message)
+
+
 @router.get("/runs/{run_id}/export")
 async def export_page(request: Request, run_id: str) -> Response:
+    _refuse_export_when_blind(request)
     pages = pages_of(request)
     async with pages.desks.use(run_id) as open_desk:
         counts = open_desk.desk.ledger.counts(run_id)
@@ -212,6 +239,7 @@ async def export_page(request: Request, run_id: str) -> Response:
 async def export_download(request: Request, run_id: str, name: str) -> Response:
     if name not in EXPORTS:
         raise HTTPException(404, f"exports are named {', '.join(EXPORTS)}")
+    _refuse_export_when_blind(request)
     suffix, human_only = EXPORTS[name]
     pages = pages_of(request)
     async with pages.desks.use(run_id) as open_desk:

@@ -10,10 +10,10 @@ from fastapi.responses import Response
 
 from claimcourt.display import one_line
 from claimcourt.errors import ClaimcourtError
-from claimcourt.review.records import judge_label
+from claimcourt.review.policy import choice_for_key, help_lines, keys_for, label_for, rules_text
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.web.desks import OpenDesk
-from claimcourt.web.routes_session import field, pages_of, posted, review_url, signed_in
+from claimcourt.web.routes_session import claim_field, field, pages_of, posted, review_url, signed_in
 from claimcourt.web.views import claim_view, label_name, shown_parts
 
 router = APIRouter()
@@ -62,6 +62,9 @@ async def review(request: Request, run_id: str) -> Response:
     async with pages.desks.use(run_id) as open_desk:
         desk = open_desk.desk
         state = await _next_claim(open_desk, reviewer, second=second, skipped=skipped, held=held)
+        if state is not None:  # what the policy lets this reviewer see of the Judge on this claim
+            hidden = desk.blind_for(state, requested=blind, reviewer=reviewer)
+            situation = desk.situation(state, reviewer, verdict_shown=not hidden)
         counts = desk.ledger.counts(run_id)
         threshold = float(desk.run["threshold"])
         mine = sum(1 for r in desk.store.active(run_id=run_id) if r.reviewer == reviewer)
@@ -81,9 +84,12 @@ async def review(request: Request, run_id: str) -> Response:
     return pages.render(
         request,
         "review.html",
-        claim=claim_view(state, show_verdict=not blind),
+        claim=claim_view(state, show_verdict=not hidden),
         threshold=threshold,
         shown_at=utc_now(),
+        keys=keys_for("web", verdict_shown=not hidden, blind=blind, decided_blind=situation.decided_blind_before),
+        help_keys=help_lines("web"),
+        rules=rules_text(),
         **context,
     )
 
@@ -107,7 +113,7 @@ async def decide(request: Request, run_id: str) -> Response:
     pages = pages_of(request)
     session = pages.session(request)
     blind, second = bool(session.get("blind")), bool(session.get("second"))
-    claim_id, key = field(form, "claim_id", 500), field(form, "key", 1)
+    claim_id, key = claim_field(form), field(form, "key", 1)
     note = field(form, "note", MAX_NOTE) or None
     shown_at = field(form, "shown_at", 40) or None
     async with pages.desks.use(run_id) as open_desk:
@@ -116,52 +122,33 @@ async def decide(request: Request, run_id: str) -> Response:
             pages.flash(request, f"claim {one_line(claim_id)} is on another reviewer's screen now", "error")
             return pages.redirect(request, review_url(run_id))
         state = await _reviewable(desk, claim_id, second)
+        if state is None and desk.ledger.claim(run_id, claim_id) is None:
+            pages.flash(request, f"not saved: run {one_line(run_id)} has no claim {one_line(claim_id)}", "error")
+            return pages.redirect(request, review_url(run_id))
         if state is None:
             pages.flash(request, f"claim {one_line(claim_id)} no longer waits for you (decided meanwhile)", "error")
             return pages.redirect(request, review_url(run_id))
-        judge = judge_label(state)
-        problem, label = _label_for(key, judge, blind=blind, note=note)
-        if label is None:
-            pages.flash(request, problem, "error")
-            return pages.redirect(request, review_url(run_id))
-        decision = HumanDecision(label=label, reviewer=reviewer, note=note, verdict_shown=not blind)
+        hidden = desk.blind_for(state, requested=blind, reviewer=reviewer)
         try:
+            # The policy reads the key; the desk enforces the rules (a note to overrule a Judge you saw...).
+            choice, typed = choice_for_key(key)
+            label = label_for(choice, typed, desk.situation(state, reviewer, verdict_shown=not hidden))
             outcome = await desk.decide(
                 claim_id,
-                decision,
+                HumanDecision(label=label, reviewer=reviewer, note=note, verdict_shown=not hidden),
                 source="interactive",
-                shown=shown_parts(blind),
+                shown=shown_parts(hidden),
                 shown_at=shown_at,
                 second_opinion=second,
+                choice=choice,
             )
         except ClaimcourtError as exc:
             pages.flash(request, f"not saved: {exc.message}", "error")
             return pages.redirect(request, review_url(run_id))
         open_desk.leases.release(claim_id, reviewer)
     session.get("holding", {}).pop(run_id, None)  # decided: no longer on this reviewer's screen
-    pages.flash(request, _decided_message(state, label, blind, outcome.status), "saved")
+    pages.flash(request, _decided_message(state, outcome.review.label, hidden, outcome.status), "saved")
     return pages.redirect(request, review_url(run_id))
-
-
-def _label_for(key: str, judge: int | None, *, blind: bool, note: str | None) -> tuple[str, int | None]:
-    """(why not, None) or ("", label) for a pressed key; overruling a shown Judge needs a note."""
-    if key in ("1", "0"):
-        label = int(key)
-    elif key == "a":
-        if blind:
-            return "a is not offered in blind review: decide with 1 or 0", None
-        if judge is None:
-            return "the Judge has no readable label here: decide with 1 or 0", None
-        label = judge
-    else:
-        return "decide with 1 (green), 0 (not green) or a (accept the Judge)", None
-    if not blind and judge is not None and label != judge and not note:
-        return (
-            f"not saved: you are overruling the Judge ({label_name(judge)} → {label_name(label)}): "
-            "a note saying why is required (press n)",
-            None,
-        )
-    return "", label
 
 
 @router.post("/runs/{run_id}/skip")
@@ -169,7 +156,7 @@ async def skip(request: Request, run_id: str) -> Response:
     form = await posted(request)
     reviewer = signed_in(request)
     pages = pages_of(request)
-    claim_id = field(form, "claim_id", 500)
+    claim_id = claim_field(form)
     skipped = pages.session(request).setdefault("skipped", {}).setdefault(run_id, [])
     if claim_id and claim_id not in skipped:
         skipped.append(claim_id)
@@ -185,7 +172,7 @@ async def undo(request: Request, run_id: str) -> Response:
     form = await posted(request)
     reviewer = signed_in(request)
     pages = pages_of(request)
-    current = field(form, "claim_id", 500)
+    current = claim_field(form)
     async with pages.desks.use(run_id) as open_desk:
         try:
             undone = await open_desk.desk.undo_last(reviewer)
@@ -213,5 +200,5 @@ async def renew(request: Request, run_id: str) -> Response:
     if pages_of(request).session(request).get("second"):
         return Response(status_code=204)  # second opinions hold no lease
     async with pages_of(request).desks.use(run_id) as open_desk:
-        kept = open_desk.leases.renew(field(form, "claim_id", 500), reviewer)
+        kept = open_desk.leases.renew(claim_field(form), reviewer)
     return Response(status_code=204 if kept else 409)

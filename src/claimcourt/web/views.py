@@ -10,18 +10,13 @@ from markupsafe import Markup
 
 from claimcourt.display import one_line, visible
 from claimcourt.models.cues import find_cues
+from claimcourt.review.policy import label_name
 from claimcourt.review.records import default_shown
 from claimcourt.state import ClaimState
 from claimcourt.store import Review
 from claimcourt.web.highlight import highlighted
 
 EXCERPT_CHARS = 320
-
-
-def label_name(label: int | None) -> str:
-    if label is None:
-        return "no label"
-    return "GREEN" if label == 1 else "NOT GREEN"
 
 
 def shown_parts(blind: bool) -> list[str]:

@@ -9,7 +9,7 @@ next claim is drawn, so quitting or a crash loses nothing.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -20,8 +20,8 @@ from textual.widgets import Static
 
 from claimcourt.display import one_line
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.review.queries import claim_rows, search_rows
-from claimcourt.review.records import judge_label
+from claimcourt.review.policy import KEYS, Action, label_name
+from claimcourt.review.queries import search_rows
 from claimcourt.review.tui.panels import (
     STANDING_NAMES,
     argument_text,
@@ -35,28 +35,37 @@ from claimcourt.review.tui.panels import (
 from claimcourt.review.tui.screens import ClaimListScreen, HelpScreen, NoteScreen, SearchScreen
 from claimcourt.review.tui.session import Said, Session, SessionSummary
 
+if TYPE_CHECKING:
+    from claimcourt.review.policy import Choice
+    from claimcourt.review.queries import ClaimRow
+
 WIDE_COLUMNS = 120  # from this width the evidence sits beside the claim
 TONES = {"ok": "bold green", "info": "cyan", "warn": "yellow", "error": "bold red"}
+# The policy's actions, as this app's Textual actions.
+ACTIONS: dict[Action, str] = {
+    "green": "decide('1')",
+    "not_green": "decide('0')",
+    "accept": "decide('a')",
+    "skip": "skip",
+    "note": "note",
+    "undo": "undo",
+    "list": "list",
+    "search": "search",
+    "filter_label": "label_filter",
+    "filter_band": "band_filter",
+    "next": "next",
+    "back": "back",
+    "help": "help",
+    "quit": "quit_review",
+}
 
 
 class ReviewApp(App[None]):
     CSS_PATH = "review.tcss"
     ENABLE_COMMAND_PALETTE = False
+    # From the policy's one key table; Ctrl+C is the terminal's own interrupt, not a review key.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "decide('1')", "green", show=False),
-        Binding("0", "decide('0')", "not green", show=False),
-        Binding("a", "decide('a')", "accept", show=False),
-        Binding("s", "skip", "skip", show=False),
-        Binding("n", "note", "note", show=False),
-        Binding("u", "undo", "undo", show=False),
-        Binding("l", "list", "list", show=False),
-        Binding("slash", "search", "search", show=False),
-        Binding("f", "label_filter", "filter", show=False),
-        Binding("c", "band_filter", "band", show=False),
-        Binding("enter,right,space", "next", "next", show=False),
-        Binding("left", "back", "back", show=False),
-        Binding("question_mark", "help", "help", show=False),
-        Binding("q", "quit_review", "quit", show=False),
+        *(Binding(k.keys, ACTIONS[k.action], k.word, show=False) for k in KEYS if "terminal" in k.faces),
         Binding("ctrl+c", "interrupt", "interrupt", show=False, priority=True),
     ]
 
@@ -154,9 +163,10 @@ class ReviewApp(App[None]):
         session = self.session
         where = f" matching the filter ({session.filter_name()})" if session.filter_name() else ""
         kind = "needs your second opinion" if session.second_opinion else "waits for a person"
+        filters = "" if session.blind else " · f / c change the filter"
         return Text(
             f"No claim{where} {kind} in run {one_line(self.desk.run_id)} any more.\n"
-            "l lists the run's claims (open any one to revise your decision) · f / c change the filter · q quits"
+            f"l lists the run's claims (open any one to revise your decision){filters} · q quits"
         )
 
     async def renew_lease(self) -> None:
@@ -174,28 +184,30 @@ class ReviewApp(App[None]):
         if refusal is not None or session.shown is None:
             self.say(refusal)
             return
-        label = judge_label(session.shown.state) if key == "a" else int(key)
+        label = session.label_for(key)
         assert label is not None
-        if session.overrules(label) and not session.shown.note:
-            judge = "GREEN" if label == 0 else "NOT GREEN"
-            why = f"You are overruling the Judge ({judge} → {'GREEN' if label else 'NOT GREEN'}): say why."
+        choice: Choice = "accept" if key == "a" else "label"
+        if session.needs_note(label) and not session.shown.note:
+            judge = label_name(session.shown.situation.judge_label)
+            why = f"You are overruling the Judge ({judge} → {label_name(label)}): say why."
 
             async def with_note(note: str | None) -> None:
                 if note is None:
                     self.say(Said("not decided: overruling the Judge needs a note (Escape cancelled it)", "warn"))
                 else:
                     session.set_note(note)
-                    await self.decide(label, note)
+                    await self.decide(label, note, choice)
 
             self.push_screen(NoteScreen(why=why, current=None, required=True), with_note)
             return
-        await self.decide(label, session.shown.note)
+        await self.decide(label, session.shown.note, choice)
 
-    async def decide(self, label: int, note: str | None) -> None:
+    async def decide(self, label: int, note: str | None, choice: Choice = "label") -> None:
         session = self.session
         hidden = session.verdict_hidden()
-        said = await session.decide(label, note)
-        stays = said.tone != "ok" or hidden or said.text.startswith("✓ revised")
+        said = await session.decide(label, note, choice=choice)
+        # A blind decision stays on screen for its reveal; a revision stays to be seen.
+        stays = said.tone != "ok" or hidden or said.outcome == "revised"
         if not stays:
             await session.next_claim()
         elif said.tone == "ok":
@@ -251,41 +263,39 @@ class ReviewApp(App[None]):
         rows = self.session.rows()
         name = self.session.filter_name()
         title = f"run {one_line(self.desk.run_id)}: {len(rows)} claims" + (f" ({name})" if name else "")
-        self.push_screen(ClaimListScreen(rows, title=title), self.open_claim)
+        self.push_screen(self.list_screen(rows, title), self.open_claim)
+
+    def list_screen(self, rows: list[ClaimRow], title: str) -> ClaimListScreen:
+        # A blind session has no Judge column at all: every claim it may open is one the person has not decided.
+        return ClaimListScreen(rows, title=title, reviewer=self.session.reviewer, judge_column=not self.session.blind)
 
     def action_search(self) -> None:
         async def found(query: str | None) -> None:
             if query is None:
                 return
-            session = self.session
-            everything = claim_rows(
-                self.desk.ledger, self.desk.store, self.desk.run_id, session.reviewer, session.order
-            )
-            matches = search_rows(everything, query)
+            matches = search_rows(self.session.all_rows(), query)
             if len(matches) == 1:
                 await self.open_claim(matches[0].claim_id)
             elif matches:
                 title = f"{len(matches)} claims match '{one_line(query)}'"
-                self.push_screen(ClaimListScreen(matches, title=title), self.open_claim)
+                self.push_screen(self.list_screen(matches, title), self.open_claim)
             else:
                 self.say(Said(f"no claim id or text matches '{one_line(query)}'", "warn"))
 
         self.push_screen(SearchScreen(), found)
 
     def action_label_filter(self) -> None:
-        self.session.cycle_label_filter()
-        self.say(Said(self.filter_said()))
+        self.say(self.session.cycle_label_filter() or Said(self.filter_said()))
 
     def action_band_filter(self) -> None:
-        self.session.cycle_band()
-        self.say(Said(self.filter_said()))
+        self.say(self.session.cycle_band() or Said(self.filter_said()))
 
     def filter_said(self) -> str:
         name = self.session.filter_name() or "none (every claim)"
         return f"filter: {name}; {len(self.session.queue())} claim(s) to review match"
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(blind=self.session.blind))
 
     def action_quit_review(self) -> None:
         self.session.release_lease()

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.models.cues import find_cues
+from claimcourt.review.policy import keys_for
 from claimcourt.review.queries import ClaimRow, Standing
 from claimcourt.review.tui.session import Session
 from claimcourt.state import ClaimState
@@ -102,17 +103,32 @@ def decisions_text(reviews: list[Review], reviewer: str) -> Text:
     return out
 
 
-def row_cells(row: ClaimRow, width: int) -> tuple[Text, Text, Text, Text, Text]:
-    """id, standing, Judge's label, confidence, excerpt: one line of the list of claims."""
-    conf = "" if row.judge_confidence is None else f"{row.judge_confidence:.2f}"
+def people_text(reviews: tuple[Review, ...]) -> Text:
+    """Labels given by people (one each, in order), or a dash when none."""
+    if not reviews:
+        return Text("–", style="dim")
+    out = Text()
+    for i, review in enumerate(reviews):
+        if i:
+            out.append(" ")
+        out.append_text(label_text(review.label))
+    return out
+
+
+def row_cells(row: ClaimRow, width: int, *, reviewer: str, judge_column: bool) -> list[Text]:
+    """id, standing, your label, others' labels, [Judge's label, confidence,] excerpt: one line of the list
+    of claims. The row comes through `queries.seen_by`: what the policy hides is absent from it."""
     standing = Text(STANDING_NAMES[row.standing], style="yellow" if row.standing == "waiting" else "")
-    return (
-        Text(one_line(row.claim_id)),
-        standing,
-        label_text(row.judge_label),
-        Text(conf),
-        Text(excerpt(one_line(row.text), width)),
-    )
+    mine = row.mine(reviewer)
+    others = Text("hidden", style="dim italic") if row.hidden else people_text(row.others(reviewer))
+    cells = [Text(one_line(row.claim_id)), standing, people_text((mine,) if mine else ()), others]
+    if judge_column:
+        if row.hidden:
+            cells += [Text("hidden", style="dim italic"), Text("")]
+        else:
+            conf = "" if row.judge_confidence is None else f"{row.judge_confidence:.2f}"
+            cells += [label_text(row.judge_label), Text(conf)]
+    return [*cells, Text(excerpt(one_line(row.text), width))]
 
 
 def status_line(session: Session) -> Text:
@@ -139,17 +155,20 @@ def status_line(session: Session) -> Text:
 
 
 def legend(session: Session, *, narrow: bool) -> Text:
-    """The keys, on one line: shorter words when the terminal is narrow."""
-    keys: list[tuple[str, str]] = [("1", "green"), ("0", "not" if narrow else "not green")]
-    if not session.verdict_hidden():
-        keys.append(("a", "agree" if narrow else "accept the Judge"))
-    keys += [("s", "skip"), ("n", "note"), ("u", "undo"), ("l", "list"), ("/", "find" if narrow else "search")]
-    if not narrow:
-        keys += [("f", "filter"), ("c", "confidence band"), ("←", "back")]
-    keys += [("q", "quit"), ("?", "help")]
+    """The keys the policy offers now, on one line: shorter words (and fewer keys) when the terminal is narrow."""
+    shown = session.shown
+    keys = keys_for(
+        "terminal",
+        verdict_shown=not session.verdict_hidden(),
+        blind=session.blind,
+        decided_blind=shown is not None and shown.situation.decided_blind_before,
+    )
     out = Text()
-    for key, what in keys:
-        out.append(key, style="bold reverse")
-        out.append(f" {what}  ")
+    for key in keys:
+        word = key.narrow if narrow else key.word
+        if word is None or key.action == "next":
+            continue
+        out.append(key.shows_as, style="bold reverse")
+        out.append(f" {word}  ")
     out.rstrip()
     return out

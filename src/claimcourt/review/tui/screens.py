@@ -7,10 +7,11 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
+from claimcourt.review.policy import help_lines, rules_text
 from claimcourt.review.queries import ClaimRow
 from claimcourt.review.tui.panels import row_cells
 
@@ -69,16 +70,19 @@ class SearchScreen(ModalScreen[str | None]):
 
 
 class ClaimListScreen(ModalScreen[str | None]):
-    """The run's claims (waiting / decided by you / by others / by the Judge); Enter opens one."""
+    """The run's claims (waiting / decided by you / by others / by the Judge); Enter opens one. The rows
+    come through the policy (`queries.seen_by`); `judge_column` is off in a blind session."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,l", "cancel", "back", priority=True),
     ]
 
-    def __init__(self, rows: list[ClaimRow], *, title: str) -> None:
+    def __init__(self, rows: list[ClaimRow], *, title: str, reviewer: str, judge_column: bool) -> None:
         super().__init__()
         self.rows = rows
         self.title_text = title
+        self.reviewer = reviewer
+        self.judge_column = judge_column
 
     def compose(self) -> ComposeResult:
         with Vertical(id="listing"):
@@ -89,10 +93,12 @@ class ClaimListScreen(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#claims", DataTable)
-        table.add_columns("id", "who has it", "Judge", "conf.", "claim")
-        width = max(20, self.app.size.width - 52)
+        columns = ["id", "who has it", "yours", "others'"] + (["Judge", "conf."] if self.judge_column else [])
+        table.add_columns(*columns, "claim")
+        width = max(20, self.app.size.width - (64 if self.judge_column else 48))
         for row in self.rows:
-            table.add_row(*row_cells(row, width), key=row.claim_id)
+            cells = row_cells(row, width, reviewer=self.reviewer, judge_column=self.judge_column)
+            table.add_row(*cells, key=row.claim_id)
         table.focus()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -102,31 +108,33 @@ class ClaimListScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-HELP = """\
-Keys
-  1  green (Y02): the claim is green technology        0  not green
-  a  accept the Judge's label (not in blind review)    n  a note for this claim
-  s  skip: the claim keeps waiting                     u  undo your last decision
-  l  the run's claims: open any one (waiting, yours, others', the Judge's)
-  /  search: a claim id, or words of the claim text
-  f  filter by the Judge's label      c  filter by the Judge's confidence band
-  Enter / →  next claim      ←  the claim before      ↑↓ PgUp PgDn  scroll the claim
-  q  quit: every decision is already saved; the next session opens where this one stopped
-
-On a claim you decided, 1 / 0 revise your decision (the earlier one stays in the history).
-Overruling the Judge opens a note field that must say why; Escape cancels the decision.
-Blind review (--blind) hides the Judge's verdict until you have decided, and records that you did not
-see it: people tend to echo the machine suggestion they saw first. AUDIT claims (the Judge was sure
-enough to decide alone; a random share comes to a person to check it) are always shown blind, unless
-the session was started with --reveal-audits.
-
-any key goes back"""
+def help_text(*, blind: bool) -> Text:
+    """The keys and the rules, from the policy's one key table; fits 80 columns."""
+    out = Text("Keys\n", style="bold")
+    for shows_as, what in help_lines("terminal"):
+        out.append(f"  {shows_as:>8}  ", style="bold")
+        out.append(what + "\n")
+    out.append("  ↑↓ PgUp PgDn  scroll the claim\n\n")
+    if blind:
+        out.append("This session is BLIND.\n", style="bold magenta")
+    for rule in rules_text():
+        out.append(rule + "\n\n")
+    out.append("Escape or q goes back", style="dim")
+    return out
 
 
 class HelpScreen(ModalScreen[None]):
-    def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Static(Text(HELP), id="help")
+    """The help: scrolls where the terminal is short (it fits 80x24 with scrolling)."""
 
-    def on_key(self) -> None:
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,question_mark", "close", "back", priority=True)]
+
+    def __init__(self, *, blind: bool = False) -> None:
+        super().__init__()
+        self.blind = blind
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="dialog"):
+            yield Static(help_text(blind=self.blind), id="help")
+
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -8,6 +8,15 @@ from typing import Literal
 
 from claimcourt.errors import ClaimcourtError, RunStateError
 from claimcourt.review.desk import Order, ReviewDesk
+from claimcourt.review.policy import (
+    Choice,
+    Situation,
+    accept_refusal,
+    decided_claims,
+    filter_refusal,
+    label_name,
+    needs_note,
+)
 from claimcourt.review.queries import (
     BANDS,
     LABEL_FILTERS,
@@ -18,9 +27,9 @@ from claimcourt.review.queries import (
     claim_rows,
     last_note,
     reviewer_counts,
+    seen_by,
     stopped_at,
 )
-from claimcourt.review.records import judge_label
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.store import Review
 
@@ -48,8 +57,11 @@ class Shown:
     mine: Review | None
     note: str | None
     shown_at: str
-    # Blind review: the verdict is shown once the person has decided.
-    revealed: bool = False
+    # The Judge's verdict (and others' labels) withheld from this person (`policy.verdict_hidden`):
+    # blind review or a blind audit, until they decide; re-read whenever the claim is opened.
+    hidden: bool = False
+    # What the policy needs to judge a decision on this claim (the Judge's label, earlier decisions).
+    situation: Situation = field(default_factory=lambda: Situation(judge_label=None, verdict_shown=True))
 
     @property
     def claim_id(self) -> str:
@@ -62,6 +74,8 @@ class Said:
 
     text: str
     tone: Tone = "info"
+    # What became of a decision ("decided", "revised"...; `records.Outcome.status`), when one was made.
+    outcome: str | None = None
 
 
 class Session:
@@ -83,10 +97,17 @@ class Session:
         self.leased: str | None = None
 
     # -- what there is ----------------------------------------------------------------------------
+    def all_rows(self) -> list[ClaimRow]:
+        """The run's claims as this reviewer may see them (`queries.seen_by`: the policy's blind rule)."""
+        rows = claim_rows(self.desk.ledger, self.desk.store, self.desk.run_id, self.reviewer, self.order)
+        decided = decided_claims(self.reviewer, self.desk.store.reviewers_of(self.desk.run_id, undone_too=True))
+        return seen_by(
+            rows, self.reviewer, blind=self.blind, audit_blind=self.desk.settings.audit_blind, decided=decided
+        )
+
     def rows(self) -> list[ClaimRow]:
         """The run's claims as this reviewer sees them, filtered."""
-        rows = claim_rows(self.desk.ledger, self.desk.store, self.desk.run_id, self.reviewer, self.order)
-        return [r for r in rows if r.matches(self.label_filter, self.band)]
+        return [r for r in self.all_rows() if r.matches(self.label_filter, self.band)]
 
     def queue(self) -> list[str]:
         """The claims this session walks: waiting ones (or, for a second opinion, those a person decided and
@@ -116,12 +137,19 @@ class Session:
             parts.append(f"confidence {self.band[0]:.1f}–{self.band[1]:.1f}")
         return ", ".join(parts)
 
-    def cycle_label_filter(self) -> None:
+    def cycle_label_filter(self) -> Said | None:
+        """The next filter by the Judge's label; what to say when the policy refuses it (blind review)."""
+        if (refused := filter_refusal(blind=self.blind)) is not None:
+            return Said(refused.message, "warn")
         self.label_filter = LABEL_FILTERS[(LABEL_FILTERS.index(self.label_filter) + 1) % len(LABEL_FILTERS)]
+        return None
 
-    def cycle_band(self) -> None:
+    def cycle_band(self) -> Said | None:
+        if (refused := filter_refusal(blind=self.blind)) is not None:
+            return Said(refused.message, "warn")
         index = -1 if self.band is None else BANDS.index(self.band)
         self.band = None if index + 1 == len(BANDS) else BANDS[index + 1]
+        return None
 
     # -- moving -----------------------------------------------------------------------------------
     async def open(self, claim_id: str, *, remember_back: bool = True) -> Shown | None:
@@ -144,7 +172,9 @@ class Session:
         if remember_back and self.shown is not None and self.shown.claim_id != claim_id:
             self.back.append(self.shown.claim_id)
         standing: Standing = row.standing if row is not None else "other"
-        self.shown = Shown(state, standing, reviews, mine, note, utc_now(), revealed=mine is not None)
+        hidden = self.desk.blind_for(state, requested=self.blind, reviewer=self.reviewer)
+        situation = self.desk.situation(state, self.reviewer, verdict_shown=not hidden)
+        self.shown = Shown(state, standing, reviews, mine, note, utc_now(), hidden=hidden, situation=situation)
         self.desk.remember(self.reviewer, claim_id)
         return self.shown
 
@@ -207,17 +237,18 @@ class Session:
 
     # -- deciding ---------------------------------------------------------------------------------
     def verdict_hidden(self) -> bool:
-        """Blind review, or an audit claim (blind unless the session reveals audits), until decided."""
-        shown = self.shown
-        if shown is None or shown.revealed:
-            return False
-        return self.desk.blind_for(shown.state, requested=self.blind)
+        """Whether the claim on screen hides the Judge's verdict from this person (`policy.verdict_hidden`)."""
+        return self.shown is not None and self.shown.hidden
 
-    def overrules(self, label: int) -> bool:
-        """Deciding `label` goes against a Judge the person saw: a note must say why."""
+    def needs_note(self, label: int) -> bool:
+        """Deciding `label` overrules a Judge the person saw: the policy wants a note saying why."""
         assert self.shown is not None
-        judge = judge_label(self.shown.state)
-        return not self.verdict_hidden() and judge is not None and label != judge
+        return needs_note(label, self.shown.situation)
+
+    def label_for(self, key: str) -> int | None:
+        """The label a decision key stands for here (the Judge's for `a`); None when `a` has none."""
+        assert self.shown is not None
+        return self.shown.situation.judge_label if key == "a" else int(key)
 
     def refusal(self, key: str) -> Said | None:
         """Why this key cannot decide the claim on screen, if it cannot."""
@@ -228,15 +259,13 @@ class Session:
             return Said("the Judge decided this claim above the threshold: it is not open for review", "warn")
         if shown.standing == "other":
             return Said(f"{shown.claim_id} has no debate to decide on yet", "warn")
-        if key == "a":
-            if self.verdict_hidden():
-                return Said("a is not offered in blind review: decide with 1 or 0", "warn")
-            if judge_label(shown.state) is None:
-                return Said("the Judge has no readable label here: decide with 1 or 0", "warn")
+        if key == "a" and (refused := accept_refusal(shown.situation)) is not None:
+            return Said(refused.message, "warn")
         return None
 
-    async def decide(self, label: int, note: str | None) -> Said:
-        """Decide (or revise, or give a second opinion on) the claim on screen. Committed before it returns."""
+    async def decide(self, label: int, note: str | None, *, choice: Choice = "label") -> Said:
+        """Decide (or revise, or give a second opinion on) the claim on screen. Committed before it returns;
+        the desk applies the review policy and its refusal is said here."""
         shown = self.shown
         assert shown is not None
         hidden = self.verdict_hidden()
@@ -245,7 +274,7 @@ class Session:
         try:
             if shown.mine is not None:
                 outcome = await self.desk.revise(
-                    shown.claim_id, decision, source="interactive", shown=what, shown_at=shown.shown_at
+                    shown.claim_id, decision, source="interactive", shown=what, shown_at=shown.shown_at, choice=choice
                 )
             else:
                 outcome = await self.desk.decide(
@@ -255,6 +284,7 @@ class Session:
                     shown=what,
                     shown_at=shown.shown_at,
                     second_opinion=self.second_opinion or shown.standing == "others",
+                    choice=choice,
                 )
         except ClaimcourtError as exc:
             return Said(f"not saved: {exc.message}", "error")
@@ -267,14 +297,15 @@ class Session:
         if outcome.status == "decided_elsewhere":
             self.summary.decided_elsewhere += 1
         await self.open(shown.claim_id, remember_back=False)
-        return Said(self._saved_line(outcome.status, label, shown.state, hidden), "ok")
+        line = self._saved_line(outcome.status, outcome.review.label, shown.state, hidden)
+        return Said(line, "ok", outcome=outcome.status)
 
     def _saved_line(self, status: str, label: int, state: ClaimState, hidden: bool) -> str:
         verb = "revised" if status == "revised" else "saved"
-        line = f"✓ {verb} {state.claim_id} → {'GREEN' if label else 'NOT GREEN'}"
+        line = f"✓ {verb} {state.claim_id} → {label_name(label)}"
         verdict = state.verdict
         if verdict is not None and verdict.readable and verdict.label is not None:
-            line += f" · the Judge said {'GREEN' if verdict.label else 'NOT GREEN'} at {verdict.confidence:.2f}"
+            line += f" · the Judge said {label_name(verdict.label)} at {verdict.confidence:.2f}"
             if hidden:
                 line += " (revealed after your decision)"
         if status == "decided_elsewhere":

@@ -1,4 +1,5 @@
-// The review screen's keys: the same as the terminal's (1 0 a s n u ?). A key clicks the button that
+// The review screen's keys: the buttons the page draws from the review policy's key table (the
+// terminal's keys, those the web offers now). A key clicks the button that
 // carries it in data-key, so a key and a click do one thing; htmx (hx-boost) sends the form and swaps
 // the page. While a decision is on its way, further keys wait, so a double press decides once.
 (function () {

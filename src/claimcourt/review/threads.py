@@ -16,7 +16,7 @@ from langgraph.types import Command
 from claimcourt.deps import Deps
 from claimcourt.errors import RunStateError
 from claimcourt.state import ClaimState, HumanDecision
-from claimcourt.store import Review, state_from_values, thread_config, view
+from claimcourt.store import Review, claim_state, state_from_values, thread_config, view
 
 
 def is_waiting(snapshot: Any) -> bool:
@@ -39,13 +39,12 @@ class ClaimThreads:
         return await self.graph.aget_state(self.config(claim_id))
 
     async def current(self, claim_id: str) -> ClaimState | None:
-        snapshot = await self.snapshot(claim_id)
-        return state_from_values(snapshot.values) if snapshot.values else None
+        return claim_state((await self.snapshot(claim_id)).values)
 
     async def waiting_state(self, claim_id: str) -> ClaimState | None:
         """The claim's state if its thread still waits for a person, else None."""
         snapshot = await self.snapshot(claim_id)
-        return state_from_values(snapshot.values) if snapshot.values and is_waiting(snapshot) else None
+        return claim_state(snapshot.values) if is_waiting(snapshot) else None
 
     async def run_on(self, claim_id: str) -> None:
         """Run a thread that stopped between two nodes on to its end (or its next interrupt)."""
@@ -63,11 +62,11 @@ class ClaimThreads:
         """Fork the thread that `review` decided back to its `human_review` interrupt; its waiting state,
         or None when it already waits (an earlier undo whose ledger commit was lost)."""
         snapshot = await self.snapshot(review.claim_id)
-        if not snapshot.values:
+        current = claim_state(snapshot.values)
+        if current is None:
             raise RunStateError(f"claim '{review.claim_id}' has no thread to undo")
         if is_waiting(snapshot):
             return None
-        current = state_from_values(snapshot.values)
         if current.human is None or current.human.decided_at != review.decided_at:
             by = current.human.reviewer if current.human else "nobody"
             raise RunStateError(f"claim '{review.claim_id}' was decided again since (by {by}); nothing to undo there")

@@ -31,7 +31,7 @@ from claimcourt.store.ledger import FINISHED, STATUSES, ClaimStatus, Ledger, Led
 from claimcourt.store.results import RESULT_COLUMNS, result_row, write_results
 from claimcourt.store.reviews import Review, ReviewStore, Source
 from claimcourt.store.schema import SCHEMA_VERSION, migrate
-from claimcourt.store.threads import ThreadView, state_from_values, thread_config, thread_id, view
+from claimcourt.store.threads import ThreadView, claim_state, state_from_values, thread_config, thread_id, view
 from claimcourt.store.urls import check_storage_url
 from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
 
@@ -52,6 +52,7 @@ __all__ = [
     "ThreadView",
     "WorkLeases",
     "check_run_id",
+    "claim_state",
     "existing_store",
     "new_worker_id",
     "open_checkpointer",

@@ -11,7 +11,15 @@ from typing import Any
 
 from claimcourt.state import ClaimState, legacy_thread_id, thread_id
 
-__all__ = ["ThreadView", "legacy_thread_id", "state_from_values", "thread_config", "thread_id", "view"]
+__all__ = [
+    "ThreadView",
+    "claim_state",
+    "legacy_thread_id",
+    "state_from_values",
+    "thread_config",
+    "thread_id",
+    "view",
+]
 
 
 def thread_config(run_id: str, claim_id: str) -> dict[str, Any]:
@@ -20,6 +28,15 @@ def thread_config(run_id: str, claim_id: str) -> dict[str, Any]:
 
 def state_from_values(values: dict[str, Any]) -> ClaimState:
     return ClaimState.model_validate({k: v for k, v in values.items() if not k.startswith("__")})
+
+
+def claim_state(values: dict[str, Any] | None) -> ClaimState | None:
+    """The claim in a checkpoint's values, or None while the thread holds no claim yet: its input
+    checkpoint holds only the reducers' defaults (`{'timings': {}}`) when the worker was stopped by
+    the lease fence, or killed, before the claim itself was saved. Such a claim is not debated yet."""
+    if not values or not values.get("claim_id"):
+        return None
+    return state_from_values(values)
 
 
 @dataclass(frozen=True)
@@ -63,8 +80,7 @@ class ThreadView:
 
 
 def view(snapshot: Any) -> ThreadView:
-    values = snapshot.values or {}
-    state = state_from_values(values) if values.get("claim_id") else None
+    state = claim_state(snapshot.values)
     metadata = snapshot.metadata or {}
     return ThreadView(
         state=state,

@@ -8,6 +8,7 @@ order the graph ran them, without re-running anything.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,7 @@ from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.state import ClaimState
-from claimcourt.store import Ledger, Store, existing_store, open_checkpointer, thread_config
+from claimcourt.store import Ledger, Store, claim_state, existing_store, open_checkpointer, thread_config
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, build_step, parse_time
 
 
@@ -67,6 +68,14 @@ def resolve_run(ledger: Ledger, claim_id: str, run_id: str | None) -> str:
     return holding[0]
 
 
+def not_debated_yet(claim_id: str, run_id: str, status: str, input_file: str | None) -> RunStateError:
+    return RunStateError(
+        f"claim '{claim_id}' of run '{run_id}' is not debated yet (status: {status}); "
+        f"finish the run first: claimcourt run {shlex.quote(input_file) if input_file else 'FILE'} --run-id "
+        f"{shlex.quote(run_id)}"
+    )
+
+
 def _task_error(task: Any) -> str | None:
     error = getattr(task, "error", None)
     if error is None:
@@ -81,7 +90,9 @@ def steps_from_history(snapshots: list[Any], *, threshold: float | None) -> list
     for position, snapshot in enumerate(snapshots):
         if not any(task.name in TRACED_NODES for task in snapshot.tasks):
             continue  # the input checkpoint (only __start__ runs from it) and the last one
-        before = ClaimState.model_validate(snapshot.values)
+        before = claim_state(snapshot.values)
+        if before is None:
+            continue  # nothing of the claim was saved before this checkpoint: no step to show from it
         following = snapshots[position + 1] if position + 1 < len(snapshots) else None
         superstep: list[TraceStep] = []
         for task in snapshot.tasks:
@@ -121,18 +132,20 @@ async def replay(settings: Settings, claim_id: str, *, run_id: str | None = None
         graph = build_graph(saver)
         history = [snapshot async for snapshot in graph.aget_state_history(config)]
     if not history:
-        raise RunStateError(
-            f"claim '{claim_id}' of run '{chosen}' has no checkpoints yet (status: {status}); "
-            f"finish the run first: claimcourt run {run.get('input_file') or 'FILE'} --run-id {chosen}"
-        )
+        raise not_debated_yet(claim_id, chosen, status, run.get("input_file"))
     history.reverse()
     latest = history[-1]
+    state = claim_state(latest.values)
+    if state is None:
+        # The thread was started but the claim never saved (a worker stopped by the lease fence, or
+        # killed, before its first node): as far as anyone can see, not debated yet.
+        raise not_debated_yet(claim_id, chosen, status, run.get("input_file"))
     waiting = any(task.interrupts for task in latest.tasks)
     threshold = run.get("threshold")
     return Trace(
         run_id=chosen,
         claim_id=claim_id,
-        state=ClaimState.model_validate(latest.values),
+        state=state,
         steps=steps_from_history(history, threshold=threshold),
         status=status,
         threshold=threshold,

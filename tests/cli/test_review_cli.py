@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
-import threading
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from tests.conftest import read_csv, write_csv
 from tests.review_support import RUN_ID, counts, review_settings, review_ws, reviews, waiting_states
 
 __all__ = ["review_settings", "review_ws"]
+
+CLAIMCOURT = str(Path(sys.executable).with_name("claimcourt"))
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -254,29 +257,30 @@ def test_agreement_between_reviewers_and_with_the_judge(review_ws: Path, tmp_pat
 
 
 def test_a_held_ledger_lock_is_waited_for_then_decisions_go_through(review_ws: Path, tmp_path: Path) -> None:
+    """A batch run holds the ledger's write lock: `review --from` says the workspace is busy and waits;
+    once the lock is released, the decisions go through. The lock is released only after the command
+    has said so (read from its output), so how long it takes to start does not matter; the busy
+    timeout is long, since the release, not the timeout, ends the wait."""
     states = waiting_states(review_ws)
-    sheet = decisions_file(tmp_path / "d.csv", [{"id": s.claim_id, "label": 1} for s in states[:3]])
-    blocker = sqlite3.connect(str(review_ws / "runs.sqlite"), isolation_level=None, check_same_thread=False)
+    rows = [{"id": s.claim_id, "label": 1, "note": "read the claim"} for s in states[:3]]
+    sheet = decisions_file(tmp_path / "d.csv", rows)
+    blocker = sqlite3.connect(str(review_ws / "runs.sqlite"), isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # a batch run in the middle of a ledger transaction
-    release = threading.Timer(1.5, lambda: blocker.execute("COMMIT"))
-    release.start()
-    try:
-        started = time.monotonic()
-        code, out = invoke(
-            "review",
-            "--shown",
-            "--from",
-            str(sheet),
-            "-w",
-            str(review_ws),
-            env={"CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "10000"},
-        )
-    finally:
-        release.join()
-        blocker.close()
+    command = [CLAIMCOURT, "review", "--shown", "--from", str(sheet), "-w", str(review_ws)]
+    env = {**os.environ, "CLAIMCOURT_SQLITE_BUSY_TIMEOUT_MS": "600000", "COLUMNS": "200"}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        seen = []
+        try:
+            while "the workspace is busy" not in (line := proc.stdout.readline()):
+                assert line, f"the command ended without waiting: {''.join(seen)}"
+                seen.append(line)
+        finally:
+            blocker.execute("COMMIT")
+            blocker.close()
+        out = " ".join((line + proc.stdout.read()).split())
+        code = proc.wait()
     assert code == 0, out
-    assert time.monotonic() - started >= 1.0
-    assert "the workspace is busy" in out
     assert counts(review_ws)["human"] == 3
 
 

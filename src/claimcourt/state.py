@@ -91,6 +91,8 @@ class ReviewRequest(_Model):
     skeptic: Argument | None = None
     verdict: Verdict | None = None
     verdict_hidden: bool | None = None
+    # Why the last answer to this interrupt was refused (the review policy, or not a decision at all).
+    refused: str | None = None
 
 
 class HumanDecision(_Model):

@@ -6,6 +6,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
 from claimcourt.deps import DepsSource
+from claimcourt.errors import InputError, ReviewRefused
 from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
 
 
@@ -58,4 +59,10 @@ def await_human(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, An
         }
     )
     answer = interrupt(request.model_dump(mode="json"))
-    return {"human": gate.decide(state, answer, verdict_shown=not hidden)}
+    while True:
+        try:
+            return {"human": gate.decide(state, answer, verdict_shown=not hidden)}
+        except (InputError, ReviewRefused) as refused:
+            # Ask again, saying why: the claim keeps waiting. (Raising would leave the refused answer as the
+            # resume value of this interrupt, and every later resume would meet it again.)
+            answer = interrupt(request.model_copy(update={"refused": str(refused)}).model_dump(mode="json"))

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +126,29 @@ def test_card_records_data_recipe_and_both_evaluations(trained: tuple[JudgeOutco
     assert not outcome.out.with_name("adapter.training").exists()  # checkpoints go once the adapter is written
 
 
-def test_a_stopped_run_resumes_at_its_step(tiny: TinyModels, tmp_path: Path) -> None:
+class CtrlCAt(Recorder):
+    """Presses Ctrl-C (a real SIGINT to this process) when the run reports step `at`."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def stepped(self, report: StepReport) -> None:
+        super().stepped(report)
+        if report.step == self.at:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_checkpoints_and_a_rerun_resumes_at_that_step(tiny: TinyModels, tmp_path: Path) -> None:
     table = training_csv(tmp_path / "train.csv")
     settings = settings_for(tiny, save_steps=100, max_steps=6)
-    first = train_judge(settings, table, tmp_path / "adapter", stopper=Stopper(after_steps=3))
+    stopper = Stopper()
+    before = signal.getsignal(signal.SIGINT)
+    first = train_judge(settings, table, tmp_path / "adapter", progress=CtrlCAt(3), stopper=stopper)
+    assert stopper.interrupted and first.stop_reason == "stopped by Ctrl-C"
     assert not first.finished and first.step == 3 and first.checkpoint is not None
     assert first.checkpoint.name == "checkpoint-3" and not (tmp_path / "adapter").exists()
+    assert signal.getsignal(signal.SIGINT) is before  # the handler stepped aside
     recorder = Recorder()
     second = train_judge(settings, table, tmp_path / "adapter", progress=recorder)
     assert recorder.started_at == [(3, 6)]

@@ -100,6 +100,11 @@ def parse_label(value: Any, *, path: Path, row: int, column: str) -> int:
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
+# Characters no id may hold: the one thing a browser does not post back as it was shown is a line break
+# (an HTML form sends CRLF for each of CR, LF and CRLF), and Postgres text cannot hold NUL.
+_BROKEN_ID = re.compile("[\r\n\x00]")
+
+
 def _has_undecodable(value: str) -> bool:
     return _UNDECODABLE.search(value) is not None
 
@@ -265,6 +270,14 @@ class ClaimTable:
             claim_id = id_text(values[self.id_col], path=self.path, row=row, column=self.id_col)
             if not claim_id:
                 raise InputError("empty id", file=self.path, row=row, column=self.id_col)
+            if _BROKEN_ID.search(claim_id):
+                raise InputError(
+                    f"id {claim_id[:80]!r} holds a line break or a NUL character: an id must be one line "
+                    "(a browser's form turns a line break into another, and Postgres refuses NUL)",
+                    file=self.path,
+                    row=row,
+                    column=self.id_col,
+                )
             raw_text = values[self.text_col]
             text = "" if raw_text is None else str(raw_text).strip()
             if not text:

@@ -39,6 +39,8 @@ def test_utf8_bom_header_is_accepted(tmp_path: Path) -> None:
         ("id,text\n1,a\n1,b\n", {}, "row 2, column 'id': duplicate id '1' (first seen at row 1)"),
         ("id,text\n1,a\n2,   \n", {}, "row 2, column 'text': empty claim text"),
         ("id,text\n1,a\n,b\n", {}, "row 2, column 'id': empty id"),
+        ('id,text\n1,a\n"two\nlines",b\n', {}, "row 2, column 'id': id 'two\\nlines' holds a line break"),
+        ('id,text\n"a\rb",b\n', {}, "row 1, column 'id': id 'a\\rb' holds a line break"),
         ("id,text,label\n1,a,1\n2,b,yes\n", {"with_labels": True}, "row 2, column 'label': label must be 0 or 1"),
         ("id,text,label\n1,a,\n", {"with_labels": True}, "got an empty value"),
         ("id,doc_id,text\n1,2,a\n", {}, "ambiguous id column: id, doc_id"),

@@ -7,7 +7,7 @@ on; the only script is what ships in `static/` (htmx, for partial page updates, 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -52,6 +52,21 @@ def _templates() -> Jinja2Templates:
     return Jinja2Templates(env=env)
 
 
+# Browsers keep cookies of up to 4096 bytes (name and value); this leaves room for the name.
+MAX_COOKIE = 4000
+FLASH_CUT = 600
+
+
+def _drop(key: str) -> Callable[[dict[str, Any]], None]:
+    return lambda session: session.pop(key, None)
+
+
+def _cut_flash(session: dict[str, Any]) -> None:
+    flash = session.get("flash")
+    if flash and len(flash["text"]) > FLASH_CUT:
+        flash["text"] = flash["text"][: FLASH_CUT - 1] + "…"
+
+
 class Pages:
     """What every route needs: the desks, the templates and the session cookie."""
 
@@ -71,8 +86,21 @@ class Pages:
     def flash(self, request: Request, text: str, kind: str = "info") -> None:
         self.session(request)["flash"] = {"text": text, "kind": kind}
 
+    def _cookie(self, session: dict[str, Any]) -> str:
+        """The signed session, made to fit a cookie: a browser silently ignores a cookie over 4096 bytes,
+        which would lose the message of a decision (saved, or why not) and leave the old session in
+        place. Long claim ids fill it first: the skipped ones go, then the one held on screen (its
+        lease stays; a reload takes the next claim), then the message is cut."""
+        value = self.codec.dumps(session)
+        for shrink in (_drop("skipped"), _drop("holding"), _cut_flash):
+            if len(value) <= MAX_COOKIE:
+                break
+            shrink(session)
+            value = self.codec.dumps(session)
+        return value
+
     def _with_session(self, request: Request, response: Response) -> Response:
-        response.set_cookie(SESSION_COOKIE, self.codec.dumps(self.session(request)), httponly=True, samesite="strict")
+        response.set_cookie(SESSION_COOKIE, self._cookie(self.session(request)), httponly=True, samesite="strict")
         response.headers["cache-control"] = "no-store"
         return response
 

@@ -32,9 +32,15 @@ async def posted(request: Request) -> FormData:
     return form
 
 
-def field(form: FormData, name: str, limit: int = 200) -> str:
+def field(form: FormData, name: str, limit: int | None = 200) -> str:
     value = form.get(name)
     return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def claim_field(form: FormData) -> str:
+    """The posted claim id, whole: an id is never cut to a length (a cut id names no claim, or
+    another one), only trimmed as the input trims it."""
+    return field(form, "claim_id", limit=None)
 
 
 def review_url(run_id: str) -> str:

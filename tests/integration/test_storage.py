@@ -4,7 +4,6 @@ alike: ledger, reviews, leases, transactions, schema versions, checkpoints, a ba
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from claimcourt.deps import Deps, build_search
 from claimcourt.errors import RunStateError, StorageError
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.runner import Runner
-from claimcourt.state import ClaimState, HumanDecision
+from claimcourt.state import ClaimState, HumanDecision, Verdict
 from claimcourt.store import SCHEMA_VERSION, Review, existing_store, open_store
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import replay
@@ -116,8 +115,8 @@ def test_a_worker_whose_lease_was_taken_over_records_nothing(settings: Settings,
         ledger, work = store.ledger, store.work
         ledger.ensure_run("r", input_file="in.csv", settings=settings)
         ledger.add_claims("r", [("a", 1)], texts=["text a"])
-        assert [c.claim_id for c in work.take("r", "w1", count=1, lease_s=0.2)] == ["a"]
-        time.sleep(0.3)
+        # A lease that has run out already (w1 stalled past it), rather than a short one waited out.
+        assert [c.claim_id for c in work.take("r", "w1", count=1, lease_s=-1.0)] == ["a"]
         assert [c.claim_id for c in work.take("r", "w2", count=1, lease_s=60)] == ["a"]
         assert not ledger.record("r", _state("a"), by="w1")
         assert not ledger.record_error("r", "a", "late", by="w1")
@@ -164,8 +163,19 @@ def test_a_claim_taken_over_mid_debate_is_left_to_the_other_worker(
     assert statuses == {"id:0": "judge", "id:1": "judge", "id:2": "pending_review", "id:3": "judge"}
     assert finished_by is not None and finished_by["finished_by"] == "other"
     # The Judge's verdict came after the takeover: it never reached the thread. The others' did.
-    assert asyncio.run(replay(settings, "id:2", run_id="shared")).state.verdict is None
+    # Which of this worker's earlier checkpoints reached it before the fence refused the rest depends
+    # on when the background writes ran: perhaps none of the claim (then trace says not debated yet).
+    assert verdict_in_thread(settings, "shared", "id:2") is None
     assert asyncio.run(replay(settings, "id:3", run_id="shared")).state.verdict is not None
+
+
+def verdict_in_thread(settings: Settings, run_id: str, claim_id: str) -> Verdict | None:
+    try:
+        return asyncio.run(replay(settings, claim_id, run_id=run_id)).state.verdict
+    except RunStateError as exc:
+        if "not debated yet" not in str(exc):
+            raise
+        return None
 
 
 def test_review_leases(storage: Settings) -> None:
@@ -176,8 +186,7 @@ def test_review_leases(storage: Settings) -> None:
         assert leases.take_first("r", ["a", "b"], "cat", lease_s=60) is None
         assert leases.holders("r") == {"a": "ann", "b": "bob"}
         leases.release("r", "a", "ann")
-        assert leases.take_first("r", ["a", "b"], "cat", lease_s=0.2) == "a"
-        time.sleep(0.3)
+        assert leases.take_first("r", ["a", "b"], "cat", lease_s=-1.0) == "a"  # a lease run out already
         assert leases.take_first("r", ["a", "b"], "ann", lease_s=60) == "a"
         with pytest.raises(RunStateError, match="on ann's screen"):
             leases.renew("r", "a", "cat", lease_s=60)
@@ -207,7 +216,9 @@ def test_a_batch_then_a_review_on_the_storage(indexed_storage: Settings, tmp_pat
         decided = []
         async with ReviewDesk(settings, "shared", deps=deps) as desk:
             while (claim := desk.take_next("ann")) is not None:
-                await desk.decide(claim, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
+                await desk.decide(
+                    claim, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive"
+                )
                 decided.append(claim)
         return decided
 

@@ -51,48 +51,61 @@ def test_wrong_result_count_is_an_error_not_a_silent_mismatch() -> None:
 
 def test_a_queue_holding_every_possible_caller_is_cut_without_the_quiet_wait() -> None:
     """Four callers at most (say two claims, two requests each): once all four wait, nobody else can
-    come, so the batch runs at once instead of after the quiet period. Fewer than that: it waits."""
+    come, so the batch runs at once instead of after the quiet period. Fewer than that: it waits.
+    The quiet period is an hour where it must not hold (the batch running at all shows it was cut; the
+    bound of a minute only ends a failing test), and a short one where it must."""
     import time
 
-    async def main(most_waiting: int | None, callers: int) -> tuple[float, list[list[int]]]:
+    async def main(most_waiting: int | None, callers: int, quiet_s: float) -> tuple[float, list[list[int]]]:
         seen: list[list[int]] = []
 
         def record(items: list[int]) -> list[int]:
             seen.append(items)
             return items
 
-        batcher = MicroBatcher(record, max_batch=64, linger_s=30.0, quiet_s=1.5, most_waiting=most_waiting)
+        batcher = MicroBatcher(record, max_batch=64, linger_s=2 * quiet_s, quiet_s=quiet_s, most_waiting=most_waiting)
         started = time.perf_counter()
-        await asyncio.gather(*(batcher.submit(i) for i in range(callers)))
+        await asyncio.wait_for(asyncio.gather(*(batcher.submit(i) for i in range(callers))), timeout=60)
         return time.perf_counter() - started, seen
 
-    elapsed, seen = asyncio.run(main(most_waiting=4, callers=4))
-    assert seen == [[0, 1, 2, 3]] and elapsed < 1.0
-    elapsed, seen = asyncio.run(main(most_waiting=4, callers=3))
+    _, seen = asyncio.run(main(most_waiting=4, callers=4, quiet_s=3600.0))
+    assert seen == [[0, 1, 2, 3]]
+    elapsed, seen = asyncio.run(main(most_waiting=4, callers=3, quiet_s=1.5))
     assert seen == [[0, 1, 2]] and elapsed >= 1.5  # one may still come: the quiet period holds
-    elapsed, seen = asyncio.run(main(most_waiting=None, callers=4))
+    elapsed, seen = asyncio.run(main(most_waiting=None, callers=4, quiet_s=1.5))
     assert seen == [[0, 1, 2, 3]] and elapsed >= 1.5
 
 
 def test_a_gather_is_not_quiet_while_the_stage_before_it_still_works() -> None:
-    """Items reach the second stage in bursts, one per first-stage batch (0.4 s each, longer than the
-    quiet period): told of its feeder, the second stage waits for every burst and runs one batch;
-    left alone, it cuts after the first burst."""
+    """Items reach the second stage in bursts, one per first-stage batch: told of its feeder, the second
+    stage waits for every burst and runs one batch; left alone, it cuts after the first burst. Left
+    alone, the first stage's later batches wait until the second stage has cut (an event, not a clock),
+    so no other burst can arrive in its quiet period however slow the machine; told of its feeder, each
+    first-stage batch takes 0.4 s, twice the quiet period, and the feeder keeps the gather open."""
+    import threading
     import time
 
     async def main(fed: bool) -> list[int]:
         sizes: list[int] = []
+        cut = threading.Event()
+        batches = 0
 
         def slow(items: list[int]) -> list[int]:
-            time.sleep(0.4)
+            nonlocal batches
+            batches += 1
+            if fed:
+                time.sleep(0.4)
+            elif batches > 1:
+                assert cut.wait(timeout=60)
             return items
 
         def record(items: list[int]) -> list[int]:
             sizes.append(len(items))
+            cut.set()
             return items
 
         first = MicroBatcher(slow, max_batch=2)
-        second = MicroBatcher(record, max_batch=64, linger_s=10.0, quiet_s=0.2, feeder=first if fed else None)
+        second = MicroBatcher(record, max_batch=64, linger_s=600.0, quiet_s=0.2, feeder=first if fed else None)
 
         async def both(i: int) -> int:
             return await second.submit(await first.submit(i))

@@ -35,8 +35,12 @@ def test_two_reviewers_are_never_shown_the_same_claim(review_settings: Settings)
             assert ann.take_next("ann") == first  # still hers: the same claim comes back
             assert ann.lease_holder(first) == "ann"
             with pytest.raises(RunStateError, match="is on ann's screen"):
-                await bob.decide(first, HumanDecision(label=1, reviewer="bob", note="read the claim"), source="interactive")
-            outcome = await ann.decide(first, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+                await bob.decide(
+                    first, HumanDecision(label=1, reviewer="bob", note="read the claim"), source="interactive"
+                )
+            outcome = await ann.decide(
+                first, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive"
+            )
             assert outcome.status == "decided"
             assert ann.lease_holder(first) is None  # the decision ended the lease
             third = ann.take_next("ann")
@@ -49,15 +53,22 @@ def test_two_reviewers_are_never_shown_the_same_claim(review_settings: Settings)
 
 
 def test_an_expired_lease_is_taken_over_and_cannot_be_renewed(review_settings: Settings) -> None:
-    short = review_settings.model_copy(update={"review_lease_s": 0.3})
+    """Leases long enough that none lapses while the test looks, but for ann's last renewal, made with a
+    short one: the test waits until that one has run out (a condition read from the store, however
+    slow the machine), never for a fixed time."""
+    long = review_settings.model_copy(update={"review_lease_s": 600.0})
+    short = review_settings.model_copy(update={"review_lease_s": 0.05})
 
     async def go() -> None:
-        async with ReviewDesk(short, RUN_ID) as ann, ReviewDesk(short, RUN_ID) as bob:
+        async with ReviewDesk(long, RUN_ID) as ann, ReviewDesk(long, RUN_ID) as bob:
             claim = ann.take_next("ann")
             assert claim is not None
             ann.renew(claim, "ann")
             assert bob.take_next("bob") != claim
-            time.sleep(0.4)  # ann's lease expires without a renewal (her session died)
+            async with ReviewDesk(short, RUN_ID) as ann_last:
+                ann_last.renew(claim, "ann")  # her last renewal; then her session dies
+            while bob.lease_holder(claim) is not None:
+                time.sleep(0.01)
             assert bob.take_next("bob") == claim  # first in order again, and free
             with pytest.raises(RunStateError, match="now on bob's screen: your lease on it lapsed"):
                 ann.renew(claim, "ann")
@@ -69,7 +80,9 @@ def test_second_opinions_are_not_exclusive(review_settings: Settings) -> None:
     async def go() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
             claim = desk.take_next("ann")
-            await desk.decide(claim, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.decide(
+                claim, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive"
+            )
             assert desk.take_next("bob", second_opinion=True) == claim
             assert desk.take_next("cat", second_opinion=True) == claim
 
@@ -88,7 +101,8 @@ async def main():
     settings = load_settings(overrides={{"workspace": workspace, "storage_url": storage}}, environ={{}})
     async with ReviewDesk(settings, "r1") as desk:
         while (claim := desk.take_next(name)) is not None:
-            outcome = await desk.decide(claim, HumanDecision(label=1, reviewer=name, note="read the claim"), source="interactive")
+            decision = HumanDecision(label=1, reviewer=name, note="read the claim")
+            outcome = await desk.decide(claim, decision, source="interactive")
             print(outcome.status, claim, flush=True)
 
 asyncio.run(main())

@@ -75,7 +75,9 @@ def test_deciding_a_claim_whose_thread_holds_a_half_decision_settles_it_instead_
 
     async def decide() -> Any:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            return await desk.decide(first.claim_id, HumanDecision(label=0, reviewer="bob", note="read the claim"), source="interactive")
+            return await desk.decide(
+                first.claim_id, HumanDecision(label=0, reviewer="bob", note="read the claim"), source="interactive"
+            )
 
     outcome = run(decide())
     assert outcome.status == "decided_elsewhere"  # ann's decision stands; bob's is kept beside it
@@ -104,15 +106,25 @@ else:
     import claimcourt.graph.builder as builder
 
     async def die_in_finalize(state):
-        await asyncio.sleep(1.0)  # the checkpointer writes human_review's checkpoint meanwhile
-        die()
+        # The checkpointer writes human_review's checkpoint in the background while this node runs:
+        # die once the thread, read as the next session will read it, holds the unfinished decision.
+        from claimcourt.store import open_checkpointer, thread_config, view
+
+        while True:
+            async with open_checkpointer(settings) as saver:
+                snapshot = await builder.build_graph(saver).aget_state(thread_config("r1", state.claim_id))
+            if view(snapshot).decision_unfinished:
+                die()
+            await asyncio.sleep(0.01)
 
     builder.finalize_label = die_in_finalize
 
+settings = load_settings(overrides={{"workspace": sys.argv[2]}}, environ={{}})
+
 async def main():
-    settings = load_settings(overrides={{"workspace": sys.argv[2]}}, environ={{}})
     async with ReviewDesk(settings, "r1") as desk:
-        await desk.decide(sys.argv[3], HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+        decision = HumanDecision(label=1, reviewer="ann", note="read the claim")
+        await desk.decide(sys.argv[3], decision, source="interactive")
 
 asyncio.run(main())
 """

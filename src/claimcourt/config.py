@@ -165,9 +165,11 @@ class EndpointSettings(_Section):
             return None
         from urllib.parse import urlsplit
 
+        from claimcourt.urls import shown_url
+
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL (e.g. http://gpu-node:8000/v1)")
+            raise ValueError(f"{shown_url(value)!r} is not an http(s) URL (e.g. http://gpu-node:8000/v1)")
         return value.rstrip("/")
 
 
@@ -207,6 +209,9 @@ class TrainSettings(_Section):
     encoder_epochs: float = Field(1.0, gt=0)
     encoder_batch_size: int = Field(16, ge=2)
     encoder_learning_rate: float = Field(2e-5, gt=0)
+    encoder_warmup_steps: int = Field(10, ge=0)
+    # Tokens of a claim the encoder reads while training (None: the model's own max_seq_length).
+    encoder_max_tokens: int | None = Field(None, ge=8)
 
 
 LATEST_CALIBRATION = "latest"

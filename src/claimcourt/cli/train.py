@@ -58,25 +58,43 @@ class RichProgress:
         self.bar = progress_bar(
             "training",
             TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[rate]} tok/s"),
+            TextColumn("{task.fields[rate]}"),
             TextColumn("ETA"),
             TimeRemainingColumn(),
         )
         self.bar.start()
-        self.task = self.bar.add_task("training", total=total, completed=step, loss="…", rate="…")
+        self.task = self.bar.add_task("training", total=total, completed=step, loss="…", rate="")
 
     def stepped(self, report: Any) -> None:
         if self.bar is None or self.task is None:
             return
         loss = f"{report.loss:.4f}" if report.loss is not None else "…"
-        self.bar.update(self.task, completed=report.step, loss=loss, rate=f"{report.tokens_per_s:,.0f}")
+        rate = f"{report.tokens_per_s:,.0f} tok/s" if report.tokens_per_s > 0 else ""
+        self.bar.update(self.task, completed=report.step, loss=loss, rate=rate)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.stop()
 
 
-def show_evaluation(evaluation: dict[str, dict[str, Any]], order: list[str]) -> None:
+JUDGE_SIDES = {"adapter": "adapter on", "base": "base (adapter off)"}
+ENCODER_SIDES = {"fine_tuned": "fine-tuned encoder", "frozen": "frozen encoder"}
+
+
+def stopped(reason: str | None, step: int, total: int, checkpoint: Path | None, *, interrupted: bool) -> None:
+    """A run stopped before its last step: where its checkpoint is, how to go on; exit 130 after Ctrl-C."""
+    err_console.print(
+        as_text(
+            f"{reason or 'stopped'} at step {step} of {total}; the checkpoint is in {checkpoint}: run the same "
+            "command again to resume"
+        ),
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(130 if interrupted else 0)
+
+
+def show_evaluation(evaluation: dict[str, dict[str, Any]], order: list[str], *, labels: dict[str, str]) -> None:
     if not evaluation:
         console.print("no held-out claims: nothing evaluated (set --held-out above 0)", highlight=False)
         return
@@ -84,7 +102,7 @@ def show_evaluation(evaluation: dict[str, dict[str, Any]], order: list[str]) -> 
     table = Table(title=f"held-out evaluation ({evaluation[sides[0]]['n']} claims)", header_style="bold")
     table.add_column("")
     for side in sides:
-        table.add_column("adapter on" if side == "adapter" else "base (adapter off)", justify="right")
+        table.add_column(labels.get(side, side), justify="right")
     for key in order:
         cells = [evaluation[s].get(key) for s in sides]
         table.add_row(
@@ -184,18 +202,92 @@ def judge(
         finally:
             progress.close()
         if not outcome.finished:
-            err_console.print(
-                as_text(
-                    f"{outcome.stop_reason or 'stopped'} at step {outcome.step} of {outcome.total}; the checkpoint is "
-                    f"in {outcome.checkpoint}: run the same command again to resume"
-                ),
-                highlight=False,
-                soft_wrap=True,
+            stopped(
+                outcome.stop_reason, outcome.step, outcome.total, outcome.checkpoint, interrupted=stopper.interrupted
             )
-            raise typer.Exit(130 if stopper.interrupted else 0)
-        show_evaluation(outcome.card.get("evaluation") or {}, outcome.card.get("evaluation_order", []))
+        show_evaluation(
+            outcome.card.get("evaluation") or {}, outcome.card.get("evaluation_order", []), labels=JUDGE_SIDES
+        )
         console.print(
             as_text(f'adapter: {outcome.out} (use it with hf.judge_adapter = "{outcome.out}"; card: README.md)'),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@train_app.command("encoder")
+def encoder(
+    table: TableArg,
+    *,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The sentence-transformers folder to write.")],
+    overwrite: OverwriteOpt = False,
+    encoder_model: Annotated[
+        str | None, typer.Option(help="Encoder to start from, id or path [the profile's embedding_model].")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs [1].")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Claims per batch, both labels in each [16].")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate [2e-5].")] = None,
+    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [10].")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Tokens of a claim read while training [the model's].")] = None,
+    gold_weight: GoldWeightOpt = None,
+    held_out: HeldOutOpt = None,
+    seed: SeedOpt = None,
+    save_steps: Annotated[int | None, typer.Option(help="A resumable checkpoint every this many steps [200].")] = None,
+    stop_after_steps: Annotated[
+        int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
+    ] = None,
+    id_col: IdColOpt = None,
+    text_col: TextColOpt = None,
+    label_col: LabelColOpt = None,
+    source_col: SourceColOpt = None,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fine-tune the sentence encoder (retrieval and the offline Judge) on labelled claims, gold weighted."""
+    with user_errors():
+        from claimcourt.train.data import Columns
+        from claimcourt.train.encoder import train_encoder
+        from claimcourt.train.progress import Stopper
+
+        flags = _train_flags(
+            encoder_model=encoder_model,
+            encoder_epochs=epochs,
+            max_steps=max_steps,
+            encoder_batch_size=batch_size,
+            encoder_learning_rate=learning_rate,
+            encoder_warmup_steps=warmup_steps,
+            encoder_max_tokens=max_tokens,
+            gold_weight=gold_weight,
+            held_out=held_out,
+            seed=seed,
+            save_steps=save_steps,
+        )
+        settings = settings_from(workspace=workspace, config=config, **flags)
+        progress = RichProgress()
+        stopper = Stopper(after_steps=stop_after_steps)
+        try:
+            outcome = train_encoder(
+                settings,
+                table,
+                out,
+                columns=Columns(id_col, text_col, label_col, source_col),
+                overwrite=overwrite,
+                progress=progress,
+                stopper=stopper,
+            )
+        finally:
+            progress.close()
+        if not outcome.finished:
+            stopped(
+                outcome.stop_reason, outcome.step, outcome.total, outcome.checkpoint, interrupted=stopper.interrupted
+            )
+        evaluation = outcome.card.get("evaluation") or {}
+        show_evaluation(evaluation, outcome.card.get("evaluation_order", []), labels=ENCODER_SIDES)
+        console.print(
+            as_text(
+                f"encoder: {outcome.out} (set the profile's embedding_model to it, then re-index: claimcourt index ...)"
+            ),
             highlight=False,
             soft_wrap=True,
         )

@@ -23,6 +23,16 @@ SOURCES = (HUMAN, SILVER)
 
 
 @dataclass(frozen=True)
+class Columns:
+    """Column names given on the command line (None: the table reader's defaults)."""
+
+    id_col: str | None = None
+    text_col: str | None = None
+    label_col: str | None = None
+    source_col: str | None = None
+
+
+@dataclass(frozen=True)
 class TrainingRow:
     id: str
     text: str

@@ -18,7 +18,7 @@ from claimcourt.config import Settings
 from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
 from claimcourt.models.hf_prompts import label_token_ids
 from claimcourt.train.card import write_card
-from claimcourt.train.data import TrainingData, read_training_table
+from claimcourt.train.data import Columns, TrainingData, read_training_table
 from claimcourt.train.evaluation import SHOWN, evaluate_adapter
 from claimcourt.train.examples import Collator, build_examples
 from claimcourt.train.folders import last_checkpoint, plan_folders
@@ -26,14 +26,6 @@ from claimcourt.train.progress import NoProgress, Stopper, TrainProgress, traine
 from claimcourt.train.recipe import Machine, Recipe, resolve_recipe
 
 TRAINED_ADAPTER = "default"  # peft's name for the adapter get_peft_model adds (saved at the folder's root)
-
-
-@dataclass(frozen=True)
-class Columns:
-    id_col: str | None = None
-    text_col: str | None = None
-    label_col: str | None = None
-    source_col: str | None = None
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,21 @@ def _worker(settings: Settings, batch: Path, url: str, out: Path, *extra: str) -
 # One worker's first use of a storage: the ledger's schema, the run, LangGraph's checkpoint tables.
 _FIRST_USE = """
 import asyncio, sys, time
+from pathlib import Path
 from claimcourt.config import Settings
 from claimcourt.store import open_checkpointer, open_store
-workspace, start_at, urls = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+workspace, meeting, workers, urls = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 async def first_use(settings):
     with open_store(settings) as store:
         store.ledger.ensure_run("big", input_file="big.csv", settings=settings)
         async with open_checkpointer(settings):
             pass
+def meet(step):  # on from here once every worker got here (a file each), however slow their start
+    (meeting / f"{step}-{Path(workspace).name}").touch()
+    while len(list(meeting.glob(f"{step}-*"))) < workers:
+        time.sleep(0.005)
 for i, url in enumerate(urls):  # one fresh database after another, all workers at once on each
-    time.sleep(max(0.0, start_at + 2 * i - time.time()))
+    meet(i)
     asyncio.run(first_use(Settings(workspace=workspace, storage_url=url)))
 """
 
@@ -119,11 +124,12 @@ def test_three_workers_one_killed_every_claim_exactly_once(
 
 def test_workers_starting_at_one_instant_on_a_fresh_database_all_open_it(postgres_server: str, tmp_path: Path) -> None:
     urls = [fresh_database(postgres_server) for _ in range(3)]
-    start_at = time.time() + 3  # after every process has imported claimcourt
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
     env = {**os.environ, "PYTHONPATH": SRC}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _FIRST_USE, str(tmp_path / f"ws-{i}"), str(start_at), *urls],
+            [sys.executable, "-c", _FIRST_USE, str(tmp_path / f"ws-{i}"), str(meeting), "6", *urls],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -131,7 +137,7 @@ def test_workers_starting_at_one_instant_on_a_fresh_database_all_open_it(postgre
         )
         for i in range(6)
     ]
-    failures = [err[-3000:] for p in procs for _, err in [p.communicate(timeout=120)] if p.returncode != 0]
+    failures = [err[-3000:] for p in procs for _, err in [p.communicate(timeout=600)] if p.returncode != 0]
     assert not failures, failures[0]
     for url in urls:
         assert _query(url, "SELECT run_id FROM runs") == [("big",)]

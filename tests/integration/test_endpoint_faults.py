@@ -87,13 +87,15 @@ def test_503_twice_then_200_is_retried(
     assert stats["failed"] == 2 and stats["posts"] == 3 * REQUESTS_PER_CLAIM + 2
 
 
-@pytest.mark.parametrize("proxy", [{"delay_first": 1, "delay_s": 8}], indirect=True)
+@pytest.mark.parametrize("proxy", [{"delay_first": 1, "delay_s": 600}], indirect=True)
 def test_a_timeout_is_retried(indexed_settings: Settings, tiny: TinyModels, proxy: Served, batch_csv: Path) -> None:
-    configure(indexed_settings, proxy.url, tiny, max_retries=1, timeout_s=3.0)
+    """The first request is held far past the timeout; the others must fit in it however busy the
+    machine, so the timeout is generous (10 s for a tiny model's answer)."""
+    configure(indexed_settings, proxy.url, tiny, max_retries=1, timeout_s=10.0)
     started = time.perf_counter()
     rows = run(indexed_settings, batch_csv, "--limit", "2")
     assert [r["error"] for r in rows] == ["", ""], rows
-    assert time.perf_counter() - started >= 3.0  # the first request waited out its timeout
+    assert time.perf_counter() - started >= 10.0  # the first request waited out its timeout
     assert proxy_stats(proxy)["delayed"] == 1
 
 
@@ -122,7 +124,7 @@ def _claimcourt(settings: Settings, batch: Path, out: Path) -> subprocess.Popen[
     )
 
 
-@pytest.mark.parametrize("proxy", [{"delay_first": 1000, "delay_s": 30}], indirect=True)
+@pytest.mark.parametrize("proxy", [{"delay_first": 1000, "delay_s": 3600}], indirect=True)
 def test_ctrl_c_cancels_requests_in_flight(
     indexed_settings: Settings, tiny: TinyModels, proxy: Served, batch_csv: Path
 ) -> None:
@@ -133,11 +135,11 @@ def test_ctrl_c_cancels_requests_in_flight(
     while proxy_stats(proxy)["in_flight"] < 4 and batch.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert proxy_stats(proxy)["in_flight"] >= 4
-    stopped_at = time.monotonic()
     batch.send_signal(signal.SIGINT)
-    output, _ = batch.communicate(timeout=60)
-    # Every request was held for 30 s: stopping within seconds means they were cancelled, not awaited.
-    assert batch.returncode == 130 and time.monotonic() - stopped_at < 15, output.decode()
+    # Every request is held for an hour: the process ending at all means they were cancelled, not
+    # awaited (the timeout only ends a failing test).
+    output, _ = batch.communicate(timeout=600)
+    assert batch.returncode == 130, output.decode()
     assert "Resume with: claimcourt run" in " ".join(output.decode().split())
     assert all(r["error"] == "" for r in read_csv(out))  # nothing recorded as failed for being stopped
 

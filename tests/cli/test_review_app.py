@@ -226,8 +226,12 @@ def test_undo_brings_the_claim_back_with_its_note_and_help_shows_the_keys(
         assert f"undid your decision on {c1.claim_id}" in screen and f"claim {c1.claim_id}" in screen
         assert "your note: checked the description" in screen
         await press(pilot, "question_mark")
-        assert isinstance(app.screen, HelpScreen) and "revise your decision" in screen_text(app)
-        await press(pilot, "x")
+        assert isinstance(app.screen, HelpScreen) and "1 green" in " ".join(screen_text(app).split())
+        assert "Escape or q goes back" not in screen_text(app)  # at 80x24 the help scrolls to its end
+        await press(pilot, "end")
+        bottom = " ".join(screen_text(app).split())
+        assert isinstance(app.screen, HelpScreen) and "Escape or q goes back" in bottom
+        await press(pilot, "escape")
         assert not isinstance(app.screen, HelpScreen)
 
     drive(review_settings, scenario)

@@ -33,7 +33,8 @@ def decisions_file(path: Path, rows: list[dict[str, object]]) -> Path:
 
 def test_bulk_decisions_bring_pending_to_zero(review_ws: Path, tmp_path: Path) -> None:
     states = waiting_states(review_ws)
-    rows = [{"id": s.claim_id, "label": i % 2, "note": "sheet" if i == 0 else ""} for i, s in enumerate(states)]
+    # The people saw the Judge (--shown): every row that overrules it says why, as the policy asks.
+    rows = [{"id": s.claim_id, "label": i % 2, "note": "sheet" if i == 0 else "read"} for i, s in enumerate(states)]
     sheet = decisions_file(tmp_path / "decisions.csv", rows)
 
     code, out = invoke("review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))
@@ -64,7 +65,7 @@ def test_bulk_decisions_bring_pending_to_zero(review_ws: Path, tmp_path: Path) -
 
 def test_unknown_and_not_waiting_ids_are_reported_and_nothing_is_applied(review_ws: Path, tmp_path: Path) -> None:
     states = waiting_states(review_ws)
-    first = decisions_file(tmp_path / "first.csv", [{"id": states[0].claim_id, "label": 1}])
+    first = decisions_file(tmp_path / "first.csv", [{"id": states[0].claim_id, "label": 1, "note": "read"}])
     assert invoke("review", "--shown", "--from", str(first), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
 
     sheet = decisions_file(
@@ -189,7 +190,10 @@ def test_export_carries_human_labels_and_provenance(review_ws: Path, tmp_path: P
 def test_merge_silver_overrides_silver_labels_with_human_ones(review_ws: Path, tmp_path: Path) -> None:
     states = waiting_states(review_ws)
     a, b, c = states[0], states[1], states[2]
-    sheet = decisions_file(tmp_path / "d.csv", [{"id": a.claim_id, "label": 1}, {"id": b.claim_id, "label": 0}])
+    sheet = decisions_file(
+        tmp_path / "d.csv",
+        [{"id": a.claim_id, "label": 1, "note": "read"}, {"id": b.claim_id, "label": 0, "note": "read"}],
+    )
     assert invoke("review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))[0] == 0
     silver = write_csv(
         tmp_path / "silver.csv",
@@ -220,7 +224,8 @@ def test_agreement_between_reviewers_and_with_the_judge(review_ws: Path, tmp_pat
     ann = [1, 1, 1, 1, 1, 1, 0, 0, 0, 0]
     bob = [1, 1, 1, 1, 0, 0, 0, 0, 0, 1]
     first = decisions_file(
-        tmp_path / "ann.csv", [{"id": s.claim_id, "label": x} for s, x in zip(states, ann, strict=True)]
+        tmp_path / "ann.csv",
+        [{"id": s.claim_id, "label": x, "note": "read"} for s, x in zip(states, ann, strict=True)],
     )
     second = decisions_file(
         tmp_path / "bob.csv", [{"id": s.claim_id, "label": x} for s, x in zip(states, bob, strict=True)]
@@ -286,7 +291,7 @@ def test_a_held_ledger_lock_is_waited_for_then_decisions_go_through(review_ws: P
 
 def test_a_lock_held_too_long_stops_with_a_clear_message_and_changes_nothing(review_ws: Path, tmp_path: Path) -> None:
     states = waiting_states(review_ws)
-    sheet = decisions_file(tmp_path / "d.csv", [{"id": states[0].claim_id, "label": 1}])
+    sheet = decisions_file(tmp_path / "d.csv", [{"id": states[0].claim_id, "label": 1, "note": "read"}])
     blocker = sqlite3.connect(str(review_ws / "runs.sqlite"), isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:
@@ -309,3 +314,34 @@ def test_a_lock_held_too_long_stops_with_a_clear_message_and_changes_nothing(rev
     code, out = invoke("review", "--shown", "--from", str(sheet), "-w", str(review_ws))
     assert code == 0, out
     assert counts(review_ws)["human"] == 1
+
+
+def test_a_shown_sheet_that_overrules_the_judge_without_a_note_is_listed_and_nothing_is_applied(
+    review_ws: Path, tmp_path: Path
+) -> None:
+    states = waiting_states(review_ws)[:3]
+    judge = [s.verdict.label for s in states]  # type: ignore[union-attr]
+    rows = [
+        {"id": states[0].claim_id, "label": judge[0]},  # agrees: no note needed
+        {"id": states[1].claim_id, "label": 1 - judge[1], "note": "only a housing"},  # overrules, says why
+        {"id": states[2].claim_id, "label": 1 - judge[2]},  # overrules a Judge they saw, silently
+    ]
+    sheet = decisions_file(tmp_path / "d.csv", rows)
+    code, out = invoke("review", "--shown", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))
+    assert code == 2, out
+    assert f"4 {states[2].claim_id} you are overruling the Judge" in out
+    assert "1 refused by the review policy" in out and "nothing was applied" in out
+    assert reviews(review_ws) == [] and counts(review_ws)["pending_review"] == 24
+    # The same rows made blind need no note: the people could not overrule what they did not see.
+    code, out = invoke("review", "--blind", "--from", str(sheet), "--reviewer", "ann", "-w", str(review_ws))
+    assert code == 0, out
+    assert [r["verdict_shown"] for r in reviews(review_ws)] == [0, 0, 0]
+
+
+def test_review_without_a_terminal_says_so_in_one_line_and_exits_2(review_ws: Path) -> None:
+    command = [CLAIMCOURT, "review", "-w", str(review_ws)]
+    with open(os.devnull) as nothing:
+        done = subprocess.run(command, stdin=nothing, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = (done.stdout + done.stderr).strip()
+    assert said.count("\n") == 0 and "review needs a terminal" in said and "review --from SHEET" in said

@@ -89,7 +89,7 @@ def test_review_needs_a_name_then_shows_the_lowest_confidence_claim(client: Test
     page = client.get(f"/runs/{RUN_ID}/review")
     assert page.status_code == 200
     assert current_claim(page.text)
-    assert "accept Judge" in page.text
+    assert "accept the Judge" in page.text
 
 
 def decide(client: Any, csrf: str, claim_id: str, key: str, note: str = "") -> str:
@@ -127,7 +127,7 @@ def test_blind_review_hides_the_verdict_and_refuses_accept(client: TestClient, w
     csrf = sign_in(client, blind=True)
     page = client.get(f"/runs/{RUN_ID}/review").text
     assert "hidden until you decide" in page
-    assert "confidence <b>" not in page and "accept Judge" not in page
+    assert "confidence <b>" not in page and "accept the Judge" not in page
     claim_id = current_claim(page)
     refused = decide(client, csrf, claim_id, "a")
     assert "not offered in blind review" in refused

@@ -31,9 +31,10 @@ def agreement(
             if run_id is not None:
                 store.ledger.run(run_id)
             reviews = store.reviews.active(run_id=run_id)
+            history = store.reviews.every(run_id=run_id)
         finally:
             store.close()
-        report = agreement_report(reviews)
+        report = agreement_report(reviews, history=history)
         if as_json:
             console.print_json(json.dumps(report.as_dict()))
             return

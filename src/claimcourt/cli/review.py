@@ -147,6 +147,7 @@ def review(
             if result is not None and not result.plan.ok:
                 raise typer.Exit(2)
             return
+        require_terminal()  # before the desk opens: nothing to draw into a pipe
         _interactive(settings, chosen, name, asked)
 
 
@@ -182,7 +183,6 @@ def _interactive(settings: Settings, run_id: str, reviewer: str, asked: Asked) -
             if not desk.queue(order=asked.order, second_opinion=asked.second_opinion, reviewer=reviewer):
                 nothing_waiting(settings, run_id, second_opinion=asked.second_opinion)
                 return None
-            require_terminal()
             greeting = Said(f"{fixed} claim(s) set right from their threads after an interrupted session", "warn")
             return await run_review(
                 Session(

@@ -2,7 +2,9 @@
 
 Every active decision in the reviews table counts (first decisions and second opinions alike).
 Judge-vs-people agreement is also split by whether the person saw the verdict before deciding: a gap
-between the two is the anchoring that blind review exists to measure.
+between the two is the anchoring that blind review exists to measure. A person's blind decision counts as
+blind even when they changed it after the reveal (the change counts as shown): given the history, the
+blind split takes the first blind decision of each person on each claim they still hold a decision on.
 """
 
 from __future__ import annotations
@@ -78,7 +80,25 @@ class AgreementReport:
         }
 
 
-def agreement_report(reviews: Iterable[Review]) -> AgreementReport:
+def blind_part(judged: list[Review], history: Iterable[Review]) -> list[Review]:
+    """The decisions made without the verdict: the active blind ones, and for an active decision made
+    after the reveal, the same person's first blind decision on that claim (kept in the history)."""
+    first_blind: dict[tuple[str, str, str], Review] = {}
+    for review in history:
+        if not review.verdict_shown and review.judge_label is not None:
+            first_blind.setdefault((review.run_id, review.claim_id, review.reviewer), review)
+    part = []
+    for review in judged:
+        if not review.verdict_shown:
+            part.append(review)
+        elif (earlier := first_blind.get((review.run_id, review.claim_id, review.reviewer))) is not None:
+            part.append(earlier)
+    return part
+
+
+def agreement_report(reviews: Iterable[Review], *, history: Iterable[Review] = ()) -> AgreementReport:
+    """Agreement over the active decisions; `history` (every decision, undone ones too) lets a blind
+    decision changed after the reveal still count as blind."""
     reviews = list(reviews)
     by_claim: dict[tuple[str, str], dict[str, int]] = {}
     for review in reviews:
@@ -101,8 +121,9 @@ def agreement_report(reviews: Iterable[Review]) -> AgreementReport:
     judge: list[Agreement] = []
     if judged:
         judge.append(agreement("Judge", "people", [(r.judge_label or 0, r.label) for r in judged]))
-        for shown, name in ((True, "people, verdict shown"), (False, "people, blind")):
-            part = [(r.judge_label or 0, r.label) for r in judged if r.verdict_shown is shown]
+        shown_part = [(r.judge_label or 0, r.label) for r in judged if r.verdict_shown]
+        blind = [(r.judge_label or 0, r.label) for r in blind_part(judged, history)]
+        for name, part in (("people, verdict shown", shown_part), ("people, blind", blind)):
             if part:
                 judge.append(agreement("Judge", name, part))
         if len(names) > 1:

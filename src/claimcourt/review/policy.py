@@ -206,7 +206,10 @@ BLIND_NOTE = (
     "to decide alone; a random share comes to a person to check it) are always blind, unless audits are "
     "revealed."
 )
-NOTE_NOTE = "Overruling a Judge whose verdict you saw needs a note saying why; 1 / 0 on a decided claim revise it."
+NOTE_NOTE = (
+    "Overruling a Judge whose verdict you saw needs a note saying why. On a claim you decided, 1 / 0 revise "
+    "your decision (the earlier one stays in the history)."
+)
 
 
 def offered(key: Key, *, face: Face, verdict_shown: bool, blind: bool, decided_blind: bool = False) -> bool:

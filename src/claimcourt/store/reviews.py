@@ -153,6 +153,11 @@ class ReviewStore:
             _review(r) for r in self.db.query("SELECT * FROM reviews WHERE undone_at IS NULL ORDER BY review_id")
         )
 
+    def every(self, *, run_id: str | None = None) -> list[Review]:
+        """Every decision (undone and revised ones too), oldest first; of one run or of all."""
+        where, params = (" WHERE run_id = ?", (run_id,)) if run_id is not None else ("", ())
+        return [_review(r) for r in self.db.query("SELECT * FROM reviews" + where + " ORDER BY review_id", params)]
+
     def history(self, *, run_id: str, claim_id: str) -> list[Review]:
         """Every decision on the claim, undone and revised ones too, oldest first."""
         rows = self.db.query(

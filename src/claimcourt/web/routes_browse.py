@@ -192,7 +192,7 @@ async def agreement_page(request: Request, run_id: str) -> Response:
     pages = pages_of(request)
     async with pages.desks.use(run_id) as open_desk:
         desk = open_desk.desk
-        report = agreement_report(desk.store.active(run_id=run_id))
+        report = agreement_report(desk.store.active(run_id=run_id), history=desk.store.every(run_id=run_id))
         evaluation = judge_vs_people(desk.ledger, run_id)
     return pages.render(
         request,

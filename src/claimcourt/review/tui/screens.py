@@ -136,5 +136,8 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="dialog"):
             yield Static(help_text(blind=self.blind), id="help")
 
+    def on_mount(self) -> None:
+        self.query_one("#dialog").focus()  # ↑↓ PgUp PgDn End scroll a help taller than the terminal
+
     def action_close(self) -> None:
         self.dismiss(None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import pexpect
@@ -81,14 +80,13 @@ def spawn(settings: Settings, *args: str) -> pexpect.spawn:
     return child
 
 
-def stop_and_wait(child: pexpect.spawn) -> tuple[float, str]:
-    """Ctrl-C, then how long the process took to end (no Enter is ever sent) and what it said."""
-    sent = time.monotonic()
+def stop_and_wait(child: pexpect.spawn) -> str:
+    """Ctrl-C, then what the process said as it ended. No Enter is ever sent, so its ending at all
+    shows it stopped at once rather than at the next Enter (the timeout only ends a failing test)."""
     child.sendintr()
-    child.expect(pexpect.EOF, timeout=20)
-    took = time.monotonic() - sent
+    child.expect(pexpect.EOF, timeout=300)
     child.close()
-    return took, " ".join(child.before.split())
+    return " ".join(child.before.split())
 
 
 def test_ctrl_c_at_the_step_prompt_after_a_decision_keeps_it(indexed: Settings) -> None:
@@ -104,9 +102,8 @@ def test_ctrl_c_at_the_step_prompt_after_a_decision_keeps_it(indexed: Settings) 
     child.expect("human_review")
     child.expect("Enter for the next step")
 
-    took, said = stop_and_wait(child)
+    said = stop_and_wait(child)
 
-    assert took < 10, said  # at once, not at the next Enter
     assert child.exitstatus == 130, said
     assert "Traceback" not in said
     assert "Stopped." in said and "decision (label 0 by dana) is saved" in said
@@ -119,9 +116,8 @@ def test_ctrl_c_at_the_label_prompt_leaves_the_claim_waiting_everywhere(indexed:
     child = spawn(indexed, "trace", "--text", CLAIM, "--id", "ask-1", "--run-id", "t-ask", "--threshold", "1.0")
     child.expect("Label\\?")
 
-    took, said = stop_and_wait(child)
+    said = stop_and_wait(child)
 
-    assert took < 10, said
     assert child.exitstatus == 130, said
     assert "Traceback" not in said
     assert "waits for a person" in said and "claimcourt review --run-id t-ask" in said

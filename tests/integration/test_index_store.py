@@ -152,7 +152,8 @@ def test_a_server_that_hangs_mid_run_is_one_line_after_the_timeout(tmp_path: Pat
             started = time.monotonic()
             with pytest.raises(ConfigError, match=f"retrieval.chroma_url '{url}': the Chroma server stopped answering"):
                 store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)
-            assert time.monotonic() - started < 30
+            # Far above the 2 s timeout on a busy machine, far below "for ever".
+            assert time.monotonic() - started < 120
         finally:
             process.send_signal(signal.SIGCONT)
         assert [n.id for n in store.nearest(vectors[:1], claim_ids=["q"], texts=["q"], k=1)[0]] == ["a"]

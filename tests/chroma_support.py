@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-_READY_TIMEOUT_S = 60.0
+_READY_TIMEOUT_S = 180.0  # a loaded machine takes many seconds to import chromadb and start
 
 
 def free_port() -> int:

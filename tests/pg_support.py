@@ -113,7 +113,7 @@ def postgres_server() -> Iterator[str]:
 def _wait_ready(base: str, server: subprocess.Popen[str]) -> None:
     import psycopg
 
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a readiness bound, only reached when the server never comes up
     while True:
         try:
             psycopg.connect(f"{base}/postgres", connect_timeout=2).close()

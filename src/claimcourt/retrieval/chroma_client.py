@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from claimcourt.errors import ConfigError, IndexStateError, StoreCorruptError
+from claimcourt.urls import shown_url
 
 # A server that is up answers its heartbeat in milliseconds; one that does not within this is not there.
 _HEARTBEAT_TIMEOUT_S = 10.0
@@ -36,17 +37,18 @@ class ChromaAddress:
 def parse_chroma_url(url: str) -> ChromaAddress:
     """`http://host:8000` or `https://host`; the port defaults to Chroma's 8000 (443 with https, as behind
     a TLS proxy). ValueError says what is wrong."""
+    shown = shown_url(url)
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"'{url}' is not an http:// or https:// URL of a Chroma server")
+        raise ValueError(f"'{shown}' is not an http:// or https:// URL of a Chroma server")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"'{url}' has a port that is not a number from 0 to 65535") from None
+        raise ValueError(f"'{shown}' has a port that is not a number from 0 to 65535") from None
     if not parts.hostname:
-        raise ValueError(f"'{url}' names no host")
+        raise ValueError(f"'{shown}' names no host")
     if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ValueError(f"'{url}' must be only scheme, host and port (like http://host:8000)")
+        raise ValueError(f"'{shown}' must be only scheme, host and port (like http://host:8000)")
     ssl = parts.scheme == "https"
     return ChromaAddress(parts.hostname, port or (443 if ssl else 8000), ssl)
 

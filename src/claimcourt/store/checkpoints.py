@@ -17,7 +17,7 @@ from claimcourt.errors import LeaseLostError, StorageError
 from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import sqlite_pragmas
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
-from claimcourt.store.urls import redacted
+from claimcourt.urls import hidden_in, shown_url
 
 # How long a worker waits for another one that is creating LangGraph's checkpoint tables.
 _SETUP_WAIT_S = 300.0
@@ -113,14 +113,18 @@ async def _postgres_saver(url: str, fence: Fence | None) -> AsyncIterator[Any]:
         manager = _fenced(AsyncPostgresSaver, fence).from_conn_string(url, serde=serializer())
         saver = await manager.__aenter__()
     except PsycopgError as exc:
-        raise StorageError(f"storage_url {redacted(url)}: cannot open the checkpoints ({exc})") from exc
+        raise StorageError(
+            f"storage_url {shown_url(url)}: cannot open the checkpoints ({hidden_in(str(exc), url)})"
+        ) from exc
     try:
         conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
         await _take_setup_lock(conn, url)
         try:
             await saver.setup()
         except PsycopgError as exc:
-            raise StorageError(f"storage_url {redacted(url)}: cannot create the checkpoint tables ({exc})") from exc
+            raise StorageError(
+                f"storage_url {shown_url(url)}: cannot create the checkpoint tables ({hidden_in(str(exc), url)})"
+            ) from exc
         finally:
             await conn.execute("SELECT pg_advisory_unlock(4242002)")
         yield saver
@@ -142,7 +146,7 @@ async def _take_setup_lock(conn: Any, url: str) -> None:
             return
         if time.monotonic() >= deadline:
             raise StorageError(
-                f"storage_url {redacted(url)}: another worker has been creating the checkpoint tables for "
+                f"storage_url {shown_url(url)}: another worker has been creating the checkpoint tables for "
                 f"{_SETUP_WAIT_S:.0f}s; try again when it has finished"
             )
         await asyncio.sleep(0.05)

@@ -69,7 +69,7 @@ class Database:
 
     @classmethod
     def postgres(cls, url: str, *, busy_timeout_ms: int) -> Database:
-        from claimcourt.store.urls import redacted
+        from claimcourt.urls import hidden_in, shown_url
 
         try:
             import psycopg
@@ -80,9 +80,9 @@ class Database:
             conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
         except (psycopg.Error, ValueError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(f"storage_url {redacted(url)}: cannot connect ({first})") from exc
+            raise StorageError(f"storage_url {shown_url(url)}: cannot connect ({hidden_in(first, url)})") from exc
         conn.execute(f"SET lock_timeout = {int(busy_timeout_ms)}")
-        return cls(conn, "postgres", busy_timeout_ms=busy_timeout_ms, where=redacted(url))
+        return cls(conn, "postgres", busy_timeout_ms=busy_timeout_ms, where=shown_url(url))
 
     def close(self) -> None:
         self._conn.close()

@@ -14,6 +14,7 @@ from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.state import ClaimState, utc_now
 from claimcourt.store.db import Database, Row
+from claimcourt.urls import without_secrets
 
 ClaimStatus = Literal["queued", "judge", "pending_review", "human", "error"]
 STATUSES: tuple[ClaimStatus, ...] = ("queued", "judge", "pending_review", "human", "error")
@@ -78,7 +79,7 @@ class Ledger:
                     settings.profile,
                     settings.threshold,
                     settings.embedding_model,
-                    settings.model_dump_json(),
+                    json.dumps(without_secrets(settings.model_dump(mode="json"))),
                 ),
             )
         return changed == 1

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from claimcourt.errors import StorageError
+from claimcourt.urls import shown_url
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def check_storage_url(url: str) -> str:
@@ -27,12 +16,12 @@ def check_storage_url(url: str) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
     except ValueError as exc:
-        raise StorageError(f"storage_url {redacted(url)!r} is not a valid URL ({exc})") from exc
+        raise StorageError(f"storage_url {shown_url(url)!r} is not a valid URL ({exc})") from exc
     if parts.scheme not in POSTGRES_SCHEMES:
         raise StorageError(
-            f"storage_url {redacted(url)!r}: only postgresql://user@host[:port]/database is supported "
+            f"storage_url {shown_url(url)!r}: only postgresql://user@host[:port]/database is supported "
             "(leave storage_url unset for the workspace's SQLite files)"
         )
     if not parts.path.strip("/"):
-        raise StorageError(f"storage_url {redacted(url)!r} names no database (postgresql://user@host/DATABASE)")
+        raise StorageError(f"storage_url {shown_url(url)!r} names no database (postgresql://user@host/DATABASE)")
     return url

@@ -158,7 +158,8 @@ def judge(
 ) -> None:
     """Train a LoRA adapter (QLoRA on a GPU) for the hf profile's Judge; Ctrl-C checkpoints, a rerun resumes."""
     with user_errors():
-        from claimcourt.train.judge import Columns, train_judge
+        from claimcourt.train.data import Columns
+        from claimcourt.train.judge import train_judge
         from claimcourt.train.progress import Stopper
 
         flags = _train_flags(

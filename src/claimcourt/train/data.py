@@ -68,20 +68,18 @@ def read_training_table(
     *,
     held_out: float,
     seed: int,
-    id_col: str | None = None,
-    text_col: str | None = None,
-    label_col: str | None = None,
-    source_col: str | None = None,
+    columns: Columns | None = None,
 ) -> TrainingData:
     """Every row of the table (id, text, 0/1 label; `label_source` human | silver where the table has
     one, else every label counts as silver), validated before any of it is used."""
+    cols = columns or Columns()
     table = ClaimTable(
         path,
-        id_col=id_col,
-        text_col=text_col,
-        label_col=label_col,
+        id_col=cols.id_col,
+        text_col=cols.text_col,
+        label_col=cols.label_col,
         with_labels=True,
-        source_col=source_col,
+        source_col=cols.source_col,
         with_source=True,
     )
     table.validate()  # duplicates and bad rows anywhere in the file, before a model loads

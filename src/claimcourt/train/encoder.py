@@ -99,16 +99,7 @@ def train_encoder(
     base = t.encoder_model or settings.embedding_model
     if base.startswith((".", "/", "~")) and not Path(base).expanduser().exists():
         raise ConfigError(f"train.encoder_model: '{base}' does not exist")
-    cols = columns or Columns()
-    data = read_training_table(
-        table,
-        held_out=t.held_out,
-        seed=t.seed,
-        id_col=cols.id_col,
-        text_col=cols.text_col,
-        label_col=cols.label_col,
-        source_col=cols.source_col,
-    )
+    data = read_training_table(table, held_out=t.held_out, seed=t.seed, columns=columns)
     recipe = _recipe(settings, base, machine)
     job = {"kind": "encoder", "recipe": recipe, "data": data.fingerprint}
     folders = plan_folders(out, job, overwrite=overwrite)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claimcourt.config import Settings
+from claimcourt.config import HFSettings, Settings
 from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
 from claimcourt.models.hf_prompts import label_token_ids
 from claimcourt.train.card import write_card
@@ -66,17 +66,8 @@ def train_judge(
 ) -> JudgeOutcome:
     progress = progress or NoProgress()
     stopper = stopper or Stopper()
-    cols = columns or Columns()
     recipe = resolve_recipe(settings.train, settings.hf, machine or Machine.here())
-    data = read_training_table(
-        table,
-        held_out=recipe.held_out,
-        seed=recipe.seed,
-        id_col=cols.id_col,
-        text_col=cols.text_col,
-        label_col=cols.label_col,
-        source_col=cols.source_col,
-    )
+    data = read_training_table(table, held_out=recipe.held_out, seed=recipe.seed, columns=columns)
     job = {"kind": "judge", "recipe": recipe.as_dict(), "data": data.fingerprint}
     folders = plan_folders(out, job, overwrite=overwrite)
 
@@ -85,13 +76,11 @@ def train_judge(
 
     loaded = _load_base(recipe, settings)
     hf = recipe.hf_settings(settings.hf)
-    tokenizer = loaded.tokenizer
     progress.phase(f"rendering {len(data.train) + len(data.held_out)} prompts")
-    examples = build_examples(hf, tokenizer, data.train, gold_weight=recipe.gold_weight)
-    held_out = build_examples(hf, tokenizer, data.held_out, gold_weight=1.0)
+    examples = build_examples(hf, loaded.tokenizer, data.train, gold_weight=recipe.gold_weight)
     model = hf_trainer.with_lora(loaded.model, recipe)
     folders.start(job, overwrite=overwrite)
-    collator = Collator(tokenizer.pad_token_id)
+    collator = Collator(loaded.tokenizer.pad_token_id)
     callback = trainer_callback(progress, stopper, lambda: collator.tokens)
     trainer = hf_trainer.make_trainer(model, recipe, folders.work, examples, collator, [callback])
     resumed = str(folders.resume_from) if folders.resume_from is not None else None
@@ -99,45 +88,45 @@ def train_judge(
     with stopper.on_ctrl_c():
         trainer.train(resume_from_checkpoint=resumed)
     state = trainer.state
+    resumed_at = _step_of(folders.resume_from)
     if state.global_step < state.max_steps:
+        checkpoint = last_checkpoint(folders.work)
         return JudgeOutcome(
-            out=folders.out,
-            finished=False,
-            step=state.global_step,
-            total=state.max_steps,
-            resumed_from=_step_of(folders.resume_from),
-            checkpoint=last_checkpoint(folders.work),
-            stop_reason=stopper.reason,
+            folders.out, False, state.global_step, state.max_steps, resumed_at, checkpoint, stopper.reason
         )
-    trained_s = time.monotonic() - started
+    training = {
+        "steps": state.global_step,
+        "resumed_from_step": resumed_at,
+        "final_loss": next((h["loss"] for h in reversed(state.log_history) if "loss" in h), None),
+        "seconds_this_run": round(time.monotonic() - started, 1),
+        "prompt_tokens_this_run": collator.tokens,
+        "peak_gpu_memory_gib": hf_trainer.peak_memory_gib(),
+    }
+    progress.phase(f"evaluating on {len(data.held_out)} held-out claims, adapter on and off")
+    evaluation = _evaluate(model, loaded.tokenizer, hf, data, recipe, threshold=settings.threshold)
+    folders.out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(folders.out))
+    card = judge_card(data, recipe, evaluation, training, prompt_example=loaded.tokenizer.decode(examples[0].ids))
+    write_card(folders.out, card)
+    folders.finish()
+    return JudgeOutcome(folders.out, True, state.global_step, state.max_steps, resumed_at, None, None, card)
 
-    progress.phase(f"evaluating on {len(held_out)} held-out claims, adapter on and off")
+
+def _evaluate(
+    model: Any, tokenizer: Any, hf: HFSettings, data: TrainingData, recipe: Recipe, *, threshold: float
+) -> dict[str, Any]:
+    """The held-out claims scored with the trained adapter on and off (`evaluation.evaluate_adapter`)."""
+    held_out = build_examples(hf, tokenizer, data.held_out, gold_weight=1.0)
     model.eval()
-    scored = LoadedModel(recipe.base_model, model, tokenizer, adapters={TRAINED_ADAPTER: str(folders.out)})
-    evaluation = evaluate_adapter(
+    scored = LoadedModel(recipe.base_model, model, tokenizer, adapters={TRAINED_ADAPTER: "trained"})
+    return evaluate_adapter(
         scored,
         TRAINED_ADAPTER,
         [e.ids for e in held_out],
         [e.label for e in held_out],
         label_token_ids(tokenizer),
-        threshold=settings.threshold,
+        threshold=threshold,
         batch=recipe.eval_batch_size,
-    )
-    folders.out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folders.out))
-    training = {
-        "steps": state.global_step,
-        "resumed_from_step": _step_of(folders.resume_from),
-        "final_loss": next((h["loss"] for h in reversed(state.log_history) if "loss" in h), None),
-        "seconds_this_run": round(trained_s, 1),
-        "prompt_tokens_this_run": collator.tokens,
-        "peak_gpu_memory_gib": hf_trainer.peak_memory_gib(),
-    }
-    card = judge_card(data, recipe, evaluation, training, prompt_example=tokenizer.decode(examples[0].ids))
-    write_card(folders.out, card)
-    folders.finish()
-    return JudgeOutcome(
-        folders.out, True, state.global_step, state.max_steps, _step_of(folders.resume_from), None, None, card
     )
 
 

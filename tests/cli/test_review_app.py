@@ -316,18 +316,34 @@ def test_quitting_gives_the_claim_back_to_the_others(review_settings: Settings, 
 
 
 def test_a_lease_lost_on_a_long_stay_says_so_and_moves_on(review_ws: Path) -> None:
+    """The app renews the lease of the claim on screen while the person looks; when someone holds it
+    anyway (her lease lapsed unrenewed, and bob took it), the next renewal says so and moves on. Each
+    step waits for what it needs (a renewal seen in the store, the message on screen), not for a time."""
     c1, c2 = waiting_states(review_ws)[:2]
     settings = load_settings(overrides={"workspace": review_ws, "review_lease_s": 0.6}, environ={})
 
+    async def until(app: ReviewApp, pilot: Pilot[None], condition: Callable[[], bool], what: str) -> None:
+        for _ in range(3000):  # up to five minutes: only a failing test waits that long
+            if condition():
+                return
+            await asyncio.sleep(0.1)
+            await pilot.pause()
+        raise AssertionError(f"{what} never happened:\n{screen_text(app)}")
+
     async def scenario(app: ReviewApp, pilot: Pilot[None]) -> None:
         async with ReviewDesk(settings, RUN_ID) as other:
-            await asyncio.sleep(0.7)  # past the lease: renewed meanwhile, so still ann's
-            assert other.lease_holder(c1.claim_id) == "ann"
+
+            def expires() -> float:
+                row = other.state_store.db.query_one(
+                    "SELECT expires FROM review_leases WHERE run_id = ? AND claim_id = ?", (RUN_ID, c1.claim_id)
+                )
+                return float(row["expires"]) if row else 0.0
+
+            first = expires()
+            await until(app, pilot, lambda: expires() > first, "a renewal of ann's lease")
             other.release(c1.claim_id, "ann")  # as if her lease had lapsed unrenewed, and bob took it
             assert other.take(c1.claim_id, "bob")
-            await asyncio.sleep(0.5)
-            await pilot.pause()
-            screen = screen_text(app)
-            assert "is now on bob's screen" in screen and f"claim {c2.claim_id}" in screen, screen
+            await until(app, pilot, lambda: "is now on bob's screen" in screen_text(app), "the lost lease's message")
+            assert f"claim {c2.claim_id}" in screen_text(app)
 
     drive(settings, scenario)

@@ -36,7 +36,8 @@ def one_line_error(code: int, out: str, *needles: str) -> None:
 
 def test_stop_at_a_step_then_the_same_command_finishes_with_the_evaluation(tiny: TinyModels, tmp_path: Path) -> None:
     table = training_csv(tmp_path / "train.csv")
-    args = [str(table), "--out", str(tmp_path / "adapter"), "--base-model", str(tiny.mistral), *cli_flags(max_steps=4)]
+    args = [str(table), "--out", str(tmp_path / "adapter"), "--base-model", str(tiny.mistral), "--threshold", "0.6"]
+    args += cli_flags(max_steps=4)
     code, out = invoke(*args, "--stop-after-steps", "2")
     assert code == 0, out
     assert "at step 2 of 4" in " ".join(out.split()) and "run the same command again to resume" in out
@@ -47,6 +48,7 @@ def test_stop_at_a_step_then_the_same_command_finishes_with_the_evaluation(tiny:
     assert "adapter on" in out and "base (adapter off)" in out and "kappa" in out
     card = json.loads((tmp_path / "adapter" / CARD_JSON).read_text())
     assert card["training"]["steps"] == 4 and card["training"]["resumed_from_step"] == 2
+    assert card["evaluation"]["adapter"]["threshold"] == card["evaluation"]["base"]["threshold"] == 0.6
     # The folder is now an adapter: a third run refuses to replace it without --overwrite.
     code, out = invoke(*args)
     one_line_error(code, out, "the output folder exists", "--overwrite")

@@ -40,6 +40,10 @@ OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an outp
 GoldWeightOpt = Annotated[float | None, typer.Option(help="Weight of a human label against a silver one [5].")]
 HeldOutOpt = Annotated[float | None, typer.Option(help="Share of the table held out for the evaluation [0.1].")]
 SeedOpt = Annotated[int | None, typer.Option(help="Seed of the split and the training order [0].")]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="Confidence threshold of the evaluation's coverage [the threshold setting]."),
+]
 
 
 class RichProgress:
@@ -149,6 +153,7 @@ def judge(
     stop_after_steps: Annotated[
         int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
     ] = None,
+    threshold: ThresholdOpt = None,
     id_col: IdColOpt = None,
     text_col: TextColOpt = None,
     label_col: LabelColOpt = None,
@@ -187,7 +192,7 @@ def judge(
             logging_steps=logging_steps,
             eval_batch_size=eval_batch_size,
         )
-        settings = settings_from(workspace=workspace, config=config, **flags)
+        settings = settings_from(workspace=workspace, config=config, threshold=threshold, **flags)
         progress = RichProgress()
         stopper = Stopper(after_steps=stop_after_steps)
         try:
@@ -238,6 +243,7 @@ def encoder(
     stop_after_steps: Annotated[
         int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
     ] = None,
+    threshold: ThresholdOpt = None,
     id_col: IdColOpt = None,
     text_col: TextColOpt = None,
     label_col: LabelColOpt = None,
@@ -264,7 +270,7 @@ def encoder(
             seed=seed,
             save_steps=save_steps,
         )
-        settings = settings_from(workspace=workspace, config=config, **flags)
+        settings = settings_from(workspace=workspace, config=config, threshold=threshold, **flags)
         progress = RichProgress()
         stopper = Stopper(after_steps=stop_after_steps)
         try:

@@ -44,7 +44,9 @@ def ops() -> None:
     torch.testing.assert_close(hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate))
 
     # bf16, the dtype the models run in: each product and sum rounded where eager rounds it, to nearest
-    # with ties to even, so the rotary embedding and SiLU x up are eager's to the bit.
+    # with ties to even, so the rotary embedding is eager's to the bit. SiLU x up is too but for exp:
+    # the interpreter's (numpy's) and torch's may differ in float32's last bits, which can carry a value
+    # across a bf16 rounding boundary (one step of that element; the product may add one more).
     bf16 = torch.bfloat16
     qkv = (torch.randn(2, seq, (heads + 2 * kv_heads) * dim, generator=gen) * 4).to(bf16)
     q = qkv[..., : heads * dim].view(2, seq, heads, dim).transpose(1, 2)
@@ -60,7 +62,9 @@ def ops() -> None:
     eager_q, _ = modeling_phi3.apply_rotary_pos_emb(q, k, cos, sin)
     assert torch.equal(hf_fused.rotary(q, cos, sin), eager_q)
     gate, up = (torch.randn(2, seq, 2 * 300, generator=gen) * 4).to(bf16).chunk(2, dim=-1)
-    assert torch.equal(hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate))
+    fused_silu, eager_silu = hf_fused.silu_mul(gate, up), up * torch.nn.functional.silu(gate)
+    torch.testing.assert_close(fused_silu, eager_silu, rtol=2 * 2.0**-7, atol=0.0)  # two bf16 steps at most
+    assert (fused_silu != eager_silu).float().mean() < 0.01
     x = (torch.randn(2, seq, 3072, generator=gen) * 5).to(bf16)
     norm = modeling_phi3.Phi3RMSNorm(3072, eps=1e-5).to(bf16)
     norm.weight.data = torch.randn(3072, generator=gen).to(bf16)

@@ -79,6 +79,18 @@ class StorageError(ClaimcourtError):
     this release, a workspace that must be migrated first."""
 
 
+class DatabaseGoneError(StorageError):
+    """The shared database (Postgres) went away and did not come back within the outage the store rides
+    out (a worker's lease): what was committed is kept, and the same command run again carries on."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+class ConnectionLostError(DatabaseGoneError):
+    """The connection went in the middle of a transaction, which the server rolled back: the caller may
+    run the whole transaction again (the store reconnects first, or says the database is gone)."""
+
+
 class WorkspaceBusyError(ClaimcourtError):
     """Another process held the run ledger's write lock for longer than the busy timeout."""
 

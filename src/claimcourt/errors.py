@@ -125,3 +125,7 @@ class ReviewRefused(ClaimcourtError):
     ) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class MissingExtraError(ConfigError):
+    """An optional part of claimcourt used without the extra that installs it (see `claimcourt.extras`)."""

@@ -28,6 +28,19 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
+from claimcourt.cli.fork import (
+    AdvocateTextOpt,
+    DropNeighbourOpt,
+    ForkAtOpt,
+    ForkIdOpt,
+    SkepticTextOpt,
+    fork_edit,
+    fork_header,
+    fork_list,
+    fork_outcome,
+    fork_outcome_line,
+    forked,
+)
 from claimcourt.deps import build_deps
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
@@ -86,13 +99,13 @@ def write_report(trace: Trace, *, format_: TraceFormat, output: Path | None) -> 
         typer.echo(text, nl=not text.endswith("\n"))
 
 
-def show_trace(trace: Trace, *, show_prompts: bool, step: bool) -> None:
+def show_trace(trace: Trace, *, show_prompts: bool, step: bool, outcome: str | None = None) -> None:
     console.print(header_panel(trace))
     for index, one in enumerate(trace.steps, 1):
         console.print(step_panel(one, index, show_prompts=show_prompts))
         if step and index < len(trace.steps):
             _pause(console)
-    console.print(Text(outcome_line(trace), style="bold"))
+    console.print(Text(outcome or outcome_line(trace), style="bold"))
 
 
 def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, state: ClaimState) -> HumanDecision | None:
@@ -179,6 +192,11 @@ def trace(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
     chroma_url: ChromaUrlOpt = None,
+    fork_at: ForkAtOpt = None,
+    drop_neighbour: DropNeighbourOpt = None,
+    advocate_text: AdvocateTextOpt = None,
+    skeptic_text: SkepticTextOpt = None,
+    fork_id: ForkIdOpt = None,
 ) -> None:
     """Follow one debate step by step: replay a stored claim, or debate --text / --from now."""
     with user_errors():
@@ -196,9 +214,18 @@ def trace(
             if claim_id is None or not claim_id.strip():
                 raise InputError("give a CLAIM_ID to replay, or --text '...' (or --id ID --from FILE) to debate now")
             settings = settings_from(workspace=workspace, config=config, profile=profile)
-            stored = asyncio.run(replay(settings, claim_id.strip(), run_id=run_id))
+            edit = fork_edit(fork_at, drop_neighbour, advocate_text, skeptic_text)
+            fork = None
+            if fork_at is not None or fork_id is not None:
+                fork = forked(settings, claim_id.strip(), run_id=run_id, fork_at=fork_at, fork_id=fork_id, edit=edit)
+            stored = fork.trace if fork is not None else asyncio.run(replay(settings, claim_id.strip(), run_id=run_id))
             if format_ == "rich":
-                show_trace(stored, show_prompts=show_prompts, step=step)
+                if fork is not None:
+                    console.print(fork_header(fork))
+                outcome = fork_outcome_line(fork) if fork is not None else None
+                show_trace(stored, show_prompts=show_prompts, step=step, outcome=outcome)
+                for line in fork_outcome(settings, fork) if fork is not None else fork_list(settings, stored):
+                    console.print(line, highlight=False, soft_wrap=True)
             else:
                 write_report(stored, format_=format_, output=output)
             return

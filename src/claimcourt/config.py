@@ -19,8 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from claimcourt.errors import ConfigError
 from claimcourt.retrieval.chroma_client import parse_chroma_url
-
-Profile = Literal["offline", "hf", "endpoint"]
+from claimcourt.vocab import Profile as Profile  # defined where --help reads it without loading settings
 
 ENV_PREFIX = "CLAIMCOURT_"
 CONFIG_FILENAME = "claimcourt.toml"

@@ -15,8 +15,8 @@ from claimcourt.errors import RunStateError
 from claimcourt.review.policy import verdict_hidden
 from claimcourt.state import ClaimState
 from claimcourt.store import Ledger, LedgerClaim, Review, ReviewStore
+from claimcourt.vocab import Order as Order  # defined where the review command's --order reads it cheaply
 
-Order = Literal["confidence", "file"]
 WAITING = "pending_review"
 # Who a claim of the run belongs to, as a reviewer sees it.
 Standing = Literal["waiting", "mine", "others", "judge", "other"]

@@ -1,0 +1,11 @@
+"""Words the command line offers as choices, defined once where nothing heavy has to load to read
+them: `claimcourt --help` builds every option from these without importing the settings or the store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+# How the debaters and the Judge think (see config.Settings.profile).
+Profile = Literal["offline", "hf", "endpoint"]
+# The order in which waiting claims are shown to a person (see review.queries).
+Order = Literal["confidence", "file"]

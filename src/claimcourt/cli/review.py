@@ -22,15 +22,13 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.config import Settings
 from claimcourt.display import markup
 from claimcourt.errors import InputError, RunStateError, UsageError
-from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult, apply_decisions, plan_decisions, read_decisions
-from claimcourt.review.desk import ReviewDesk
-from claimcourt.review.queries import Order, choose_run
-from claimcourt.store import existing_store
+from claimcourt.vocab import Order
 
-if TYPE_CHECKING:  # the app (Textual) loads only when a session starts
+if TYPE_CHECKING:  # the desk, the graph and the app (Textual) load only when a session starts
+    from claimcourt.config import Settings
+    from claimcourt.review.bulk import BulkDecision, BulkPlan, BulkResult
     from claimcourt.review.tui.session import SessionSummary
 
 RunIdOpt = Annotated[
@@ -118,6 +116,10 @@ def review(
     config: ConfigOpt = None,
 ) -> None:
     """Decide the claims waiting for a person: a full-screen app, one key per claim, or in bulk from a sheet."""
+    from claimcourt.review.bulk import read_decisions
+    from claimcourt.review.queries import choose_run
+    from claimcourt.store import existing_store
+
     with user_errors():
         check_seen(from_file, blind=blind, shown=shown)
         settings = settings_from(workspace=workspace, config=config, audit_blind=False if reveal_audits else None)
@@ -174,6 +176,7 @@ def require_terminal() -> None:
 
 
 def _interactive(settings: Settings, run_id: str, reviewer: str, asked: Asked) -> None:
+    from claimcourt.review.desk import ReviewDesk
     from claimcourt.review.tui.app import run_review
     from claimcourt.review.tui.session import Said, Session
 
@@ -242,6 +245,9 @@ async def _bulk(
     blind: bool,
     second_opinion: bool,
 ) -> BulkResult | None:
+    from claimcourt.review.bulk import BulkResult, apply_decisions, plan_decisions
+    from claimcourt.review.desk import ReviewDesk
+
     async with ReviewDesk(settings, run_id, on_wait=lambda msg: err_console.print(f"[yellow]{markup(msg)}[/]")) as desk:
         await desk.reconcile()
         plan = plan_decisions(

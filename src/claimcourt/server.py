@@ -28,6 +28,7 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from claimcourt.config import Settings, load_settings
 from claimcourt.deps import Deps, build_backend, build_search
+from claimcourt.errors import ConfigError
 from claimcourt.eval.calibrations import resolve_threshold
 from claimcourt.graph.builder import build_graph
 from claimcourt.models.base import DebateBackend
@@ -70,7 +71,15 @@ class ServedContext:
     blind: bool = Field(False, description="hide the Judge's verdict from the reviewer (blind review)")
 
     def prompts(self) -> RolePrompts:
-        raise NotImplementedError
+        return roles.default_prompts(self.profile)
+
+    def __post_init__(self) -> None:
+        # Refused when the context is read, so the run fails at once naming the template; a ValueError,
+        # whose message the server passes on to the client (it hides other errors' messages).
+        try:
+            self.prompts().checked(self.profile)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
 
     def settings(self) -> Settings:
         overrides = {

@@ -158,4 +158,36 @@ def test_served_debate_interrupt_review_fork_and_stream(
         assert (await client.threads.get(edited_origin.thread_id))["metadata"][FORK_OF] == unsure
         assert (await client.threads.get_state(unsure))["values"]["decided_by"] == "human"
 
+        # Blind review: the payload holds no verdict (nor its confidence); accepting the Judge is refused.
+        blind = await client.assistants.create(
+            "claimcourt", context={"threshold": STRICT, "run_id": RUN_ID, "blind": True}
+        )
+        hidden = (await client.threads.create())["thread_id"]
+        await client.runs.wait(hidden, blind["assistant_id"], input=_claim(rows[1]))
+        payload = _payload(await client.threads.get(hidden))
+        assert (payload["verdict_hidden"], payload["verdict"], payload["confidence"]) == (True, None, None)
+        await client.runs.wait(
+            hidden, blind["assistant_id"], command=Command(resume={"reviewer": "bo", "choice": "accept"})
+        )
+        assert "blind" in _payload(await client.threads.get(hidden))["refused"]
+        await client.runs.wait(hidden, blind["assistant_id"], command=Command(resume={"reviewer": "bo", "label": 1}))
+        with open_store(indexed_settings) as store:
+            (review,) = store.reviews.active(run_id=RUN_ID, claim_id=rows[1]["id"])
+        assert (review.reviewer, review.verdict_shown, review.shown) == (
+            "bo",
+            False,
+            ("claim", "neighbours", "advocate", "skeptic"),
+        )
+
+        # A prompt edited in the assistant's context is the one the Advocate's brief is written from; one the
+        # profile cannot fill fails the run, saying which placeholder.
+        edited = await client.assistants.create("claimcourt", context={"advocate_prompt": "FOR GREEN: {precedents}"})
+        thread = (await client.threads.create())["thread_id"]
+        argued = await client.runs.wait(thread, edited["assistant_id"], input=_claim(rows[3]))
+        assert argued["advocate"]["text"].startswith("FOR GREEN: ")
+        bad = await client.assistants.create("claimcourt", context={"skeptic_prompt": "NOT GREEN: {verdict}"})
+        thread = (await client.threads.create())["thread_id"]
+        failed = await client.runs.wait(thread, bad["assistant_id"], input=_claim(rows[3]), raise_error=False)
+        assert "{verdict}" in failed["__error__"]["message"], failed
+
     asyncio.run(scenario())

@@ -127,7 +127,7 @@ def test_blind_review_hides_the_verdict_and_refuses_accept(client: TestClient, w
     csrf = sign_in(client, blind=True)
     page = client.get(f"/runs/{RUN_ID}/review").text
     assert "hidden until you decide" in page
-    assert "confidence <b>" not in page and "accept the Judge" not in page
+    assert "confidence <b>" not in page and 'data-key="a"' not in page  # no accept button
     claim_id = current_claim(page)
     refused = decide(client, csrf, claim_id, "a")
     assert "not offered in blind review" in refused

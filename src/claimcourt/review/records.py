@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from claimcourt.display import one_line
+from claimcourt.review.policy import label_name
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import Review, Source
 
@@ -28,6 +30,21 @@ class Outcome:
 class Undone:
     review: Review
     state: ClaimState | None
+
+
+def outcome_said(outcome: Outcome, *, revealed: bool) -> str:
+    """What every face tells the person after a decision: what was saved and the Judge's verdict (the
+    reveal, after a decision made without it), and whether another session got there first."""
+    verb = "revised" if outcome.status == "revised" else "saved"
+    line = f"{verb} {one_line(outcome.claim_id)} → {label_name(outcome.review.label)}"
+    verdict = outcome.state.verdict
+    if verdict is not None and verdict.readable and verdict.label is not None:
+        line += f"; the Judge said {label_name(verdict.label)} at {verdict.confidence:.2f}"
+        if revealed:
+            line += " (revealed after your decision)"
+    if outcome.status == "decided_elsewhere":
+        line += "; decided meanwhile by another reviewer: yours is kept as a second opinion"
+    return line
 
 
 def judge_label(state: ClaimState) -> int | None:

@@ -11,10 +11,11 @@ from fastapi.responses import Response
 from claimcourt.display import one_line
 from claimcourt.errors import ClaimcourtError
 from claimcourt.review.policy import choice_for_key, help_lines, keys_for, label_for, rules_text
+from claimcourt.review.records import outcome_said
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.web.desks import OpenDesk
 from claimcourt.web.routes_session import claim_field, field, pages_of, posted, review_url, signed_in
-from claimcourt.web.views import claim_view, label_name, shown_parts
+from claimcourt.web.views import claim_view, shown_parts
 
 router = APIRouter()
 MAX_NOTE = 4000
@@ -94,18 +95,6 @@ async def review(request: Request, run_id: str) -> Response:
     )
 
 
-def _decided_message(state: ClaimState, label: int, blind: bool, status: str) -> str:
-    text = f"saved {one_line(state.claim_id)} → {label_name(label)}"
-    verdict = state.verdict
-    if verdict is not None and verdict.readable and verdict.label is not None:
-        text += f"; the Judge said {label_name(verdict.label)} at {verdict.confidence:.2f}"
-        if blind:
-            text += " (revealed after your decision)"
-    if status == "decided_elsewhere":
-        text += "; decided meanwhile by another reviewer: yours is kept as a second opinion"
-    return text
-
-
 @router.post("/runs/{run_id}/decide")
 async def decide(request: Request, run_id: str) -> Response:
     form = await posted(request)
@@ -147,7 +136,7 @@ async def decide(request: Request, run_id: str) -> Response:
             return pages.redirect(request, review_url(run_id))
         open_desk.leases.release(claim_id, reviewer)
     session.get("holding", {}).pop(run_id, None)  # decided: no longer on this reviewer's screen
-    pages.flash(request, _decided_message(state, outcome.review.label, hidden, outcome.status), "saved")
+    pages.flash(request, outcome_said(outcome, revealed=hidden), "saved")
     return pages.redirect(request, review_url(run_id))
 
 

@@ -14,7 +14,6 @@ from claimcourt.review.policy import (
     accept_refusal,
     decided_claims,
     filter_refusal,
-    label_name,
     needs_note,
 )
 from claimcourt.review.queries import (
@@ -30,6 +29,7 @@ from claimcourt.review.queries import (
     seen_by,
     stopped_at,
 )
+from claimcourt.review.records import outcome_said
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.store import Review
 
@@ -297,20 +297,7 @@ class Session:
         if outcome.status == "decided_elsewhere":
             self.summary.decided_elsewhere += 1
         await self.open(shown.claim_id, remember_back=False)
-        line = self._saved_line(outcome.status, outcome.review.label, shown.state, hidden)
-        return Said(line, "ok", outcome=outcome.status)
-
-    def _saved_line(self, status: str, label: int, state: ClaimState, hidden: bool) -> str:
-        verb = "revised" if status == "revised" else "saved"
-        line = f"✓ {verb} {state.claim_id} → {label_name(label)}"
-        verdict = state.verdict
-        if verdict is not None and verdict.readable and verdict.label is not None:
-            line += f" · the Judge said {label_name(verdict.label)} at {verdict.confidence:.2f}"
-            if hidden:
-                line += " (revealed after your decision)"
-        if status == "decided_elsewhere":
-            line += "   decided meanwhile by another session: yours is kept as a second opinion"
-        return line
+        return Said("✓ " + outcome_said(outcome, revealed=hidden), "ok", outcome=outcome.status)
 
     async def undo(self) -> tuple[Said, str | None]:
         """Undo this reviewer's latest decision in the run; (what to say, the claim to show then)."""

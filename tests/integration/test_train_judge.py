@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from safetensors.torch import load_file
 
 from claimcourt.config import HFSettings, Settings, TrainSettings
 from claimcourt.models.hf import HFBackend
@@ -154,6 +155,14 @@ def test_ctrl_c_checkpoints_and_a_rerun_resumes_at_that_step(tiny: TinyModels, t
     assert recorder.started_at == [(3, 6)]
     assert [s.step for s in recorder.steps] == [4, 5, 6]
     assert second.finished and second.card["training"]["resumed_from_step"] == 3
+    # The resumed run is the run that was never stopped: the same weights (the same float32 operations
+    # in the same order: 1e-6 leaves room only for a different summation order, none for a lost step).
+    whole = train_judge(settings, table, tmp_path / "whole")
+    resumed_weights = load_file(second.out / "adapter_model.safetensors")
+    whole_weights = load_file(whole.out / "adapter_model.safetensors")
+    assert resumed_weights.keys() == whole_weights.keys()
+    for name, value in whole_weights.items():
+        assert float((value - resumed_weights[name]).abs().max()) <= 1e-6, name
 
 
 def test_training_prompt_is_the_judges_inference_prompt(tiny: TinyModels) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-from transformers import PrinterCallback, Trainer, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
 from claimcourt.train.examples import Collator, Example
 from claimcourt.train.recipe import Recipe
@@ -36,7 +36,8 @@ class AnswerTrainer(Trainer):
 
 def with_lora(model: Any, recipe: Recipe) -> Any:
     """The base model ready for training: prepared for k-bit training when quantised (norms in float32,
-    input gradients, checkpointing), then LoRA on the recipe's modules."""
+    input gradients, checkpointing), then LoRA on the recipe's modules, initialised from the recipe's seed."""
+    set_seed(recipe.seed)
     if recipe.quantization != "none":
         model = prepare_model_for_kbit_training(
             model,

@@ -7,18 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from claimcourt.cli.common import (
-    ConfigOpt,
-    WorkspaceOpt,
-    console,
-    err_console,
-    progress_bar,
-    settings_from,
-    user_errors,
-)
+from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.cli.train_display import ENCODER_SIDES, JUDGE_SIDES, RichProgress, show_evaluation, stopped
 from claimcourt.display import as_text
 
 train_app = typer.Typer(
@@ -37,82 +28,17 @@ SourceColOpt = Annotated[
     str | None, typer.Option(help="Label-source column, human | silver (default: label_source where present).")
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an output folder train wrote before.")]
-GoldWeightOpt = Annotated[float | None, typer.Option(help="Weight of a human label against a silver one [5].")]
-HeldOutOpt = Annotated[float | None, typer.Option(help="Share of the table held out for the evaluation [0.1].")]
-SeedOpt = Annotated[int | None, typer.Option(help="Seed of the split and the training order [0].")]
+GoldWeightOpt = Annotated[float | None, typer.Option(help="Weight of a human label against a silver one (default: 5).")]
+HeldOutOpt = Annotated[
+    float | None, typer.Option(help="Share of the table held out for the evaluation (default: 0.1).")
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the split and the training order (default: 0).")]
 ThresholdOpt = Annotated[
     float | None,
-    typer.Option(min=0.0, max=1.0, help="Confidence threshold of the evaluation's coverage [the threshold setting]."),
+    typer.Option(
+        min=0.0, max=1.0, help="Confidence threshold of the evaluation's coverage (default: the threshold setting)."
+    ),
 ]
-
-
-class RichProgress:
-    """Draws a training run's progress: step of total, loss, tokens/s, time left."""
-
-    def __init__(self) -> None:
-        self.bar: Progress | None = None
-        self.task: TaskID | None = None
-
-    def phase(self, text: str) -> None:
-        console.print(as_text(f"{text}…"), highlight=False)
-
-    def started(self, step: int, total: int) -> None:
-        if step:
-            console.print(f"resuming at step {step} of {total}", highlight=False)
-        self.bar = progress_bar(
-            "training",
-            TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-        )
-        self.bar.start()
-        self.task = self.bar.add_task("training", total=total, completed=step, loss="…", rate="")
-
-    def stepped(self, report: Any) -> None:
-        if self.bar is None or self.task is None:
-            return
-        loss = f"{report.loss:.4f}" if report.loss is not None else "…"
-        rate = f"{report.tokens_per_s:,.0f} tok/s" if report.tokens_per_s > 0 else ""
-        self.bar.update(self.task, completed=report.step, loss=loss, rate=rate)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-
-JUDGE_SIDES = {"adapter": "adapter on", "base": "base (adapter off)"}
-ENCODER_SIDES = {"fine_tuned": "fine-tuned encoder", "frozen": "frozen encoder"}
-
-
-def stopped(reason: str | None, step: int, total: int, checkpoint: Path | None, *, interrupted: bool) -> None:
-    """A run stopped before its last step: where its checkpoint is, how to go on; exit 130 after Ctrl-C."""
-    err_console.print(
-        as_text(
-            f"{reason or 'stopped'} at step {step} of {total}; the checkpoint is in {checkpoint}: run the same "
-            "command again to resume"
-        ),
-        highlight=False,
-        soft_wrap=True,
-    )
-    raise typer.Exit(130 if interrupted else 0)
-
-
-def show_evaluation(evaluation: dict[str, dict[str, Any]], order: list[str], *, labels: dict[str, str]) -> None:
-    if not evaluation:
-        console.print("no held-out claims: nothing evaluated (set --held-out above 0)", highlight=False)
-        return
-    sides = list(evaluation)
-    table = Table(title=f"held-out evaluation ({evaluation[sides[0]]['n']} claims)", header_style="bold")
-    table.add_column("")
-    for side in sides:
-        table.add_column(labels.get(side, side), justify="right")
-    for key in order:
-        cells = [evaluation[s].get(key) for s in sides]
-        table.add_row(
-            key, *("n/a" if v is None or v != v else f"{v:.4f}" if isinstance(v, float) else str(v) for v in cells)
-        )
-    console.print(table)
 
 
 def _train_flags(**values: Any) -> dict[str, Any]:
@@ -125,31 +51,41 @@ def judge(
     *,
     out: Annotated[Path, typer.Option("--out", "-o", help="The adapter folder to write.")],
     overwrite: OverwriteOpt = False,
-    base_model: Annotated[str | None, typer.Option(help="Base model id or path [hf.judge_model].")] = None,
-    quantization: Annotated[str | None, typer.Option(help="auto | nf4 | fp4 | none [auto: nf4 on CUDA].")] = None,
-    compute_dtype: Annotated[str | None, typer.Option(help="auto | bfloat16 | float16 | float32 [auto].")] = None,
-    optim: Annotated[
-        str | None, typer.Option(help="Optimiser [auto: paged_adamw_8bit on CUDA, else adamw_torch].")
+    base_model: Annotated[str | None, typer.Option(help="Base model id or path (default: hf.judge_model).")] = None,
+    quantization: Annotated[
+        str | None, typer.Option(help="auto | nf4 | fp4 | none (default: auto, nf4 on CUDA).")
     ] = None,
-    gradient_checkpointing: Annotated[bool | None, typer.Option(help="Recompute activations [on].")] = None,
-    lora_r: Annotated[int | None, typer.Option(help="LoRA rank [16].")] = None,
-    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha [32].")] = None,
-    lora_dropout: Annotated[float | None, typer.Option(help="LoRA dropout [0.05].")] = None,
-    target_modules: Annotated[str | None, typer.Option(help="Comma-separated modules [q_proj,v_proj].")] = None,
-    epochs: Annotated[float | None, typer.Option(help="Epochs [1].")] = None,
+    compute_dtype: Annotated[
+        str | None, typer.Option(help="auto | bfloat16 | float16 | float32 (default: auto).")
+    ] = None,
+    optim: Annotated[
+        str | None, typer.Option(help="Optimiser (default: auto, paged_adamw_8bit on CUDA, else adamw_torch).")
+    ] = None,
+    gradient_checkpointing: Annotated[bool | None, typer.Option(help="Recompute activations (default: on).")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank (default: 16).")] = None,
+    lora_alpha: Annotated[int | None, typer.Option(help="LoRA alpha (default: 32).")] = None,
+    lora_dropout: Annotated[float | None, typer.Option(help="LoRA dropout (default: 0.05).")] = None,
+    target_modules: Annotated[
+        str | None, typer.Option(help="Comma-separated modules (default: q_proj,v_proj).")
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs (default: 1).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Claims per micro-batch [4].")] = None,
-    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimiser step [4].")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate [2e-4].")] = None,
-    lr_scheduler: Annotated[str | None, typer.Option(help="Schedule [cosine].")] = None,
-    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [50].")] = None,
-    claim_max_tokens: Annotated[int | None, typer.Option(help="Claim cut, tokens [hf.claim_max_tokens].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Claims per micro-batch (default: 4).")] = None,
+    grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimiser step (default: 4).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: 2e-4).")] = None,
+    lr_scheduler: Annotated[str | None, typer.Option(help="Schedule (default: cosine).")] = None,
+    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps (default: 50).")] = None,
+    claim_max_tokens: Annotated[
+        int | None, typer.Option(help="Claim cut, tokens (default: hf.claim_max_tokens).")
+    ] = None,
     gold_weight: GoldWeightOpt = None,
     held_out: HeldOutOpt = None,
     seed: SeedOpt = None,
-    save_steps: Annotated[int | None, typer.Option(help="A resumable checkpoint every this many steps [200].")] = None,
-    logging_steps: Annotated[int | None, typer.Option(help="Steps per loss reading [10].")] = None,
-    eval_batch_size: Annotated[int | None, typer.Option(help="Claims per evaluation pass [16].")] = None,
+    save_steps: Annotated[
+        int | None, typer.Option(help="A resumable checkpoint every this many steps (default: 200).")
+    ] = None,
+    logging_steps: Annotated[int | None, typer.Option(help="Steps per loss reading (default: 10).")] = None,
+    eval_batch_size: Annotated[int | None, typer.Option(help="Claims per evaluation pass (default: 16).")] = None,
     stop_after_steps: Annotated[
         int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
     ] = None,
@@ -228,18 +164,22 @@ def encoder(
     out: Annotated[Path, typer.Option("--out", "-o", help="The sentence-transformers folder to write.")],
     overwrite: OverwriteOpt = False,
     encoder_model: Annotated[
-        str | None, typer.Option(help="Encoder to start from, id or path [the profile's embedding_model].")
+        str | None, typer.Option(help="Encoder to start from, id or path (default: the profile's embedding_model).")
     ] = None,
-    epochs: Annotated[float | None, typer.Option(help="Epochs [1].")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Epochs (default: 1).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Claims per batch, both labels in each [16].")] = None,
-    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate [2e-5].")] = None,
-    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps [10].")] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Tokens of a claim read while training [the model's].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Claims per batch, both labels in each (default: 16).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: 2e-5).")] = None,
+    warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps (default: 10).")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Tokens of a claim read while training (default: the model's).")
+    ] = None,
     gold_weight: GoldWeightOpt = None,
     held_out: HeldOutOpt = None,
     seed: SeedOpt = None,
-    save_steps: Annotated[int | None, typer.Option(help="A resumable checkpoint every this many steps [200].")] = None,
+    save_steps: Annotated[
+        int | None, typer.Option(help="A resumable checkpoint every this many steps (default: 200).")
+    ] = None,
     stop_after_steps: Annotated[
         int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
     ] = None,

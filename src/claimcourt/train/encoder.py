@@ -129,21 +129,28 @@ def train_encoder(
     folders.out.mkdir(parents=True, exist_ok=True)
     model.save(str(folders.out))
 
-    evaluation: dict[str, Any] = {}
     if data.held_out:
         progress.phase(f"evaluating the offline Judge's classifier on {len(data.held_out)} held-out claims")
+    training = {"steps": state.global_step, "seconds_this_run": round(trained_s, 1), "rows_trained": len(rows)}
+    card = encoder_card(settings, base, folders.out, data, recipe, training)
+    write_card(folders.out, card)
+    folders.finish()
+    return EncoderOutcome(folders.out, True, state.global_step, state.max_steps, None, None, card)
 
-        def numbers(model: str) -> dict[str, Any]:
-            return offline_judge_numbers(
-                model,
-                data,
-                c=settings.offline.lr_c,
-                threshold=settings.threshold,
-                batch_size=settings.retrieval.batch_size,
-            )
 
-        evaluation = {"fine_tuned": numbers(str(folders.out)), "frozen": numbers(base)}
-    card = {
+def encoder_card(
+    settings: Settings, base: str, out: Path, data: TrainingData, recipe: dict[str, Any], training: dict[str, Any]
+) -> dict[str, Any]:
+    """The card, with the offline Judge's classifier on the held-out claims, fine-tuned against frozen."""
+    evaluation: dict[str, Any] = {}
+    if data.held_out:
+        numbers = {"c": settings.offline.lr_c, "threshold": settings.threshold}
+        batch = settings.retrieval.batch_size
+        evaluation = {
+            "fine_tuned": offline_judge_numbers(str(out), data, batch_size=batch, **numbers),
+            "frozen": offline_judge_numbers(base, data, batch_size=batch, **numbers),
+        }
+    return {
         "title": "claimcourt sentence encoder",
         "summary": f"`{base}` fine-tuned by `claimcourt train encoder` on labelled patent claims (green, CPC Y02).",
         "kind": "encoder",
@@ -156,13 +163,10 @@ def train_encoder(
         "recipe": recipe,
         "evaluation": evaluation,
         "evaluation_order": [*SHOWN, "n", "threshold"],
-        "training": {"steps": state.global_step, "seconds_this_run": round(trained_s, 1), "rows_trained": len(rows)},
+        "training": training,
         "usage": (
-            f"Set `offline.embedding_model` (or the active profile's) to `{folders.out}` and re-index: "
+            f"Set `offline.embedding_model` (or the active profile's) to `{out}` and re-index: "
             "`claimcourt index LABELLED.csv` (the store refuses vectors of a second model: use a fresh workspace "
             "or collection)."
         ),
     }
-    write_card(folders.out, card)
-    folders.finish()
-    return EncoderOutcome(folders.out, True, state.global_step, state.max_steps, None, None, card)

@@ -115,6 +115,7 @@ def test_a_blind_reviewers_claim_page_hides_the_verdict_and_others_labels_until_
 
 def test_exports_are_not_offered_during_a_blind_session(client: TestClient) -> None:
     sign_in(client, "bea", blind=True)
+    assert f"/runs/{RUN_ID}/export" not in client.get(f"/runs/{RUN_ID}/claims").text  # not even offered
     assert client.get(f"/runs/{RUN_ID}/export").status_code == 403
     download = client.get(f"/runs/{RUN_ID}/export/gold.csv")
     assert download.status_code == 403 and "blind" in download.text

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from claimcourt.display import one_line
 from claimcourt.errors import ClaimcourtError
-from claimcourt.review.policy import choice_for_key, help_lines, keys_for, label_for, rules_text
+from claimcourt.review.policy import choice_for_key, help_lines, key_for, keys_for, label_for, rules_text
 from claimcourt.review.records import outcome_said
 from claimcourt.state import ClaimState, HumanDecision, utc_now
 from claimcourt.web.desks import OpenDesk
@@ -80,7 +80,7 @@ async def review(request: Request, run_id: str) -> Response:
     holding = session.setdefault("holding", {})
     if state is None:
         holding.pop(run_id, None)
-        return pages.render(request, "review_done.html", **context)
+        return pages.render(request, "review_done.html", undo=key_for("undo"), **context)
     holding[run_id] = state.claim_id
     return pages.render(
         request,

@@ -9,3 +9,5 @@ from typing import Literal
 Profile = Literal["offline", "hf", "endpoint"]
 # The order in which waiting claims are shown to a person (see review.queries).
 Order = Literal["confidence", "file"]
+# The nodes a claim's thread may be forked before (see trace.fork).
+ForkPoint = Literal["advocate", "skeptic", "judge", "human_review", "finalize"]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.errors import RunStateError
-from claimcourt.review.agreement import Agreement, agreement_report
-from claimcourt.store import existing_store
+
+if TYPE_CHECKING:
+    from claimcourt.review.agreement import Agreement
 
 
 def agreement(
@@ -22,6 +23,9 @@ def agreement(
     config: ConfigOpt = None,
 ) -> None:
     """Cohen's kappa between reviewers, and between the Judge and the people, with counts."""
+    from claimcourt.review.agreement import agreement_report
+    from claimcourt.store import existing_store
+
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         store = existing_store(settings)

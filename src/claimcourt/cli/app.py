@@ -2,26 +2,61 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import importlib
+from typing import Annotated, Any
 
 import typer
+from typer import _click as click  # the click that typer vendors (0.29): its groups and commands are these
+from typer.core import TyperGroup
 
 from claimcourt import __version__
-from claimcourt.cli.agreement import agreement
-from claimcourt.cli.calibrate import calibrate
 from claimcourt.cli.common import unexpected_error
-from claimcourt.cli.demo import demo
-from claimcourt.cli.eval import eval_results
-from claimcourt.cli.export import export
-from claimcourt.cli.index import index
-from claimcourt.cli.pending import pending
-from claimcourt.cli.review import review
-from claimcourt.cli.run import run
-from claimcourt.cli.runs import runs
-from claimcourt.cli.selection import select
-from claimcourt.cli.serve import serve
-from claimcourt.cli.trace import trace
-from claimcourt.cli.train import train_app
+
+# The commands, in the order --help lists them: "name": "module:attribute" (a function, or a Typer of
+# subcommands). A command's module loads only when it runs or is listed, so `claimcourt run ...` never
+# pays for `serve`'s imports, nor a mistyped option for anything but its own command.
+COMMANDS: dict[str, str] = {
+    "demo": "claimcourt.cli.demo:demo",
+    "index": "claimcourt.cli.index:index",
+    "run": "claimcourt.cli.run:run",
+    "review": "claimcourt.cli.review:review",
+    "pending": "claimcourt.cli.pending:pending",
+    "export": "claimcourt.cli.export:export",
+    "agreement": "claimcourt.cli.agreement:agreement",
+    "eval": "claimcourt.cli.eval:eval_results",
+    "calibrate": "claimcourt.cli.calibrate:calibrate",
+    "select": "claimcourt.cli.selection:select",
+    "runs": "claimcourt.cli.runs:runs",
+    "trace": "claimcourt.cli.trace:trace",
+    "serve": "claimcourt.cli.serve:serve",
+    "train": "claimcourt.cli.train:train_app",
+}
+
+
+class LazyCommands(TyperGroup):
+    """The top-level group: builds a command from `COMMANDS` the first time it is asked for."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._built: dict[str, click.Command] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        if cmd_name not in self._built:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            target = getattr(importlib.import_module(module), attribute)
+            if isinstance(target, typer.Typer):
+                self._built[cmd_name] = typer.main.get_group(target)
+            else:  # a function: typer builds one command from a Typer holding only it
+                holder = typer.Typer()
+                holder.command(name=cmd_name)(target)
+                self._built[cmd_name] = typer.main.get_command(holder)
+        return self._built[cmd_name]
+
 
 app = typer.Typer(
     name="claimcourt",
@@ -30,6 +65,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=LazyCommands,
 )
 
 
@@ -46,22 +82,6 @@ def options(
     ] = False,
 ) -> None:
     """Label patent claims as green technology (CPC Y02) by debate."""
-
-
-app.command()(demo)
-app.command()(index)
-app.command()(run)
-app.command()(review)
-app.command()(pending)
-app.command()(export)
-app.command()(agreement)
-app.command(name="eval")(eval_results)
-app.command()(calibrate)
-app.command()(select)
-app.command()(runs)
-app.command()(trace)
-app.command()(serve)
-app.add_typer(train_app)
 
 
 def main() -> None:

@@ -5,22 +5,25 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
 from claimcourt.errors import InputError, RunStateError
-from claimcourt.eval.calibration_set import CalibrationSet, from_gold, from_runs, require_claims
-from claimcourt.eval.calibrations import check_name, default_name, save_calibration
-from claimcourt.eval.data import load_eval_set, read_gold
-from claimcourt.eval.guarantee import GuaranteedThreshold, choose_threshold
-from claimcourt.store import existing_store
+
+if TYPE_CHECKING:  # numpy and the evaluation load when a threshold is chosen, not for --help
+    from claimcourt.eval.calibration_set import CalibrationSet
+    from claimcourt.eval.guarantee import GuaranteedThreshold
 
 JSON_KEYS = ("threshold", "alpha", "delta", "n", "coverage", "agreement", "agreement_bound")
 
 
 def gather(settings: Any, run_ids: list[str], results: Path | None, gold: Path | None) -> CalibrationSet:
+    from claimcourt.eval.calibration_set import from_gold, from_runs
+    from claimcourt.eval.data import load_eval_set, read_gold
+    from claimcourt.store import existing_store
+
     if run_ids and (results or gold):
         raise InputError("give either --run-id (people's decisions) or --results with --gold, not both")
     if results is not None or gold is not None:
@@ -97,6 +100,10 @@ def calibrate(
 ) -> None:
     """Choose the threshold so that auto-decided labels agree with people at least 1 - alpha of the time,
     with confidence 1 - delta (fixed-sequence testing, Clopper-Pearson)."""
+    from claimcourt.eval.calibration_set import require_claims
+    from claimcourt.eval.calibrations import check_name, default_name, save_calibration
+    from claimcourt.eval.guarantee import choose_threshold
+
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         chosen_name = check_name(name) if name is not None else default_name()

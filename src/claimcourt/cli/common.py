@@ -7,16 +7,20 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from claimcourt.config import Profile, Settings, load_settings
 from claimcourt.display import as_text
 from claimcourt.errors import ClaimcourtError
+from claimcourt.extras import extra_for, missing
+from claimcourt.vocab import Profile
+
+if TYPE_CHECKING:  # the settings (pydantic models) load when a command runs, not for --help
+    from claimcourt.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -62,6 +66,8 @@ def progress_bar(label: str, *extra: ProgressColumn) -> Progress:
 
 
 def settings_from(*, workspace: Path | None, config: Path | None, profile: str | None = None, **flags: Any) -> Settings:
+    from claimcourt.config import load_settings
+
     return load_settings(config_file=config, overrides={"workspace": workspace, "profile": profile, **flags})
 
 
@@ -92,6 +98,13 @@ def unexpected_error(exc: Exception) -> int:
     traceback); its exit code. CLAIMCOURT_DEBUG=1 lets the traceback through, for a bug report."""
     if os.environ.get("CLAIMCOURT_DEBUG") == "1":
         raise exc
+    if isinstance(exc, ModuleNotFoundError) and (extra := extra_for(exc.name)) is not None:
+        # An optional part reached without its extra, on a path that did not check first.
+        error = missing(extra, "this command", exc.name)
+        err_console.print(
+            Text("error:", style="bold red") + as_text(f" {error.message}"), highlight=False, soft_wrap=True
+        )
+        return error.exit_code
     first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
     line = Text("error:", style="bold red") + as_text(
         f" {type(exc).__name__}{': ' + first if first else ''} (unexpected: run again with CLAIMCOURT_DEBUG=1 "

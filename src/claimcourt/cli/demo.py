@@ -9,8 +9,6 @@ import typer
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.cli.index import show_report
 from claimcourt.cli.run import execute_run, show_summary
-from claimcourt.deps import build_deps
-from claimcourt.retrieval.indexing import index_file
 
 DEMO_RUN_ID = "demo"
 
@@ -26,6 +24,9 @@ def demo(
     config: ConfigOpt = None,
 ) -> None:
     """Index the bundled labelled claims and debate the bundled batch, offline, on the CPU."""
+    from claimcourt.deps import build_deps
+    from claimcourt.retrieval.indexing import index_file
+
     with user_errors():
         settings = settings_from(workspace=workspace, config=config, profile="offline")
         console.rule("[bold]1. index the example labelled claims")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -11,14 +11,17 @@ from rich.table import Table
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
 from claimcourt.display import as_text, markup
 from claimcourt.errors import InputError
-from claimcourt.eval.data import load_eval_set, read_gold
-from claimcourt.eval.evaluate import HEADLINE, Evaluation, evaluate
-from claimcourt.eval.report import Written, fmt, headline_value, left_out_notes, unique_names, write_outputs
-from claimcourt.eval.runinfo import run_threshold, stale_results
 from claimcourt.paths import check_output_dir
+
+if TYPE_CHECKING:  # numpy, sklearn and the plots load when results are evaluated, not for --help
+    from claimcourt.eval.evaluate import Evaluation
+    from claimcourt.eval.report import Written
 
 
 def show_evaluations(evaluations: list[Evaluation]) -> None:
+    from claimcourt.eval.evaluate import HEADLINE
+    from claimcourt.eval.report import fmt, headline_value, left_out_notes
+
     table = Table(title="evaluation against gold", header_style="bold")
     table.add_column("")
     for ev in evaluations:
@@ -124,6 +127,11 @@ def eval_results(
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate results against gold labels: accuracy, F1, kappa, calibration, coverage, threshold."""
+    from claimcourt.eval.data import load_eval_set, read_gold
+    from claimcourt.eval.evaluate import evaluate
+    from claimcourt.eval.report import unique_names, write_outputs
+    from claimcourt.eval.runinfo import run_threshold, stale_results
+
     with user_errors():
         if run_id is not None and len(results) > 1:
             raise InputError("--run-id names one run: give one results file with it")

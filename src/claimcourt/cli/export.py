@@ -11,10 +11,6 @@ import typer
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.cli.review import RunIdOpt
 from claimcourt.errors import RunStateError
-from claimcourt.review.desk import reconcile_run
-from claimcourt.review.export import check_output, export_gold, export_training
-from claimcourt.review.queries import choose_run
-from claimcourt.store import existing_store
 
 
 def export(
@@ -35,6 +31,11 @@ def export(
     config: ConfigOpt = None,
 ) -> None:
     """Write the final labels of a run with their provenance (who decided, what they saw, when)."""
+    from claimcourt.review.desk import reconcile_run
+    from claimcourt.review.export import check_output, export_gold, export_training
+    from claimcourt.review.queries import choose_run
+    from claimcourt.store import existing_store
+
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         check_output(output)

@@ -6,18 +6,20 @@ The options and what is printed around a fork live here, so that `cli/trace.py` 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
-from claimcourt.config import Settings
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import InputError
-from claimcourt.trace.claim_forks import Fork, claim_forks, fork_claim, replay_fork
-from claimcourt.trace.fork import ForkEdit, ForkPoint
-from claimcourt.trace.render import verdict_line
-from claimcourt.trace.replay import Trace, replay
+from claimcourt.vocab import ForkPoint
+
+if TYPE_CHECKING:  # the graph and the checkpoints load when a fork is made or read, not for --help
+    from claimcourt.config import Settings
+    from claimcourt.trace.claim_forks import Fork
+    from claimcourt.trace.fork import ForkEdit
+    from claimcourt.trace.replay import Trace
 
 ForkAtOpt = Annotated[
     ForkPoint | None,
@@ -43,6 +45,8 @@ ForkIdOpt = Annotated[str | None, typer.Option("--fork-id", help="Replay this fo
 def fork_edit(
     fork_at: str | None, drop_neighbour: list[str] | None, advocate: str | None, skeptic: str | None
 ) -> ForkEdit:
+    from claimcourt.trace.fork import ForkEdit
+
     edit = ForkEdit(drop_neighbours=tuple(drop_neighbour or ()), advocate=advocate, skeptic=skeptic)
     if fork_at is None and edit != ForkEdit():
         raise InputError("--drop-neighbour, --advocate-text and --skeptic-text edit a fork: give --fork-at NODE too")
@@ -53,6 +57,8 @@ def forked(
     settings: Settings, claim_id: str, *, run_id: str | None, fork_at: str | None, fork_id: str | None, edit: ForkEdit
 ) -> Fork:
     """The fork made now (--fork-at), or the one asked for (--fork-id)."""
+    from claimcourt.trace.claim_forks import fork_claim, replay_fork
+
     if fork_at is not None and fork_id is not None:
         raise InputError("give --fork-at (make a fork) or --fork-id (replay one), not both")
     if fork_id is not None:
@@ -65,6 +71,8 @@ def forked(
 
 
 def _verdict(trace: Trace) -> str:
+    from claimcourt.trace.render import verdict_line
+
     verdict = trace.state.verdict
     return verdict_line(verdict.model_dump(mode="json")) if verdict is not None else "no verdict"
 
@@ -86,6 +94,8 @@ def fork_outcome_line(fork: Fork) -> str | None:
 
 def fork_outcome(settings: Settings, fork: Fork) -> list[Text]:
     """The fork's verdict beside the claim's own."""
+    from claimcourt.trace.replay import replay
+
     own = asyncio.run(replay(settings, fork.trace.claim_id, run_id=fork.trace.run_id))
     again = f"claimcourt trace {one_line(fork.trace.claim_id)} --fork-id {one_line(fork.origin.thread_id)}"
     return [
@@ -97,6 +107,8 @@ def fork_outcome(settings: Settings, fork: Fork) -> list[Text]:
 
 def fork_list(settings: Settings, trace: Trace) -> list[Text]:
     """The forks made of this claim's thread, one line each (none: no line)."""
+    from claimcourt.trace.claim_forks import claim_forks
+
     forks = asyncio.run(claim_forks(settings, trace.claim_id, run_id=trace.run_id))
     lines = [Text(f"forks of this debate ({len(forks)}):", style="bold")] if forks else []
     for fork in forks:

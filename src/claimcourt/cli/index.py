@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,9 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.retrieval.indexing import IndexReport, index_file
+
+if TYPE_CHECKING:  # embeddings and Chroma load when a file is indexed, not for --help
+    from claimcourt.retrieval.indexing import IndexReport
 
 
 def show_report(report: IndexReport) -> None:
@@ -48,6 +50,8 @@ def index(
     chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Embed labelled claims into the workspace's vector store (idempotent: ids are keys)."""
+    from claimcourt.retrieval.indexing import index_file
+
     with user_errors():
         settings = settings_from(
             workspace=workspace, config=config, profile=profile, retrieval={"chroma_url": chroma_url}

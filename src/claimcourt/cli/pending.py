@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,9 +12,9 @@ from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_fro
 from claimcourt.cli.review import nothing_waiting
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import RunStateError
-from claimcourt.review.desk import reconcile_run
-from claimcourt.review.queries import confidence_key, run_summaries, waiting_in_order
-from claimcourt.store import Ledger, existing_store
+
+if TYPE_CHECKING:  # the store loads when the command runs; the desk (and the graph) only to reconcile
+    from claimcourt.store import Ledger
 
 
 def pending(
@@ -25,6 +25,8 @@ def pending(
     config: ConfigOpt = None,
 ) -> None:
     """List and count the claims waiting for a person, per run."""
+    from claimcourt.store import existing_store
+
     with user_errors():
         settings = settings_from(workspace=workspace, config=config)
         store = existing_store(settings)
@@ -34,12 +36,17 @@ def pending(
             if not ids:
                 nothing_waiting(settings, None)
             return
+        from claimcourt.review.queries import run_summaries
+
         ledger = store.ledger
         try:
             runs = run_summaries(ledger, run_id)
             # A decision killed half-way shows as waiting in the ledger until its thread is read.
-            if sum(asyncio.run(reconcile_run(settings, r["run_id"])) for r in runs if r["pending_review"]):
-                runs = run_summaries(ledger, run_id)
+            if any(r["pending_review"] for r in runs):
+                from claimcourt.review.desk import reconcile_run  # the graph loads only where claims wait
+
+                if sum(asyncio.run(reconcile_run(settings, r["run_id"])) for r in runs if r["pending_review"]):
+                    runs = run_summaries(ledger, run_id)
             if ids:
                 for run in runs:
                     for claim in ledger.claims(run["run_id"], status="pending_review"):
@@ -89,6 +96,8 @@ def show_runs(runs: list[dict[str, Any]]) -> None:
 
 
 def show_waiting_claims(ledger: Ledger, run_id: str) -> None:
+    from claimcourt.review.queries import confidence_key, waiting_in_order
+
     table = Table(title=f"waiting in run {run_id}, lowest confidence first", title_justify="left", header_style="bold")
     table.add_column("id", no_wrap=True)
     table.add_column("confidence", justify="right")

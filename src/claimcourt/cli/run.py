@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import TextColumn
@@ -21,12 +21,14 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.config import DEFAULT_WORKSPACE, Settings
-from claimcourt.deps import Deps
+from claimcourt.errors import DatabaseGoneError
 from claimcourt.paths import check_output_file
-from claimcourt.runner import Progress as RunProgress
-from claimcourt.runner import Runner, RunSummary, default_run_id
-from claimcourt.tables import ClaimTable
+
+if TYPE_CHECKING:  # the runner, the graph and the store load when a batch runs, not for --help
+    from claimcourt.config import Settings
+    from claimcourt.deps import Deps
+    from claimcourt.runner import Progress as RunProgress
+    from claimcourt.runner import RunSummary
 
 
 def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
@@ -76,7 +78,11 @@ def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
 
 
 def resume_command(settings: Settings, file: Path, run_id: str, output: Path | None) -> str:
-    """The command that picks a stopped run up where it stopped (with the settings it must keep)."""
+    """The command that picks a stopped run up where it stopped (with the settings it must keep; a
+    storage URL's password shown as ***, to be given again)."""
+    from claimcourt.config import DEFAULT_WORKSPACE, Settings
+    from claimcourt.urls import shown_url
+
     parts = ["claimcourt", "run", shlex.quote(str(file)), "--run-id", shlex.quote(run_id)]
     if settings.workspace != DEFAULT_WORKSPACE:
         parts += ["--workspace", shlex.quote(str(settings.workspace))]
@@ -90,6 +96,8 @@ def resume_command(settings: Settings, file: Path, run_id: str, output: Path | N
         parts += ["--audit-rate", str(settings.audit_rate)]
     if output is not None:
         parts += ["-o", shlex.quote(str(output))]
+    if settings.storage_url:
+        parts += ["--storage-url", shlex.quote(shown_url(settings.storage_url))]
     return " ".join(parts)
 
 
@@ -105,6 +113,9 @@ def execute_run(
     deps: Deps | None = None,
 ) -> RunSummary:
     """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
+    from claimcourt.runner import Runner
+    from claimcourt.tables import ClaimTable
+
     table = ClaimTable(file, id_col=id_col, text_col=text_col)
     if output is not None:
         check_output_file(output)  # before validating a large file, and long before its results are written
@@ -138,6 +149,9 @@ def execute_run(
                 soft_wrap=True,
             )
             raise typer.Exit(130) from None
+        except DatabaseGoneError as exc:
+            resume = resume_command(runner.settings, file, run_id, output)
+            raise DatabaseGoneError(f"{exc.message}. Once it is back, resume with: {resume}") from None
     return summary
 
 
@@ -182,6 +196,8 @@ def run(
     ] = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
+    from claimcourt.runner import default_run_id
+
     with user_errors():
         settings = settings_from(
             workspace=workspace,

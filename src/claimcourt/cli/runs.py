@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich import box
 from rich.table import Table
 
 from claimcourt.cli.common import ConfigOpt, StorageOpt, WorkspaceOpt, console, settings_from, user_errors
-from claimcourt.config import Settings
-from claimcourt.store import existing_store
+
+if TYPE_CHECKING:
+    from claimcourt.config import Settings
 
 RunsFormat = Literal["rich", "json"]
 
 
 def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     """One row per run, oldest first; counts are claims by where they stand."""
+    from claimcourt.store import existing_store
+
     store = existing_store(settings)
     if store is None:
         return []

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -20,11 +20,11 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
-from claimcourt.deps import build_deps
 from claimcourt.display import as_text, markup, one_line
-from claimcourt.eval.selection import OfflineJudgeScorer, Selection, select_uncertain, write_selection
 from claimcourt.paths import check_output_file
-from claimcourt.tables import ClaimTable
+
+if TYPE_CHECKING:  # the embedder and the offline Judge load when a pool is scored, not for --help
+    from claimcourt.eval.selection import Selection
 
 
 def show_selection(selection: Selection, output: Path, *, wanted: int, shown: int = 10) -> None:
@@ -73,6 +73,10 @@ def select(
     chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Pick the claims the offline Judge is least sure about (u = 1 - 2|p_green - 0.5|), highest first."""
+    from claimcourt.deps import build_deps
+    from claimcourt.eval.selection import OfflineJudgeScorer, select_uncertain, write_selection
+    from claimcourt.tables import ClaimTable
+
     with user_errors():
         settings = settings_from(
             workspace=workspace, config=config, profile="offline", retrieval={"chroma_url": chroma_url}

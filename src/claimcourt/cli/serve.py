@@ -10,7 +10,6 @@ import typer
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.errors import ConfigError, RunStateError
-from claimcourt.store import existing_store
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -47,9 +46,13 @@ def serve(
     config: ConfigOpt = None,
 ) -> None:
     """Serve the review page in a browser: several reviewers at once, each claim leased to one of them."""
-    from claimcourt.web.security import is_loopback
+    from claimcourt.extras import require
+    from claimcourt.store import existing_store
 
     with user_errors():
+        require("web", "claimcourt serve")
+        from claimcourt.web.security import is_loopback
+
         settings = settings_from(workspace=workspace, config=config)
         token = (token or "").strip() or None
         if not is_loopback(host) and token is None:
@@ -65,14 +68,9 @@ def serve(
                 store.ledger.run(run_id)
         finally:
             store.close()
-        try:
-            import fastapi  # noqa: F401
-            import jinja2  # noqa: F401
-            import multipart  # noqa: F401
-            import uvicorn
-        except ImportError as exc:
-            raise ConfigError(f"claimcourt serve needs the web extra: pip install 'claimcourt[web]' ({exc})") from exc
         sock = _bind(host, port)
+
+    import uvicorn
 
     from claimcourt.web.app import create_app
 

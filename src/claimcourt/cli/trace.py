@@ -11,7 +11,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -41,25 +41,15 @@ from claimcourt.cli.fork import (
     fork_outcome_line,
     forked,
 )
-from claimcourt.deps import build_deps
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
 from claimcourt.paths import check_output_file
-from claimcourt.review.policy import Situation, label_name, needs_note
-from claimcourt.review.records import judge_label
-from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
-from claimcourt.store import existing_store
-from claimcourt.trace.live import LiveTrace, claim_from_file, default_trace_run_id, require_text, text_claim_id
-from claimcourt.trace.render import (
-    format_duration,
-    header_panel,
-    markdown_report,
-    outcome_line,
-    step_panel,
-    verdict_line,
-)
-from claimcourt.trace.replay import Trace, replay
-from claimcourt.trace.steps import TraceStep
+
+if TYPE_CHECKING:  # the graph, the store and the models load when a trace runs, not for --help
+    from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
+    from claimcourt.trace.live import LiveTrace
+    from claimcourt.trace.replay import Trace
+    from claimcourt.trace.steps import TraceStep
 
 TraceFormat = Literal["rich", "json", "md"]
 
@@ -90,6 +80,8 @@ def _pause(ui: Console) -> None:
 
 def write_report(trace: Trace, *, format_: TraceFormat, output: Path | None) -> None:
     """JSON or markdown, to `output` or stdout (stdout then holds nothing else)."""
+    from claimcourt.trace.render import markdown_report
+
     text = json.dumps(trace.as_json(), indent=2, ensure_ascii=False) if format_ == "json" else markdown_report(trace)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +92,8 @@ def write_report(trace: Trace, *, format_: TraceFormat, output: Path | None) -> 
 
 
 def show_trace(trace: Trace, *, show_prompts: bool, step: bool, outcome: str | None = None) -> None:
+    from claimcourt.trace.render import header_panel, outcome_line, step_panel
+
     console.print(header_panel(trace))
     for index, one in enumerate(trace.steps, 1):
         console.print(step_panel(one, index, show_prompts=show_prompts))
@@ -110,6 +104,11 @@ def show_trace(trace: Trace, *, show_prompts: bool, step: bool, outcome: str | N
 
 def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, state: ClaimState) -> HumanDecision | None:
     """The inline review: 1 or 0 and an optional note; Enter (or end of input) leaves it waiting."""
+    from claimcourt.review.policy import Situation, label_name, needs_note
+    from claimcourt.review.records import judge_label
+    from claimcourt.state import HumanDecision
+    from claimcourt.trace.render import verdict_line
+
     verdict = state.verdict.model_dump(mode="json") if state.verdict else {}
     ui.print(
         Panel(
@@ -151,6 +150,8 @@ def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, stat
 
 def _live_source(text: str | None, claim_id: str | None, from_file: Path | None) -> tuple[str, str, str]:
     """(claim id, text, where it came from) of a claim to debate now."""
+    from claimcourt.trace.live import claim_from_file, require_text, text_claim_id
+
     if from_file is not None:
         if claim_id is None:
             raise InputError("--from needs --id: which claim of the file to debate")
@@ -199,6 +200,10 @@ def trace(
     fork_id: ForkIdOpt = None,
 ) -> None:
     """Follow one debate step by step: replay a stored claim, or debate --text / --from now."""
+    from claimcourt.deps import build_deps
+    from claimcourt.trace.live import LiveTrace, default_trace_run_id
+    from claimcourt.trace.replay import replay
+
     with user_errors():
         live = text is not None or from_file is not None
         if text is not None and from_file is not None:
@@ -270,6 +275,8 @@ def run_live(
     show_prompts: bool,
     reviewer: str | None,
 ) -> Trace:
+    from claimcourt.trace.render import format_duration, outcome_line, step_panel
+
     # With json/md, stdout holds only the report: progress and questions go to stderr.
     ui = console if format_ == "rich" else err_console
     shown = 0
@@ -330,6 +337,8 @@ def run_live(
 def stopped_message(live: LiveTrace) -> str:
     """What a stopped live trace left saved, and how to go on: read back from the ledger, so it says
     what the other commands will say."""
+    from claimcourt.store import existing_store
+
     store = existing_store(live.settings)
     stored = store.ledger.claim(live.run_id, live.claim_id) if store is not None else None
     if store is not None:

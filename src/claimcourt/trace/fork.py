@@ -13,14 +13,14 @@ time travel (`update_state` on a past checkpoint), on a thread of its own.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from claimcourt.errors import InputError, RunStateError
 from claimcourt.state import ClaimState
+from claimcourt.vocab import ForkPoint as ForkPoint  # defined where trace's --fork-at reads it cheaply
 
-ForkPoint = Literal["advocate", "skeptic", "judge", "human_review", "finalize"]
 FORK_POINTS: tuple[str, ...] = get_args(ForkPoint)
 # After these the debaters do not argue again, so an argument edited there is what the Judge reads.
 _AFTER_DEBATE = ("judge", "human_review", "finalize")

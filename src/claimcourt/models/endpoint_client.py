@@ -17,6 +17,7 @@ from typing import Any
 
 from claimcourt.config import EndpointSettings
 from claimcourt.errors import ConfigError, EndpointError
+from claimcourt.extras import missing
 from claimcourt.models.endpoint_logprobs import top_at_answer
 
 # The openai client refuses an empty key; servers started without --api-key ignore whatever is sent.
@@ -42,7 +43,7 @@ def _openai() -> Any:
     try:
         import openai
     except ImportError as exc:
-        raise ConfigError("the endpoint profile needs the openai package: pip install 'claimcourt[endpoint]'") from exc
+        raise missing("endpoint", "the endpoint profile", "openai") from exc
     return openai
 
 

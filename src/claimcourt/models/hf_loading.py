@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 
 from claimcourt.config import HFSettings
 from claimcourt.errors import BackendError, ConfigError
+from claimcourt.extras import require
 
 JUDGE_ADAPTER = "judge"
 DEBATER_ADAPTER = "debater"
@@ -145,10 +145,7 @@ def check_settings(settings: HFSettings) -> None:
                 f"hf.quantization = '{settings.quantization}' needs a CUDA GPU; on a CPU set "
                 "hf.quantization = 'none' (and hf.compute_dtype = 'float32')"
             )
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise BackendError(
-                f"hf.quantization = '{settings.quantization}' needs bitsandbytes: pip install 'claimcourt[gpu]'"
-            )
+        require("gpu", f"hf.quantization = '{settings.quantization}'")
 
 
 class ModelRegistry:

@@ -18,7 +18,7 @@ from typing import Any
 from claimcourt.deps import Deps
 from claimcourt.errors import ClaimcourtError, LeaseLostError
 from claimcourt.state import ClaimState
-from claimcourt.store import FINISHED, Store, state_from_values, thread_config, view
+from claimcourt.store import FINISHED, Store, connection_lost, state_from_values, thread_config, view
 from claimcourt.tables import ClaimRow
 from claimcourt.workers import Chunk
 
@@ -29,6 +29,8 @@ _COMMIT_EVERY = 256
 _COMMIT_AFTER_S = 1.0
 # A run stops when this many claims failed and they are the majority: a systematic fault, not a bad row.
 _ERROR_BREAKER = 20
+# A claim whose debate lost the database this many times (each time it came back) fails as an error.
+_OUTAGE_RETRIES = 3
 
 
 @dataclass
@@ -108,11 +110,7 @@ async def debate_chunks(
     fatal: list[BaseException] = []
     flush_timer: asyncio.TimerHandle | None = None
 
-    def flush() -> None:
-        nonlocal flush_timer
-        if flush_timer is not None:
-            flush_timer.cancel()
-            flush_timer = None
+    def record() -> None:
         with store.transaction():
             for item, error in unrecorded:
                 if isinstance(item, ClaimState):
@@ -123,7 +121,23 @@ async def debate_chunks(
                     summary.regained(claim_id)
                 else:
                     summary.lost(claim_id)
+
+    def flush() -> None:
+        nonlocal flush_timer
+        if flush_timer is not None:
+            flush_timer.cancel()
+            flush_timer = None
+        store.retrying(record)
         unrecorded.clear()
+
+    def flush_later() -> None:
+        # A timer's exception would only be logged (with a traceback): the run stops on it instead.
+        nonlocal flush_timer
+        flush_timer = None
+        try:
+            flush()
+        except ClaimcourtError as exc:
+            fatal.append(exc)
 
     def finished(status: str) -> None:
         nonlocal flush_timer
@@ -131,13 +145,26 @@ async def debate_chunks(
         if len(unrecorded) >= _COMMIT_EVERY:
             flush()
         elif flush_timer is None:
-            flush_timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, flush)
+            flush_timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, flush_later)
         if on_progress is not None:
             on_progress(progress)
 
+    async def debated(claim: ClaimRow, reconcile: bool) -> ClaimState:
+        """The claim's debate; where the database went away under it, once it is back (the store waits
+        for it, or says it is gone), carried on from the thread's last checkpoint."""
+        for _ in range(_OUTAGE_RETRIES):
+            try:
+                return await debate_claim(graph, deps, run_id, claim, reconcile=reconcile)
+            except Exception as exc:
+                if not connection_lost(exc):
+                    raise
+                store.db.query_one("SELECT 1")  # waits for the server (DatabaseGoneError if it stays away)
+                reconcile = True
+        return await debate_claim(graph, deps, run_id, claim, reconcile=True)
+
     async def debate(claim: ClaimRow, reconcile: bool) -> None:
         try:
-            state = await debate_claim(graph, deps, run_id, claim, reconcile=reconcile)
+            state = await debated(claim, reconcile)
             unrecorded.append((state, None))
             finished(state.decided_by or "queued")
         except LeaseLostError:

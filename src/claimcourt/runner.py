@@ -143,11 +143,16 @@ class Runner:
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
-            store.work.leave(run_id, worker_id)
-            write_results(store, run_id, csv_path, jsonl_path)
-            summary.counts = store.ledger.counts(run_id)
-            summary.batch_sizes = {"retrieve": self.deps.search.batch_mean_size}
-            store.close()
+            try:
+                # With the database gone nothing more can be written: what was committed stands, and
+                # the command run again picks up the rest and writes the results.
+                if store.db.gone is None:
+                    store.retrying(lambda: store.work.leave(run_id, worker_id))
+                    write_results(store, run_id, csv_path, jsonl_path)
+                    summary.counts = store.ledger.counts(run_id)
+                    summary.batch_sizes = {"retrieve": self.deps.search.batch_mean_size}
+            finally:
+                store.close()
         return summary
 
     async def _file_chunks(

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 
 from claimcourt.config import Settings
-from claimcourt.errors import RunStateError
+from claimcourt.errors import DatabaseGoneError, RunStateError
 from claimcourt.run_settings import recorded_settings
 from claimcourt.store import Store
 from claimcourt.tables import ClaimRow
@@ -59,7 +59,9 @@ async def leased_chunks(
     """Chunks leased to this worker until no claim of the run is left queued (by anyone)."""
     poll_s = min(1.0, settings.worker_lease_s / 4)
     while True:
-        leased = store.work.take(run_id, worker_id, count=count, lease_s=settings.worker_lease_s)
+        leased = store.retrying(
+            lambda: store.work.take(run_id, worker_id, count=count, lease_s=settings.worker_lease_s)
+        )
         if leased:
             rows = [ClaimRow(row=c.seq, id=c.claim_id, text=c.text) for c in leased]
             prefetch(c.text for c in rows)
@@ -72,7 +74,11 @@ async def leased_chunks(
 
 
 async def beat(store: Store, run_id: str, worker_id: str, settings: Settings) -> None:
-    """Heartbeat until cancelled: three beats per lease length."""
+    """Heartbeat until cancelled: three beats per lease length. A database gone for good ends the beats
+    quietly: the run finds it gone at its next write and says so."""
     while True:
         await asyncio.sleep(settings.worker_lease_s / 3)
-        store.work.heartbeat(run_id, worker_id, lease_s=settings.worker_lease_s)
+        try:
+            store.retrying(lambda: store.work.heartbeat(run_id, worker_id, lease_s=settings.worker_lease_s))
+        except DatabaseGoneError:
+            return

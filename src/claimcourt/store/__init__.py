@@ -16,15 +16,16 @@ AsyncPostgresSaver, the checkpoints, in one database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from claimcourt.config import Settings
 from claimcourt.errors import ConfigError
 from claimcourt.store.checkpoints import checkpoints_path, move_sqlite_threads, open_checkpointer
-from claimcourt.store.db import Database
+from claimcourt.store.db import Database, connection_lost
 from claimcourt.store.ids import check_run_id, run_folder_name
 from claimcourt.store.leases import ReviewLeases
 from claimcourt.store.ledger import FINISHED, STATUSES, ClaimStatus, Ledger, LedgerClaim
@@ -53,6 +54,7 @@ __all__ = [
     "WorkLeases",
     "check_run_id",
     "claim_state",
+    "connection_lost",
     "existing_store",
     "new_worker_id",
     "open_checkpointer",
@@ -66,6 +68,9 @@ __all__ = [
     "view",
     "write_results",
 ]
+
+
+T = TypeVar("T")
 
 
 def ledger_path(settings: Settings) -> Path:
@@ -108,6 +113,10 @@ class Store:
         with self.db.transaction():
             yield
 
+    def retrying(self, transaction: Callable[[], T]) -> T:
+        """Run `transaction` (which opens its own) again if the database's connection went half-way."""
+        return self.db.retrying(transaction)
+
     def run_dir(self, run_id: str) -> Path:
         """The folder of a run's default results: one per run id, never shared, never outside runs/."""
         return Path(self.settings.workspace) / "runs" / run_folder_name(run_id)
@@ -125,7 +134,8 @@ class Store:
 def _connect(settings: Settings) -> Database:
     url = storage_url(settings)
     if url is not None:
-        return Database.postgres(url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+        # A server that comes back within a worker's lease finds the worker still at its claims.
+        return Database.postgres(url, busy_timeout_ms=settings.sqlite_busy_timeout_ms, outage_s=settings.worker_lease_s)
     return Database.sqlite(ledger_path(settings), busy_timeout_ms=settings.sqlite_busy_timeout_ms)
 
 

@@ -5,6 +5,7 @@ that database, so checkpoints, ledger and reviews live in one place."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
@@ -13,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from claimcourt.config import Settings
-from claimcourt.errors import LeaseLostError, StorageError
+from claimcourt.errors import DatabaseGoneError, LeaseLostError, StorageError
 from claimcourt.state import SERDE_ALLOWLIST
-from claimcourt.store.db import sqlite_pragmas
+from claimcourt.store.db import connection_lost, sqlite_pragmas
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 from claimcourt.urls import hidden_in, shown_url
 
 # How long a worker waits for another one that is creating LangGraph's checkpoint tables.
 _SETUP_WAIT_S = 300.0
+# Connections a worker's checkpoints use at once (one did before the pool; a few let a slow write not
+# hold up the others).
+_POOL_SIZE = 4
 
 
 def serializer() -> Any:
@@ -52,7 +56,7 @@ async def open_checkpointer(settings: Settings, *, fence: Fence | None = None) -
 
     url = storage_url(settings)
     if url is not None:
-        async with _postgres_saver(url, fence) as saver:
+        async with _postgres_saver(url, fence, settings.worker_lease_s) as saver:
             yield saver
         return
 
@@ -103,33 +107,66 @@ def _fenced(saver_class: Any, fence: Fence | None) -> Any:
 
 
 @asynccontextmanager
-async def _postgres_saver(url: str, fence: Fence | None) -> AsyncIterator[Any]:
+async def _postgres_saver(url: str, fence: Fence | None, outage_s: float) -> AsyncIterator[Any]:
+    """LangGraph's saver on a small connection pool rather than one connection: a connection the server
+    dropped (restarted, failed over) is checked and replaced before it is handed out again, and during
+    an outage a checkpoint waits up to `outage_s` for the server to come back."""
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg import Error as PsycopgError
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
     except ImportError as exc:
         raise StorageError("a Postgres storage_url needs: pip install 'claimcourt[postgres]'") from exc
+    _outage_reported_once(asyncio.get_running_loop())
+    pool: Any = AsyncConnectionPool(
+        url,
+        kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row, "connect_timeout": 10},
+        min_size=1,
+        max_size=_POOL_SIZE,
+        open=False,
+        check=AsyncConnectionPool.check_connection,
+        timeout=max(outage_s, 1.0),
+        reconnect_timeout=max(outage_s, 1.0),
+    )
     try:
-        manager = _fenced(AsyncPostgresSaver, fence).from_conn_string(url, serde=serializer())
-        saver = await manager.__aenter__()
+        await pool.open(wait=True, timeout=10)
     except PsycopgError as exc:
+        await pool.close()
         raise StorageError(
             f"storage_url {shown_url(url)}: cannot open the checkpoints ({hidden_in(str(exc), url)})"
         ) from exc
     try:
-        conn: Any = saver.conn  # from_conn_string gives one connection, not a pool
-        await _take_setup_lock(conn, url)
-        try:
-            await saver.setup()
-        except PsycopgError as exc:
-            raise StorageError(
-                f"storage_url {shown_url(url)}: cannot create the checkpoint tables ({hidden_in(str(exc), url)})"
-            ) from exc
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(4242002)")
+        saver = _fenced(AsyncPostgresSaver, fence)(pool, serde=serializer())
+        async with pool.connection() as conn:
+            await _take_setup_lock(conn, url)
+            try:
+                await saver.setup()
+            except PsycopgError as exc:
+                raise StorageError(
+                    f"storage_url {shown_url(url)}: cannot create the checkpoint tables ({hidden_in(str(exc), url)})"
+                ) from exc
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock(4242002)")
         yield saver
     finally:
-        await manager.__aexit__(None, None, None)
+        await pool.close(timeout=5)
+
+
+def _outage_reported_once(loop: asyncio.AbstractEventLoop) -> None:
+    """While the server is away, the driver logs each reconnection it tries, and LangGraph's checkpoint
+    writes still queued when the run stops end on the closed pool, which asyncio would report with a
+    traceback: the run already says in one line that the database went away, and how to resume."""
+    logging.getLogger("psycopg").addHandler(logging.NullHandler())
+    logging.getLogger("psycopg").propagate = False
+
+    def report(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if exc is not None and (connection_lost(exc) or isinstance(exc, DatabaseGoneError)):
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(report)
 
 
 async def _take_setup_lock(conn: Any, url: str) -> None:

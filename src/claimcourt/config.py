@@ -66,6 +66,9 @@ class OfflineSettings(_Section):
     # Inverse regularisation of the weighing of the briefs (`models.evidence`), fitted at index time.
     weighing_c: float = Field(1.0, gt=0.0)
     excerpt_chars: int = Field(160, ge=20)
+    # How much one person's decision weighs against one silver label when the Judge is fitted (the seeds
+    # fine-tuned with gold weighted 5x; benchmarks/learning_curve.py measures 1 against 5).
+    human_weight: float = Field(5.0, gt=0.0)
 
 
 class HFSettings(_Section):

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DecidedBy = Literal["judge", "pending_review", "human"]
 Role = Literal["advocate", "skeptic"]
+# Where a labelled claim's label comes from: the indexed (silver) file, or a person's decision in a run.
+PrecedentSource = Literal["silver", "human"]
 
 
 def utc_now() -> str:
@@ -37,6 +39,22 @@ class Neighbour(_Model):
     text: str
     label: int = Field(ge=0, le=1)
     similarity: float
+    # A person's decision outranks the silver label of the same claim (`retrieval.precedents`).
+    source: PrecedentSource = "silver"
+    reviewer: str | None = None
+    decided_in: str | None = None  # the run whose review decided it
+
+    @property
+    def provenance(self) -> str:
+        """How every view names a human precedent ('' for a silver one): the debaters cite it so too."""
+        if self.source != "human":
+            return ""
+        return f"human precedent, decided by {self.reviewer or 'a reviewer'} in run {self.decided_in or '?'}"
+
+    @property
+    def named(self) -> str:
+        """The id as briefs, prompts and views cite it: a human precedent says so."""
+        return f"{self.id} [{self.provenance}]" if self.provenance else self.id
 
 
 class Argument(_Model):
@@ -68,6 +86,10 @@ class Verdict(_Model):
     components: dict[str, float] = Field(default_factory=dict)
     prompt: str | None = None
     claim_truncated: bool = False
+    # Which fit of the offline Judge gave it (`claimcourt learn` makes a new one); None for other Judges.
+    judge_version: int | None = None
+    # Set when `learn --rejudge` gave this verdict to a claim that was waiting for a person.
+    rejudged: bool = False
 
     @classmethod
     def from_p_green(cls, p_green: float, **fields: Any) -> Verdict:

@@ -28,10 +28,10 @@ def _precedents(neighbours: list[Neighbour], label: int, excerpt_chars: int) -> 
     if not chosen:
         return "", []
     lines = [
-        f"\n  - {n.id} (similarity {n.similarity:.2f}): {_excerpt(n.text, excerpt_chars)}" for n in chosen[:_QUOTED]
+        f"\n  - {n.named} (similarity {n.similarity:.2f}): {_excerpt(n.text, excerpt_chars)}" for n in chosen[:_QUOTED]
     ]
     if len(chosen) > _QUOTED:
-        lines.append("\n  - also " + ", ".join(f"{n.id} ({n.similarity:.2f})" for n in chosen[_QUOTED:]))
+        lines.append("\n  - also " + ", ".join(f"{n.named} ({n.similarity:.2f})" for n in chosen[_QUOTED:]))
     return "".join(lines), [n.id for n in chosen]
 
 

@@ -152,7 +152,7 @@ class PromptRenderer:
 
     def _precedents(self, tokenizer: Any, neighbours: list[Neighbour], limit: int) -> str:
         cut = [self._truncate(tokenizer, evidence.one_line(n.text), limit)[0] for n in neighbours]
-        rows = [(n.label, n.id, n.similarity, text) for n, text in zip(neighbours, cut, strict=True)]
+        rows = [(n.label, n.named, n.similarity, text) for n, text in zip(neighbours, cut, strict=True)]
         return evidence.precedent_lines(rows)
 
     def _debate_context(self, tokenizer: Any, state: ClaimState) -> tuple[str, bool]:

@@ -44,9 +44,30 @@ def text_key(text: str) -> str:
 
 @dataclass(frozen=True)
 class StoredClaim:
+    """`label`: the indexed (silver) label, which a person's decision may outrank (`source`)."""
+
     id: str
     label: int
     text_key: str
+    source: str = "silver"
+
+
+def _silver_label(meta: dict[str, Any]) -> int:
+    """The label the indexed file gave (-1 in a human precedent's metadata: no silver label)."""
+    return int(meta.get("silver_label", meta["label"])) if meta.get("source") == "human" else int(meta["label"])
+
+
+def _neighbour(nid: str, meta: dict[str, Any], document: str | None, similarity: float) -> Neighbour:
+    human = meta.get("source") == "human"
+    return Neighbour(
+        id=nid,
+        text=document or "",
+        label=int(meta["label"]),
+        similarity=similarity,
+        source="human" if human else "silver",
+        reviewer=str(meta.get("reviewer") or "") or None if human else None,
+        decided_in=str(meta.get("run_id") or "") or None if human else None,
+    )
 
 
 class LabelledStore:
@@ -149,8 +170,26 @@ class LabelledStore:
         for start in range(0, len(ids), _READ_CHUNK):
             got = self._call("get", ids=list(ids[start : start + _READ_CHUNK]), include=["metadatas"])
             for claim_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-                found[claim_id] = StoredClaim(claim_id, int(meta["label"]), str(meta["text_key"]))
+                found[claim_id] = StoredClaim(
+                    claim_id, _silver_label(meta), str(meta["text_key"]), str(meta.get("source") or "silver")
+                )
         return found
+
+    def entries(self, ids: Sequence[str]) -> dict[str, tuple[dict[str, Any], str, np.ndarray]]:
+        """Stored claims by id: metadata, text and embedding (a precedent keeps the vector it has)."""
+        got = self._call("get", ids=list(ids), include=["metadatas", "documents", "embeddings"])
+        return {
+            i: (dict(meta), doc or "", np.asarray(vec, dtype=np.float32))
+            for i, meta, doc, vec in zip(got["ids"], got["metadatas"], got["documents"], got["embeddings"], strict=True)
+        }
+
+    def write_entry(self, claim_id: str, text: str, metadata: dict[str, Any], embedding: np.ndarray) -> None:
+        """One claim with exactly this metadata (a human precedent set or taken back)."""
+        self._call("upsert", ids=[claim_id], embeddings=embedding[None, :], documents=[text], metadatas=[metadata])
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if ids:
+            self._call("delete", ids=list(ids))
 
     def upsert(self, ids: Sequence[str], texts: Sequence[str], labels: Sequence[int], embeddings: np.ndarray) -> None:
         for start in range(0, len(ids), _WRITE_CHUNK):
@@ -167,17 +206,22 @@ class LabelledStore:
             )
 
     def relabel(self, ids: Sequence[str], labels: Sequence[int], keys: Sequence[str]) -> None:
-        """Change labels without re-embedding (the text did not change)."""
+        """Change silver labels without re-embedding (the text did not change). A claim a person decided
+        keeps the person's label; its silver label changes underneath."""
         for start in range(0, len(ids), _WRITE_CHUNK):
             stop = start + _WRITE_CHUNK
-            self._call(
-                "update",
-                ids=list(ids[start:stop]),
-                metadatas=[
-                    {"label": int(label), "text_key": key}
-                    for label, key in zip(labels[start:stop], keys[start:stop], strict=True)
-                ],
-            )
+            part = list(ids[start:stop])
+            current = self._call("get", ids=part, include=["metadatas"])
+            before = dict(zip(current["ids"], current["metadatas"], strict=True))
+            metadatas = []
+            for claim_id, label, key in zip(part, labels[start:stop], keys[start:stop], strict=True):
+                meta = dict(before.get(claim_id) or {})
+                if meta.get("source") == "human":
+                    meta["silver_label"] = int(label)
+                else:
+                    meta = {"label": int(label), "text_key": key}
+                metadatas.append(meta)
+            self._call("update", ids=part, metadatas=metadatas)
 
     def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
         """Every stored embedding with its label, for fitting the offline judge's classifier."""
@@ -194,19 +238,25 @@ class LabelledStore:
 
     def all_claims(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
         """Every stored claim: ids, texts, embeddings and labels (the offline Judge is fitted on them)."""
+        ids, texts, vectors, labels, _ = self.all_labelled()
+        return ids, texts, vectors, labels
+
+    def all_labelled(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """`all_claims` and each claim's metadata (which says whether a person decided it, and who)."""
         ids: list[str] = []
         texts: list[str] = []
         vectors: list[np.ndarray] = []
-        labels: list[int] = []
+        metas: list[dict[str, Any]] = []
         for offset in range(0, self.count(), _READ_CHUNK):
             got = self._call("get", include=["embeddings", "metadatas", "documents"], limit=_READ_CHUNK, offset=offset)
             ids.extend(got["ids"])
             texts.extend(doc or "" for doc in got["documents"])
             vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
-            labels.extend(int(meta["label"]) for meta in got["metadatas"])
+            metas.extend(dict(meta) for meta in got["metadatas"])
+        labels = np.asarray([int(meta["label"]) for meta in metas], dtype=np.int64)
         if not vectors:
-            return [], [], np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64)
-        return ids, texts, np.concatenate(vectors), np.asarray(labels, dtype=np.int64)
+            return [], [], np.zeros((0, 0), dtype=np.float32), labels, []
+        return ids, texts, np.concatenate(vectors), labels, metas
 
     def nearest(
         self,
@@ -253,9 +303,7 @@ class LabelledStore:
         ):
             if nid == claim_id or meta.get("text_key") == key:
                 continue
-            kept.append(
-                Neighbour(id=nid, text=document or "", label=int(meta["label"]), similarity=1.0 - float(distance))
-            )
+            kept.append(_neighbour(nid, meta, document, 1.0 - float(distance)))
             if len(kept) == k:
                 break
         return kept

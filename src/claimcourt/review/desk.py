@@ -16,14 +16,15 @@ holds: `review.records`.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack, contextmanager, suppress
 from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
+from claimcourt.review.learning import follow_decisions
 from claimcourt.review.policy import Choice, Situation, check_decision, recorded_shown, verdict_hidden
 from claimcourt.review.queries import WAITING, Order, in_order
 from claimcourt.review.records import Outcome, Undone, judge_label, review_row
@@ -220,6 +221,14 @@ class ReviewDesk:
         return fixed
 
     # -- deciding ---------------------------------------------------------------------------------
+    @contextmanager
+    def _precedents_follow(self) -> Iterator[list[str]]:
+        """Entered before the decision's transaction: once it has committed, the claims the body names
+        get their human precedents in line (`review.learning`). Nothing follows a refused decision."""
+        touched: list[str] = []
+        yield touched
+        follow_decisions(self.state_store, self.deps.search, touched)
+
     def review_of(
         self,
         state: ClaimState,
@@ -259,7 +268,8 @@ class ReviewDesk:
         decision = HumanDecision.model_validate(decision)
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
-        with self.state_store.transaction():
+        with self._precedents_follow() as touched, self.state_store.transaction():
+            touched.append(claim_id)
             status = self.ledger.lock_claim(self.run_id, claim_id)
             if status is None:
                 raise RunStateError(f"claim '{claim_id}' is not in run '{self.run_id}'")
@@ -321,7 +331,8 @@ class ReviewDesk:
         forks the thread back to `human_review` (as undo does) and resumes it with the new one. A revision
         follows the reveal, so it is recorded as made with the verdict shown (`review.policy`)."""
         decision = HumanDecision.model_validate(decision)
-        with self.state_store.transaction():
+        with self._precedents_follow() as touched, self.state_store.transaction():
+            touched.append(claim_id)
             self.ledger.lock_claim(self.run_id, claim_id)
             mine = [
                 r for r in self.store.active(run_id=self.run_id, claim_id=claim_id) if r.reviewer == decision.reviewer
@@ -356,10 +367,11 @@ class ReviewDesk:
         """Undo this reviewer's latest decision in the run (from this session or an earlier one). A
         decision that finalised the thread forks the thread back to its `human_review` interrupt, so
         the claim waits again; a second opinion is only marked undone."""
-        with self.state_store.transaction():
+        with self._precedents_follow() as touched, self.state_store.transaction():
             review = self.store.last_active_by(reviewer, self.run_id)
             if review is None or review.review_id is None:
                 return None
+            touched.append(review.claim_id)
             self.ledger.lock_claim(self.run_id, review.claim_id)
             state: ClaimState | None = None
             if review.resumed_thread:

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from claimcourt.display import as_text, markup, one_line, visible
+from claimcourt.state import Neighbour
 from claimcourt.trace.replay import Trace
 from claimcourt.trace.steps import TraceStep
 
@@ -100,6 +101,13 @@ def _prompt_lines(step: TraceStep, show_prompts: bool) -> list[RenderableType]:
     return [Text(f"prompt{truncated}:", style="bold"), as_text(prompt, style="dim")]
 
 
+def precedent_label(neighbour: dict[str, Any]) -> str:
+    """A neighbour's label, and for a person's decision whose it is (`Neighbour.provenance`)."""
+    label = "green" if neighbour["label"] == 1 else "not green"
+    provenance = Neighbour.model_validate(neighbour).provenance
+    return f"{label} ({provenance})" if provenance else label
+
+
 def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
     out, node = step.output, step.node
     parts: list[RenderableType] = []
@@ -116,7 +124,7 @@ def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
             table.add_row(
                 str(n),
                 markup(str(neighbour["id"])),
-                "green" if neighbour["label"] == 1 else "not green",
+                precedent_label(neighbour),
                 f"{neighbour['similarity']:.3f}",
                 markup(excerpt(neighbour["text"])),
             )
@@ -243,7 +251,7 @@ def _md_step(step: TraceStep, index: int) -> list[str]:
         if neighbours:
             lines += ["| # | id | label | similarity | claim |", "|---:|---|---|---:|---|"]
             for n, nb in enumerate(neighbours, 1):
-                label = "green" if nb["label"] == 1 else "not green"
+                label = _md_cell(precedent_label(nb))
                 cells = [str(n), _md_cell(nb["id"]), label, f"{nb['similarity']:.3f}", _md_cell(excerpt(nb["text"]))]
                 lines.append("| " + " | ".join(cells) + " |")
         else:

@@ -82,6 +82,7 @@ def claim_view(state: ClaimState, *, show_verdict: bool) -> ClaimView:
         neighbours=[
             {
                 "id": one_line(n.id),
+                "provenance": one_line(n.provenance),
                 "label": n.label,
                 "name": label_name(n.label),
                 "similarity": n.similarity,

@@ -59,7 +59,7 @@ def neighbours_text(state: ClaimState, width: int = 200) -> Text:
         out.append(f"  {neighbour.similarity:.2f} ", style="bold")
         out.append(bar(max(0.0, neighbour.similarity), 5), style="cyan")
         out.append("  ")
-        out.append(one_line(neighbour.id), style="dim")
+        out.append(one_line(neighbour.named), style="bold magenta" if neighbour.provenance else "dim")
         out.append("  " + excerpt(one_line(neighbour.text), width))
     return out
 

@@ -106,3 +106,16 @@ def test_an_extras_module_missing_anywhere_names_its_extra(capsys: pytest.Captur
     assert (
         said == "error: this command needs the postgres extra (psycopg is not installed): pip install -e '.[postgres]'"
     )
+
+
+def test_hints_name_claimcourt_as_a_fresh_shell_can_run_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Started as .venv/bin/claimcourt with that folder off PATH (the environment not activated), the
+    commands the CLI suggests start with that path; on PATH, with the bare name."""
+    from claimcourt.cli.common import claimcourt_command
+
+    script = Path(sys.executable).with_name("claimcourt")
+    monkeypatch.setattr(sys, "argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert claimcourt_command() == str(script)
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")
+    assert claimcourt_command() == "claimcourt"

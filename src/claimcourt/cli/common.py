@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +66,19 @@ def progress_bar(label: str, *extra: ProgressColumn) -> Progress:
         console=console,
         transient=True,
     )
+
+
+def claimcourt_command() -> str:
+    """How to call claimcourt again from a fresh shell, for the commands a hint suggests: `claimcourt`
+    when that name on PATH is this program, else the path it was started by (`.venv/bin/claimcourt`
+    when the environment is not activated)."""
+    invoked = Path(sys.argv[0])
+    if invoked.name != "claimcourt":  # python -m claimcourt.cli.app, or a test's runner
+        return "claimcourt"
+    found = shutil.which("claimcourt")
+    if found is not None and Path(found).resolve() == invoked.resolve():
+        return "claimcourt"
+    return shlex.quote(str(invoked))
 
 
 def settings_from(*, workspace: Path | None, config: Path | None, profile: str | None = None, **flags: Any) -> Settings:

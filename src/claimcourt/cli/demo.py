@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import shlex
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, claimcourt_command, console, settings_from, user_errors
 from claimcourt.cli.index import show_report
 from claimcourt.cli.run import execute_run, show_summary
 
@@ -42,3 +43,11 @@ def demo(
             deps=deps,
         )
         show_summary(summary, workspace)
+        command = claimcourt_command()
+        if command != "claimcourt":
+            console.print(
+                f"claimcourt is not on this shell's PATH: run the commands above as {command} ..., or activate "
+                f"its environment first (source {shlex.quote(str(Path(command).parent / 'activate'))}).",
+                highlight=False,
+                soft_wrap=True,
+            )

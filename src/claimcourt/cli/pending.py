@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
+from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, claimcourt_command, console, settings_from, user_errors
 from claimcourt.cli.review import nothing_waiting
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import RunStateError
@@ -60,7 +60,7 @@ def pending(
                 with_runs = sum(1 for r in runs if r["pending_review"])
                 console.print(
                     f"[bold]{waiting}[/] claim(s) wait for a person in {with_runs} run(s). "
-                    "Review them with: claimcourt review --run-id RUN",
+                    f"Review them with: {claimcourt_command()} review --run-id RUN",
                     highlight=False,
                 )
             else:

@@ -15,6 +15,7 @@ from claimcourt.cli.common import (
     ProfileOpt,
     StorageOpt,
     WorkspaceOpt,
+    claimcourt_command,
     console,
     err_console,
     progress_bar,
@@ -71,7 +72,8 @@ def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
     if counts.get("pending_review"):
         where = f" --workspace {shlex.quote(str(workspace))}" if workspace is not None else ""
         console.print(
-            f"Review the waiting claims with: claimcourt review --run-id {shlex.quote(summary.run_id)}{where}",
+            f"Review the waiting claims with: {claimcourt_command()} review --run-id "
+            f"{shlex.quote(summary.run_id)}{where}",
             highlight=False,
             soft_wrap=True,
         )
@@ -83,7 +85,7 @@ def resume_command(settings: Settings, file: Path, run_id: str, output: Path | N
     from claimcourt.config import DEFAULT_WORKSPACE, Settings
     from claimcourt.urls import shown_url
 
-    parts = ["claimcourt", "run", shlex.quote(str(file)), "--run-id", shlex.quote(run_id)]
+    parts = [claimcourt_command(), "run", shlex.quote(str(file)), "--run-id", shlex.quote(run_id)]
     if settings.workspace != DEFAULT_WORKSPACE:
         parts += ["--workspace", shlex.quote(str(settings.workspace))]
     if settings.profile != "offline":

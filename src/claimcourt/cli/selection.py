@@ -14,6 +14,7 @@ from claimcourt.cli.common import (
     ChromaUrlOpt,
     ConfigOpt,
     WorkspaceOpt,
+    claimcourt_command,
     console,
     err_console,
     progress_bar,
@@ -49,7 +50,7 @@ def show_selection(selection: Selection, output: Path, *, wanted: int, shown: in
     if len(picked) < wanted:
         reason = "the pool is smaller" if selection.pool_size < wanted else "the rest are near-duplicates"
         err_console.print(f"[yellow]only {len(picked)} of the {wanted} wanted claims:[/] {reason}", highlight=False)
-    console.print(as_text(f"Debate them with: claimcourt run {output}"), highlight=False)
+    console.print(as_text(f"Debate them with: {claimcourt_command()} run {output}"), highlight=False)
 
 
 def select(

@@ -46,6 +46,7 @@ class ServedReviews:
     """The review policy and the reviews table, for decisions resumed through the server."""
 
     settings: Settings
+    # The run a decision is recorded under when the claim's input names none.
     run_id: str
     blind: bool = False
 
@@ -65,8 +66,9 @@ class ServedReviews:
         from langgraph.config import get_config
 
         session = f"langgraph:{get_config()['configurable']['thread_id']}"
+        run_id = state.run_id or self.run_id  # the claim's own run, as its thread names it
         with open_store(self.settings) as store:
-            history = store.reviews.history(run_id=self.run_id, claim_id=state.claim_id)
+            history = store.reviews.history(run_id=run_id, claim_id=state.claim_id)
             # This node runs again if the run stopped after the decision was recorded: the same decision.
             recorded = _recorded(history, session, served.reviewer)
             if recorded is not None:
@@ -92,7 +94,7 @@ class ServedReviews:
                 review_row(
                     state,
                     decision,
-                    run_id=self.run_id,
+                    run_id=run_id,
                     session_id=session,
                     resumed=True,
                     source="server",

@@ -67,7 +67,9 @@ class ServedContext:
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="Judge confidence below this goes to a person (default: the settings')"
     )
-    run_id: str = Field("langgraph", min_length=1, description="the run the reviews of these claims are recorded under")
+    run_id: str = Field(
+        "langgraph", min_length=1, description="the run reviews are recorded under when a claim's input names none"
+    )
     blind: bool = Field(False, description="hide the Judge's verdict from the reviewer (blind review)")
 
     def prompts(self) -> RolePrompts:

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
@@ -15,6 +16,9 @@ from claimcourt.config import Settings
 from claimcourt.store import open_store
 from claimcourt.trace.replay import replay
 from tests.conftest import flat, read_csv, write_csv
+from tests.pg_support import postgres_server, postgres_url
+
+__all__ = ["postgres_server", "postgres_url"]
 
 # The offline Judge is deterministic for one input; the fork embeds the claim again, alone where the run
 # embedded it in a batch (padding), which moves float32 vectors by ~1e-6 and p_green by far less than this.
@@ -22,12 +26,22 @@ SAME = 1e-4
 
 
 def invoke(settings: Settings, *args: str):  # type: ignore[no-untyped-def]
-    return CliRunner().invoke(app, [*args, "-w", str(settings.workspace)])
+    env = {"CLAIMCOURT_STORAGE_URL": settings.storage_url} if settings.storage_url else None
+    return CliRunner().invoke(app, [*args, "-w", str(settings.workspace)], env=env)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stored(request: pytest.FixtureRequest, indexed_settings: Settings) -> Settings:
+    """The workspace's SQLite files, or one Postgres database (forks are found by checkpoint metadata)."""
+    if request.param == "sqlite":
+        return indexed_settings
+    return indexed_settings.model_copy(update={"storage_url": request.getfixturevalue("postgres_url")})
 
 
 def test_a_fork_before_judge_reweighs_without_the_removed_precedents(
-    indexed_settings: Settings, silver_batch_csv: Path, tmp_path: Path
+    stored: Settings, silver_batch_csv: Path, tmp_path: Path
 ) -> None:
+    indexed_settings = stored
     rows = read_csv(silver_batch_csv)[:2]
     ran = invoke(indexed_settings, "run", str(write_csv(tmp_path / "two.csv", rows)), "--run-id", "f1")
     assert ran.exit_code == 0, ran.output

@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from claimcourt.display import as_text
@@ -54,15 +63,30 @@ ChromaUrlOpt = Annotated[
 ]
 
 
-def progress_bar(label: str, *extra: ProgressColumn) -> Progress:
-    """The one look of a progress bar in this CLI: label, bar, n/total, extra columns, elapsed time.
-    Transient: it leaves the terminal to the summary that follows."""
+class RateColumn(ProgressColumn):
+    """Items a second, as rich estimates it over the last half minute; blank until it has a figure."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} {self.unit}" if speed else "", style="progress.data.speed")
+
+
+def progress_bar(label: str, *extra: ProgressColumn, rate: str | None = None, eta: bool = False) -> Progress:
+    """The one look of a progress bar in this CLI: label, bar, n/total, the rate (`rate` names its
+    unit), extra columns, elapsed time and, with `eta`, the time left. Transient: it leaves the
+    terminal to the summary that follows."""
     return Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *([RateColumn(rate)] if rate else []),
         *extra,
         TimeElapsedColumn(),
+        *([TextColumn("left"), TimeRemainingColumn()] if eta else []),
         console=console,
         transient=True,
     )

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.progress import TextColumn
 
 from claimcourt.cli.common import (
     ChromaUrlOpt,
@@ -56,11 +57,16 @@ def index(
         settings = settings_from(
             workspace=workspace, config=config, profile=profile, retrieval={"chroma_url": chroma_url}
         )
-        with progress_bar("embedding") as bar:
-            task = bar.add_task("index", total=None)
+        with progress_bar("indexing", TextColumn("{task.fields[stage]}"), rate="claims/s", eta=True) as bar:
+            task = bar.add_task("index", total=None, stage="reading the file")
+            stage_now = [""]
 
-            def advance(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+            def advance(stage: str, done: int, total: int) -> None:
+                if stage != stage_now[0]:  # a new stage: its own count, rate and time left
+                    stage_now[0] = stage
+                    bar.reset(task, total=total, completed=done, stage=stage)
+                else:
+                    bar.update(task, completed=done, total=total)
 
             report = index_file(
                 file, settings, id_col=id_col, text_col=text_col, label_col=label_col, on_progress=advance

@@ -127,8 +127,9 @@ def execute_run(
         "debating",
         TextColumn("{task.fields[rate]:.1f} claims/s"),
         TextColumn("review: {task.fields[review]}"),
+        eta=True,
     ) as bar:
-        task = bar.add_task("run", total=None, rate=0.0, review=0)
+        task = bar.add_task("run", total=min(rows, limit) if limit else rows, rate=0.0, review=0)
 
         def advance(progress: RunProgress) -> None:
             bar.update(

@@ -87,7 +87,7 @@ def select(
         check_output_file(target)
         total = table.validate()  # a bad row at the end stops us before the pool is embedded
         scorer = OfflineJudgeScorer(build_deps(settings))
-        with progress_bar("scoring the pool") as bar:
+        with progress_bar("scoring the pool", rate="claims/s", eta=True) as bar:
             task = bar.add_task("score", total=total)
             selection = select_uncertain(
                 table,

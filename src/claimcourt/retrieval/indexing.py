@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from claimcourt.config import Settings
 from claimcourt.deps import build_search
 from claimcourt.errors import StoreCorruptError
@@ -21,10 +23,14 @@ from claimcourt.models.offline import LinearClassifier, save_classifier
 from claimcourt.models.offline_fit import fit_weighing
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore, text_key
-from claimcourt.tables import ClaimTable
+from claimcourt.tables import ClaimRow, ClaimTable
 from claimcourt.workspace import WorkspacePaths
 
 CHUNK = 512
+# The stages `index_file` reports through `on_progress(stage, done, total)`, counted in claims.
+EMBEDDING = "embedding"
+FITTING = "fitting the offline Judge"
+IndexProgress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -48,13 +54,16 @@ def index_file(
     id_col: str | None = None,
     text_col: str | None = None,
     label_col: str | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: IndexProgress | None = None,
     search: NeighbourSearch | None = None,
 ) -> IndexReport:
-    """Index a CSV or Parquet file of labelled claims. `on_progress(done, total)` after each chunk.
+    """Index a CSV or Parquet file of labelled claims. `on_progress(stage, done, total)` as claims are
+    embedded (each batch), then as the offline Judge is fitted on the whole index.
     Pass `search` to reuse an embedder that is already loaded."""
+    progress = on_progress or _no_progress
     table = ClaimTable(path, id_col=id_col, text_col=text_col, label_col=label_col, with_labels=True)
     rows = table.validate()  # bad rows stop the job before anything is written
+    progress(EMBEDDING, 0, rows)
     search = search or build_search(settings)
     store = search.store
     report = IndexReport(file=str(path), rows=rows)
@@ -77,8 +86,11 @@ def index_file(
                 report.relabelled += 1
             else:
                 report.unchanged += 1
+        done += len(chunk) - len(to_embed)
+        progress(EMBEDDING, done, rows)
         if to_embed:
-            vectors = search.embedder.embed([c.text for c in to_embed])
+            vectors = _embed_counting(search, to_embed, settings.retrieval.batch_size, progress, done, rows)
+            done += len(to_embed)
             store.upsert(
                 [c.id for c in to_embed],
                 [c.text for c in to_embed],
@@ -91,10 +103,8 @@ def index_file(
                 [int(c.label or 0) for c in relabel],
                 [text_key(c.text) for c in relabel],
             )
-        done += len(chunk)
-        if on_progress is not None:
-            on_progress(done, rows)
     ids, texts, vectors, labels = store.all_claims()
+    progress(FITTING, 0, len(labels))
     offline = settings.offline
     classifier = LinearClassifier.fit(vectors, labels, c=offline.lr_c, embedding_model=store.embedding_model)
     weighing = fit_weighing(
@@ -112,7 +122,28 @@ def index_file(
     report.classifier_path = save_classifier(classifier, store, classifier_path, weighing)
     report.total = len(labels)
     report.green = int(labels.sum())
+    progress(FITTING, report.total, report.total)
     return report
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _embed_counting(
+    search: NeighbourSearch, claims: list[ClaimRow], batch: int, progress: IndexProgress, done: int, rows: int
+) -> np.ndarray:
+    """The claims' vectors, embedded a batch at a time so that progress moves with each batch (`done`
+    of the file's `rows` were counted before); longest texts first, as one call would order them, so
+    that batches pad no more than it would."""
+    order = sorted(range(len(claims)), key=lambda i: -len(claims[i].text))
+    vectors: list[np.ndarray] = [np.empty(0)] * len(claims)
+    for start in range(0, len(order), batch):
+        part = order[start : start + batch]
+        for i, vector in zip(part, search.embedder.embed([claims[i].text for i in part]), strict=True):
+            vectors[i] = vector
+        progress(EMBEDDING, done + start + len(part), rows)
+    return np.stack(vectors)
 
 
 def _set_aside_if_damaged(store: LabelledStore) -> str:

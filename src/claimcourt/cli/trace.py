@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from claimcourt.cli import fork as forks
 from claimcourt.cli.common import (
     ChromaUrlOpt,
     ConfigOpt,
@@ -27,19 +28,6 @@ from claimcourt.cli.common import (
     err_console,
     settings_from,
     user_errors,
-)
-from claimcourt.cli.fork import (
-    AdvocateTextOpt,
-    DropNeighbourOpt,
-    ForkAtOpt,
-    ForkIdOpt,
-    SkepticTextOpt,
-    fork_edit,
-    fork_header,
-    fork_list,
-    fork_outcome,
-    fork_outcome_line,
-    forked,
 )
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
@@ -193,11 +181,11 @@ def trace(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
     chroma_url: ChromaUrlOpt = None,
-    fork_at: ForkAtOpt = None,
-    drop_neighbour: DropNeighbourOpt = None,
-    advocate_text: AdvocateTextOpt = None,
-    skeptic_text: SkepticTextOpt = None,
-    fork_id: ForkIdOpt = None,
+    fork_at: forks.ForkAtOpt = None,
+    drop_neighbour: forks.DropNeighbourOpt = None,
+    advocate_text: forks.AdvocateTextOpt = None,
+    skeptic_text: forks.SkepticTextOpt = None,
+    fork_id: forks.ForkIdOpt = None,
 ) -> None:
     """Follow one debate step by step: replay a stored claim, or debate --text / --from now."""
     from claimcourt.deps import build_deps
@@ -219,17 +207,21 @@ def trace(
             if claim_id is None or not claim_id.strip():
                 raise InputError("give a CLAIM_ID to replay, or --text '...' (or --id ID --from FILE) to debate now")
             settings = settings_from(workspace=workspace, config=config, profile=profile)
-            edit = fork_edit(fork_at, drop_neighbour, advocate_text, skeptic_text)
+            edit = forks.fork_edit(fork_at, drop_neighbour, advocate_text, skeptic_text)
             fork = None
             if fork_at is not None or fork_id is not None:
-                fork = forked(settings, claim_id.strip(), run_id=run_id, fork_at=fork_at, fork_id=fork_id, edit=edit)
+                fork = forks.forked(
+                    settings, claim_id.strip(), run_id=run_id, fork_at=fork_at, fork_id=fork_id, edit=edit
+                )
             stored = fork.trace if fork is not None else asyncio.run(replay(settings, claim_id.strip(), run_id=run_id))
             if format_ == "rich":
                 if fork is not None:
-                    console.print(fork_header(fork))
-                outcome = fork_outcome_line(fork) if fork is not None else None
+                    console.print(forks.fork_header(fork))
+                outcome = forks.fork_outcome_line(fork) if fork is not None else None
                 show_trace(stored, show_prompts=show_prompts, step=step, outcome=outcome)
-                for line in fork_outcome(settings, fork) if fork is not None else fork_list(settings, stored):
+                for line in (
+                    forks.fork_outcome(settings, fork) if fork is not None else forks.fork_list(settings, stored)
+                ):
                     console.print(line, highlight=False, soft_wrap=True)
             else:
                 write_report(stored, format_=format_, output=output)

@@ -95,6 +95,8 @@ def select(
                 n=n,
                 diverse=diverse,
                 max_similarity=max_similarity,
+                # A chunk per embedding batch: the count moves with each batch, at no cost in speed.
+                chunk_size=settings.retrieval.batch_size,
                 on_progress=lambda done: bar.update(task, completed=done),
             )
         write_selection(target, selection)

@@ -173,3 +173,33 @@ def test_a_database_that_stays_away_stops_the_workers_in_one_line_and_a_rerun_co
         assert proc.returncode == 0, err[-3000:]
         assert "Traceback" not in err and PASSWORD not in out + err
     _every_claim_once(url, ids, outputs)
+
+
+def test_a_long_lived_connection_says_the_database_is_gone_then_carries_on_when_it_is_back(postgres: Postgres) -> None:
+    """The web page's store: a statement waits out the outage, fails in one line when it lasts, and the
+    next one after the server is back works (reconnecting, without a restart of the process)."""
+    from claimcourt.errors import DatabaseGoneError
+    from claimcourt.store.db import Database
+
+    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{postgres.port}/outage"
+    db = Database.postgres(url, busy_timeout_ms=1000, outage_s=1.0)
+    waits: list[str] = []
+    db.on_wait = waits.append
+    try:
+        db.execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+        postgres.crash()
+        with pytest.raises(DatabaseGoneError) as gone:
+            db.query("SELECT * FROM t")
+        assert PASSWORD not in str(gone.value)
+        assert f"the database postgresql://postgres:***@127.0.0.1:{postgres.port}/outage went away" in str(gone.value)
+        assert waits == [
+            f"the database postgresql://postgres:***@127.0.0.1:{postgres.port}/outage went away; reconnecting…"
+        ]
+        with pytest.raises(DatabaseGoneError):
+            db.execute("INSERT INTO t VALUES ('a')")  # at once, while it is still away
+        postgres.start()
+        with db.transaction():
+            db.execute("INSERT INTO t VALUES ('b')")
+        assert db.query("SELECT k FROM t") == [{"k": "b"}]
+    finally:
+        db.close()

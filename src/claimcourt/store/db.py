@@ -10,7 +10,8 @@ A Postgres server that goes away (restarted, failed over, the network lost) is r
 outside a transaction reconnects, with backoff, and runs again; a transaction whose connection went
 half-way raises ConnectionLostError (the server rolled it back) for its caller to run again
 (`retrying`). When the server stays away longer than `outage_s` (a worker's lease: by then its claims
-may be another's), DatabaseGoneError names it, and every later statement raises it at once.
+may be another's), DatabaseGoneError names it, and every later statement raises it after one quick
+attempt to reach the server (so a long-lived process carries on once it is back).
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class Database:
         self._depth = 0
         self._reconnect = reconnect
         self.outage_s = outage_s
-        # Set once the server stayed away past outage_s: every later statement fails with it at once.
+        # Why, once the server stayed away past outage_s (see `_back_yet`).
         self.gone: str | None = None
 
     # -- construction -----------------------------------------------------------------------------
@@ -139,7 +140,7 @@ class Database:
         every write here sets a state, none adds to one without a key)."""
         while True:
             if self.gone is not None:
-                raise DatabaseGoneError(self.gone)
+                self._back_yet()
             try:
                 return work(self._conn)
             except Exception as exc:
@@ -181,6 +182,20 @@ class Database:
                 self._conn.close()
             self._conn = conn
             return
+
+    def _back_yet(self) -> None:
+        """After the server stayed away: one attempt to reach it (a long-lived process, such as the web
+        page, carries on once it is back), else DatabaseGoneError at once."""
+        assert self._reconnect is not None and self.gone is not None
+        try:
+            conn = self._reconnect()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            raise DatabaseGoneError(self.gone) from exc
+        with suppress(Exception):
+            self._conn.close()
+        self._conn, self.gone = conn, None
 
     def retrying(self, transaction: Callable[[], T]) -> T:
         """`transaction()` (a function that opens its own transaction), run again when its connection

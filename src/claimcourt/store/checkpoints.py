@@ -15,6 +15,7 @@ from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.errors import DatabaseGoneError, LeaseLostError, StorageError
+from claimcourt.extras import missing
 from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import connection_lost, sqlite_pragmas
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
@@ -117,7 +118,7 @@ async def _postgres_saver(url: str, fence: Fence | None, outage_s: float) -> Asy
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
     except ImportError as exc:
-        raise StorageError("a Postgres storage_url needs: pip install 'claimcourt[postgres]'") from exc
+        raise missing("postgres", "a Postgres storage_url", exc.name) from exc
     _outage_reported_once(asyncio.get_running_loop())
     pool: Any = AsyncConnectionPool(
         url,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from claimcourt.errors import ConnectionLostError, DatabaseGoneError, StorageError, WorkspaceBusyError
+from claimcourt.extras import missing
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 
 Dialect = Literal["sqlite", "postgres"]
@@ -115,7 +116,7 @@ class Database:
             import psycopg
             from psycopg.rows import dict_row
         except ImportError as exc:
-            raise StorageError("a Postgres storage_url needs: pip install 'claimcourt[postgres]'") from exc
+            raise missing("postgres", "a Postgres storage_url", exc.name) from exc
 
         def connect() -> Any:
             conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from claimcourt.config import Settings
-from claimcourt.errors import BackendError, ConfigError
+from claimcourt.errors import ConfigError
+from claimcourt.extras import missing
 from claimcourt.models.offline import LinearClassifier
 from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
 from claimcourt.train.card import write_card
@@ -108,7 +109,7 @@ def train_encoder(
     try:  # sentence-transformers' trainer and datasets: only once training starts
         from claimcourt.train import encoder_trainer
     except ImportError as exc:
-        raise BackendError(f"train encoder needs {exc.name}: pip install 'claimcourt[train]'") from exc
+        raise missing("train", "train encoder", exc.name) from exc
 
     model = SentenceTransformerEmbedder(base).model
     if t.encoder_max_tokens is not None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from claimcourt.config import HFSettings, TrainSettings
 from claimcourt.errors import ConfigError
+from claimcourt.extras import missing
 from claimcourt.models.hf_loading import resolve
 
 
@@ -87,7 +88,7 @@ def resolve_recipe(train: TrainSettings, hf: HFSettings, machine: Machine) -> Re
     elif quantization != "none" and not machine.cuda:
         raise ConfigError(f"train.quantization = '{quantization}' {_GPU_ONLY}; use 'auto' or 'none'")
     elif quantization != "none" and not machine.bitsandbytes:
-        raise ConfigError(f"train.quantization = '{quantization}' needs bitsandbytes: pip install 'claimcourt[gpu]'")
+        raise missing("gpu", f"train.quantization = '{quantization}'", "bitsandbytes")
     dtype = train.compute_dtype
     if dtype == "auto":
         dtype = "bfloat16" if machine.cuda else "float32"

@@ -64,7 +64,7 @@ class Tmux:
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", "review")
 
-    def wait_for(self, text: str, timeout: float = 90) -> str:
+    def wait_for(self, text: str, timeout: float = 300) -> str:  # a bound for what never appears
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()

@@ -20,7 +20,7 @@ from tests.web_support import RUN_ID, SCRIPT_ID, web_ws
 
 __all__ = ["browsers", "web_ws"]
 pytestmark = pytest.mark.slow
-WAIT_S = 30
+WAIT_S = 120  # a bound for a page that never shows what is awaited, not for a slow one
 # Kept for people to look at (the report of the branch that added this names them).
 SCREENSHOT_COPIES = Path("/tmp")
 

@@ -80,7 +80,7 @@ class Server:
         self.log.seek(0)
         return self.log.read()
 
-    def _wait_for_address(self, timeout: float = 90) -> str:
+    def _wait_for_address(self, timeout: float = 300) -> str:  # a bound for a server that never starts
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = ADDRESS.search(self.output())

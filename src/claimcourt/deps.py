@@ -39,6 +39,8 @@ class Deps:
     backend: DebateBackend
     # None on the CLI's paths: the review desk applies the policy and records decisions there.
     review_gate: ReviewGate | None = None
+    # `learn --rejudge`: the verdict is marked as given to a claim that was waiting for a person.
+    rejudging: bool = False
 
     def deps(self) -> Deps:
         return self

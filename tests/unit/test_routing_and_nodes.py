@@ -24,6 +24,7 @@ class FakeDeps:
     threshold: float = 0.7
     audit_rate: float = 0.0
     audit_seed: int | None = None
+    rejudging: bool = False
 
     def deps(self) -> FakeDeps:
         return self

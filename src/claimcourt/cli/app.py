@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "agreement": "claimcourt.cli.agreement:agreement",
     "eval": "claimcourt.cli.eval:eval_results",
     "calibrate": "claimcourt.cli.calibrate:calibrate",
+    "learn": "claimcourt.cli.learn:learn",
     "select": "claimcourt.cli.selection:select",
     "runs": "claimcourt.cli.runs:runs",
     "trace": "claimcourt.cli.trace:trace",

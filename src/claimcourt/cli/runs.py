@@ -19,6 +19,7 @@ RunsFormat = Literal["rich", "json"]
 
 def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     """One row per run, oldest first; counts are claims by where they stand."""
+    from claimcourt.models.judge_version import versions_in_run
     from claimcourt.store import existing_store
 
     store = existing_store(settings)
@@ -27,6 +28,7 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     with store:
         rows = store.ledger.runs()
         workers = store.work.alive_counts(lease_s=settings.worker_lease_s)
+        versions = {row["run_id"]: versions_in_run(store.ledger, row["run_id"]) for row in rows}
     return [
         {
             "run_id": row["run_id"],
@@ -41,6 +43,7 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
             "not_run": row["queued"] or 0,
             "failed": row["error"] or 0,
             "workers_alive": workers.get(row["run_id"], 0),
+            "judge_versions": versions.get(row["run_id"], {}),
         }
         for row in rows
     ]
@@ -87,6 +90,9 @@ def runs(
         if extra:
             table.add_column("failed", justify="right", min_width=6)
             table.add_column("not run", justify="right", min_width=7)
+        versioned = any(s["judge_versions"] for s in summaries)
+        if versioned:
+            table.add_column("judged by")
         for s in summaries:
             cells = [
                 s["run_id"],
@@ -100,5 +106,7 @@ def runs(
                 cells.append(str(s["workers_alive"]))
             if extra:
                 cells += [f"[red]{s['failed']}[/]" if s["failed"] else "0", str(s["not_run"])]
+            if versioned:
+                cells.append(", ".join(f"{v} x{n}" for v, n in s["judge_versions"].items()))
             table.add_row(*cells)
         console.print(table)

@@ -108,14 +108,16 @@ class EvidenceWeighing:
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: np.ndarray, *, c: float, top_k: int) -> EvidenceWeighing:
+    def fit(
+        cls, features: np.ndarray, labels: np.ndarray, *, c: float, top_k: int, weights: np.ndarray | None = None
+    ) -> EvidenceWeighing:
         from sklearn.linear_model import LogisticRegression
 
         mean = features.mean(axis=0)
         scale = features.std(axis=0)
         scale = np.where(scale > 1e-9, scale, 1.0)  # a constant feature (no cue anywhere) carries no weight
         model = LogisticRegression(C=c, max_iter=2000)
-        model.fit((features - mean) / scale, labels)
+        model.fit((features - mean) / scale, labels, sample_weight=weights)
         return cls(model.coef_[0].astype(np.float64), float(model.intercept_[0]), mean, scale, len(labels), top_k)
 
     def to_json(self) -> dict[str, Any]:

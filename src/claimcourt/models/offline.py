@@ -22,6 +22,7 @@ from claimcourt.errors import IndexStateError
 from claimcourt.models.briefs import BACKEND_NAME, offline_brief
 from claimcourt.models.cues import is_weak_cue
 from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
+from claimcourt.models.judge_version import JudgeRecord, record_of
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts
@@ -46,7 +47,16 @@ class LinearClassifier:
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     @classmethod
-    def fit(cls, vectors: np.ndarray, labels: np.ndarray, *, c: float, embedding_model: str) -> LinearClassifier:
+    def fit(
+        cls,
+        vectors: np.ndarray,
+        labels: np.ndarray,
+        *,
+        c: float,
+        embedding_model: str,
+        weights: np.ndarray | None = None,
+    ) -> LinearClassifier:
+        """`weights`: per claim (a person's decision weighs `offline.human_weight` silver labels)."""
         from sklearn.linear_model import LogisticRegression
 
         if len(set(labels.tolist())) < 2:
@@ -54,11 +64,12 @@ class LinearClassifier:
             prior = (labels.mean() * len(labels) + 1) / (len(labels) + 2)
             return cls(np.zeros(vectors.shape[1]), math.log(prior / (1 - prior)), embedding_model, len(labels))
         model = LogisticRegression(C=c, max_iter=2000)
-        model.fit(vectors, labels)
+        model.fit(vectors, labels, sample_weight=weights)
         return cls(model.coef_[0].astype(np.float64), float(model.intercept_[0]), embedding_model, len(labels))
 
-    def to_json(self, evidence: EvidenceWeighing | None = None) -> str:
-        """The classifier, and the weighing of the briefs when there is one, as one JSON document."""
+    def to_json(self, evidence: EvidenceWeighing | None = None, record: JudgeRecord | None = None) -> str:
+        """The classifier, the weighing of the briefs when there is one, and the record of the fit (its
+        Judge version), as one JSON document."""
         payload: dict[str, object] = {
             "embedding_model": self.embedding_model,
             "n_train": self.n_train,
@@ -67,15 +78,17 @@ class LinearClassifier:
         }
         if evidence is not None:
             payload["evidence"] = evidence.to_json()
+        if record is not None:
+            payload["fit"] = record.to_json()
         return json.dumps(payload)
 
     @classmethod
     def from_json(cls, text: str) -> LinearClassifier:
         return judge_from_json(text)[0]
 
-    def save(self, path: Path, evidence: EvidenceWeighing | None = None) -> None:
+    def save(self, path: Path, evidence: EvidenceWeighing | None = None, record: JudgeRecord | None = None) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.to_json(evidence), encoding="utf-8")
+        tmp.write_text(self.to_json(evidence, record), encoding="utf-8")
         tmp.replace(path)  # atomic: a crash mid-write never leaves half a model
 
     @classmethod
@@ -101,29 +114,51 @@ def load_judge_file(path: Path) -> tuple[LinearClassifier, EvidenceWeighing | No
     return judge_from_json(path.read_text(encoding="utf-8"))
 
 
+def judge_text(store: LabelledStore, path: Path) -> str | None:
+    """The Judge's payload as stored (a file beside a folder store, the collection of a server); None
+    when nothing has been fitted yet."""
+    if store.is_server:
+        return store.load_judge()
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def current_record(store: LabelledStore, path: Path) -> JudgeRecord | None:
+    """The record of the Judge fitted now (None: none, or one fitted before versions: version 0)."""
+    text = judge_text(store, path)
+    return record_of(json.loads(text)) if text else None
+
+
 def save_classifier(
-    classifier: LinearClassifier, store: LabelledStore, path: Path, evidence: EvidenceWeighing | None = None
+    classifier: LinearClassifier,
+    store: LabelledStore,
+    path: Path,
+    evidence: EvidenceWeighing | None = None,
+    record: JudgeRecord | None = None,
 ) -> str:
     """A folder store keeps the classifier (and the weighing of the briefs) in a file beside it; a
     server keeps it with the collection, so that workers on other machines read it too. Returns where
     it went."""
     if store.is_server:
-        store.save_judge(classifier.to_json(evidence))
+        store.save_judge(classifier.to_json(evidence, record))
         return f"{store.where} (collection '{store.collection_name}')"
-    classifier.save(path, evidence)
+    classifier.save(path, evidence, record)
     return str(path)
 
 
-def load_judge(store: LabelledStore, path: Path) -> tuple[LinearClassifier, EvidenceWeighing | None]:
+def load_judge(
+    store: LabelledStore, path: Path
+) -> tuple[LinearClassifier, EvidenceWeighing | None, JudgeRecord | None]:
+    """The classifier, the weighing of the briefs, and the record of the fit (None before versions)."""
     if not store.is_server:
-        return load_judge_file(path)
+        classifier, evidence = load_judge_file(path)
+        return classifier, evidence, current_record(store, path)
     payload = store.load_judge()
     if payload is None:
         raise IndexStateError(
             f"{store.where}: the collection '{store.collection_name}' holds no offline judge's classifier; "
             "run `claimcourt index FILE` with this chroma_url first"
         )
-    return judge_from_json(payload)
+    return (*judge_from_json(payload), record_of(json.loads(payload)))
 
 
 def load_classifier(store: LabelledStore, path: Path) -> LinearClassifier:
@@ -166,11 +201,12 @@ class OfflineBackend:
         self.classifier_path = classifier_path
         self._classifier: LinearClassifier | None = None
         self._evidence: EvidenceWeighing | None = None
+        self._record: JudgeRecord | None = None
 
     @property
     def classifier(self) -> LinearClassifier:
         if self._classifier is None:
-            classifier, self._evidence = load_judge(self.search.store, self.classifier_path)
+            classifier, self._evidence, self._record = load_judge(self.search.store, self.classifier_path)
             if classifier.embedding_model != self.search.embedder.name:
                 raise IndexStateError(
                     f"{self.classifier_path}: fitted on '{classifier.embedding_model}' embeddings, "
@@ -186,6 +222,22 @@ class OfflineBackend:
     def evidence(self) -> EvidenceWeighing | None:
         _ = self.classifier
         return self._evidence
+
+    @property
+    def record(self) -> JudgeRecord | None:
+        """The Judge version this backend judges with (loaded once: a refit mid-run is not mixed in)."""
+        _ = self.classifier
+        return self._record
+
+    @property
+    def version(self) -> int:
+        record = self.record
+        return record.version if record is not None else 0
+
+    def _recalibrated(self, p_green: float) -> float:
+        record = self.record
+        recal = record.recalibration if record is not None else None
+        return recal.apply(p_green) if recal is not None else p_green
 
     async def argue(self, role: Role, state: ClaimState) -> Argument:
         template = self.prompts.advocate if role == "advocate" else self.prompts.skeptic
@@ -212,10 +264,10 @@ class OfflineBackend:
         weighing = self.evidence
         if weighing is not None:
             features = brief_features(p_logreg, neighbours, advocate, skeptic)
-            return JudgeEstimate(weighing.p_green(features), p_knn, p_logreg, 0.0, features)
+            return JudgeEstimate(self._recalibrated(weighing.p_green(features)), p_knn, p_logreg, 0.0, features)
         knn_share = self.settings.knn_weight if p_knn is not None else 0.0
         p_green = knn_share * (p_knn or 0.0) + (1.0 - knn_share) * p_logreg
-        return JudgeEstimate(p_green, p_knn, p_logreg, knn_share)
+        return JudgeEstimate(self._recalibrated(p_green), p_knn, p_logreg, knn_share)
 
     async def judge(self, state: ClaimState) -> Verdict:
         vector = await self.search.embedding(state.text)
@@ -232,12 +284,14 @@ class OfflineBackend:
                 rationale=self._weighed_rationale(state, estimate, weighing),
                 method="weighed briefs",
                 components=components,
+                judge_version=self.version,
             )
         return Verdict.from_p_green(
             estimate.p_green,
             rationale=self._rationale(state, estimate.p_green, estimate.p_knn, estimate.p_logreg, estimate.knn_share),
             method="knn+logreg",
             components=components,
+            judge_version=self.version,
         )
 
     def _weighed_rationale(self, state: ClaimState, estimate: JudgeEstimate, weighing: EvidenceWeighing) -> str:

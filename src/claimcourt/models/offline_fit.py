@@ -29,12 +29,16 @@ _FOLDS = 5
 _QUERY_CHUNK = 512
 
 
-def _out_of_fold(vectors: np.ndarray, labels: np.ndarray, *, c: float, embedding_model: str, seed: int) -> np.ndarray:
+def _out_of_fold(
+    vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, *, c: float, embedding_model: str, seed: int
+) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     p = np.zeros(len(labels), dtype=np.float64)
     for train, held in StratifiedKFold(_FOLDS, shuffle=True, random_state=seed).split(vectors, labels):
-        model = LinearClassifier.fit(vectors[train], labels[train], c=c, embedding_model=embedding_model)
+        model = LinearClassifier.fit(
+            vectors[train], labels[train], c=c, embedding_model=embedding_model, weights=weights[train]
+        )
         p[held] = [model.p_green(v) for v in vectors[held]]
     return p
 
@@ -76,13 +80,49 @@ def fit_weighing(
     seed: int = 0,
 ) -> EvidenceWeighing | None:
     """The weighing of the briefs, or None when the index is too small or one-sided to learn it."""
+    fitted = fit_weighed(
+        ids,
+        texts,
+        vectors,
+        labels,
+        np.ones(len(labels)),
+        c=c,
+        weighing_c=weighing_c,
+        top_k=top_k,
+        excerpt_chars=excerpt_chars,
+        embedding_model=embedding_model,
+        seed=seed,
+    )
+    return fitted[0] if fitted is not None else None
+
+
+def fit_weighed(
+    ids: Sequence[str],
+    texts: Sequence[str],
+    vectors: np.ndarray,
+    labels: np.ndarray,
+    weights: np.ndarray,
+    *,
+    c: float,
+    weighing_c: float,
+    top_k: int,
+    excerpt_chars: int,
+    embedding_model: str,
+    seed: int = 0,
+    keep: np.ndarray | None = None,
+) -> tuple[EvidenceWeighing, np.ndarray, np.ndarray] | None:
+    """`fit_weighing` with a weight per claim; also returns the rows it debated and their features
+    (the classifier's part out of fold), so `learn` can see how the Judge does on claims it was not
+    fitted on. `keep`: rows always debated, whatever the sampling of a large index (people's decisions)."""
     if min(int(labels.sum()), int(len(labels) - labels.sum())) < MIN_PER_LABEL:
         return None
     rng = np.random.default_rng(seed)
     rows = np.arange(len(labels))
     if len(rows) > MAX_FIT_CLAIMS:
         rows = np.sort(rng.choice(rows, size=MAX_FIT_CLAIMS, replace=False))
-    p_oof = _out_of_fold(vectors[rows], labels[rows], c=c, embedding_model=embedding_model, seed=seed)
+        if keep is not None:
+            rows = np.union1d(rows, np.flatnonzero(keep))
+    p_oof = _out_of_fold(vectors[rows], labels[rows], weights[rows], c=c, embedding_model=embedding_model, seed=seed)
     features = []
     for row, p, neighbours in zip(
         rows, p_oof, _neighbours_within(rows, ids, texts, vectors, labels, top_k), strict=True
@@ -91,4 +131,6 @@ def fit_weighing(
         advocate = offline_brief("advocate", text, neighbours, excerpt_chars)
         skeptic = offline_brief("skeptic", text, neighbours, excerpt_chars)
         features.append(brief_features(float(p), neighbours, advocate, skeptic))
-    return EvidenceWeighing.fit(np.asarray(features), labels[rows], c=weighing_c, top_k=top_k)
+    matrix = np.asarray(features)
+    weighing = EvidenceWeighing.fit(matrix, labels[rows], c=weighing_c, top_k=top_k, weights=weights[rows])
+    return weighing, rows, matrix

@@ -15,6 +15,8 @@ async def judge_claim(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[s
     deps = runtime.context.deps()
     with timed("judge") as timing:
         verdict = await deps.backend.judge(state)
+    if deps.rejudging:
+        verdict = verdict.model_copy(update={"rejudged": True})
     audited = is_audited(deps.audit_seed, state.claim_id, deps.audit_rate)
     route, audit = route_with_audit(verdict, deps.threshold, audited=audited)
     return {

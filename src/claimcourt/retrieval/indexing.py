@@ -19,12 +19,10 @@ import numpy as np
 from claimcourt.config import Settings
 from claimcourt.deps import build_search
 from claimcourt.errors import StoreCorruptError
-from claimcourt.models.offline import LinearClassifier, save_classifier
-from claimcourt.models.offline_fit import fit_weighing
+from claimcourt.models.judge_fit import fit_judge
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore, text_key
 from claimcourt.tables import ClaimRow, ClaimTable
-from claimcourt.workspace import WorkspacePaths
 
 CHUNK = 512
 # The stages `index_file` reports through `on_progress(stage, done, total)`, counted in claims.
@@ -45,6 +43,7 @@ class IndexReport:
     green: int = 0
     classifier_path: str = ""
     set_aside: str = ""  # where a damaged store folder was moved before rebuilding
+    judge_version: int = 0
 
 
 def index_file(
@@ -103,25 +102,14 @@ def index_file(
                 [int(c.label or 0) for c in relabel],
                 [text_key(c.text) for c in relabel],
             )
-    ids, texts, vectors, labels = store.all_claims()
-    progress(FITTING, 0, len(labels))
-    offline = settings.offline
-    classifier = LinearClassifier.fit(vectors, labels, c=offline.lr_c, embedding_model=store.embedding_model)
-    weighing = fit_weighing(
-        ids,
-        texts,
-        vectors,
-        labels,
-        c=offline.lr_c,
-        weighing_c=offline.weighing_c,
-        top_k=settings.top_k,
-        excerpt_chars=offline.excerpt_chars,
-        embedding_model=store.embedding_model,
-    )
-    classifier_path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
-    report.classifier_path = save_classifier(classifier, store, classifier_path, weighing)
-    report.total = len(labels)
-    report.green = int(labels.sum())
+    # The people's decisions already in the store are fitted on too (`models.judge_fit`): a new index
+    # fit is the next Judge version, never a step back to silver alone.
+    progress(FITTING, 0, done)
+    fitted = fit_judge(settings, store, by="index")
+    report.classifier_path = fitted.where
+    report.judge_version = fitted.record.version
+    report.total = fitted.total
+    report.green = fitted.green
     progress(FITTING, report.total, report.total)
     return report
 

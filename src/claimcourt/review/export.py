@@ -35,11 +35,12 @@ GOLD_COLUMNS: tuple[str, ...] = (
     "judge_confidence",
     "judge_p_green",
     "judged_at",
+    "judge_version",
     "second_opinions",
     "exported_at",
 )
 TRAINING_COLUMNS: tuple[str, ...] = ("id", "text", "label", "label_source", "silver_label", "human_label", "reviewer")
-_INT_COLUMNS = {"label", "human_label", "judge_label", "silver_label"}
+_INT_COLUMNS = {"label", "human_label", "judge_label", "silver_label", "judge_version"}
 _FLOAT_COLUMNS = {"judge_confidence", "judge_p_green"}
 _BOOL_COLUMNS = {"verdict_shown", "audit"}
 FORMATS = (".csv", ".parquet")
@@ -121,6 +122,7 @@ def gold_rows(store: Store, run_id: str, *, human_only: bool) -> tuple[list[dict
                 "judge_confidence": round(verdict.confidence, 6) if verdict else None,
                 "judge_p_green": round(verdict.p_green, 6) if verdict and verdict.p_green is not None else None,
                 "judged_at": judged.get("started_at"),
+                "judge_version": verdict.judge_version if verdict else None,
                 "second_opinions": ";".join(f"{r.reviewer}={r.label}" for r in others) or None,
                 "exported_at": exported_at,
             }

@@ -32,6 +32,8 @@ RESULT_COLUMNS = (
     "reviewer",
     "note",
     "error",
+    "judge_version",
+    "rejudged",
 )
 
 
@@ -55,6 +57,9 @@ def result_row(state: ClaimState) -> dict[str, Any]:
         "reviewer": human.reviewer or "" if human else "",
         "note": human.note or "" if human else "",
         "error": "",
+        # Which fit of the offline Judge gave the verdict, and whether `learn --rejudge` gave it.
+        "judge_version": "" if verdict is None or verdict.judge_version is None else verdict.judge_version,
+        "rejudged": "true" if verdict is not None and verdict.rejudged else "false",
     }
 
 

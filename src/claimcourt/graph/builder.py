@@ -37,11 +37,14 @@ def build_graph(checkpointer: Any = None, *, context_schema: type[DepsSource] = 
     builder.add_edge(START, "retrieve")
     builder.add_edge("retrieve", "advocate")
     builder.add_edge("retrieve", "skeptic")
-    # Both debaters run in the step after `retrieve`, so `judge` runs once, in the step after both. Two
-    # plain edges rather than a join (`add_edge([...], "judge")`): the LangGraph server (langgraph-api
-    # 0.16) reads a join's checkpoint back with nothing due next, which breaks forking before `judge`.
+    # Both debaters run in the step after `retrieve`, so `judge` runs once, in the step after both, by
+    # the plain edges: the LangGraph server (langgraph-api 0.16) reads a join's checkpoint back with
+    # nothing due next, which broke forking before `judge` there. The join stays as well, so that a thread
+    # stopped between the debaters and the Judge by an earlier release (which had only the join) still
+    # runs its Judge when the run is resumed; a node runs once per step however many edges trigger it.
     builder.add_edge("advocate", "judge")
     builder.add_edge("skeptic", "judge")
+    builder.add_edge(["advocate", "skeptic"], "judge")
     builder.add_conditional_edges("judge", after_judge, ["finalize", "human_review"])
     builder.add_edge("human_review", "finalize")
     builder.add_edge("finalize", END)

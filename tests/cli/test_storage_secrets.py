@@ -1,9 +1,10 @@
 """A storage URL's password, in every form it can take, appears in no output, file or table.
 
-Every command that opens the run state is given a password by flag (run, runs) and through
-CLAIMCOURT_STORAGE_URL: in the userinfo, as `?password=`, as `?sslpassword=`, in PGPASSWORD, in a
-`passfile`; against a server that is not there, with a URL that is malformed around the password, and
-against a real (throwaway) Postgres, where the runs table is read back.
+Every command that opens the run state (run, runs, pending, export, agreement, trace, review,
+calibrate, serve, demo) is given a password by flag (run, runs) and through CLAIMCOURT_STORAGE_URL: in
+the userinfo, as `?password=`, as `?sslpassword=`, in PGPASSWORD, in a `passfile`; against a server
+that is not there, with a URL that is malformed around the password, and against a real (throwaway)
+Postgres, where every table is read back.
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ def test_no_command_shows_the_password_when_the_database_is_not_there(
                 assert SECRET not in text, (args[0], name, flag, text[-2000:])
                 assert "Traceback" not in text, (args[0], name, text[-2000:])
     assert _files_holding(tmp_path, SECRET) == [str(tmp_path / "pgpass")]
+
+
+def test_the_demo_does_not_show_it_either(tmp_path: Path) -> None:
+    """`demo` runs on the storage the environment names too (once: it indexes its examples first)."""
+    url = f"postgresql://postgres@127.0.0.1:{_closed_port()}/claims?password={SECRET}"
+    code, text = _invoke(["demo", "-o", str(tmp_path / "out.csv")], tmp_path / "ws", url, {}, flag=False)
+    assert code == 2 and "storage_url" in text and SECRET not in text, text[-2000:]
 
 
 def test_a_run_on_postgres_keeps_no_password_in_its_tables_files_or_output(

@@ -20,7 +20,7 @@ JSON_KEYS = ("threshold", "alpha", "delta", "n", "coverage", "agreement", "agree
 
 
 def gather(settings: Any, run_ids: list[str], results: Path | None, gold: Path | None) -> CalibrationSet:
-    from claimcourt.eval.calibration_set import from_gold, from_runs
+    from claimcourt.eval.calibration_set import current_judge, from_gold, from_runs
     from claimcourt.eval.data import load_eval_set, read_gold
     from claimcourt.store import existing_store
 
@@ -36,7 +36,7 @@ def gather(settings: Any, run_ids: list[str], results: Path | None, gold: Path |
     if store is None:
         raise RunStateError(f"workspace {settings.workspace} has no runs")
     with store:
-        return from_runs(store.ledger, run_ids)
+        return from_runs(store.ledger, run_ids, current_judge(settings))
 
 
 def as_json(result: GuaranteedThreshold, found: CalibrationSet, name: str | None) -> dict[str, Any]:

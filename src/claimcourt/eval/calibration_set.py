@@ -12,6 +12,13 @@ draw fell below the audit rate, on both sides of the threshold: one uniform rand
 independent of the confidence, which is what the exact binomial bound needs. Only audit claims count
 above the run's threshold; a claim whose verdict could not be read is never decided alone, so it never
 counts.
+
+Once `claimcourt learn` has fitted the offline Judge on people's decisions, the guarantee is about that
+Judge version, and the decisions it was fitted on cannot vouch for it (it has seen their labels). So a
+run judged by the offline profile counts only claims whose verdict came from the current version and
+whose claim id is not among the decisions that version was fitted on: the sample starts again with each
+new version, and grows as the claims it judged (audits, re-judged claims) are decided. Before any
+`learn`, every version is fitted on silver only and nothing is left out.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.eval.data import EvalSet
 from claimcourt.graph.routing import is_audited
+from claimcourt.models.judge_version import JudgeRecord
 from claimcourt.state import ClaimState
 from claimcourt.store import Ledger
 
@@ -37,6 +46,8 @@ class CalibrationSet:
     routed: int = 0  # routed claims used (their audit draw picked them)
     routed_left_out: int = 0  # decided routed claims the draw did not pick
     waiting: int = 0  # claims of the sample still waiting for a person
+    other_version: int = 0  # decided claims of the sample judged by another Judge version
+    fitted_on: int = 0  # decided claims of the sample that the current version was fitted on
     shown: int = 0  # decisions of the sample made with the Judge's verdict on screen
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -68,10 +79,27 @@ def _audit_settings(run: dict[str, object]) -> tuple[int | None, float]:
     return (int(seed) if seed is not None else None), float(settings.get("audit_rate") or 0.0)
 
 
-def from_runs(ledger: Ledger, run_ids: Sequence[str]) -> CalibrationSet:
+def _left_out(state: ClaimState, judge: JudgeRecord | None, found: CalibrationSet) -> bool:
+    """Whether the current Judge version cannot be calibrated on this decided claim (counted in `found`)."""
+    if judge is None or judge.n_human == 0:
+        return False
+    assert state.verdict is not None
+    if state.verdict.judge_version != judge.version:
+        found.other_version += 1
+        return True
+    if state.claim_id in judge.human_ids:
+        found.fitted_on += 1
+        return True
+    return False
+
+
+def from_runs(ledger: Ledger, run_ids: Sequence[str], judge: JudgeRecord | None = None) -> CalibrationSet:
+    """`judge`: the offline Judge's current version, for the runs the offline profile judged."""
     found = CalibrationSet(sources=[f"run {r}" for r in run_ids])
     for run_id in run_ids:
-        seed, rate = _audit_settings(ledger.run(run_id))
+        run = ledger.run(run_id)
+        seed, rate = _audit_settings(run)
+        current = judge if run.get("profile") in (None, "offline") else None
         if rate <= 0 or seed is None:
             found.notes.append(f"run '{run_id}' audited no claims (audit rate 0): only routed claims, none usable")
         for claim in ledger.claims(run_id):
@@ -85,6 +113,8 @@ def from_runs(ledger: Ledger, run_ids: Sequence[str]) -> CalibrationSet:
                 found.waiting += 1
                 continue
             assert state.verdict is not None
+            if _left_out(state, current, found):
+                continue
             found.add(state.verdict.confidence, state.verdict.label == state.human.label)
             found.audits += state.audit
             found.routed += not state.audit
@@ -94,12 +124,29 @@ def from_runs(ledger: Ledger, run_ids: Sequence[str]) -> CalibrationSet:
             f"{found.waiting} claims of the audit sample still wait for a person: decide them first, since "
             "the ones left undecided may not be a random part"
         )
+    if found.other_version or found.fitted_on:
+        assert judge is not None
+        found.notes.append(
+            f"Judge v{judge.version} is calibrated only on claims it judged and was not fitted on: left out "
+            f"{found.other_version} decided claims judged by another version and {found.fitted_on} it was "
+            "fitted on (see README, Learning from the people)"
+        )
     if found.shown:
         found.notes.append(
             f"{found.shown} of these decisions were made with the Judge's verdict shown: people drift toward "
             "the suggestion they saw, which flatters the agreement (audit claims are blind by default)"
         )
     return found
+
+
+def current_judge(settings: Settings) -> JudgeRecord | None:
+    """The offline Judge's current version, where the workspace has one."""
+    from claimcourt.deps import build_store
+    from claimcourt.models.offline import current_record
+    from claimcourt.workspace import WorkspacePaths
+
+    path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
+    return current_record(build_store(settings), path)
 
 
 def from_gold(es: EvalSet) -> CalibrationSet:

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from claimcourt.config import Settings
 from claimcourt.errors import InputError
-from claimcourt.review.policy import Choice, Situation, check_decision, recorded_shown, verdict_hidden
-from claimcourt.review.records import judge_label, review_row
+from claimcourt.review.policy import Choice, check_decision, recorded_shown, verdict_hidden
+from claimcourt.review.records import review_row, situation_of
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import Review, open_store
 
@@ -79,13 +79,7 @@ class ServedReviews:
                     verdict_shown=recorded.verdict_shown,
                     decided_at=recorded.decided_at,
                 )
-            mine = [r for r in history if r.reviewer == served.reviewer]
-            situation = Situation(
-                judge_label=judge_label(state),
-                verdict_shown=verdict_shown,
-                decided_before=bool(mine),
-                decided_blind_before=any(not r.verdict_shown for r in mine),
-            )
+            situation = situation_of(state, history, served.reviewer, verdict_shown=verdict_shown)
             label = check_decision(served.choice, served.label, served.note, situation)
             decision = HumanDecision(
                 label=label, reviewer=served.reviewer, note=served.note, verdict_shown=recorded_shown(situation)

@@ -27,7 +27,7 @@ from claimcourt.graph.builder import build_graph
 from claimcourt.review.learning import follow_decisions
 from claimcourt.review.policy import Choice, Situation, check_decision, recorded_shown, verdict_hidden
 from claimcourt.review.queries import WAITING, Order, in_order
-from claimcourt.review.records import Outcome, Undone, judge_label, review_row
+from claimcourt.review.records import Outcome, Undone, review_row, situation_of
 from claimcourt.review.repair import repair_claim
 from claimcourt.review.threads import ClaimThreads, is_waiting
 from claimcourt.state import ClaimState, HumanDecision
@@ -191,13 +191,8 @@ class ReviewDesk:
 
     def situation(self, state: ClaimState, reviewer: str, *, verdict_shown: bool) -> Situation:
         """What the policy needs to judge a decision of `reviewer` on this claim."""
-        mine = [r for r in self.store.history(run_id=self.run_id, claim_id=state.claim_id) if r.reviewer == reviewer]
-        return Situation(
-            judge_label=judge_label(state),
-            verdict_shown=verdict_shown,
-            decided_before=bool(mine),
-            decided_blind_before=any(not r.verdict_shown for r in mine),
-        )
+        history = self.store.history(run_id=self.run_id, claim_id=state.claim_id)
+        return situation_of(state, history, reviewer, verdict_shown=verdict_shown)
 
     def checked(self, state: ClaimState, decision: HumanDecision, choice: Choice) -> HumanDecision:
         """The decision as the policy lets it be recorded (the label an `accept` stands for, what was shown),

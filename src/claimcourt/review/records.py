@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from claimcourt.display import one_line
-from claimcourt.review.policy import label_name
+from claimcourt.review.policy import Situation, label_name
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import Review, Source
 
@@ -49,6 +49,19 @@ def outcome_said(outcome: Outcome, *, revealed: bool) -> str:
 
 def judge_label(state: ClaimState) -> int | None:
     return state.verdict.label if state.verdict is not None and state.verdict.readable else None
+
+
+def situation_of(state: ClaimState, history: Sequence[Review], reviewer: str, *, verdict_shown: bool) -> Situation:
+    """What the review policy needs to judge `reviewer`'s decision on this claim: the Judge's label,
+    whether the verdict is on their screen, and their earlier decisions in the claim's `history`
+    (undone ones too: each was followed by the reveal)."""
+    mine = [r for r in history if r.reviewer == reviewer]
+    return Situation(
+        judge_label=judge_label(state),
+        verdict_shown=verdict_shown,
+        decided_before=bool(mine),
+        decided_blind_before=any(not r.verdict_shown for r in mine),
+    )
 
 
 def default_shown(verdict_shown: bool) -> tuple[str, ...]:

@@ -143,3 +143,23 @@ def test_a_run_on_postgres_keeps_no_password_in_its_tables_files_or_output(
     assert '"storage_url": "postgresql://postgres@' in recorded
     assert _files_holding(tmp_path, SECRET) == [str(tmp_path / "pgpass")]
     assert _files_holding(indexed_settings.workspace, SECRET) == []
+
+
+def test_a_password_recorded_by_an_older_release_is_stripped_on_the_next_open(
+    postgres_server: str, tmp_path: Path
+) -> None:
+    from claimcourt.config import load_settings
+    from claimcourt.store import open_store
+
+    url = fresh_database(postgres_server)
+    given = f"{url}?password={SECRET}"
+    settings = load_settings(overrides={"workspace": tmp_path / "ws", "storage_url": given}, environ={})
+    with open_store(settings) as store:
+        store.ledger.ensure_run("old", input_file="b.csv", settings=settings)
+    # As an older release left it: the whole URL in the run's settings, and schema version 4.
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE runs SET settings_json = %s", (settings.model_dump_json(),))
+        conn.execute("DELETE FROM schema_version WHERE version = 5")
+    with open_store(settings) as store:
+        recorded = store.ledger.run("old")["settings_json"]
+    assert SECRET not in recorded and f'"storage_url": "{url}"' in recorded

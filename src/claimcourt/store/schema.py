@@ -12,6 +12,7 @@ database newer than this code is refused, since this release would misread it.
    debate it), which reviewer holds a claim on screen (review_leases), which workers are alive.
 4. the results files a run wrote outside its folder (`run -o`, rewritten after later decisions) and
    where each reviewer stopped (the next session opens that claim).
+5. the settings runs recorded keep no secret (a storage URL's password): older runs' are stripped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Callable
 from claimcourt.errors import StorageError
 from claimcourt.store.db import Database
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -154,6 +155,23 @@ def _migrate_thread_ids(db: Database, move_threads: MoveThreads) -> None:
         move_threads(moves)
 
 
+def _strip_recorded_secrets(db: Database) -> None:
+    """Runs recorded before the settings were stored without secrets kept the storage URL whole, password
+    included: stored again without it (`urls.without_secrets`, as every run is recorded now)."""
+    import json
+
+    from claimcourt.urls import without_secrets
+
+    for row in db.query("SELECT run_id, settings_json FROM runs WHERE settings_json IS NOT NULL"):
+        try:
+            recorded = json.loads(row["settings_json"])
+        except ValueError:
+            continue
+        stripped = without_secrets(recorded)
+        if stripped != recorded:
+            db.execute("UPDATE runs SET settings_json = ? WHERE run_id = ?", (json.dumps(stripped), row["run_id"]))
+
+
 def migrate(db: Database, move_threads: MoveThreads) -> int:
     """Bring the database to SCHEMA_VERSION, in one transaction; returns the version it was at."""
     if current_version(db) == SCHEMA_VERSION:
@@ -181,6 +199,9 @@ def migrate(db: Database, move_threads: MoveThreads) -> int:
         if found < 4:
             db.script(_V4)
             _mark(db, 4)
+        if found < 5:
+            _strip_recorded_secrets(db)
+            _mark(db, 5)
     return found
 
 

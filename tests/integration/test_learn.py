@@ -176,3 +176,8 @@ def test_rejudge_shrinks_the_queue_exactly_once_even_when_killed(review_settings
         assert (branches, versions) == (2, [1, 2]), claim_id  # judged once by each version, both kept
     for claim_id in audits | {leased}:
         assert after[claim_id] == first[claim_id]
+    shown = cli.invoke(
+        app, ["trace", min(left), "--run-id", "r3", "--format", "md", "--workspace", str(review_settings.workspace)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Given by Judge v2 (re-judged by learn)." in shown.stdout

@@ -15,7 +15,7 @@ import numpy as np
 
 from claimcourt.models.briefs import offline_brief
 from claimcourt.models.evidence import EvidenceWeighing, brief_features
-from claimcourt.models.offline import LinearClassifier
+from claimcourt.models.judge_payload import LinearClassifier
 from claimcourt.retrieval.store import text_key
 from claimcourt.state import Neighbour
 

@@ -60,7 +60,16 @@ def verdict_line(verdict: dict[str, Any]) -> str:
     return (
         f"label {label_name(verdict.get('label'))} · p_green {_fmt(verdict.get('p_green'))} · "
         f"confidence {_fmt(verdict.get('confidence'))} · method {one_line(verdict.get('method')) or '–'}"
+        + judge_version_note(verdict)
     )
+
+
+def judge_version_note(verdict: dict[str, Any]) -> str:
+    """' · Judge v3 (re-judged)': which fit of the offline Judge gave the verdict ('' for other Judges)."""
+    version = verdict.get("judge_version")
+    if version is None:
+        return ""
+    return f" · Judge v{version}" + (" (re-judged by learn)" if verdict.get("rejudged") else "")
 
 
 def route_line(step: TraceStep) -> str:
@@ -271,6 +280,8 @@ def _md_step(step: TraceStep, index: int) -> list[str]:
             f"| {label_name(verdict.get('label'))} | {_fmt(verdict.get('p_green'))} | "
             f"{_fmt(verdict.get('confidence'))} | {_md_cell(verdict.get('method') or '–')} | {out.get('route')} |"
         )
+        if verdict.get("judge_version") is not None:
+            lines += ["", f"Given by{judge_version_note(verdict)[2:]}."]
         if not verdict.get("readable", True):
             lines += ["", f"**Unreadable verdict:** {verdict.get('unreadable_reason')}"]
         if verdict.get("components"):

@@ -69,6 +69,9 @@ class OfflineSettings(_Section):
     # How much one person's decision weighs against one silver label when the Judge is fitted (the seeds
     # fine-tuned with gold weighted 5x; benchmarks/learning_curve.py measures 1 against 5).
     human_weight: float = Field(5.0, gt=0.0)
+    # Refit the Judge (`claimcourt learn`, without --rejudge) after every this many decisions of a run,
+    # from the review desk; 0: only when `learn` is run.
+    learn_every: int = Field(0, ge=0)
 
 
 class HFSettings(_Section):

@@ -181,3 +181,13 @@ def test_rejudge_shrinks_the_queue_exactly_once_even_when_killed(review_settings
     )
     assert shown.exit_code == 0, shown.output
     assert "Given by Judge v2 (re-judged by learn)." in shown.stdout
+
+
+def test_the_judge_refits_by_itself_every_n_decisions_when_asked(review_settings: Settings) -> None:
+    every_two = review_settings.model_copy(
+        update={"offline": review_settings.offline.model_copy(update={"learn_every": 2})}
+    )
+    _decide_not_green(every_two, 1)
+    assert _judge_version(every_two) == 1
+    _decide_not_green(every_two, 1)  # the run's second decision
+    assert _judge_version(every_two) == 2

@@ -18,13 +18,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError, WorkspaceBusyError
 from claimcourt.graph.builder import build_graph
-from claimcourt.review.learning import follow_decisions
+from claimcourt.review.learning import follow_decisions, learn_if_due
 from claimcourt.review.policy import Choice, Situation, check_decision, recorded_shown, verdict_hidden
 from claimcourt.review.queries import WAITING, Order, in_order
 from claimcourt.review.records import Outcome, Undone, review_row, situation_of
@@ -45,6 +46,14 @@ from claimcourt.store import (
 )
 
 __all__ = ["WAITING", "Order", "ReviewDesk", "WorkspaceBusyError"]
+
+
+@dataclass
+class Touched:
+    """The claims a desk operation changed, and whether it was a new final decision."""
+
+    claims: list[str] = field(default_factory=list)
+    decided: bool = False
 
 
 class ReviewDesk:
@@ -217,12 +226,15 @@ class ReviewDesk:
 
     # -- deciding ---------------------------------------------------------------------------------
     @contextmanager
-    def _precedents_follow(self) -> Iterator[list[str]]:
+    def _precedents_follow(self) -> Iterator[Touched]:
         """Entered before the decision's transaction: once it has committed, the claims the body names
-        get their human precedents in line (`review.learning`). Nothing follows a refused decision."""
-        touched: list[str] = []
+        get their human precedents in line, and a new decision may refit the Judge (`review.learning`).
+        Nothing follows a refused decision."""
+        touched = Touched()
         yield touched
-        follow_decisions(self.state_store, self.deps.search, touched)
+        follow_decisions(self.state_store, self.deps.search, touched.claims)
+        if touched.decided:
+            learn_if_due(self.settings, self.state_store, self.deps.search, self.run_id)
 
     def review_of(
         self,
@@ -264,7 +276,7 @@ class ReviewDesk:
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
         with self._precedents_follow() as touched, self.state_store.transaction():
-            touched.append(claim_id)
+            touched.claims.append(claim_id)
             status = self.ledger.lock_claim(self.run_id, claim_id)
             if status is None:
                 raise RunStateError(f"claim '{claim_id}' is not in run '{self.run_id}'")
@@ -295,6 +307,7 @@ class ReviewDesk:
                 )
                 self.store.add(review)
                 self.changed = True
+                touched.decided = True
                 return Outcome(claim_id, review, state, "decided")
             thread_state = claim_state(snapshot.values)
             if thread_state is None:
@@ -327,7 +340,7 @@ class ReviewDesk:
         follows the reveal, so it is recorded as made with the verdict shown (`review.policy`)."""
         decision = HumanDecision.model_validate(decision)
         with self._precedents_follow() as touched, self.state_store.transaction():
-            touched.append(claim_id)
+            touched.claims.append(claim_id)
             self.ledger.lock_claim(self.run_id, claim_id)
             mine = [
                 r for r in self.store.active(run_id=self.run_id, claim_id=claim_id) if r.reviewer == decision.reviewer
@@ -366,7 +379,7 @@ class ReviewDesk:
             review = self.store.last_active_by(reviewer, self.run_id)
             if review is None or review.review_id is None:
                 return None
-            touched.append(review.claim_id)
+            touched.claims.append(review.claim_id)
             self.ledger.lock_claim(self.run_id, review.claim_id)
             state: ClaimState | None = None
             if review.resumed_thread:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from claimcourt.config import Settings
 from claimcourt.retrieval.precedents import HumanLabel, set_precedents, withdraw_precedent
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.store import Review, Store
@@ -50,6 +51,23 @@ def follow_decisions(state_store: Store, search: NeighbourSearch | None, claim_i
             set_precedents(search.store, labels, search.embedder.embed)
         else:
             withdraw_precedent(search.store, claim_id)
+
+
+def learn_if_due(settings: Settings, state_store: Store, search: NeighbourSearch | None, run_id: str) -> bool:
+    """`offline.learn_every`: refit the offline Judge when the run's final decisions reach a multiple of
+    it (the new version judges what is debated from then on; waiting claims keep their verdicts until
+    `learn --rejudge`). Returns whether it refitted."""
+    every = settings.offline.learn_every
+    if every <= 0 or settings.profile != "offline" or not _store_is_there(search):
+        return False
+    assert search is not None
+    decided = sum(r.resumed_thread for r in state_store.reviews.active(run_id=run_id))
+    if decided == 0 or decided % every:
+        return False
+    from claimcourt.models.judge_fit import fit_judge
+
+    fit_judge(settings, search.store, by="learn")
+    return True
 
 
 def sync_all(state_store: Store, search: NeighbourSearch) -> list[HumanLabel]:

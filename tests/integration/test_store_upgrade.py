@@ -126,7 +126,8 @@ def test_a_workspace_made_by_the_first_release_keeps_working(silver_rows: list[d
         "review",
         "--shown",
         "--from",
-        str(write_csv(tmp_path / "d2.csv", [{"id": second, "label": "0"}])),
+        # The people saw the Judge (--shown): a row that overrules it says why (the review policy).
+        str(write_csv(tmp_path / "d2.csv", [{"id": second, "label": "0", "note": "read the claim"}])),
         "--run-id",
         "first",
         "--reviewer",

@@ -81,6 +81,9 @@ def runs(
         )
         table.add_column("run id", no_wrap=True)
         table.add_column("started (UTC)", no_wrap=True)
+        versioned = any(s["judge_versions"] for s in summaries)
+        if versioned:  # which Judge versions judged the run's claims (`claimcourt learn` makes new ones)
+            table.add_column("judged by")
         for name in ("claims", "judge", "waiting", "person"):
             table.add_column(name, justify="right", min_width=len(name))
         extra = any(s["failed"] or s["not_run"] for s in summaries)
@@ -90,13 +93,11 @@ def runs(
         if extra:
             table.add_column("failed", justify="right", min_width=6)
             table.add_column("not run", justify="right", min_width=7)
-        versioned = any(s["judge_versions"] for s in summaries)
-        if versioned:
-            table.add_column("judged by")
         for s in summaries:
             cells = [
                 s["run_id"],
                 _when(s["created_at"]),
+                *([", ".join(f"{v} x{n}" for v, n in s["judge_versions"].items())] if versioned else []),
                 str(s["claims"]),
                 str(s["decided_by_judge"]),
                 f"[yellow]{s['waiting']}[/]" if s["waiting"] else "0",
@@ -106,7 +107,5 @@ def runs(
                 cells.append(str(s["workers_alive"]))
             if extra:
                 cells += [f"[red]{s['failed']}[/]" if s["failed"] else "0", str(s["not_run"])]
-            if versioned:
-                cells.append(", ".join(f"{v} x{n}" for v, n in s["judge_versions"].items()))
             table.add_row(*cells)
         console.print(table)

@@ -62,7 +62,8 @@ def _run(settings: Settings, tmp_path: Path, run_id: str, rows: list[dict[str, s
 
 def _states(settings: Settings, run_id: str) -> dict[str, tuple[str, ClaimState]]:
     with store_at(settings.workspace) as store:
-        return {c.claim_id: (c.status, c.state()) for c in store.ledger.claims(run_id) if c.state() is not None}
+        found = [(c.claim_id, c.status, c.state()) for c in store.ledger.claims(run_id)]
+    return {claim_id: (status, state) for claim_id, status, state in found if state is not None}
 
 
 def _judge_version(settings: Settings) -> int:

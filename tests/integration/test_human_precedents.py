@@ -64,6 +64,7 @@ def test_a_decision_is_the_next_debates_human_precedent_and_outranks_silver(
     label = 1 - int(decided.verdict.label or 0) if decided.verdict else 1
     _decide(review_settings, decided.claim_id, label)
     assert _stored_label(review_settings, decided.claim_id) == (label, "human")
+    assert build_store(review_settings).human_precedent_ids() == [decided.claim_id]
 
     state = _debate_a_near_copy(review_settings, decided, tmp_path, "r2")
     top = state.neighbours[0]
@@ -92,3 +93,4 @@ def test_a_decision_is_the_next_debates_human_precedent_and_outranks_silver(
     # Undone, the decision stops being a precedent and the silver label comes back.
     _undo(review_settings)
     assert _stored_label(review_settings, decided.claim_id) == (1 - label, "silver")
+    assert build_store(review_settings).human_precedent_ids() == []

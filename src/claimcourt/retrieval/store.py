@@ -187,6 +187,10 @@ class LabelledStore:
         """One claim with exactly this metadata (a human precedent set or taken back)."""
         self._call("upsert", ids=[claim_id], embeddings=embedding[None, :], documents=[text], metadatas=[metadata])
 
+    def human_precedent_ids(self) -> list[str]:
+        """The ids of the claims whose stored label is a person's decision."""
+        return list(self._call("get", where={"source": "human"}, include=[])["ids"])
+
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self._call("delete", ids=list(ids))

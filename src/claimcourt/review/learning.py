@@ -71,9 +71,15 @@ def learn_if_due(settings: Settings, state_store: Store, search: NeighbourSearch
 
 
 def sync_all(state_store: Store, search: NeighbourSearch) -> list[HumanLabel]:
-    """Every final human decision of the workspace made a precedent; returns them (one per claim id)."""
+    """Every final human decision of the workspace made a precedent, and a precedent whose decision is gone
+    (undone by a process killed before the desk withdrew it) withdrawn; returns the decisions (one per
+    claim id)."""
     from claimcourt.retrieval.precedents import latest
 
     labels = list(latest(human_labels(state_store, state_store.reviews.all_active())).values())
     set_precedents(search.store, labels, search.embedder.embed)
+    decided = {label.claim_id for label in labels}
+    for claim_id in search.store.human_precedent_ids():
+        if claim_id not in decided:
+            withdraw_precedent(search.store, claim_id)
     return labels

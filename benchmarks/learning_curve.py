@@ -97,12 +97,13 @@ async def decide_next(settings: Settings, gold: dict[str, int], decided: set[str
     return len(chosen)
 
 
-def curve(template: Path, root: Path, gold_file: Path, way: str) -> list[dict[str, Any]]:
+def curve(template: Path, root: Path, gold_file: Path, way: str, model: dict[str, Any]) -> list[dict[str, Any]]:
     learns, weight = WAYS[way]
     workspace = root / f"{gold_file.stem}-{way.replace(' ', '-')}"
     shutil.copytree(template, workspace)
     settings = load_settings(
-        overrides={"workspace": workspace, "threshold": THRESHOLD, "offline": {"human_weight": weight}}, environ={}
+        overrides={"workspace": workspace, "threshold": THRESHOLD, "offline": {**model, "human_weight": weight}},
+        environ={},
     )
     gold = gold_labels(gold_file)
     asyncio.run(Runner(settings).run(ClaimTable(gold_file), run_id=RUN_ID))
@@ -135,7 +136,7 @@ def curve(template: Path, root: Path, gold_file: Path, way: str) -> list[dict[st
     return points
 
 
-def ceiling(template: Path, gold_file: Path) -> dict[str, Any]:
+def ceiling(template: Path, gold_file: Path, model: dict[str, Any]) -> dict[str, Any]:
     """What the embeddings allow on these claims: a logistic regression on the claims' own MiniLM
     embeddings and the people's labels, 5-fold cross-validated (silver-only and silver + the training folds
     weighted 5, as `learn` fits), accuracy and kappa on the held-out fold."""
@@ -144,7 +145,7 @@ def ceiling(template: Path, gold_file: Path) -> dict[str, Any]:
 
     from claimcourt.deps import build_search
 
-    settings = load_settings(overrides={"workspace": template}, environ={})
+    settings = load_settings(overrides={"workspace": template, "offline": model}, environ={})
     search = build_search(settings)
     gold = gold_labels(gold_file)
     table = ClaimTable(gold_file)
@@ -167,8 +168,8 @@ def ceiling(template: Path, gold_file: Path) -> dict[str, Any]:
                 tx = np.concatenate([sx, tx]) if keep else sx
                 ty = np.concatenate([sy, ty]) if keep else sy
                 tw = np.concatenate([np.ones(len(sy)), tw]) if keep else np.ones(len(sy))
-            model = LogisticRegression(C=4.0, max_iter=2000).fit(tx, ty, sample_weight=tw)
-            pred[held] = model.predict(x[held])
+            fitted = LogisticRegression(C=4.0, max_iter=2000).fit(tx, ty, sample_weight=tw)
+            pred[held] = fitted.predict(x[held])
         scores = Scores.of(y, pred)
         figures[name] = {"accuracy": accuracy(scores), "kappa": kappa(scores)}
     return figures
@@ -209,17 +210,21 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=list(GOLD))
     parser.add_argument("--ways", nargs="*", default=list(WAYS))
     parser.add_argument("--ceiling", action="store_true", help="only what the embeddings allow (see `ceiling`)")
+    parser.add_argument("--embedding-model", help="another sentence encoder (a local path), e.g. all-mpnet-base-v2")
     args = parser.parse_args()
     root = args.keep or Path(tempfile.mkdtemp(prefix="claimcourt-learning-"))
     template = root / "template"
     started = time.perf_counter()
-    index_file(DATA / "silver_claims.csv", load_settings(overrides={"workspace": template}, environ={}))
+    model = {"embedding_model": args.embedding_model} if args.embedding_model else {}
+    index_file(
+        DATA / "silver_claims.csv", load_settings(overrides={"workspace": template, "offline": model}, environ={})
+    )
     print(f"indexed silver in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     if args.ceiling:
         for name in args.sets:
-            print(json.dumps(ceiling(template, DATA / name)))
+            print(json.dumps(ceiling(template, DATA / name, model)))
         return
-    points = [p for name in args.sets for way in args.ways for p in curve(template, root, DATA / name, way)]
+    points = [p for name in args.sets for way in args.ways for p in curve(template, root, DATA / name, way, model)]
     print(table(points))
     if args.json:
         args.json.write_text(json.dumps(points, indent=2), encoding="utf-8")

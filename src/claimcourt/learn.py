@@ -40,8 +40,10 @@ def refit(settings: Settings, run_id: str | None = None) -> tuple[JudgeRecord, b
     if state_store is None:
         raise RunStateError(f"workspace {settings.workspace} has no runs: no human decisions to learn from")
     with state_store:
-        if run_id is not None:
-            state_store.ledger.run(run_id)  # an unknown run stops here, before anything is fitted
+        if run_id is not None:  # an unknown run, or one another Judge judged, stops here, before any fit
+            profile = state_store.ledger.run(run_id)["profile"]
+            if profile not in (None, "offline"):
+                raise InputError(f"run '{run_id}' was judged by the '{profile}' profile, not the offline Judge")
         search = build_search(settings)
         search.store.require_nonempty()
         labels = sync_all(state_store, search)
@@ -80,7 +82,5 @@ async def learn(
     if not rejudge or run_id is None:
         return LearnReport(record, refitted, where)
     async with ReviewDesk(settings, run_id) as desk:
-        if desk.run["profile"] not in (None, "offline"):
-            raise InputError(f"run '{run_id}' was judged by the '{desk.run['profile']}' profile, not the offline Judge")
         report = await rejudge_waiting(desk, record.version, on_claim=on_claim)
     return LearnReport(record, refitted, where, report)

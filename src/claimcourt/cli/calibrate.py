@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, err_console, settings_from, user_errors
+from claimcourt.cli.common import (
+    ConfigOpt,
+    WorkspaceOpt,
+    claimcourt_command,
+    console,
+    err_console,
+    settings_from,
+    user_errors,
+)
 from claimcourt.errors import InputError, RunStateError
 
 if TYPE_CHECKING:  # numpy and the evaluation load when a threshold is chosen, not for --help
@@ -76,7 +84,8 @@ def show(result: GuaranteedThreshold, found: CalibrationSet, saved: Path | None,
         err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
     if saved is not None:
         console.print(
-            f"saved as calibration '{name}' ({saved}); use it with: claimcourt run FILE --threshold calibrated:{name}",
+            f"saved as calibration '{name}' ({saved}); use it with: {claimcourt_command()} run FILE "
+            f"--threshold calibrated:{name}",
             highlight=False,
             soft_wrap=True,
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
+from claimcourt.cli.common import claimcourt_command
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import InputError
 from claimcourt.vocab import ForkPoint
@@ -97,7 +98,7 @@ def fork_outcome(settings: Settings, fork: Fork) -> list[Text]:
     from claimcourt.trace.replay import replay
 
     own = asyncio.run(replay(settings, fork.trace.claim_id, run_id=fork.trace.run_id))
-    again = f"claimcourt trace {one_line(fork.trace.claim_id)} --fork-id {one_line(fork.origin.thread_id)}"
+    again = f"{claimcourt_command()} trace {one_line(fork.trace.claim_id)} --fork-id {one_line(fork.origin.thread_id)}"
     return [
         as_text(f"the claim's own thread: {_verdict(own)}"),
         as_text(f"this fork:              {_verdict(fork.trace)}"),

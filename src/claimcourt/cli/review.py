@@ -16,6 +16,7 @@ from rich.table import Table
 from claimcourt.cli.common import (
     ConfigOpt,
     WorkspaceOpt,
+    claimcourt_command,
     console,
     err_console,
     progress_bar,
@@ -230,7 +231,7 @@ def show_session_summary(run_id: str, summary: SessionSummary, asked: Asked) -> 
     else:
         console.print(
             f"[green]No claim waits in run {markup(run_id)} any more.[/] Export the labels with: "
-            f"claimcourt export --run-id {markup(run_id)} -o gold.csv",
+            f"{markup(claimcourt_command())} export --run-id {markup(run_id)} -o gold.csv",
             highlight=False,
         )
 

@@ -24,6 +24,7 @@ from claimcourt.cli.common import (
     ConfigOpt,
     ProfileOpt,
     WorkspaceOpt,
+    claimcourt_command,
     console,
     err_console,
     settings_from,
@@ -317,7 +318,10 @@ def run_live(
     if format_ == "rich":
         console.print(Text(outcome_line(result), style="bold"))
         console.print(
-            as_text(f"Replay it with: claimcourt trace {one_line(result.claim_id)} --run-id {one_line(result.run_id)}"),
+            as_text(
+                f"Replay it with: {claimcourt_command()} trace {one_line(result.claim_id)} "
+                f"--run-id {one_line(result.run_id)}"
+            ),
             highlight=False,
             soft_wrap=True,
         )
@@ -335,7 +339,7 @@ def stopped_message(live: LiveTrace) -> str:
     stored = store.ledger.claim(live.run_id, live.claim_id) if store is not None else None
     if store is not None:
         store.close()
-    replay_cmd = f"claimcourt trace {shlex.quote(live.claim_id)} --run-id {shlex.quote(live.run_id)}"
+    replay_cmd = f"{claimcourt_command()} trace {shlex.quote(live.claim_id)} --run-id {shlex.quote(live.run_id)}"
     status = stored.status if stored is not None else None
     if status == "human":
         state = stored.state() if stored is not None else None
@@ -346,7 +350,7 @@ def stopped_message(live: LiveTrace) -> str:
     if status == "pending_review":
         return (
             f"No decision was saved; claim {live.claim_id} waits for a person. Decide it with: "
-            f"claimcourt review --run-id {shlex.quote(live.run_id)}"
+            f"{claimcourt_command()} review --run-id {shlex.quote(live.run_id)}"
         )
     if status == "judge":
         return f"The Judge's label is saved. Replay it with: {replay_cmd}"

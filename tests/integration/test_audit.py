@@ -122,7 +122,9 @@ def test_only_audit_claims_count_above_the_run_threshold(indexed_settings: Setti
         deps = Deps(settings, build_search(settings), FakeBackend())
         async with ReviewDesk(settings, "a4", deps=deps) as desk:
             for state in waiting:
-                await desk.decide(state.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+                await desk.decide(
+                    state.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive"
+                )
 
     asyncio.run(decide_all())
     with open_store(settings) as store:

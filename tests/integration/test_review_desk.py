@@ -64,10 +64,14 @@ def test_undo_forks_the_thread_back_to_waiting_and_it_can_be_decided_again(
 
     async def go() -> Any:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            await desk.decide(first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.decide(
+                first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive"
+            )
             undone = await desk.undo_last("ann")
             waiting = await _thread(desk, first.claim_id)
-            again = await desk.decide(first.claim_id, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
+            again = await desk.decide(
+                first.claim_id, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive"
+            )
             return undone, waiting, again
 
     undone, waiting, again = run(go())
@@ -85,7 +89,9 @@ def test_undo_reaches_a_decision_made_in_an_earlier_session(review_settings: Set
 
     async def decide() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            await desk.decide(first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.decide(
+                first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive"
+            )
 
     async def undo() -> Any:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
@@ -105,13 +111,21 @@ def test_second_opinion_is_kept_beside_the_first_and_leaves_the_thread_alone(
 
     async def go() -> Any:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            await desk.decide(first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.decide(
+                first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive"
+            )
             second = await desk.decide(
-                first.claim_id, HumanDecision(label=0, reviewer="bob", note="read the claim"), source="interactive", second_opinion=True
+                first.claim_id,
+                HumanDecision(label=0, reviewer="bob", note="read the claim"),
+                source="interactive",
+                second_opinion=True,
             )
             with pytest.raises(RunStateError, match="already has a decision by bob"):
                 await desk.decide(
-                    first.claim_id, HumanDecision(label=1, reviewer="bob", note="read the claim"), source="interactive", second_opinion=True
+                    first.claim_id,
+                    HumanDecision(label=1, reviewer="bob", note="read the claim"),
+                    source="interactive",
+                    second_opinion=True,
                 )
             return second, await _thread(desk, first.claim_id)
 
@@ -135,7 +149,9 @@ def test_a_crash_between_thread_and_ledger_is_recovered_by_the_next_session(
 
     async def decide() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            await desk.decide(first.claim_id, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.decide(
+                first.claim_id, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive"
+            )
 
     with monkeypatch.context() as patch:
         patch.setattr(ReviewStore, "add", crash)
@@ -173,7 +189,9 @@ def test_revising_forks_the_thread_and_keeps_the_earlier_decision(review_setting
                 first.claim_id, HumanDecision(label=0, reviewer="ann", note="b"), source="interactive"
             )
             with pytest.raises(RunStateError, match="bob has no decision"):
-                await desk.revise(first.claim_id, HumanDecision(label=1, reviewer="bob", note="read the claim"), source="interactive")
+                await desk.revise(
+                    first.claim_id, HumanDecision(label=1, reviewer="bob", note="read the claim"), source="interactive"
+                )
             return outcome, await _thread(desk, first.claim_id)
 
     outcome, snapshot = run(go())
@@ -191,11 +209,15 @@ def test_a_revision_whose_ledger_commit_was_lost_is_recovered(
 
     async def decide() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            await desk.decide(first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.decide(
+                first.claim_id, HumanDecision(label=1, reviewer="ann", note="read the claim"), source="interactive"
+            )
 
     async def revise() -> None:
         async with ReviewDesk(review_settings, RUN_ID) as desk:
-            await desk.revise(first.claim_id, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive")
+            await desk.revise(
+                first.claim_id, HumanDecision(label=0, reviewer="ann", note="read the claim"), source="interactive"
+            )
 
     def crash(self: ReviewStore, review: Any) -> int:
         raise KeyboardInterrupt  # the process dies after the thread holds the new decision

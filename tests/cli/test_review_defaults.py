@@ -64,7 +64,8 @@ def test_a_run_o_file_is_rewritten_by_later_decisions_and_eval_flags_a_stale_cop
     assert {r["decided_by"] for r in read_csv(labels)} == {"pending_review"}
 
     first = waiting_states(review_ws)[0]
-    sheet = write_csv(tmp_path / "d.csv", [{"id": first.claim_id, "label": 1}])
+    # --shown: a row that may overrule the Judge says why (the review policy).
+    sheet = write_csv(tmp_path / "d.csv", [{"id": first.claim_id, "label": 1, "note": "read the claim"}])
     assert invoke("review", "--from", str(sheet), "--shown", "--reviewer", "ann", "-w", str(review_ws))[0] == 0
     rewritten = {r["id"]: r for r in read_csv(labels)}
     assert rewritten[first.claim_id]["decided_by"] == "human" and rewritten[first.claim_id]["label"] == "1"

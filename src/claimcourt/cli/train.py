@@ -3,14 +3,19 @@ settings, the library trains, this prints. torch and transformers load only insi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, console, settings_from, user_errors
 from claimcourt.cli.train_display import ENCODER_SIDES, JUDGE_SIDES, RichProgress, show_evaluation, stopped
 from claimcourt.display import as_text
+
+if TYPE_CHECKING:  # the settings and the training load only when a command runs
+    from claimcourt.config import Settings
+    from claimcourt.train.data import Columns
 
 train_app = typer.Typer(
     name="train",
@@ -101,7 +106,6 @@ def judge(
     with user_errors():
         from claimcourt.train.data import Columns
         from claimcourt.train.judge import train_judge
-        from claimcourt.train.progress import Stopper
 
         flags = _train_flags(
             base_model=base_model,
@@ -129,26 +133,9 @@ def judge(
             eval_batch_size=eval_batch_size,
         )
         settings = settings_from(workspace=workspace, config=config, threshold=threshold, **flags)
-        progress = RichProgress()
-        stopper = Stopper(after_steps=stop_after_steps)
-        try:
-            outcome = train_judge(
-                settings,
-                table,
-                out,
-                columns=Columns(id_col, text_col, label_col, source_col),
-                overwrite=overwrite,
-                progress=progress,
-                stopper=stopper,
-            )
-        finally:
-            progress.close()
-        if not outcome.finished:
-            stopped(
-                outcome.stop_reason, outcome.step, outcome.total, outcome.checkpoint, interrupted=stopper.interrupted
-            )
-        show_evaluation(
-            outcome.card.get("evaluation") or {}, outcome.card.get("evaluation_order", []), labels=JUDGE_SIDES
+        columns = Columns(id_col, text_col, label_col, source_col)
+        outcome = _train_and_report(
+            train_judge, settings, table, out, columns, overwrite, stop_after_steps, sides=JUDGE_SIDES
         )
         console.print(
             as_text(f'adapter: {outcome.out} (use it with hf.judge_adapter = "{outcome.out}"; card: README.md)'),
@@ -195,7 +182,6 @@ def encoder(
     with user_errors():
         from claimcourt.train.data import Columns
         from claimcourt.train.encoder import train_encoder
-        from claimcourt.train.progress import Stopper
 
         flags = _train_flags(
             encoder_model=encoder_model,
@@ -211,26 +197,10 @@ def encoder(
             save_steps=save_steps,
         )
         settings = settings_from(workspace=workspace, config=config, threshold=threshold, **flags)
-        progress = RichProgress()
-        stopper = Stopper(after_steps=stop_after_steps)
-        try:
-            outcome = train_encoder(
-                settings,
-                table,
-                out,
-                columns=Columns(id_col, text_col, label_col, source_col),
-                overwrite=overwrite,
-                progress=progress,
-                stopper=stopper,
-            )
-        finally:
-            progress.close()
-        if not outcome.finished:
-            stopped(
-                outcome.stop_reason, outcome.step, outcome.total, outcome.checkpoint, interrupted=stopper.interrupted
-            )
-        evaluation = outcome.card.get("evaluation") or {}
-        show_evaluation(evaluation, outcome.card.get("evaluation_order", []), labels=ENCODER_SIDES)
+        columns = Columns(id_col, text_col, label_col, source_col)
+        outcome = _train_and_report(
+            train_encoder, settings, table, out, columns, overwrite, stop_after_steps, sides=ENCODER_SIDES
+        )
         console.print(
             as_text(
                 f"encoder: {outcome.out} (set the profile's embedding_model to it, then re-index: claimcourt index ...)"
@@ -238,3 +208,30 @@ def encoder(
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _train_and_report(
+    train: Callable[..., Any],
+    settings: Settings,
+    table: Path,
+    out: Path,
+    columns: Columns,
+    overwrite: bool,
+    stop_after_steps: int | None,
+    *,
+    sides: dict[str, str],
+) -> Any:
+    """Run one training (judge or encoder) with rich progress and a stopper (Ctrl-C, or a step limit):
+    where a stopped run's checkpoint is and how to resume, else the evaluation side by side."""
+    from claimcourt.train.progress import Stopper
+
+    progress = RichProgress()
+    stopper = Stopper(after_steps=stop_after_steps)
+    try:
+        outcome = train(settings, table, out, columns=columns, overwrite=overwrite, progress=progress, stopper=stopper)
+    finally:
+        progress.close()
+    if not outcome.finished:
+        stopped(outcome.stop_reason, outcome.step, outcome.total, outcome.checkpoint, interrupted=stopper.interrupted)
+    show_evaluation(outcome.card.get("evaluation") or {}, outcome.card.get("evaluation_order", []), labels=sides)
+    return outcome

@@ -9,7 +9,7 @@ saved before the counter is reset), and how long 40,000 claims would take at tha
     python benchmarks/train_judge.py [--claims 256] [--steps 8] [--work /tmp/train-bench]
     python benchmarks/train_judge.py --tiny --steps 3     # CPU smoke run with a tiny model
 
-Not run on the machine this was written on (no GPU there): the numbers are the device's to give.
+Measured once on an H100 80GB: benchmarks/results/train_judge_h100.json (README, Training).
 """
 
 from __future__ import annotations

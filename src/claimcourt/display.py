@@ -40,6 +40,13 @@ def one_line(text: str | None) -> str:
     return " ".join(visible(text).split())
 
 
+def excerpt(text: str | None, limit: int) -> str:
+    """`one_line(text)` cut to at most `limit` characters, an ellipsis marking the cut: what a list or a
+    panel shows of a claim, a precedent or a rationale."""
+    flat = one_line(text)
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
 def markup(text: str | None) -> str:
     """`text` for a rich markup string: controls made visible and markup escaped."""
     return escape(visible(text))

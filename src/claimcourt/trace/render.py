@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from claimcourt.display import as_text, markup, one_line, visible
+from claimcourt.display import as_text, excerpt, markup, one_line, visible
 from claimcourt.state import Neighbour
 from claimcourt.trace.replay import Trace
 from claimcourt.trace.steps import TraceStep
@@ -28,11 +28,6 @@ def label_name(label: Any) -> str:
     if label is None:
         return "none"
     return f"{label} ({'green' if label == 1 else 'not green'})"
-
-
-def excerpt(text: str, limit: int = _EXCERPT) -> str:
-    flat = one_line(str(text))
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 def format_duration(ms: float | None) -> str:
@@ -135,7 +130,7 @@ def step_body(step: TraceStep, *, show_prompts: bool = False) -> RenderableType:
                 markup(str(neighbour["id"])),
                 precedent_label(neighbour),
                 f"{neighbour['similarity']:.3f}",
-                markup(excerpt(neighbour["text"])),
+                markup(excerpt(str(neighbour["text"]), _EXCERPT)),
             )
         parts.append(table)
     elif node in ("advocate", "skeptic"):
@@ -261,7 +256,8 @@ def _md_step(step: TraceStep, index: int) -> list[str]:
             lines += ["| # | id | label | similarity | claim |", "|---:|---|---|---:|---|"]
             for n, nb in enumerate(neighbours, 1):
                 label = _md_cell(precedent_label(nb))
-                cells = [str(n), _md_cell(nb["id"]), label, f"{nb['similarity']:.3f}", _md_cell(excerpt(nb["text"]))]
+                text = _md_cell(excerpt(str(nb["text"]), _EXCERPT))
+                cells = [str(n), _md_cell(nb["id"]), label, f"{nb['similarity']:.3f}", text]
                 lines.append("| " + " | ".join(cells) + " |")
         else:
             lines.append("No labelled neighbours were found.")

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse
 
-from claimcourt.display import one_line
+from claimcourt.display import excerpt, one_line
 from claimcourt.errors import ClaimcourtError
 from claimcourt.review.agreement import agreement_report
 from claimcourt.review.export import GOLD_COLUMNS, gold_rows, write_table
@@ -25,7 +25,7 @@ from claimcourt.store import existing_store
 from claimcourt.web.app import web_dir
 from claimcourt.web.routes_review import MAX_NOTE
 from claimcourt.web.routes_session import claim_field, field, pages_of, posted, signed_in
-from claimcourt.web.views import claim_view, excerpt, review_rows
+from claimcourt.web.views import claim_view, review_rows
 
 router = APIRouter()
 LIST_LIMIT = 300

@@ -8,7 +8,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from claimcourt.display import one_line, visible
+from claimcourt.display import excerpt, one_line, visible
 from claimcourt.models.cues import find_cues
 from claimcourt.review.policy import label_name
 from claimcourt.review.records import default_shown
@@ -22,11 +22,6 @@ EXCERPT_CHARS = 320
 def shown_parts(blind: bool) -> list[str]:
     """What the review screen had on it (recorded with the decision)."""
     return list(default_shown(not blind))
-
-
-def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
-    flat = one_line(text)
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 @dataclass
@@ -86,7 +81,7 @@ def claim_view(state: ClaimState, *, show_verdict: bool) -> ClaimView:
                 "label": n.label,
                 "name": label_name(n.label),
                 "similarity": n.similarity,
-                "text": excerpt(n.text),
+                "text": excerpt(n.text, EXCERPT_CHARS),
             }
             for n in state.neighbours
         ],

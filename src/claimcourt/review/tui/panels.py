@@ -7,14 +7,13 @@ import re
 
 from rich.text import Text
 
-from claimcourt.display import as_text, one_line, visible
+from claimcourt.display import as_text, excerpt, one_line, visible
 from claimcourt.models.cues import find_cues
 from claimcourt.review.policy import keys_for
 from claimcourt.review.queries import ClaimRow, Standing
 from claimcourt.review.tui.session import Session
 from claimcourt.state import ClaimState
 from claimcourt.store import Review
-from claimcourt.trace.render import excerpt
 
 GREEN_STYLE = "bold green"
 NOT_GREEN_STYLE = "bold dark_orange"

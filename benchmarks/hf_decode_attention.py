@@ -42,7 +42,9 @@ def main() -> None:
 
     import torch
 
-    from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import loop as hf_decode
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 
     debater, judge = load_built_models(args.work, args.data, tiny=args.tiny)
     vocab = len(debater.tokenizer)

@@ -24,7 +24,8 @@ def trace_decode(model, loaded, batch, name: str, out: Path) -> None:  # type: i
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from claimcourt.models import hf_decode, hf_engine
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import loop as hf_decode
 
     out.mkdir(parents=True, exist_ok=True)
     stops = hf_engine.stop_token_ids(loaded)
@@ -58,8 +59,8 @@ def main() -> None:
 
     import torch
 
-    from claimcourt.models import hf_engine
-    from claimcourt.models.hf_prompts import label_token_ids
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.prompts import label_token_ids
 
     debater, judge = load_built_models(args.work, args.data, tiny=args.tiny)
     vocab = len(debater.tokenizer)

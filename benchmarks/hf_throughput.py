@@ -199,7 +199,7 @@ def load_built_models(work: Path, data: Path, *, tiny: bool) -> tuple[Any, Any]:
     """The debater and the Judge (with its adapter) as the engine loads them, from the random-weight
     models build_models makes (or finds) under `work`; for the scripts that time the engine's calls."""
     from claimcourt.config import HFSettings
-    from claimcourt.models.hf_loading import ModelRegistry
+    from claimcourt.models.hf.loading import ModelRegistry
 
     paths = build_models(work / "models", [c["text"] for c in read_claims(data)], tiny=tiny)
     settings = HFSettings(
@@ -335,9 +335,9 @@ def main() -> None:
     from claimcourt.cli.run import execute_run
     from claimcourt.config import load_settings
     from claimcourt.deps import Deps, build_search
-    from claimcourt.models.hf import HFBackend
-    from claimcourt.models.hf_loading import ModelRegistry
-    from claimcourt.models.hf_reference import OneAtATime
+    from claimcourt.models.hf.backend import HFBackend
+    from claimcourt.models.hf.loading import ModelRegistry
+    from claimcourt.models.hf.reference import OneAtATime
     from claimcourt.retrieval.indexing import index_file
     from claimcourt.state import ClaimState
 

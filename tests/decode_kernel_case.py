@@ -17,8 +17,8 @@ import sys
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from claimcourt.models.hf_attention import _decode_kernel, kernel_decode_attention
-from claimcourt.models.hf_triton import _BLOCK_N
+from claimcourt.models.hf.decode.attention import _decode_kernel, kernel_decode_attention
+from claimcourt.models.hf.kernels.triton_decode_attention import _BLOCK_N
 
 
 def main(heads: int, kv_heads: int, lanes: int, length: int) -> None:
@@ -61,7 +61,7 @@ def bounded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: t
     """With each row's bounds (first readable slot, slot after the last), the output is the same to the
     bit, and the slots outside them are not read: a NaN there (in whole blocks before the first, in
     any slot from the stop on) reaches the output without bounds and not with them."""
-    from claimcourt.models.hf_triton import decode_attention
+    from claimcourt.models.hf.kernels.triton_decode_attention import decode_attention
 
     length = mask.shape[-1]
     first, stop = _BLOCK_N + 6, length - 30
@@ -85,9 +85,11 @@ def models() -> None:
     import tempfile
     from pathlib import Path
 
-    from claimcourt.models import hf_attention, hf_engine, hf_shared_prefix
-    from claimcourt.models.hf_decode import decode_greedy
-    from claimcourt.models.hf_loading import ModelRegistry
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import attention as hf_attention
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.decode.loop import decode_greedy
+    from claimcourt.models.hf.loading import ModelRegistry
     from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
     calls = []

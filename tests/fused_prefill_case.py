@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from claimcourt.models import hf_fused
+from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
 
 def ops() -> None:
@@ -88,10 +88,11 @@ def models() -> None:
     import tempfile
     from pathlib import Path
 
-    from claimcourt.models import hf_engine, hf_shared_prefix
-    from claimcourt.models.hf_decode import decode_greedy
-    from claimcourt.models.hf_loading import ModelRegistry
-    from claimcourt.models.hf_prompts import label_token_ids
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.decode.loop import decode_greedy
+    from claimcourt.models.hf.loading import ModelRegistry
+    from claimcourt.models.hf.prompts import label_token_ids
     from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
     calls = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}

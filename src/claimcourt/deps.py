@@ -95,16 +95,16 @@ def build_backend(
     models once."""
     prompts = (prompts or default_prompts(settings.profile)).checked(settings.profile)
     if settings.profile == "offline":
-        from claimcourt.models.offline import OfflineBackend
+        from claimcourt.models.offline.backend import OfflineBackend
 
         path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
         return OfflineBackend(settings.offline, search, path, prompts)
     if settings.profile == "hf":
-        from claimcourt.models.hf import HFBackend
+        from claimcourt.models.hf.backend import HFBackend
 
         return HFBackend(settings.hf, registry=hf_models, claims_at_once=settings.max_concurrency, role_prompts=prompts)
     if settings.profile == "endpoint":
-        from claimcourt.models.endpoint import EndpointBackend
+        from claimcourt.models.endpoint.backend import EndpointBackend
 
         return EndpointBackend(settings.endpoint, prompts)
     raise BackendError(f"the '{settings.profile}' profile is not available in this build")

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_decode, hf_engine
-from claimcourt.models.hf_loading import ModelRegistry
-from claimcourt.models.hf_prompts import label_token_ids
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.loading import ModelRegistry
+from claimcourt.models.hf.prompts import label_token_ids
 from tests.hf_tiny import TinyModels, build_tiny_models
 
 pytestmark = pytest.mark.gpu
@@ -160,7 +161,8 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
     """The Advocate and the Skeptic over one copy of their prefix, the two-lane decode step captured
     as a graph with the 4-bit kernels inside (and, with hf.decode_attention = 'kernel', hf_triton's
     compiled kernel): each row's tokens are the tokens it gets alone."""
-    from claimcourt.models import hf_attention, hf_shared_prefix
+    from claimcourt.models.hf.decode import attention as hf_attention
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 
     path = str(getattr(tiny, name))
     loaded = ModelRegistry(settings_for(tiny, path).model_copy(update={"decode_attention": attention})).get(path)
@@ -189,7 +191,7 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
 def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels, name: str) -> None:
     """In NF4 on the GPU, rows prefilled a slice at a time into caches of their own and joined, plain
     and over a shared prefix, decode the tokens they decode when prefilled together."""
-    from claimcourt.models import hf_shared_prefix
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 
     path = str(getattr(tiny, name))
     loaded = ModelRegistry(settings_for(tiny, path)).get(path)
@@ -223,7 +225,7 @@ def test_decode_kernel_in_bf16_is_as_close_to_float32_attention_as_sdpa(
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models import hf_attention
+    from claimcourt.models.hf.decode import attention as hf_attention
 
     assert hf_attention._decode_kernel() is not None, "triton is missing: the decode step would use SDPA"
     gen = torch.Generator(device="cuda").manual_seed(0)
@@ -262,7 +264,7 @@ def test_fused_prefill_ops_in_bf16_give_eagers_values(
     from transformers.models.mistral.modeling_mistral import MistralRMSNorm
     from transformers.models.phi3 import modeling_phi3
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     gen = torch.Generator(device="cuda").manual_seed(0)
     bf16 = torch.bfloat16
@@ -307,7 +309,8 @@ def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
     """hf.fused_prefill: in NF4 on the GPU, the prefill through hf_fused's compiled kernels (each of
     them called) decodes the tokens eager ops decode, plain rows and over a shared prefix; the decode
     step's graph keeps eager's ops."""
-    from claimcourt.models import hf_fused, hf_shared_prefix
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     calls: dict[str, int] = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}
     for op in calls:
@@ -394,7 +397,7 @@ def test_nf4_fused_prefill_logits_are_as_close_to_float32_as_eagers(
     eager bf16's are (the tiny random models' near-flat logits make token-level comparisons brittle)."""
     import torch
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     calls = []
     real_norm = hf_fused.rms_norm

@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine
-from claimcourt.models.hf import HFBackend
-from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
-from claimcourt.models.hf_prompts import label_token_ids
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import HFBackend
+from claimcourt.models.hf.loading import LoadedModel, ModelRegistry
+from claimcourt.models.hf.prompts import label_token_ids
 from claimcourt.state import ClaimState, Neighbour
 from tests.hf_tiny import TinyModels, build_tiny_models
 
@@ -134,7 +134,7 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models.hf_attention import grouped_decode_attention
+    from claimcourt.models.hf.decode.attention import grouped_decode_attention
 
     gen = torch.Generator().manual_seed(3)
     batch, heads, kv_heads, length, dim = 3, 8, 2, 11, 16
@@ -208,7 +208,7 @@ def test_fused_prefill_ops_that_fail_leave_the_prefill_to_eager(
     import torch
     from transformers.models.phi3 import modeling_phi3
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     calls = []
 
@@ -224,7 +224,7 @@ def test_fused_prefill_ops_that_fail_leave_the_prefill_to_eager(
     x = torch.randn(3, 16)
     expected = norm(x)
     hf_fused.install(model)
-    with caplog.at_level("WARNING", logger="claimcourt.models.hf_fused"), hf_fused.active():
+    with caplog.at_level("WARNING", logger="claimcourt.models.hf.kernels.triton_fused_prefill"), hf_fused.active():
         for _ in range(2):
             torch.testing.assert_close(model(x), expected)
     assert calls == [1] and hf_fused._failed
@@ -238,7 +238,7 @@ def test_out_of_memory_in_a_fused_op_goes_to_the_pass_and_keeps_the_kernels(monk
     import torch
     from transformers.models.phi3 import modeling_phi3
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     def out_of_memory(*args: Any) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -261,7 +261,7 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models import hf_attention
+    from claimcourt.models.hf.decode import attention as hf_attention
 
     calls = []
 
@@ -281,7 +281,7 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
         is_causal = True
 
     expected, _ = sdpa_attention_forward(Module(), query, key, value, mask, scaling=0.5)
-    with caplog.at_level("WARNING", logger="claimcourt.models.hf_attention"):
+    with caplog.at_level("WARNING", logger="claimcourt.models.hf.decode.attention"):
         for _ in range(2):
             out, _ = hf_attention.kernel_decode_attention(Module(), query, key, value, mask, scaling=0.5)
             torch.testing.assert_close(out, expected)
@@ -294,8 +294,8 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
     """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows
     prefilled together and as each row alone: the same first-token logits, row for row in the caller's
     order, and the same tokens."""
-    from claimcourt.models.hf_decode import decode_greedy
-    from claimcourt.models.hf_prefill import prefill_slices
+    from claimcourt.models.hf.decode.loop import decode_greedy
+    from claimcourt.models.hf.decode.prefill import prefill_slices
 
     path = str(getattr(tiny, model_name))
     loaded = ModelRegistry(settings_for(tiny, debater_model=path)).get(path)
@@ -332,7 +332,7 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
 
 
 def test_prefill_slices_cover_every_row_once_in_order() -> None:
-    from claimcourt.models.hf_prefill import prefill_slices
+    from claimcourt.models.hf.decode.prefill import prefill_slices
 
     assert prefill_slices(9, 100, None) == prefill_slices(9, 100, 0) == [slice(0, 9)]
     for rows, width, tokens in [(1, 900, 100), (7, 10, 30), (256, 1000, 16384), (5, 4, 10**6)]:
@@ -395,7 +395,7 @@ def test_a_capture_that_fails_before_any_graph_holds_the_pool_leaves_the_next_a_
     eagerly). The next capture takes a new pool; once a graph holds the pool, a failed capture keeps it."""
     import torch
 
-    from claimcourt.models import hf_decode
+    from claimcourt.models.hf.decode import loop as hf_decode
 
     pools = _fake_cuda_graphs(monkeypatch)
     fail = {"next": True}

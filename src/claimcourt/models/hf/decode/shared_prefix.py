@@ -20,7 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claimcourt.models import hf_decode, hf_prefill
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.decode import prefill as hf_prefill
 
 # Below this many shared tokens a group is not worth a layout of its own.
 MIN_SHARED_TOKENS = 8

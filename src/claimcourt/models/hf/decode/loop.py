@@ -26,8 +26,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as, decode_bounds
-from claimcourt.models.hf_prefill import prefill_in_slices, synced_clock
+from claimcourt.models.hf.decode.attention import (
+    CAUSAL_PREFILL,
+    GROUPED_DECODE,
+    KERNEL_DECODE,
+    attention_as,
+    decode_bounds,
+)
+from claimcourt.models.hf.decode.prefill import prefill_in_slices, synced_clock
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +212,7 @@ def _runner(step: _DecodeStep, model_id: str, steps: int, use_graph: bool) -> Ca
             try:
                 state["graph"] = _capture(step)  # the first step runs inside, for real
             except Exception as exc:
-                from claimcourt.models.hf_batching import is_oom
+                from claimcourt.models.hf.memory import is_oom
 
                 if is_oom(exc):
                     raise

@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from claimcourt.models import hf_decode
-from claimcourt.models.hf_loading import LoadedModel
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.loading import LoadedModel
 
 
 def _pad_left(rows: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:

@@ -17,10 +17,10 @@ import numpy as np
 
 from claimcourt.config import OfflineSettings
 from claimcourt.errors import IndexStateError
-from claimcourt.models.briefs import BACKEND_NAME, offline_brief
 from claimcourt.models.cues import is_weak_cue
-from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
-from claimcourt.models.judge_payload import (
+from claimcourt.models.offline.briefs import BACKEND_NAME, offline_brief
+from claimcourt.models.offline.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
+from claimcourt.models.offline.payload import (
     LinearClassifier,
     current_record,
     judge_from_json,
@@ -30,7 +30,7 @@ from claimcourt.models.judge_payload import (
     load_judge_file,
     save_classifier,
 )
-from claimcourt.models.judge_version import JudgeRecord
+from claimcourt.models.offline.version import JudgeRecord
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts

@@ -16,7 +16,7 @@ from typing import Any
 
 from claimcourt.config import HFSettings
 from claimcourt.errors import BackendError
-from claimcourt.models.hf_loading import LoadedModel
+from claimcourt.models.hf.loading import LoadedModel
 from claimcourt.models.judge_json import ChatMessage
 from claimcourt.prompts import evidence, roles
 from claimcourt.prompts import judge as judge_prompts

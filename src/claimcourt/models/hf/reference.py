@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from claimcourt.models import hf_engine
-from claimcourt.models.hf import BACKEND_NAME, HFBackend
-from claimcourt.models.hf_prompts import cited_ids, continuation_ids, label_token_ids
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import BACKEND_NAME, HFBackend
+from claimcourt.models.hf.prompts import cited_ids, continuation_ids, label_token_ids
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from claimcourt.models.hf_loading import LoadedModel
+    from claimcourt.models.hf.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ import asyncio
 from typing import Any
 
 from claimcourt.config import EndpointSettings
-from claimcourt.models import endpoint_client
-from claimcourt.models.endpoint_logprobs import logprob_verdict
-from claimcourt.models.hf_prompts import cited_ids
+from claimcourt.models.endpoint import client as endpoint_client
+from claimcourt.models.endpoint.logprobs import logprob_verdict
+from claimcourt.models.hf.prompts import cited_ids
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.prompts import evidence, roles
 from claimcourt.prompts import judge as judge_prompts

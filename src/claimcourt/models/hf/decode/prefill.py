@@ -164,7 +164,7 @@ def prefill_ops(loaded: Any) -> Iterator[None]:
         yield
         return
     try:
-        from claimcourt.models import hf_fused
+        from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
     except ImportError:  # no triton: a CPU build of torch
         if not _no_triton_warned and loaded.device.type == "cuda":
             _no_triton_warned.append(True)

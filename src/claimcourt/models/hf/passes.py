@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
-from claimcourt.models.hf_batching import BatchStats, MemoryPlanner, empty_cuda_cache, run_in_chunks
-from claimcourt.models.hf_loading import LoadedModel
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+from claimcourt.models.hf.loading import LoadedModel
+from claimcourt.models.hf.memory import BatchStats, MemoryPlanner, empty_cuda_cache, run_in_chunks
 
 # The Judge's output for one row: its YES and NO logits and its rationale's token ids.
 JudgeOutput = tuple[float, float, list[int]]

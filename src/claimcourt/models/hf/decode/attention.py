@@ -79,7 +79,7 @@ def kernel_decode_attention(
             query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale, bounds
         ), None
     except Exception as exc:  # a triton that cannot compile it here: SDPA from now on, said once
-        from claimcourt.models.hf_batching import is_oom
+        from claimcourt.models.hf.memory import is_oom
 
         if is_oom(exc) or (query.is_cuda and torch.cuda.is_current_stream_capturing()):
             raise
@@ -109,7 +109,7 @@ _kernel: list[Any] = []  # [decode_attention] or [None]: whether hf_triton impor
 def _decode_kernel() -> Any:
     if not _kernel:
         try:
-            from claimcourt.models.hf_triton import decode_attention
+            from claimcourt.models.hf.kernels.triton_decode_attention import decode_attention
         except ImportError:  # no triton: a CPU build of torch
             _kernel.append(None)
         else:

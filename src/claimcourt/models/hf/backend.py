@@ -26,9 +26,8 @@ from typing import Any
 
 from claimcourt.batching import MicroBatcher
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine
-from claimcourt.models.hf_batching import BatchStats, MemoryPlanner
-from claimcourt.models.hf_loading import (
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.loading import (
     DEBATER_ADAPTER,
     JUDGE_ADAPTER,
     LoadedModel,
@@ -36,8 +35,9 @@ from claimcourt.models.hf_loading import (
     check_settings,
     parse_memory,
 )
-from claimcourt.models.hf_passes import JudgeOutput, Passes
-from claimcourt.models.hf_prompts import (
+from claimcourt.models.hf.memory import BatchStats, MemoryPlanner
+from claimcourt.models.hf.passes import JudgeOutput, Passes
+from claimcourt.models.hf.prompts import (
     ArgueRequest,
     PromptRenderer,
     Rendered,

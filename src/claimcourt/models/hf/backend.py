@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from claimcourt.batching import MicroBatcher
-from claimcourt.config import HFSettings
+from claimcourt.config import HFSettings, Settings
+from claimcourt.models.base import DebateBackend
 from claimcourt.models.hf import engine as hf_engine
 from claimcourt.models.hf.loading import (
     DEBATER_ADAPTER,
@@ -48,9 +49,11 @@ from claimcourt.models.hf.prompts import (
     label_token_ids,
 )
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
+from claimcourt.models.registry import register_backend
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts
+from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 BACKEND_NAME = "hf"
@@ -62,7 +65,7 @@ _GATHER_QUIET_S = 0.25
 _GATHER_LINGER_S = 2.0
 
 
-class HFBackend:
+class HFBackend(DebateBackend):
     """Local models; `argue` and `judge` are batched across concurrent claims."""
 
     name = BACKEND_NAME
@@ -273,3 +276,11 @@ class HFBackend:
             prompt=messages[0]["content"] if self.settings.record_prompts else None,
             claim_truncated=truncated,
         )
+
+
+@register_backend(BACKEND_NAME, prompts_like="hf")
+def build_hf_backend(
+    settings: Settings, search: NeighbourSearch, prompts: RolePrompts, *, hf_models: ModelRegistry | None = None
+) -> HFBackend:
+    """`hf_models`: loaded models to share, so that backends differing only in prompts load them once."""
+    return HFBackend(settings.hf, registry=hf_models, claims_at_once=settings.max_concurrency, role_prompts=prompts)

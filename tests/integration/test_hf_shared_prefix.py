@@ -14,6 +14,7 @@ from claimcourt.models.hf import engine as hf_engine
 from claimcourt.models.hf.backend import HFBackend
 from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 from claimcourt.models.hf.decode.loop import decode_greedy
+from claimcourt.models.hf.decode.plan import DecodePlan
 from claimcourt.models.hf.loading import ModelRegistry
 from claimcourt.models.hf.prompts import ArgueRequest
 from claimcourt.state import ClaimState, Neighbour
@@ -193,7 +194,7 @@ def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels, deba
         )
         try:
             sliced = hf_shared_prefix.decode_shared(
-                model, loaded, groups, max_new_tokens=16, stop_ids=stops, prefill_tokens=width
+                model, loaded, groups, max_new_tokens=16, stop_ids=stops, plan=DecodePlan(prefill_tokens=width)
             )
         finally:
             hook.remove()

@@ -14,9 +14,14 @@ from typing import Any
 
 from claimcourt.models.hf import engine as hf_engine
 from claimcourt.models.hf.backend import BACKEND_NAME, HFBackend
+from claimcourt.models.hf.decode.plan import DecodePlan
 from claimcourt.models.hf.prompts import cited_ids, continuation_ids, label_token_ids
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.state import Argument, ClaimState, Role, Verdict
+
+# transformers' generate over a dynamic cache, as the earlier pipelines ran (the batched path's own plan
+# is resolved per pass by `passes`).
+ONE_AT_A_TIME = DecodePlan(graphed=False, cache_implementation="dynamic")
 
 
 class OneAtATime:
@@ -84,6 +89,7 @@ class OneAtATime:
                     label_ids=label_ids,
                     header_ids=header,
                     rationale_tokens=backend.settings.judge_rationale_tokens,
+                    plan=ONE_AT_A_TIME,
                 )[0]
         return backend._verdict(prompt, out, tokenizer)
 

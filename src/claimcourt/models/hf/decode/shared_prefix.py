@@ -22,6 +22,7 @@ from typing import Any
 
 from claimcourt.models.hf.decode import loop as hf_decode
 from claimcourt.models.hf.decode import prefill as hf_prefill
+from claimcourt.models.hf.decode.plan import DEFAULT_PLAN, DecodePlan
 
 # Below this many shared tokens a group is not worth a layout of its own.
 MIN_SHARED_TOKENS = 8
@@ -126,12 +127,11 @@ def decode_shared(
     *,
     max_new_tokens: int,
     stop_ids: Sequence[int],
-    use_graph: bool = True,
-    prefill_tokens: int | None = None,
+    plan: DecodePlan = DEFAULT_PLAN,
 ) -> list[list[list[int]]]:
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
     ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The
-    prefill runs in slices of groups of at most `prefill_tokens` prompt columns, each slice with its
+    prefill runs in slices of groups of at most `plan.prefill_tokens` prompt columns, each slice with its
     own part of the mask (hf_prefill.prefill_in_slices).
 
     The groups are laid out longest prefix first, so a slice's groups have prefixes of about one
@@ -167,7 +167,7 @@ def decode_shared(
 
     with torch.inference_mode():
         cache, logits = hf_prefill.prefill_in_slices(
-            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens, padded_columns=padded_columns
+            loaded, len(groups), shape.width, cache_len, prefill, plan, padded_columns=padded_columns
         )
         first = logits.argmax(dim=-1)  # [rows, lanes]
         tokens = hf_decode.continue_greedy(
@@ -180,7 +180,7 @@ def decode_shared(
             cache_len=cache_len,
             max_new_tokens=max_new_tokens,
             stop_ids=stop_ids,
-            use_graph=use_graph,
+            plan=plan,
         )
     in_order: list[list[list[int]]] = [[] for _ in groups]
     for row, group in enumerate(order):

@@ -11,8 +11,8 @@ through two `MicroBatcher` stages: the first renders and tokenises the prompts o
 have arrived, on a thread of its own, so that work is done while the second stage still gathers (as
 retrieval finishes claim by claim) or while a pass runs; the second gathers the rendered prompts into
 batched forward passes (Advocate and Skeptic requests of many claims share one batch), which
-`hf_passes` runs in passes sized to the GPU memory budget (`hf_batching`). Models load on first use
-(see `hf_loading`).
+`passes` runs in passes sized to the GPU memory budget (`memory`). Models load on first use
+(see `loading`).
 """
 
 from __future__ import annotations
@@ -44,13 +44,12 @@ from claimcourt.models.hf.prompts import (
     Rendered,
     chat_text,
     cited_ids,
-    continuation_ids,
     encode_chat_texts,
+    judge_header_ids,
     label_token_ids,
 )
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.models.registry import register_backend
-from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts
 from claimcourt.retrieval.search import NeighbourSearch
@@ -155,7 +154,7 @@ class HFBackend(DebateBackend):
 
         if torch.cuda.is_available():
             # The budget is a hard cap, not only an estimate: past it the allocator raises OOM, which
-            # halves the batch (hf_batching), instead of quietly taking the rest of the card.
+            # halves the batch (memory), instead of quietly taking the rest of the card.
             total = torch.cuda.get_device_properties(0).total_memory
             budget = self.planner.budget_bytes
             torch.cuda.set_per_process_memory_fraction(min(1.0, budget / total) if budget else 1.0)
@@ -216,9 +215,7 @@ class HFBackend(DebateBackend):
     def _judge_batch(self, rendered: list[Rendered]) -> list[Verdict]:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
-        header = continuation_ids(
-            tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER
-        )
+        header = judge_header_ids(tokenizer)
         outputs = self.passes.judge(
             loaded,
             self._judge_adapter,

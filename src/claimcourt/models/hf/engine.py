@@ -13,6 +13,9 @@ from claimcourt.models.hf.decode.plan import DecodePlan
 from claimcourt.models.hf.loading import LoadedModel
 from claimcourt.models.hf.runtime import DECODE_GENERATE
 
+# The Judge's output for one row: its YES and NO logits and its rationale's token ids.
+JudgeOutput = tuple[float, float, list[int]]
+
 
 def _pad_left(rows: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
     import torch
@@ -150,6 +153,32 @@ def p_green_from_logits(yes: float, no: float) -> float:
     return e / (1.0 + e)
 
 
+def judge_rows(
+    model: Any,
+    loaded: LoadedModel,
+    rows: list[list[int]],
+    *,
+    label_ids: tuple[int, int],
+    header_ids: list[int],
+    rationale_tokens: int,
+    plan: DecodePlan,
+) -> list[JudgeOutput]:
+    """The one Judge path, for a pass of rows (the batched backend) or one row (hf.reference): each
+    row's (YES logit, NO logit, rationale token ids). With no rationale tokens, one forward pass for the
+    labels; otherwise the label and the rationale after it from one prefill (`judge_with_rationale`)."""
+    if rationale_tokens == 0:
+        return [(y, n, []) for y, n in label_logits(model, loaded, rows, label_ids)]
+    return judge_with_rationale(
+        model,
+        loaded,
+        rows,
+        label_ids=label_ids,
+        header_ids=header_ids,
+        rationale_tokens=rationale_tokens,
+        plan=plan,
+    )
+
+
 def judge_with_rationale(
     model: Any,
     loaded: LoadedModel,
@@ -191,7 +220,7 @@ def _judge_graphed(
     new_tokens: int,
     plan: DecodePlan,
 ) -> list[tuple[float, float, list[int]]]:
-    """judge_with_rationale through hf_decode: the same three phases as JudgeFormatProcessor (record
+    """judge_with_rationale through decode.loop: the same three phases as JudgeFormatProcessor (record
     the pair at the answer position and keep the likelier, force the header, then greedy)."""
     import torch
 

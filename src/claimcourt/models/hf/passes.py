@@ -12,13 +12,12 @@ from typing import Any
 
 from claimcourt.config import HFSettings
 from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.cuda import empty_cuda_cache
 from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 from claimcourt.models.hf.decode.plan import DecodePlan, static_cache_fits
+from claimcourt.models.hf.engine import JudgeOutput
 from claimcourt.models.hf.loading import LoadedModel
-from claimcourt.models.hf.memory import BatchStats, MemoryPlanner, empty_cuda_cache, run_in_chunks
-
-# The Judge's output for one row: its YES and NO logits and its rationale's token ids.
-JudgeOutput = tuple[float, float, list[int]]
+from claimcourt.models.hf.memory import BatchStats, MemoryPlanner, run_in_chunks
 
 
 class Passes:
@@ -49,7 +48,7 @@ class Passes:
     ) -> list[list[int]]:
         """Each debater row's new token ids (`claims`: each row's claim id and text): a claim's Advocate
         and Skeptic over one copy of their shared prefix where the decode path allows it
-        (hf_shared_prefix), any other row on its own."""
+        (decode.shared_prefix), any other row on its own."""
         new_tokens = self.settings.debater_max_new_tokens
         groups: list[list[int]] = []
         alone = list(range(len(rows)))
@@ -105,9 +104,7 @@ class Passes:
 
         def run_chunk(chunk: list[list[int]], plan: DecodePlan) -> list[JudgeOutput]:
             with loaded.role(adapter) as model:
-                if rationale_tokens == 0:
-                    return [(y, n, []) for y, n in hf_engine.label_logits(model, loaded, chunk, label_ids)]
-                return hf_engine.judge_with_rationale(
+                return hf_engine.judge_rows(
                     model,
                     loaded,
                     chunk,

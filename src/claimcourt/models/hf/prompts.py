@@ -94,6 +94,11 @@ def continuation_ids(tokenizer: Any, prefix: str, suffix: str) -> list[int]:
     return list(tokenizer(suffix, add_special_tokens=False).input_ids)
 
 
+def judge_header_ids(tokenizer: Any) -> list[int]:
+    """The rationale header's token ids as they follow the Judge's answer (forced after it)."""
+    return continuation_ids(tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER)
+
+
 def cited_ids(text: str, neighbours: list[Neighbour]) -> list[str]:
     return [n.id for n in neighbours if n.id and n.id in text]
 

@@ -1,8 +1,8 @@
-"""The attention functions hf_decode registers with transformers for its own passes.
+"""The attention functions decode.loop registers with transformers for its own passes.
 
 - `causal_prefill_attention`: the prefill of right-padded rows into an empty static cache is causal
   attention alone, so SDPA can take its flash kernel instead of reading a dense padding mask.
-- `kernel_decode_attention`: a decode step through hf_triton's flash-decoding kernel, where it runs;
+- `kernel_decode_attention`: a decode step through the Triton flash-decoding kernel, where it runs;
 - `grouped_decode_attention`: otherwise through SDPA, without repeating K and V per query head for a
   grouped-query model.
 
@@ -63,7 +63,7 @@ def grouped_decode_attention(
 def kernel_decode_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
 ) -> tuple[Any, None]:
-    """A decode step's attention through hf_triton's kernel (each row's keys and values read once, every
+    """A decode step's attention through the Triton decode kernel (each row's keys and values read once, every
     lane and grouped query head of a KV head in one program), where it can run: CUDA tensors and triton
     installed (or triton's CPU interpreter, TRITON_INTERPRET=1), and where it has not failed on this
     model (`ModelRuntime.kernel_failure`). Elsewhere, and for what the kernel does not cover
@@ -84,7 +84,7 @@ def kernel_decode_attention(
     try:
         out = kernel(query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale, bounds)
     except Exception as exc:  # a triton that cannot compile it here: SDPA from now on, said once
-        from claimcourt.models.hf.memory import is_oom
+        from claimcourt.models.hf.cuda import is_oom
 
         if is_oom(exc) or (query.is_cuda and torch.cuda.is_current_stream_capturing()):
             raise

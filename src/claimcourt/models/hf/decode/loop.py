@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from claimcourt.models.hf.cuda import synced_clock
 from claimcourt.models.hf.decode.attention import (
     CAUSAL_PREFILL,
     GROUPED_DECODE,
@@ -33,7 +34,7 @@ from claimcourt.models.hf.decode.attention import (
     decode_step,
 )
 from claimcourt.models.hf.decode.plan import DEFAULT_PLAN, DecodePlan
-from claimcourt.models.hf.decode.prefill import prefill_in_slices, synced_clock
+from claimcourt.models.hf.decode.prefill import prefill_in_slices
 from claimcourt.models.hf.runtime import ATTENTION_SDPA, DECODE_EAGER, DECODE_GRAPHED, ModelRuntime
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class _DecodeStep:
     """One decode step over fixed buffers: reads the previous tokens, writes the next ones in place.
 
     A cache row holds `lanes` sequences that share its prompt slots (one lane: an ordinary row; two:
-    the Advocate and the Skeptic over one copy of their common prefix, see hf_shared_prefix). Each step
+    the Advocate and the Skeptic over one copy of their common prefix, see decode.shared_prefix). Each step
     feeds one token per lane; the cache appends them in lane order, so lane j's token of step k sits
     in slot width + k * lanes + j, and only that lane's mask row sees it.
     """
@@ -207,7 +208,7 @@ def _runner(step: _DecodeStep, model_id: str, steps: int, capture: bool) -> Call
             try:
                 state["graph"] = capture_step(step, runtime)  # the first step runs inside, for real
             except Exception as exc:
-                from claimcourt.models.hf.memory import is_oom
+                from claimcourt.models.hf.cuda import is_oom
 
                 if is_oom(exc):
                     raise

@@ -13,10 +13,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+
+from claimcourt.models.hf.cuda import synced_clock
 
 if TYPE_CHECKING:
     from claimcourt.models.hf.decode.plan import DecodePlan
@@ -90,18 +91,6 @@ def prefill_in_slices(
     joined, out = join_caches(caches), torch.cat(logits)
     timing.done(rows, width, len(caches))
     return joined, out
-
-
-def synced_clock(device: Any, logger: logging.Logger) -> float | None:
-    """For a pass's timings in the log: where `logger` logs INFO, the clock once the device has done
-    the work queued on it; None otherwise, and no wait."""
-    import torch
-
-    if not logger.isEnabledFor(logging.INFO):
-        return None
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 class _PrefillTiming:

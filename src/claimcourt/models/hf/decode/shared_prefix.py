@@ -11,7 +11,7 @@ prefix and its own lane before it, never the other lane. Each lane keeps its own
 starts where the prefix ends), so every token sees exactly the keys, values and positions it sees in
 the plain path: the same computation, with the prefix's cache and prefill paid once per claim. The
 lanes' rests are right-aligned in fixed columns, so every row's lane j ends in the same column and the
-prefill's logits are read there. The decode loop is hf_decode's, with one query position per lane.
+prefill's logits are read there. The decode loop is decode.loop's, with one query position per lane.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def decode_shared(
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
     ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The
     prefill runs in slices of groups of at most `plan.prefill_tokens` prompt columns, each slice with its
-    own part of the mask (hf_prefill.prefill_in_slices).
+    own part of the mask (decode.prefill.prefill_in_slices).
 
     The groups are laid out longest prefix first, so a slice's groups have prefixes of about one
     length, and its prefill skips the columns that are padding in all of them (a pass's prefixes are

@@ -258,7 +258,7 @@ def _guarded(fused: Callable[..., Any], eager: Callable[..., Any]) -> Callable[.
         except _NotThisCase:
             return eager(*args, **kwargs)
         except Exception as exc:  # a kernel that does not compile or launch here
-            from claimcourt.models.hf.memory import is_oom
+            from claimcourt.models.hf.cuda import is_oom
 
             if is_oom(exc):  # the pass's to handle (it halves its rows), not the kernel's fault
                 raise

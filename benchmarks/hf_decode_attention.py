@@ -42,7 +42,10 @@ def main() -> None:
 
     import torch
 
-    from claimcourt.models import hf_decode, hf_engine, hf_shared_prefix
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import loop as hf_decode
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.decode.plan import DecodePlan
 
     debater, judge = load_built_models(args.work, args.data, tiny=args.tiny)
     vocab = len(debater.tokenizer)
@@ -81,11 +84,15 @@ def main() -> None:
 
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    attending = {"attention": "kernel"}  # the plan's decode attention, set by `decode_attention`
+
+    def plan(use_graph: bool) -> DecodePlan:
+        return DecodePlan(attention=attending["attention"], prefill_tokens=16384, capture=use_graph)
+
     @contextmanager
     def decode_attention(name: str):  # type: ignore[no-untyped-def]
         """kernel / sdpa: hf.decode_attention; cudnn: sdpa under SDPA's cuDNN backend."""
-        for loaded in (debater, judge):
-            loaded.decode_attention = "kernel" if name == "kernel" else "sdpa"
+        attending["attention"] = "kernel" if name == "kernel" else "sdpa"
         if name == "cudnn":
             with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION]):
                 yield
@@ -118,7 +125,7 @@ def main() -> None:
 
             def run(k: int, use_graph: bool = True) -> None:
                 hf_shared_prefix.decode_shared(
-                    model, debater, groups, max_new_tokens=k, stop_ids=stops, use_graph=use_graph, prefill_tokens=16384
+                    model, debater, groups, max_new_tokens=k, stop_ids=stops, plan=plan(use_graph)
                 )
 
             for name in names:
@@ -129,9 +136,7 @@ def main() -> None:
         with judge.role("judge") as model:
 
             def run(k: int, use_graph: bool = True) -> None:
-                hf_decode.decode_greedy(
-                    model, judge, rows, max_new_tokens=k, stop_ids=stops, use_graph=use_graph, prefill_tokens=16384
-                )
+                hf_decode.decode_greedy(model, judge, rows, max_new_tokens=k, stop_ids=stops, plan=plan(use_graph))
 
             for name in names:
                 measure({"model": "judge", "rows": n}, name, run)

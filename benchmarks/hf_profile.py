@@ -24,14 +24,17 @@ def trace_decode(model, loaded, batch, name: str, out: Path) -> None:  # type: i
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from claimcourt.models import hf_decode, hf_engine
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import loop as hf_decode
+    from claimcourt.models.hf.decode.plan import DecodePlan
 
     out.mkdir(parents=True, exist_ok=True)
     stops = hf_engine.stop_token_ids(loaded)
     for use_graph in (False, True):
-        hf_decode.decode_greedy(model, loaded, batch, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+        plan = DecodePlan(prefill_tokens=None, capture=use_graph)
+        hf_decode.decode_greedy(model, loaded, batch, max_new_tokens=9, stop_ids=stops, plan=plan)
         with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            hf_decode.decode_greedy(model, loaded, batch, max_new_tokens=9, stop_ids=stops, use_graph=use_graph)
+            hf_decode.decode_greedy(model, loaded, batch, max_new_tokens=9, stop_ids=stops, plan=plan)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
         table = prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=70)
@@ -58,8 +61,13 @@ def main() -> None:
 
     import torch
 
-    from claimcourt.models import hf_engine
-    from claimcourt.models.hf_prompts import label_token_ids
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode.plan import DecodePlan
+    from claimcourt.models.hf.prompts import label_token_ids
+
+    # transformers' generate over each cache, and the graphed loop with its prefill in one piece.
+    dynamic, static = (DecodePlan(graphed=False, cache_implementation=c) for c in ("dynamic", "static"))
+    graphed = DecodePlan(prefill_tokens=None)
 
     debater, judge = load_built_models(args.work, args.data, tiny=args.tiny)
     vocab = len(debater.tokenizer)
@@ -78,7 +86,7 @@ def main() -> None:
         for b in [int(x) for x in batches.split(",")]:
             batch = rows(b, prompt_tokens)
             with loaded.role(adapter) as model:
-                timed_s(lambda: hf_engine.generate_texts(model, loaded, batch[:1], max_new_tokens=2))  # warm
+                timed_s(lambda: hf_engine.generate_texts(model, loaded, batch[:1], max_new_tokens=2, plan=dynamic))
                 prefill = timed_s(
                     lambda: hf_engine.label_logits(model, loaded, batch, label_token_ids(loaded.tokenizer))
                 )
@@ -88,9 +96,8 @@ def main() -> None:
                 for decode in ("generate", "graphed"):
 
                     def run_decode(n: int) -> list[list[int]]:
-                        return hf_engine.generate_texts(
-                            model, loaded, batch, max_new_tokens=n, cache_implementation="static", decode=decode
-                        )
+                        plan = static if decode == "generate" else graphed.for_pass(loaded, prompt_tokens + n)
+                        return hf_engine.generate_texts(model, loaded, batch, max_new_tokens=n, plan=plan)
 
                     run_decode(1 + args.steps)  # warm (the graph path's first capture at this size)
                     # The fastest of a few: the first passes at a size pay for allocations and clocks.
@@ -102,14 +109,12 @@ def main() -> None:
                     row[f"{decode}_ms_per_step"] = round((many - one) / args.steps * 1000, 2)
                 # How often two transformers paths already disagree (random weights: near-tied logits).
                 short = 1 + min(args.steps, 32)
-                dynamic = hf_engine.generate_texts(
-                    model, loaded, batch, max_new_tokens=short, cache_implementation="dynamic"
-                )
+                dynamic_rows = hf_engine.generate_texts(model, loaded, batch, max_new_tokens=short, plan=dynamic)
                 row["rows_same_generate_vs_graphed"] = sum(
                     a[:short] == g[:short] for a, g in zip(outputs["generate"], outputs["graphed"], strict=True)
                 )
                 row["rows_same_generate_static_vs_dynamic"] = sum(
-                    a[:short] == d for a, d in zip(outputs["generate"], dynamic, strict=True)
+                    a[:short] == d for a, d in zip(outputs["generate"], dynamic_rows, strict=True)
                 )
                 row["compared_tokens"] = short
                 if args.trace_dir is not None:
@@ -128,7 +133,7 @@ def main() -> None:
 
         batch = rows(int(args.batches.split(",")[-1]), args.prompt_tokens)
         with debater.role(None) as model, profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            hf_engine.generate_texts(model, debater, batch, max_new_tokens=9)
+            hf_engine.generate_texts(model, debater, batch, max_new_tokens=9, plan=dynamic)
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25))
 
 

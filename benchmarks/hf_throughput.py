@@ -199,7 +199,7 @@ def load_built_models(work: Path, data: Path, *, tiny: bool) -> tuple[Any, Any]:
     """The debater and the Judge (with its adapter) as the engine loads them, from the random-weight
     models build_models makes (or finds) under `work`; for the scripts that time the engine's calls."""
     from claimcourt.config import HFSettings
-    from claimcourt.models.hf_loading import ModelRegistry
+    from claimcourt.models.hf.loading import ModelRegistry
 
     paths = build_models(work / "models", [c["text"] for c in read_claims(data)], tiny=tiny)
     settings = HFSettings(
@@ -335,9 +335,9 @@ def main() -> None:
     from claimcourt.cli.run import execute_run
     from claimcourt.config import load_settings
     from claimcourt.deps import Deps, build_search
-    from claimcourt.models.hf import HFBackend
-    from claimcourt.models.hf_loading import ModelRegistry
-    from claimcourt.models.hf_reference import OneAtATime
+    from claimcourt.models.hf.backend import HFBackend
+    from claimcourt.models.hf.loading import ModelRegistry
+    from claimcourt.models.hf.reference import OneAtATime
     from claimcourt.retrieval.indexing import index_file
     from claimcourt.state import ClaimState
 
@@ -386,15 +386,15 @@ def main() -> None:
     # Warm-up: CUDA kernels, cuBLAS handles, bitsandbytes' first calls (not timed); again before the
     # first run of each decode attention and prefill ops, for triton's compiles (a process pays them
     # once; triton's disk cache keeps them for the next).
-    warm = HFBackend(settings.hf, registry=registry)
-
-    async def warm_up() -> None:
+    async def warm_up(attention: str, fused: bool) -> None:
+        decode = {"decode_attention": attention, "fused_prefill": fused}
+        warm = HFBackend(settings.hf.model_copy(update=decode), registry=registry)
         state = ClaimState(claim_id="warm", text=claims[0]["text"])
         state = state.model_copy(update={"neighbours": await search.neighbours("warm", state.text)})
         a, s = await asyncio.gather(warm.argue("advocate", state), warm.argue("skeptic", state))
         await warm.judge(state.model_copy(update={"advocate": a, "skeptic": s}))
 
-    asyncio.run(warm_up())
+    asyncio.run(warm_up(settings.hf.decode_attention, settings.hf.fused_prefill))
     warmed = {("sdpa", False)}
 
     results: dict[str, Any] = {
@@ -411,12 +411,10 @@ def main() -> None:
     # graphs' first shapes, the allocator's first blocks): warm runs of the first variant, not recorded.
     schedule = [(True, planned[0])] * args.warm_runs + [(False, v) for v in planned]
     for warming, (budget, shared_prefix, prefill_tokens, attention, fused) in schedule:
-        for loaded in registry.loaded():  # the models stay loaded across runs; the settings ride on them
-            loaded.decode_attention = attention
-            loaded.fused_prefill = fused
+        # The models stay loaded across runs; each run's settings say how it decodes.
         if (attention, fused) not in warmed:
             t0 = time.perf_counter()
-            asyncio.run(warm_up())
+            asyncio.run(warm_up(attention, fused))
             warmed.add((attention, fused))
             log(
                 f"warmed decode attention {attention}, prefill ops {'fused' if fused else 'eager'} in "

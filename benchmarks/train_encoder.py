@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from claimcourt.config import MINILM, load_settings
-from claimcourt.models.offline import LinearClassifier
+from claimcourt.models.offline.backend import LinearClassifier
 from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
 from claimcourt.train.encoder import train_encoder
 from claimcourt.train.evaluation import measure

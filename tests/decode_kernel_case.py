@@ -17,12 +17,12 @@ import sys
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from claimcourt.models.hf_attention import _decode_kernel, kernel_decode_attention
-from claimcourt.models.hf_triton import _BLOCK_N
+from claimcourt.models.hf.decode.attention import decode_kernel, kernel_decode_attention
+from claimcourt.models.hf.kernels.triton_decode_attention import _BLOCK_N
 
 
 def main(heads: int, kv_heads: int, lanes: int, length: int) -> None:
-    assert _decode_kernel() is not None, "hf_triton did not import: the case would test SDPA against itself"
+    assert decode_kernel() is not None, "the kernel did not import: the case would test SDPA against itself"
     gen = torch.Generator().manual_seed(5)
     batch, dim = 3, 24
     query = torch.randn(batch, heads, lanes, dim, generator=gen)
@@ -61,7 +61,7 @@ def bounded(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: t
     """With each row's bounds (first readable slot, slot after the last), the output is the same to the
     bit, and the slots outside them are not read: a NaN there (in whole blocks before the first, in
     any slot from the stop on) reaches the output without bounds and not with them."""
-    from claimcourt.models.hf_triton import decode_attention
+    from claimcourt.models.hf.kernels.triton_decode_attention import decode_attention
 
     length = mask.shape[-1]
     first, stop = _BLOCK_N + 6, length - 30
@@ -85,37 +85,39 @@ def models() -> None:
     import tempfile
     from pathlib import Path
 
-    from claimcourt.models import hf_attention, hf_engine, hf_shared_prefix
-    from claimcourt.models.hf_decode import decode_greedy
-    from claimcourt.models.hf_loading import ModelRegistry
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.decode.loop import decode_greedy
+    from claimcourt.models.hf.decode.plan import DecodePlan
+    from claimcourt.models.hf.loading import ModelRegistry
+    from claimcourt.models.hf.runtime import ATTENTION_KERNEL
     from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
-    calls = []
-    kernel = _decode_kernel()
-
-    def counted(*args: object) -> object:
-        calls.append(1)
-        return kernel(*args)
-
-    hf_attention._kernel[:] = [counted]
+    kernel_calls = 0
     with tempfile.TemporaryDirectory() as tmp:
         tiny = build_tiny_models(Path(tmp))
         for name in ("phi3", "mistral"):
             decoded = {}
             for attention in ("sdpa", "kernel"):
                 settings = float32_settings(tiny, name, decode_attention=attention)
+                plan = DecodePlan.from_settings(settings)
                 loaded = ModelRegistry(settings).get(settings.debater_model)
                 groups = prefix_groups(len(loaded.tokenizer))
                 stops = hf_engine.stop_token_ids(loaded)
                 with loaded.role(None) as model:
-                    shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=12, stop_ids=stops)
+                    shared = hf_shared_prefix.decode_shared(
+                        model, loaded, groups, max_new_tokens=12, stop_ids=stops, plan=plan
+                    )
                     plain = decode_greedy(
-                        model, loaded, [row for g in groups for row in g], max_new_tokens=12, stop_ids=stops
+                        model, loaded, [row for g in groups for row in g], max_new_tokens=12, stop_ids=stops, plan=plan
                     )
                 decoded[attention] = (shared, plain)
+                assert loaded.runtime.kernel_failure is None, name
+                assert bool(loaded.runtime.ran[ATTENTION_KERNEL]) == (attention == "kernel"), (name, attention)
+                kernel_calls += loaded.runtime.ran[ATTENTION_KERNEL]
             assert decoded["kernel"] == decoded["sdpa"], name
             assert sum(len(t) > 2 for _, plain in decoded.values() for t in plain) >= 4  # really decoded
-    assert len(calls) >= 2 * 2 * 2 * 11  # two models x two paths x their layers x steps went through it
+    assert kernel_calls >= 2 * 2 * 2 * 11  # two models x two paths x their layers x steps went through it
     print("kernel decodes sdpa's tokens")
 
 

@@ -19,7 +19,7 @@ import sys
 
 import torch
 
-from claimcourt.models import hf_fused
+from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
 
 def ops() -> None:
@@ -88,10 +88,13 @@ def models() -> None:
     import tempfile
     from pathlib import Path
 
-    from claimcourt.models import hf_engine, hf_shared_prefix
-    from claimcourt.models.hf_decode import decode_greedy
-    from claimcourt.models.hf_loading import ModelRegistry
-    from claimcourt.models.hf_prompts import label_token_ids
+    from claimcourt.models.hf import engine as hf_engine
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.decode.loop import decode_greedy
+    from claimcourt.models.hf.decode.plan import DecodePlan
+    from claimcourt.models.hf.loading import ModelRegistry
+    from claimcourt.models.hf.prompts import label_token_ids
+    from claimcourt.models.hf.runtime import PREFILL_FUSED, ModelRuntime
     from tests.hf_tiny import build_tiny_models, float32_settings, prefix_groups
 
     calls = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}
@@ -112,16 +115,20 @@ def models() -> None:
             stops = hf_engine.stop_token_ids(loaded)
             decoded = {}
             for fused in (False, True):
-                loaded.fused_prefill = fused
-                before = dict(calls)
+                plan = DecodePlan(fused_prefill=fused)
+                before, recorded = dict(calls), loaded.runtime.ran[PREFILL_FUSED]
                 with loaded.role(None) as model:
-                    shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=12, stop_ids=stops)
+                    shared = hf_shared_prefix.decode_shared(
+                        model, loaded, groups, max_new_tokens=12, stop_ids=stops, plan=plan
+                    )
                     plain = decode_greedy(
-                        model, loaded, [row for g in groups for row in g], max_new_tokens=12, stop_ids=stops
+                        model, loaded, [row for g in groups for row in g], max_new_tokens=12, stop_ids=stops, plan=plan
                     )
                 decoded[fused] = (shared, plain)
                 ran = all(calls[op] > before[op] for op in calls)
                 assert ran == fused, (name, fused, calls, before)
+                assert (loaded.runtime.ran[PREFILL_FUSED] > recorded) == fused, (name, fused, loaded.runtime.ran)
+            assert loaded.runtime.fused_failure is None, name
             assert decoded[True] == decoded[False], name
             assert sum(len(t) > 2 for t in decoded[False][1]) >= 2, name  # really decoded
             # In bf16, a forward of its own (position ids left to the model: cos and sin of one row for
@@ -137,7 +144,7 @@ def models() -> None:
                 eager = model(input_ids=ids).logits
                 hf_fused.install(model)
                 before = dict(calls)
-                with hf_fused.active():
+                with hf_fused.active(ModelRuntime()):
                     fused = model(input_ids=ids).logits
             assert all(calls[op] > before[op] for op in calls), (name, calls, before)
             assert bf16_steps(fused, eager) <= 4, (name, bf16_steps(fused, eager))
@@ -148,7 +155,6 @@ def models() -> None:
         header = judge.tokenizer("\n### Rationale:", add_special_tokens=False).input_ids
         verdicts = {}
         for fused in (False, True):
-            judge.fused_prefill = fused
             with judge.role("judge") as model:
                 verdicts[fused] = hf_engine.judge_with_rationale(
                     model,
@@ -157,8 +163,7 @@ def models() -> None:
                     label_ids=labels,
                     header_ids=header,
                     rationale_tokens=8,
-                    cache_implementation="static",
-                    decode="graphed",
+                    plan=DecodePlan(fused_prefill=fused).for_pass(judge, max(map(len, rows)) + 1 + len(header) + 8),
                 )
         for (y0, n0, r0), (y1, n1, r1) in zip(verdicts[False], verdicts[True], strict=True):
             assert abs(y1 - y0) <= 1e-5 and abs(n1 - n0) <= 1e-5, (y0, y1, n0, n1)

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from claimcourt.models.endpoint_logprobs import answer_word
+from claimcourt.models.endpoint.logprobs import answer_word
 from tests.hf_tiny import build_tokenizer
 
 # The answer logits' lift over every other token, through the hidden unit the layers never write to (YES

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from claimcourt.errors import ConfigError
 from claimcourt.retrieval.chroma_client import parse_chroma_url
+from claimcourt.vocab import BUILT_IN_PROFILES
 from claimcourt.vocab import Profile as Profile  # defined where --help reads it without loading settings
 
 ENV_PREFIX = "CLAIMCOURT_"
@@ -231,6 +232,9 @@ def calibration_reference(value: str) -> str | None:
 
 
 PROFILE_TOP_K: dict[str, int] = {"offline": 20, "hf": 5, "endpoint": 5}
+# A backend registered beside the built-ins (models.registry) retrieves as the offline profile does: its
+# embedding model, its number of neighbours.
+_RETRIEVES_LIKE = "offline"
 
 
 class Settings(_Section):
@@ -283,13 +287,14 @@ class Settings(_Section):
     @property
     def embedding_model(self) -> str:
         """The embedding model of the active profile: it decides which store the workspace holds."""
-        section: OfflineSettings | HFSettings | EndpointSettings = getattr(self, self.profile)
+        profile = self.profile if self.profile in BUILT_IN_PROFILES else _RETRIEVES_LIKE
+        section: OfflineSettings | HFSettings | EndpointSettings = getattr(self, profile)
         return section.embedding_model
 
     @property
     def top_k(self) -> int:
         """Neighbours retrieved for every role: the configured number, else the profile's default."""
-        return self.retrieval.top_k or PROFILE_TOP_K[self.profile]
+        return self.retrieval.top_k or PROFILE_TOP_K.get(self.profile, PROFILE_TOP_K[_RETRIEVES_LIKE])
 
     def config_file(self) -> Path:
         return self.workspace / CONFIG_FILENAME

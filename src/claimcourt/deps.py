@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from claimcourt.config import Settings
-from claimcourt.errors import BackendError
 from claimcourt.models.base import DebateBackend
+from claimcourt.models.registry import registered_backend
 from claimcourt.prompts.roles import RolePrompts, default_prompts
 from claimcourt.retrieval.embeddings import shared_embedder
 from claimcourt.retrieval.search import NeighbourSearch
@@ -93,21 +93,9 @@ def build_backend(
     """The profile's backend. `prompts`: the roles' templates (by default today's, `prompts.roles`);
     `hf_models`: an hf `ModelRegistry` to share, so that backends differing only in prompts load the
     models once."""
-    prompts = (prompts or default_prompts(settings.profile)).checked(settings.profile)
-    if settings.profile == "offline":
-        from claimcourt.models.offline import OfflineBackend
-
-        path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
-        return OfflineBackend(settings.offline, search, path, prompts)
-    if settings.profile == "hf":
-        from claimcourt.models.hf import HFBackend
-
-        return HFBackend(settings.hf, registry=hf_models, claims_at_once=settings.max_concurrency, role_prompts=prompts)
-    if settings.profile == "endpoint":
-        from claimcourt.models.endpoint import EndpointBackend
-
-        return EndpointBackend(settings.endpoint, prompts)
-    raise BackendError(f"the '{settings.profile}' profile is not available in this build")
+    backend = registered_backend(settings.profile)
+    prompts = (prompts or default_prompts(backend.prompts_like)).checked(backend.prompts_like)
+    return backend.factory(settings, search, prompts, hf_models=hf_models)
 
 
 def build_deps(settings: Settings) -> Deps:

@@ -173,7 +173,7 @@ class _PartsCache:
     def _hf_registry(self, settings: Settings) -> Any:
         if settings.profile != "hf":
             return None
-        from claimcourt.models.hf_loading import ModelRegistry
+        from claimcourt.models.hf.loading import ModelRegistry
 
         key = settings.hf.model_dump_json()
         if key not in self._hf_models:

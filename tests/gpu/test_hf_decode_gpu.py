@@ -1,6 +1,7 @@
-"""hf_decode on a CUDA GPU with 4-bit NF4 weights: the decode step really is captured as a CUDA graph
-(bitsandbytes' kernels inside it), and the graphed loop gives generate's tokens, verdict logits and
-rationale. Skipped where there is no GPU (CI)."""
+"""The graphed decode loop (models/hf/decode) on a CUDA GPU with 4-bit NF4 weights: the decode step
+really is captured as a CUDA graph (bitsandbytes' kernels inside it), and the graphed loop gives
+generate's tokens, verdict logits and rationale; the model's runtime record says which path ran.
+Skipped where there is no GPU (CI)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from typing import Any
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_decode, hf_engine
-from claimcourt.models.hf_loading import ModelRegistry
-from claimcourt.models.hf_prompts import label_token_ids
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.decode.plan import DecodePlan
+from claimcourt.models.hf.loading import ModelRegistry
+from claimcourt.models.hf.prompts import label_token_ids
+from claimcourt.models.hf.runtime import ATTENTION_KERNEL, ATTENTION_SDPA, DECODE_EAGER, DECODE_GRAPHED, PREFILL_FUSED
 from tests.hf_tiny import TinyModels, build_tiny_models
 
 pytestmark = pytest.mark.gpu
+# transformers' generate over a static cache: what the graphed loop must match.
+GENERATE = DecodePlan(graphed=False, cache_implementation="static")
 
 
 def _cuda() -> bool:
@@ -96,14 +102,13 @@ def test_nf4_decode_step_is_captured_and_gives_generates_tokens(tiny: TinyModels
     path = str(getattr(tiny, name))
     loaded = ModelRegistry(settings_for(tiny, path)).get(path)
     rows = [loaded.tokenizer(t).input_ids for t in TEXTS]
+    graphed = DecodePlan().for_pass(loaded, max(len(r) for r in rows) + 24)
     with loaded.role(None) as model:
-        plain = hf_engine.generate_texts(
-            model, loaded, rows, max_new_tokens=24, cache_implementation="static", decode="generate"
-        )
-        ours = hf_engine.generate_texts(
-            model, loaded, rows, max_new_tokens=24, cache_implementation="static", decode="graphed"
-        )
-    assert loaded.model_id not in hf_decode._graphs_broken  # the graph was captured, not the eager fallback
+        plain = hf_engine.generate_texts(model, loaded, rows, max_new_tokens=24, plan=GENERATE)
+        ours = hf_engine.generate_texts(model, loaded, rows, max_new_tokens=24, plan=graphed)
+    # The graph was captured, not the eager fallback.
+    assert loaded.runtime.ran[DECODE_GRAPHED] == 1 and not loaded.runtime.ran[DECODE_EAGER]
+    assert not loaded.runtime.graphs_broken
     assert ours == plain
     assert any(len(r) > 4 for r in plain)
 
@@ -114,8 +119,9 @@ def test_nf4_graphed_judge_gives_the_same_logits_and_rationale(tiny: TinyModels)
     rows = [loaded.tokenizer(t).input_ids for t in TEXTS]
     header = loaded.tokenizer("\n### Rationale:", add_special_tokens=False).input_ids
     out = {}
+    graphed = DecodePlan().for_pass(loaded, max(len(r) for r in rows) + 1 + len(header) + 16)
     with loaded.role("judge") as model:
-        for decode in ("generate", "graphed"):
+        for decode, plan in (("generate", GENERATE), ("graphed", graphed)):
             out[decode] = hf_engine.judge_with_rationale(
                 model,
                 loaded,
@@ -123,10 +129,9 @@ def test_nf4_graphed_judge_gives_the_same_logits_and_rationale(tiny: TinyModels)
                 label_ids=label_token_ids(loaded.tokenizer),
                 header_ids=header,
                 rationale_tokens=16,
-                cache_implementation="static",
-                decode=decode,
+                plan=plan,
             )
-    assert loaded.model_id not in hf_decode._graphs_broken
+    assert loaded.runtime.ran[DECODE_GRAPHED] == 1 and not loaded.runtime.graphs_broken
     for (y0, n0, r0), (y1, n1, r1) in zip(out["generate"], out["graphed"], strict=True):
         assert (y1, n1) == pytest.approx((y0, n0), abs=1e-2)  # bf16 logits
         assert r1 == r0
@@ -143,12 +148,10 @@ def test_graphed_passes_reuse_one_memory_pool(tiny: TinyModels) -> None:
     reserved = []
     with loaded.role(None) as model:
         for _ in range(10):
-            hf_engine.generate_texts(
-                model, loaded, rows, max_new_tokens=24, cache_implementation="static", decode="graphed"
-            )
+            hf_engine.generate_texts(model, loaded, rows, max_new_tokens=24, plan=DecodePlan())
             torch.cuda.synchronize()
             reserved.append(torch.cuda.memory_reserved())
-    assert loaded.model_id not in hf_decode._graphs_broken
+    assert loaded.runtime.ran[DECODE_GRAPHED] == 10 and not loaded.runtime.graphs_broken
     assert reserved[-1] <= reserved[2], [r / 2**20 for r in reserved]
 
 
@@ -158,27 +161,32 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
     tiny: TinyModels, name: str, attention: str
 ) -> None:
     """The Advocate and the Skeptic over one copy of their prefix, the two-lane decode step captured
-    as a graph with the 4-bit kernels inside (and, with hf.decode_attention = 'kernel', hf_triton's
-    compiled kernel): each row's tokens are the tokens it gets alone."""
-    from claimcourt.models import hf_attention, hf_shared_prefix
+    as a graph with the 4-bit kernels inside (and, with hf.decode_attention = 'kernel', the compiled
+    Triton decode kernel): each row's tokens are the tokens it gets alone."""
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 
     path = str(getattr(tiny, name))
-    loaded = ModelRegistry(settings_for(tiny, path).model_copy(update={"decode_attention": attention})).get(path)
-    assert loaded.decode_attention == attention
-    if attention == "kernel":
-        assert hf_attention._decode_kernel() is not None, "triton is missing: the step would use SDPA"
+    settings = settings_for(tiny, path).model_copy(update={"decode_attention": attention})
+    plan = DecodePlan.from_settings(settings)
+    assert plan.attention == attention
+    loaded = ModelRegistry(settings).get(path)
     tok = loaded.tokenizer
     roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
     groups = [[tok(text + role).input_ids for role in roles] for text in TEXTS + MORE_TEXTS]
     assert all(hf_shared_prefix.shared_prefix_len(g) >= hf_shared_prefix.MIN_SHARED_TOKENS for g in groups)
     stops = hf_engine.stop_token_ids(loaded)
     with loaded.role(None) as model:
-        ours = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops)
+        ours = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops, plan=plan)
         plain = hf_engine.generate_texts(
-            model, loaded, [r for g in groups for r in g], max_new_tokens=24, cache_implementation="static"
+            model, loaded, [r for g in groups for r in g], max_new_tokens=24, plan=GENERATE
         )
-    assert loaded.model_id not in hf_decode._graphs_broken
-    assert hf_attention._decode_kernel() is not None or attention == "sdpa"  # the kernel ran without failing
+    record = loaded.runtime
+    assert record.ran[DECODE_GRAPHED] == 1 and not record.graphs_broken
+    # The step attended as asked: through the kernel, without failing ("triton is missing" or a failed
+    # compile would show as SDPA only), or through SDPA.
+    assert record.kernel_failure is None, record.kernel_failure
+    assert bool(record.ran[ATTENTION_KERNEL]) == (attention == "kernel"), record.ran
+    assert record.ran[ATTENTION_SDPA] or attention == "kernel", record.ran
     prompts = [r for g in groups for r in g]
     with loaded.role(None) as model:
         assert_every_token_greedy_but_for_near_ties(model, loaded, prompts, [t for lanes in ours for t in lanes], plain)
@@ -189,7 +197,7 @@ def test_nf4_shared_prefix_lanes_are_captured_and_give_each_rows_tokens(
 def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels, name: str) -> None:
     """In NF4 on the GPU, rows prefilled a slice at a time into caches of their own and joined, plain
     and over a shared prefix, decode the tokens they decode when prefilled together."""
-    from claimcourt.models import hf_shared_prefix
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 
     path = str(getattr(tiny, name))
     loaded = ModelRegistry(settings_for(tiny, path)).get(path)
@@ -201,16 +209,18 @@ def test_nf4_prefill_in_slices_gives_the_tokens_of_one_prefill(tiny: TinyModels,
     stops = hf_engine.stop_token_ids(loaded)
     with loaded.role(None) as model:
         whole = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops)
-        sliced = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops, prefill_tokens=width)
+        sliced = hf_decode.decode_greedy(
+            model, loaded, rows, max_new_tokens=24, stop_ids=stops, plan=DecodePlan(prefill_tokens=width)
+        )
         shared_whole = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops)
         shared_sliced = hf_shared_prefix.decode_shared(
-            model, loaded, groups, max_new_tokens=24, stop_ids=stops, prefill_tokens=1
+            model, loaded, groups, max_new_tokens=24, stop_ids=stops, plan=DecodePlan(prefill_tokens=1)
         )
         assert_every_token_greedy_but_for_near_ties(model, loaded, rows, sliced, whole)
         shared_prompts = [r for g in groups for r in g]
         flat = [[t for lanes in out for t in lanes] for out in (shared_sliced, shared_whole)]
         assert_every_token_greedy_but_for_near_ties(model, loaded, shared_prompts, flat[0], flat[1])
-    assert loaded.model_id not in hf_decode._graphs_broken
+    assert loaded.runtime.ran[DECODE_GRAPHED] == 4 and not loaded.runtime.graphs_broken
     assert any(len(r) > 4 for r in whole)
 
 
@@ -223,9 +233,9 @@ def test_decode_kernel_in_bf16_is_as_close_to_float32_attention_as_sdpa(
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models import hf_attention
+    from claimcourt.models.hf.decode import attention as hf_attention
+    from claimcourt.models.hf.runtime import ModelRuntime
 
-    assert hf_attention._decode_kernel() is not None, "triton is missing: the decode step would use SDPA"
     gen = torch.Generator(device="cuda").manual_seed(0)
     batch, length = 16, 1100
     query = torch.randn(batch, heads, lanes, dim, generator=gen, device="cuda", dtype=torch.bfloat16)
@@ -239,7 +249,11 @@ def test_decode_kernel_in_bf16_is_as_close_to_float32_attention_as_sdpa(
         is_causal = True
 
     args = (Module(), query, key, value, mask)
-    ours, _ = hf_attention.kernel_decode_attention(*args, scaling=dim**-0.5)
+    runtime = ModelRuntime()
+    with hf_attention.decode_step(None, runtime):
+        ours, _ = hf_attention.kernel_decode_attention(*args, scaling=dim**-0.5)
+    # The kernel ran ("triton is missing" or a failed compile would have attended through SDPA).
+    assert runtime.ran[ATTENTION_KERNEL] == 1 and runtime.kernel_failure is None, runtime
     fused, _ = sdpa_attention_forward(*args, scaling=dim**-0.5)
     exact, _ = sdpa_attention_forward(Module(), query.float(), key.float(), value.float(), mask, scaling=dim**-0.5)
     ours_err = (ours.float() - exact).abs().max().item()
@@ -262,7 +276,7 @@ def test_fused_prefill_ops_in_bf16_give_eagers_values(
     from transformers.models.mistral.modeling_mistral import MistralRMSNorm
     from transformers.models.phi3 import modeling_phi3
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     gen = torch.Generator(device="cuda").manual_seed(0)
     bf16 = torch.bfloat16
@@ -307,7 +321,8 @@ def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
     """hf.fused_prefill: in NF4 on the GPU, the prefill through hf_fused's compiled kernels (each of
     them called) decodes the tokens eager ops decode, plain rows and over a shared prefix; the decode
     step's graph keeps eager's ops."""
-    from claimcourt.models import hf_fused, hf_shared_prefix
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     calls: dict[str, int] = {"rms_norm": 0, "rotary": 0, "silu_mul": 0}
     for op in calls:
@@ -319,8 +334,7 @@ def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
 
         monkeypatch.setattr(hf_fused, op, counted)
     path = str(getattr(tiny, name))
-    loaded = ModelRegistry(settings_for(tiny, path).model_copy(update={"fused_prefill": True})).get(path)
-    assert loaded.fused_prefill
+    loaded = ModelRegistry(settings_for(tiny, path)).get(path)
     tok = loaded.tokenizer
     rows = [tok(t).input_ids for t in TEXTS] * 2
     roles = [" You are the Advocate: argue that it IS green.", " You are the Skeptic: argue that it is NOT green."]
@@ -329,26 +343,29 @@ def test_nf4_fused_prefill_gives_the_tokens_of_eager_ops(
     out = {}
     with loaded.role(None) as model:
         for fused in (True, False):
-            loaded.fused_prefill = fused
-            plain = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops)
-            shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops)
+            plan = DecodePlan(fused_prefill=fused)
+            plain = hf_decode.decode_greedy(model, loaded, rows, max_new_tokens=24, stop_ids=stops, plan=plan)
+            shared = hf_shared_prefix.decode_shared(model, loaded, groups, max_new_tokens=24, stop_ids=stops, plan=plan)
             out[fused] = (plain, [t for lanes in shared for t in lanes])
             if fused:
                 assert all(n > 0 for n in calls.values()), calls
-                seen = dict(calls)
+                seen, recorded = dict(calls), loaded.runtime.ran[PREFILL_FUSED]
+                assert recorded > 0
         assert calls == seen, "the eager run (and every decode step) must not reach the kernels"
+        assert loaded.runtime.ran[PREFILL_FUSED] == recorded
         assert_every_token_greedy_but_for_near_ties(model, loaded, rows, out[True][0], out[False][0])
         shared_prompts = [r for g in groups for r in g]
         assert_every_token_greedy_but_for_near_ties(model, loaded, shared_prompts, out[True][1], out[False][1])
-    assert not hf_fused._failed and loaded.model_id not in hf_decode._graphs_broken
+    assert loaded.runtime.fused_failure is None and not loaded.runtime.graphs_broken
+    assert loaded.runtime.ran[DECODE_GRAPHED] == 4
     assert any(len(r) > 4 for r in out[False][0])
 
 
-def test_nf4_out_of_memory_inside_a_threads_first_capture_leaves_later_passes_graphed(
+def test_nf4_out_of_memory_inside_a_models_first_capture_leaves_later_passes_graphed(
     tiny: TinyModels, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Out of memory inside the first capture of a worker thread (the Judge's first pass under a budget
-    did this on an H100): the pass raises it (the engine halves and retries), and the next pass's decode
+    """Out of memory inside the first capture of a model (the Judge's first pass under a budget did
+    this on an H100): the pass raises it (the engine halves and retries), and the next pass's decode
     step is still captured as a graph rather than decoded eagerly for the rest of the run."""
     import concurrent.futures
 
@@ -381,7 +398,7 @@ def test_nf4_out_of_memory_inside_a_threads_first_capture_leaves_later_passes_gr
     with concurrent.futures.ThreadPoolExecutor(1) as thread:  # a thread with no graph yet, like a new worker
         tokens = thread.submit(two_passes).result()
     assert not fail["next"]
-    assert loaded.model_id not in hf_decode._graphs_broken
+    assert not loaded.runtime.graphs_broken and loaded.runtime.ran[DECODE_GRAPHED] == 1
     assert any(len(r) > 4 for r in tokens)
 
 
@@ -394,7 +411,8 @@ def test_nf4_fused_prefill_logits_are_as_close_to_float32_as_eagers(
     eager bf16's are (the tiny random models' near-flat logits make token-level comparisons brittle)."""
     import torch
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
+    from claimcourt.models.hf.runtime import ModelRuntime
 
     calls = []
     real_norm = hf_fused.rms_norm
@@ -416,9 +434,11 @@ def test_nf4_fused_prefill_logits_are_as_close_to_float32_as_eagers(
         with bf16.role(None) as model:
             eager = model(input_ids=ids).logits.float()
             hf_fused.install(model)
-            with hf_fused.active():
+            runtime = ModelRuntime()
+            with hf_fused.active(runtime):
                 fused = model(input_ids=ids).logits.float()
-    assert calls and not hf_fused._failed  # the kernels ran, and did not fall back
+    # The kernels ran, and did not fall back.
+    assert calls and runtime.ran[PREFILL_FUSED] and runtime.fused_failure is None
     eager_err = (eager - reference).abs().max().item()
     fused_err = (fused - reference).abs().max().item()
     assert fused_err <= 1.5 * eager_err, (fused_err, eager_err)

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine, hf_shared_prefix
-from claimcourt.models.hf import HFBackend
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import HFBackend
+from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 from claimcourt.state import Argument, ClaimState, Neighbour, Verdict
 from tests.hf_tiny import TinyModels, build_tiny_models
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from claimcourt.config import HFSettings, Settings, TrainSettings
-from claimcourt.models.hf import HFBackend
+from claimcourt.models.hf.backend import HFBackend
 from claimcourt.state import ClaimState
 from claimcourt.train.judge import train_judge
 from tests.hf_tiny import TinyModels, build_tiny_models

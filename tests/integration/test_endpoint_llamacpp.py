@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from claimcourt.config import Settings, load_settings
-from claimcourt.models import endpoint_client
+from claimcourt.models.endpoint import client as endpoint_client
 from claimcourt.workspace import WorkspacePaths
 from tests.conftest import flat, read_csv, write_csv
 from tests.endpoint_support import Served, endpoint_toml, llama_cpp_server, serving, unavailable

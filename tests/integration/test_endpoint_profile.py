@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from claimcourt.config import Settings, load_settings
-from claimcourt.models.endpoint import EndpointBackend
+from claimcourt.models.endpoint.backend import EndpointBackend
 from claimcourt.prompts import evidence
 from claimcourt.state import ClaimState
 from claimcourt.workspace import WorkspacePaths

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine
-from claimcourt.models.hf import HFBackend
-from claimcourt.models.hf_prompts import ArgueRequest
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import HFBackend
+from claimcourt.models.hf.prompts import ArgueRequest
 from claimcourt.state import Argument, ClaimState, Neighbour, Verdict
 from tests.hf_tiny import TinyModels, build_tiny_models
 
@@ -115,7 +115,7 @@ def test_hf_out_of_memory_halves_the_batch_and_keeps_every_claim(
 ) -> None:
     import torch
 
-    from claimcourt.models import hf_shared_prefix
+    from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
 
     # Rows one by one (generate_texts), or a claim's two rows over their shared prefix (decode_shared).
     module, name = (hf_shared_prefix, "decode_shared") if shared_prefix else (hf_engine, "generate_texts")
@@ -151,7 +151,7 @@ def test_hf_out_of_memory_halves_the_batch_and_keeps_every_claim(
 def test_hf_one_at_a_time_reference_gives_the_same_debate(tiny: TinyModels) -> None:
     """The langchain-huggingface path (ChatHuggingFace over a local pipeline, one claim at a time)
     and the batched path see the same prompts and say the same things."""
-    from claimcourt.models.hf_reference import OneAtATime
+    from claimcourt.models.hf.reference import OneAtATime
 
     backend = HFBackend(settings_for(tiny))
     states = claims(3)
@@ -189,7 +189,7 @@ def test_hf_trust_remote_code_stays_off_unless_configured(tiny: TinyModels, monk
 def test_hf_nf4_quantisation_settings() -> None:
     import torch
 
-    from claimcourt.models.hf_loading import quantization_config
+    from claimcourt.models.hf.loading import quantization_config
 
     config = quantization_config(HFSettings())
     assert config.load_in_4bit and config.bnb_4bit_quant_type == "nf4"

@@ -1,4 +1,4 @@
-"""hf_decode's greedy loop against transformers' generate, with tiny real models on CPU: the same
+"""The graphed decode loop (models/hf/decode) against transformers' generate, with tiny real models on CPU: the same
 tokens for the debaters, the same logits, verdict tokens and rationale for the Judge, whatever the
 padding, and the same debate and p_green through the whole backend."""
 
@@ -12,13 +12,17 @@ from typing import Any, ClassVar
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine
-from claimcourt.models.hf import HFBackend
-from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
-from claimcourt.models.hf_prompts import label_token_ids
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import HFBackend
+from claimcourt.models.hf.decode.plan import DecodePlan
+from claimcourt.models.hf.loading import LoadedModel, ModelRegistry
+from claimcourt.models.hf.prompts import label_token_ids
+from claimcourt.models.hf.runtime import ATTENTION_KERNEL, ATTENTION_SDPA, PREFILL_FUSED, ModelRuntime
 from claimcourt.state import ClaimState, Neighbour
 from tests.hf_tiny import TinyModels, build_tiny_models
 
+# transformers' generate over a static cache: what the graphed loop must match.
+GENERATE = DecodePlan(graphed=False, cache_implementation="static")
 NEIGHBOURS = [Neighbour(id="US-1", text="A wind turbine blade with a carbon fibre spar.", label=1, similarity=0.8)]
 
 
@@ -65,13 +69,11 @@ def test_graphed_decode_gives_generates_tokens(tiny: TinyModels, model_name: str
     registry = ModelRegistry(settings_for(tiny, debater_model=path))
     loaded = registry.get(path)
     rows = prompt_rows(loaded, equal)
+    graphed = DecodePlan().for_pass(loaded, max(len(r) for r in rows) + new_tokens)
+    assert graphed.graphed
     with loaded.role(None) as model:
-        plain = hf_engine.generate_texts(
-            model, loaded, rows, max_new_tokens=new_tokens, cache_implementation="static", decode="generate"
-        )
-        ours = hf_engine.generate_texts(
-            model, loaded, rows, max_new_tokens=new_tokens, cache_implementation="static", decode="graphed"
-        )
+        plain = hf_engine.generate_texts(model, loaded, rows, max_new_tokens=new_tokens, plan=GENERATE)
+        ours = hf_engine.generate_texts(model, loaded, rows, max_new_tokens=new_tokens, plan=graphed)
     assert ours == plain
     assert any(len(r) > 1 for r in plain) or new_tokens < 3  # the outputs are not all cut at once
 
@@ -84,8 +86,9 @@ def test_graphed_judge_gives_the_same_logits_verdict_and_rationale(tiny: TinyMod
     labels = label_token_ids(loaded.tokenizer)
     header = loaded.tokenizer("\n### Rationale:", add_special_tokens=False).input_ids
     results = {}
+    plans = {"generate": GENERATE, "graphed": DecodePlan()}
     with loaded.role("judge") as model:
-        for decode in ("generate", "graphed"):
+        for decode, plan in plans.items():
             results[decode] = hf_engine.judge_with_rationale(
                 model,
                 loaded,
@@ -93,8 +96,7 @@ def test_graphed_judge_gives_the_same_logits_verdict_and_rationale(tiny: TinyMod
                 label_ids=labels,
                 header_ids=header,
                 rationale_tokens=rationale_tokens,
-                cache_implementation="static",
-                decode=decode,
+                plan=plan,
             )
     for (y0, n0, r0), (y1, n1, r1) in zip(results["generate"], results["graphed"], strict=True):
         assert y1 == pytest.approx(y0, abs=1e-5) and n1 == pytest.approx(n0, abs=1e-5)
@@ -134,7 +136,7 @@ def test_grouped_decode_attention_equals_sdpa_over_repeated_heads(lanes: int) ->
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models.hf_attention import grouped_decode_attention
+    from claimcourt.models.hf.decode.attention import grouped_decode_attention
 
     gen = torch.Generator().manual_seed(3)
     batch, heads, kv_heads, length, dim = 3, 8, 2, 11, 16
@@ -208,7 +210,7 @@ def test_fused_prefill_ops_that_fail_leave_the_prefill_to_eager(
     import torch
     from transformers.models.phi3 import modeling_phi3
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     calls = []
 
@@ -217,17 +219,19 @@ def test_fused_prefill_ops_that_fail_leave_the_prefill_to_eager(
         raise RuntimeError("PTX compilation failed")
 
     monkeypatch.setattr(hf_fused, "rms_norm", broken)
-    monkeypatch.setattr(hf_fused, "_failed", [])
     monkeypatch.setenv("TRITON_INTERPRET", "1")  # the wrappers take CPU tensors, as under the interpreter
     norm = modeling_phi3.Phi3RMSNorm(16)
     model = torch.nn.Sequential(norm)
     x = torch.randn(3, 16)
     expected = norm(x)
     hf_fused.install(model)
-    with caplog.at_level("WARNING", logger="claimcourt.models.hf_fused"), hf_fused.active():
+    runtime = ModelRuntime()
+    logger = "claimcourt.models.hf.kernels.triton_fused_prefill"
+    with caplog.at_level("WARNING", logger=logger), hf_fused.active(runtime):
         for _ in range(2):
             torch.testing.assert_close(model(x), expected)
-    assert calls == [1] and hf_fused._failed
+    assert calls == [1] and runtime.fused_failure == "PTX compilation failed"
+    assert not runtime.ran[PREFILL_FUSED]
     assert "PTX compilation failed" in caplog.text
 
 
@@ -238,19 +242,19 @@ def test_out_of_memory_in_a_fused_op_goes_to_the_pass_and_keeps_the_kernels(monk
     import torch
     from transformers.models.phi3 import modeling_phi3
 
-    from claimcourt.models import hf_fused
+    from claimcourt.models.hf.kernels import triton_fused_prefill as hf_fused
 
     def out_of_memory(*args: Any) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(hf_fused, "rms_norm", out_of_memory)
-    monkeypatch.setattr(hf_fused, "_failed", [])
     monkeypatch.setenv("TRITON_INTERPRET", "1")
     model = torch.nn.Sequential(modeling_phi3.Phi3RMSNorm(16))
     hf_fused.install(model)
-    with hf_fused.active(), pytest.raises(torch.OutOfMemoryError):
+    runtime = ModelRuntime()
+    with hf_fused.active(runtime), pytest.raises(torch.OutOfMemoryError):
         model(torch.randn(3, 16))
-    assert not hf_fused._failed
+    assert runtime.fused_failure is None
 
 
 def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
@@ -258,10 +262,12 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
 ) -> None:
     """A triton that cannot compile the kernel on this GPU costs one warning, not the run: that step
     and every later one attend through SDPA."""
+    pytest.importorskip("triton")
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    from claimcourt.models import hf_attention
+    from claimcourt.models.hf.decode import attention as hf_attention
+    from claimcourt.models.hf.kernels import triton_decode_attention
 
     calls = []
 
@@ -269,8 +275,8 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
         calls.append(1)
         raise RuntimeError("PTX compilation failed")
 
-    monkeypatch.setattr(hf_attention, "_kernel", [broken])
-    monkeypatch.setattr(hf_attention, "_interpreted", lambda: True)
+    monkeypatch.setattr(triton_decode_attention, "decode_attention", broken)
+    monkeypatch.setenv("TRITON_INTERPRET", "1")  # the kernel takes CPU tensors, as under the interpreter
     gen = torch.Generator().manual_seed(1)
     query = torch.randn(2, 4, 2, 8, generator=gen)
     key, value = (torch.randn(2, 4, 8, 8, generator=gen) for _ in range(2))
@@ -281,11 +287,14 @@ def test_a_decode_kernel_that_fails_leaves_the_step_to_sdpa(
         is_causal = True
 
     expected, _ = sdpa_attention_forward(Module(), query, key, value, mask, scaling=0.5)
-    with caplog.at_level("WARNING", logger="claimcourt.models.hf_attention"):
+    runtime = ModelRuntime()
+    logger = "claimcourt.models.hf.decode.attention"
+    with caplog.at_level("WARNING", logger=logger), hf_attention.decode_step(None, runtime):
         for _ in range(2):
             out, _ = hf_attention.kernel_decode_attention(Module(), query, key, value, mask, scaling=0.5)
             torch.testing.assert_close(out, expected)
-    assert calls == [1] and hf_attention._kernel == [None]
+    assert calls == [1] and runtime.kernel_failure == "PTX compilation failed"
+    assert runtime.ran[ATTENTION_SDPA] == 2 and not runtime.ran[ATTENTION_KERNEL]
     assert "PTX compilation failed" in caplog.text
 
 
@@ -294,8 +303,8 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
     """Rows prefilled a few at a time into caches of their own, then joined, decode exactly as rows
     prefilled together and as each row alone: the same first-token logits, row for row in the caller's
     order, and the same tokens."""
-    from claimcourt.models.hf_decode import decode_greedy
-    from claimcourt.models.hf_prefill import prefill_slices
+    from claimcourt.models.hf.decode.loop import decode_greedy
+    from claimcourt.models.hf.decode.prefill import prefill_slices
 
     path = str(getattr(tiny, model_name))
     loaded = ModelRegistry(settings_for(tiny, debater_model=path)).get(path)
@@ -311,9 +320,8 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
             firsts.append(logits.clone())
             return logits.argmax(dim=-1)
 
-        generated = decode_greedy(
-            model, loaded, rows, max_new_tokens=16, stop_ids=stops, choose_first=keep, prefill_tokens=tokens
-        )
+        plan = DecodePlan(prefill_tokens=tokens)
+        generated = decode_greedy(model, loaded, rows, max_new_tokens=16, stop_ids=stops, choose_first=keep, plan=plan)
         return generated, firsts[0]
 
     with loaded.role(None) as model:
@@ -332,7 +340,7 @@ def test_a_prefill_in_slices_gives_the_tokens_and_first_logits_of_one(tiny: Tiny
 
 
 def test_prefill_slices_cover_every_row_once_in_order() -> None:
-    from claimcourt.models.hf_prefill import prefill_slices
+    from claimcourt.models.hf.decode.prefill import prefill_slices
 
     assert prefill_slices(9, 100, None) == prefill_slices(9, 100, 0) == [slice(0, 9)]
     for rows, width, tokens in [(1, 900, 100), (7, 10, 30), (256, 1000, 16384), (5, 4, 10**6)]:
@@ -379,23 +387,15 @@ def _fake_cuda_graphs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return _FakeGraph.pools
 
 
-def _in_a_new_thread(fn: Any) -> Any:
-    """Run `fn` in a thread of its own (hf_decode keeps its capture stream and pool per thread)."""
-    import concurrent.futures
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn).result()
-
-
 def test_a_capture_that_fails_before_any_graph_holds_the_pool_leaves_the_next_a_fresh_pool(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Out of memory inside a thread's first capture leaves its pool with no graph; PyTorch's allocator
+    """Out of memory inside a model's first capture leaves its pool with no graph; PyTorch's allocator
     then asserts on that handle at every later capture (seen on an H100: every later pass decoded
     eagerly). The next capture takes a new pool; once a graph holds the pool, a failed capture keeps it."""
     import torch
 
-    from claimcourt.models import hf_decode
+    from claimcourt.models.hf.decode import loop as hf_decode
 
     pools = _fake_cuda_graphs(monkeypatch)
     fail = {"next": True}
@@ -405,16 +405,14 @@ def test_a_capture_that_fails_before_any_graph_holds_the_pool_leaves_the_next_a_
             fail["next"] = False
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.00 GiB")
 
-    def passes() -> None:
-        with pytest.raises(torch.OutOfMemoryError):
-            hf_decode._capture(step)
-        assert isinstance(hf_decode._capture(step), _FakeGraph)  # captured, into a pool of its own
-        fail["next"] = True  # fails again, now with that graph holding the pool
-        with pytest.raises(torch.OutOfMemoryError):
-            hf_decode._capture(step)
-        hf_decode._capture(step)
-
-    _in_a_new_thread(passes)
+    runtime = ModelRuntime()
+    with pytest.raises(torch.OutOfMemoryError):
+        hf_decode.capture_step(step, runtime)
+    assert isinstance(hf_decode.capture_step(step, runtime), _FakeGraph)  # captured, into a pool of its own
+    fail["next"] = True  # fails again, now with that graph holding the pool
+    with pytest.raises(torch.OutOfMemoryError):
+        hf_decode.capture_step(step, runtime)
+    hf_decode.capture_step(step, runtime)
     assert len(pools) == 4
     assert pools[0] != pools[1], pools
     assert pools[1] == pools[2] == pools[3], pools

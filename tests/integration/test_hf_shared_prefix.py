@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine, hf_shared_prefix
-from claimcourt.models.hf import HFBackend
-from claimcourt.models.hf_decode import decode_greedy
-from claimcourt.models.hf_loading import ModelRegistry
-from claimcourt.models.hf_prompts import ArgueRequest
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import HFBackend
+from claimcourt.models.hf.decode import shared_prefix as hf_shared_prefix
+from claimcourt.models.hf.decode.loop import decode_greedy
+from claimcourt.models.hf.decode.plan import DecodePlan
+from claimcourt.models.hf.loading import ModelRegistry
+from claimcourt.models.hf.prompts import ArgueRequest
 from claimcourt.state import ClaimState, Neighbour
 from tests.hf_tiny import TinyModels, build_tiny_models
 
@@ -151,7 +153,7 @@ def test_debate_and_p_green_are_the_same_with_and_without_the_shared_prefix(tiny
 def test_a_budget_fits_more_claims_per_pass_when_their_prefix_is_shared(tiny: TinyModels) -> None:
     """The planner's own estimate: a claim's two lanes over one prefix cost less than two rows, and
     a pass of the rows it allows stays within the budget by that estimate."""
-    from claimcourt.models.hf_batching import MemoryPlanner, activation_bytes_per_token, kv_bytes_per_token
+    from claimcourt.models.hf.memory import MemoryPlanner, activation_bytes_per_token, kv_bytes_per_token
 
     settings = settings_for(tiny)
     loaded = ModelRegistry(settings).get(settings.debater_model)
@@ -192,7 +194,7 @@ def test_a_shared_prefill_in_slices_gives_the_same_tokens(tiny: TinyModels, deba
         )
         try:
             sliced = hf_shared_prefix.decode_shared(
-                model, loaded, groups, max_new_tokens=16, stop_ids=stops, prefill_tokens=width
+                model, loaded, groups, max_new_tokens=16, stop_ids=stops, plan=DecodePlan(prefill_tokens=width)
             )
         finally:
             hook.remove()

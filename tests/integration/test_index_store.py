@@ -15,7 +15,7 @@ import pytest
 from claimcourt.config import Settings
 from claimcourt.deps import build_search, build_store
 from claimcourt.errors import ConfigError, IndexStateError
-from claimcourt.models.offline import load_classifier
+from claimcourt.models.offline.backend import load_classifier
 from claimcourt.retrieval.indexing import index_file
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.workspace import WorkspacePaths

@@ -15,7 +15,7 @@ import pytest
 from safetensors.torch import load_file
 
 from claimcourt.config import HFSettings, Settings, TrainSettings
-from claimcourt.models.hf import HFBackend
+from claimcourt.models.hf.backend import HFBackend
 from claimcourt.state import ClaimState
 from claimcourt.train.card import CARD_JSON
 from claimcourt.train.data import TrainingRow, read_training_table

@@ -58,7 +58,6 @@ def test_unrelated_claimcourt_variables_are_not_settings() -> None:
     ("toml", "fragment"),
     [
         ("threshold = 1.5\n", "threshold"),
-        ("profile = 'cloud'\n", "profile"),
         ("[hf]\nnot_a_key = 1\n", "hf.not_a_key"),
         ("threshold = \n", "not valid TOML"),
     ],

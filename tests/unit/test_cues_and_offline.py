@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from claimcourt.models.cues import Y02_SUBCLASSES, find_cues, lexicon
-from claimcourt.models.offline import LinearClassifier, knn_vote
+from claimcourt.models.offline.backend import LinearClassifier, knn_vote
 from claimcourt.state import Neighbour
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from openai.types import Completion
 
-from claimcourt.models.endpoint_logprobs import answer_word, logprob_verdict
+from claimcourt.models.endpoint.logprobs import answer_word, logprob_verdict
 
 
 def recorded(top: dict[str, float] | None, text: str = " YES") -> Completion:

@@ -8,7 +8,7 @@ import pytest
 
 from claimcourt.config import load_settings
 from claimcourt.errors import ConfigError
-from claimcourt.models.endpoint_client import require_settings
+from claimcourt.models.endpoint.client import require_settings
 
 
 def test_environment_and_flags_fill_the_endpoint_section(tmp_path: Path) -> None:

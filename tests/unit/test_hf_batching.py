@@ -9,15 +9,15 @@ from types import SimpleNamespace
 import pytest
 
 from claimcourt.errors import ConfigError
-from claimcourt.models.hf_batching import (
+from claimcourt.models.hf.engine import p_green_from_logits
+from claimcourt.models.hf.loading import parse_memory
+from claimcourt.models.hf.memory import (
     BatchStats,
     MemoryPlanner,
     activation_bytes_per_token,
     kv_bytes_per_token,
     run_in_chunks,
 )
-from claimcourt.models.hf_engine import p_green_from_logits
-from claimcourt.models.hf_loading import parse_memory
 
 PHI3_MINI = SimpleNamespace(  # microsoft/Phi-3-mini-4k-instruct
     num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=32, hidden_size=3072, intermediate_size=8192,
@@ -174,7 +174,7 @@ def test_hf_p_green_is_the_softmax_over_yes_and_no() -> None:
 def test_hf_nothing_heavy_loads_at_import() -> None:
     code = (
         "import sys\n"
-        "import claimcourt.models.hf, claimcourt.models.hf_reference, claimcourt.deps\n"
+        "import claimcourt.models.hf.backend, claimcourt.models.hf.reference, claimcourt.deps\n"
         "heavy = [m for m in ('torch', 'transformers', 'peft', 'bitsandbytes', 'langchain_huggingface') "
         "if m in sys.modules]\n"
         "print(','.join(heavy))\n"
@@ -184,7 +184,7 @@ def test_hf_nothing_heavy_loads_at_import() -> None:
 
 
 def test_hf_base_model_without_chat_template_gets_a_plain_instruction_format() -> None:
-    from claimcourt.models.hf_prompts import chat_text
+    from claimcourt.models.hf.prompts import chat_text
 
     class BaseTokenizer:
         chat_template = None

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from claimcourt.models.briefs import offline_brief
-from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
-from claimcourt.models.offline import LinearClassifier, load_judge_file
-from claimcourt.models.offline_fit import fit_weighing
+from claimcourt.models.offline.backend import LinearClassifier, load_judge_file
+from claimcourt.models.offline.briefs import offline_brief
+from claimcourt.models.offline.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
+from claimcourt.models.offline.fit import fit_weighing
 from claimcourt.state import Neighbour
 
 GREEN_TEXT = "A photovoltaic module with a solar cell and a frame number {i}"

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from claimcourt.config import EndpointSettings, HFSettings
-from claimcourt.models.endpoint import EndpointBackend
-from claimcourt.models.hf_prompts import PromptRenderer
+from claimcourt.models.endpoint.backend import EndpointBackend
+from claimcourt.models.hf.prompts import PromptRenderer
 from claimcourt.prompts.evidence import defuse
 from claimcourt.state import Argument, ClaimState, Neighbour
 from tests.hf_tiny import build_tokenizer

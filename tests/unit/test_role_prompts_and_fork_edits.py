@@ -7,8 +7,8 @@ import pytest
 
 from claimcourt.config import EndpointSettings
 from claimcourt.errors import ConfigError, InputError
-from claimcourt.models.briefs import offline_brief
-from claimcourt.models.endpoint import EndpointBackend
+from claimcourt.models.endpoint.backend import EndpointBackend
+from claimcourt.models.offline.briefs import offline_brief
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts
 from claimcourt.state import Argument, ClaimState, Neighbour

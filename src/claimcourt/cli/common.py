@@ -52,7 +52,7 @@ StorageOpt = Annotated[
         "(or CLAIMCOURT_STORAGE_URL).",
     ),
 ]
-ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint.")]
+ProfileOpt = Annotated[Profile | None, typer.Option("--profile", help="offline | hf | endpoint, or a registered name.")]
 ChromaUrlOpt = Annotated[
     str | None,
     typer.Option(

@@ -19,7 +19,7 @@ RunsFormat = Literal["rich", "json"]
 
 def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     """One row per run, oldest first; counts are claims by where they stand."""
-    from claimcourt.models.judge_version import versions_in_run
+    from claimcourt.models.offline.version import versions_in_run
     from claimcourt.store import existing_store
 
     store = existing_store(settings)

@@ -33,7 +33,7 @@ from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.eval.data import EvalSet
 from claimcourt.graph.routing import is_audited
-from claimcourt.models.judge_version import JudgeRecord
+from claimcourt.models.offline.version import JudgeRecord
 from claimcourt.state import ClaimState
 from claimcourt.store import Ledger
 
@@ -142,7 +142,7 @@ def from_runs(ledger: Ledger, run_ids: Sequence[str], judge: JudgeRecord | None 
 def current_judge(settings: Settings) -> JudgeRecord | None:
     """The offline Judge's current version, where the workspace has one."""
     from claimcourt.deps import build_store
-    from claimcourt.models.judge_payload import current_record
+    from claimcourt.models.offline.payload import current_record
     from claimcourt.workspace import WorkspacePaths
 
     path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)

@@ -51,7 +51,7 @@ class OfflineJudgeScorer:
     then the backend's own estimate from both briefs (`OfflineBackend.estimate`)."""
 
     def __init__(self, deps: Deps) -> None:
-        from claimcourt.models.offline import OfflineBackend
+        from claimcourt.models.offline.backend import OfflineBackend
 
         if not isinstance(deps.backend, OfflineBackend):
             raise ConfigError(

@@ -1,1 +1,2 @@
-"""Model backends behind one small interface (`DebateBackend`), built by `build_backend`."""
+"""Model backends behind one small interface (`base.DebateBackend`), registered by name (`registry`):
+`offline/`, `hf/`, `endpoint/`, and whatever else registers (a test's recording fake)."""

@@ -17,7 +17,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from claimcourt.prompts import judge as judge_prompts
+from claimcourt.prompts.evidence import prompt_excerpt
 from claimcourt.state import Verdict
+
+# Characters of the model's last reply quoted in an unreadable verdict's reason.
+_REPLY_QUOTED = 120
 
 ChatMessage = dict[str, str]
 Ask = Callable[[list[ChatMessage]], Awaitable[str]]
@@ -82,11 +86,6 @@ def parse_judge_answer(text: str) -> JudgeAnswer:
         raise ValueError(f"{where}: {first['msg']}") from exc
 
 
-def _excerpt(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 async def judge_by_json(
     ask: Ask,
     messages: list[ChatMessage],
@@ -124,7 +123,7 @@ async def judge_by_json(
         readable=False,
         unreadable_reason=(
             f"the Judge's answer was not a valid verdict after {retries + 1} attempt(s): {reason}; "
-            f"last reply: {_excerpt(reply)!r}"
+            f"last reply: {prompt_excerpt(reply, _REPLY_QUOTED)!r}"
         ),
         method=method,
         prompt=prompt,

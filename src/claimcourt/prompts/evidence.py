@@ -95,3 +95,11 @@ def precedent_lines(neighbours: list[tuple[int, str, float, str]]) -> str:
 def debate_context(precedents: str, claim: str) -> str:
     """The shared start of every debater prompt: the precedents block, then the fenced claim."""
     return DEBATE_CONTEXT.format(precedents=precedents, open=CLAIM_OPEN, close=CLAIM_CLOSE, claim=defuse(claim))
+
+
+def prompt_excerpt(text: str, limit: int) -> str:
+    """`one_line(text)` cut to at most `limit` characters, an ellipsis marking the cut: outside text as a
+    model (or a verdict's reason) quotes it. Unlike `display.excerpt`, no control character is made
+    visible: that is for screens, and a prompt's text is defused (`defuse`) where it enters a prompt."""
+    flat = one_line(text)
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

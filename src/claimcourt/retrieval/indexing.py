@@ -19,7 +19,7 @@ import numpy as np
 from claimcourt.config import Settings
 from claimcourt.deps import build_search
 from claimcourt.errors import StoreCorruptError
-from claimcourt.models.judge_fit import fit_judge
+from claimcourt.models.offline.refit import fit_judge
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.retrieval.store import LabelledStore, text_key
 from claimcourt.tables import ClaimRow, ClaimTable

@@ -64,7 +64,7 @@ def learn_if_due(settings: Settings, state_store: Store, search: NeighbourSearch
     decided = sum(r.resumed_thread for r in state_store.reviews.active(run_id=run_id))
     if decided == 0 or decided % every:
         return False
-    from claimcourt.models.judge_fit import fit_judge
+    from claimcourt.models.offline.refit import fit_judge
 
     fit_judge(settings, search.store, by="learn")
     return True

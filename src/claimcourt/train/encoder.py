@@ -21,7 +21,7 @@ import numpy as np
 from claimcourt.config import Settings
 from claimcourt.errors import ConfigError
 from claimcourt.extras import missing
-from claimcourt.models.offline import LinearClassifier
+from claimcourt.models.offline.backend import LinearClassifier
 from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
 from claimcourt.train.card import write_card
 from claimcourt.train.data import Columns, TrainingData, TrainingRow, read_training_table

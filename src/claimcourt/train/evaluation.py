@@ -11,8 +11,8 @@ import numpy as np
 
 from claimcourt.eval.metrics import Scores, compute
 from claimcourt.eval.selective import coverage_curve
-from claimcourt.models import hf_engine
-from claimcourt.models.hf_loading import LoadedModel
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.loading import LoadedModel
 
 # The numbers the card and the CLI show, in this order (coverage and auto_accuracy are at the threshold).
 SHOWN = ("accuracy", "f1", "macro_f1", "kappa", "brier", "ece", "coverage", "auto_accuracy")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimcourt.config import HFSettings
-from claimcourt.models.hf_loading import LoadedModel
-from claimcourt.models.hf_prompts import PromptRenderer, Rendered, label_token_ids
+from claimcourt.models.hf.loading import LoadedModel
+from claimcourt.models.hf.prompts import PromptRenderer, Rendered, label_token_ids
 from claimcourt.state import ClaimState
 from claimcourt.train.data import TrainingRow
 

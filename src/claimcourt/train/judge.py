@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from claimcourt.config import HFSettings, Settings
-from claimcourt.models.hf_loading import LoadedModel, ModelRegistry
-from claimcourt.models.hf_prompts import label_token_ids
+from claimcourt.models.hf.loading import LoadedModel, ModelRegistry
+from claimcourt.models.hf.prompts import label_token_ids
 from claimcourt.train.card import write_card
 from claimcourt.train.data import Columns, TrainingData, read_training_table
 from claimcourt.train.evaluation import SHOWN, evaluate_adapter

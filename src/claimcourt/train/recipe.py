@@ -16,7 +16,7 @@ from typing import Any
 from claimcourt.config import HFSettings, TrainSettings
 from claimcourt.errors import ConfigError
 from claimcourt.extras import missing
-from claimcourt.models.hf_loading import resolve
+from claimcourt.models.hf.loading import resolve
 
 
 @dataclass(frozen=True)

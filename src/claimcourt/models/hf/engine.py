@@ -1,5 +1,6 @@
 """Batched forward passes for the hf profile: generation, and the Judge's label scoring, over the rows
-of one pass (hf_batching sizes the passes; hf_decode runs the graphed loop).
+of one pass (`memory` sizes the passes; `decode.loop` runs the graphed loop). How a pass decodes comes
+in as one `DecodePlan`, resolved for the pass (`DecodePlan.for_pass`).
 """
 
 from __future__ import annotations
@@ -7,8 +8,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from claimcourt.models import hf_decode
-from claimcourt.models.hf_loading import LoadedModel
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.decode.plan import DecodePlan
+from claimcourt.models.hf.loading import LoadedModel
+from claimcourt.models.hf.runtime import DECODE_GENERATE
+
+# The Judge's output for one row: its YES and NO logits and its rationale's token ids.
+JudgeOutput = tuple[float, float, list[int]]
 
 
 def _pad_left(rows: list[list[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
@@ -54,45 +60,27 @@ def stop_token_ids(loaded: LoadedModel) -> list[int]:
     return sorted(set(eos if isinstance(eos, list) else [eos]) | {loaded.tokenizer.pad_token_id})
 
 
-def uses_graphed_decode(loaded: LoadedModel, decode: str, cache_implementation: str, total_len: int) -> bool:
-    """Whether hf_decode's loop runs this pass: its masks are boolean 4D masks, which sdpa reads as
-    they are (eager attention would add them as numbers)."""
-    return (
-        decode == "graphed"
-        and cache_implementation == "static"
-        and loaded.config._attn_implementation == "sdpa"
-        and hf_decode.static_cache_fits(loaded.config, total_len)
-    )
-
-
 def generate_texts(
     model: Any,
     loaded: LoadedModel,
     rows: list[list[int]],
     *,
     max_new_tokens: int,
-    cache_implementation: str = "dynamic",
+    plan: DecodePlan,
     logits_processor: Any = None,
-    decode: str = "generate",
-    prefill_tokens: int | None = None,
 ) -> list[list[int]]:
-    """Greedy generation for a chunk of left-padded rows: the new token ids of each row, up to EOS.
-    decode='graphed' (static cache only) runs hf_decode's loop instead of transformers' generate, its
-    prefill in slices of `prefill_tokens` prompt tokens."""
+    """Greedy generation for a chunk of rows: the new token ids of each row, up to EOS. Where the pass's
+    plan is graphed, decode.loop's loop (`plan` resolved for this pass: `DecodePlan.for_pass`), else
+    transformers' generate over the rows padded on the left."""
     import torch
 
-    width = max(len(r) for r in rows)
-    if uses_graphed_decode(loaded, decode, cache_implementation, width + max_new_tokens):
+    if plan.graphed:
         return hf_decode.decode_greedy(
-            model,
-            loaded,
-            rows,
-            max_new_tokens=max_new_tokens,
-            stop_ids=stop_token_ids(loaded),
-            prefill_tokens=prefill_tokens,
+            model, loaded, rows, max_new_tokens=max_new_tokens, stop_ids=stop_token_ids(loaded), plan=plan
         )
+    loaded.runtime.record(DECODE_GENERATE)
     ids, mask = _pad_left(rows, loaded.tokenizer.pad_token_id, loaded.device)
-    kwargs = _generation_kwargs(loaded, max_new_tokens, cache_implementation)
+    kwargs = _generation_kwargs(loaded, max_new_tokens, plan.cache_implementation)
     if logits_processor is not None:
         kwargs["logits_processor"] = logits_processor
     with torch.inference_mode():
@@ -165,6 +153,32 @@ def p_green_from_logits(yes: float, no: float) -> float:
     return e / (1.0 + e)
 
 
+def judge_rows(
+    model: Any,
+    loaded: LoadedModel,
+    rows: list[list[int]],
+    *,
+    label_ids: tuple[int, int],
+    header_ids: list[int],
+    rationale_tokens: int,
+    plan: DecodePlan,
+) -> list[JudgeOutput]:
+    """The one Judge path, for a pass of rows (the batched backend) or one row (hf.reference): each
+    row's (YES logit, NO logit, rationale token ids). With no rationale tokens, one forward pass for the
+    labels; otherwise the label and the rationale after it from one prefill (`judge_with_rationale`)."""
+    if rationale_tokens == 0:
+        return [(y, n, []) for y, n in label_logits(model, loaded, rows, label_ids)]
+    return judge_with_rationale(
+        model,
+        loaded,
+        rows,
+        label_ids=label_ids,
+        header_ids=header_ids,
+        rationale_tokens=rationale_tokens,
+        plan=plan,
+    )
+
+
 def judge_with_rationale(
     model: Any,
     loaded: LoadedModel,
@@ -173,24 +187,23 @@ def judge_with_rationale(
     label_ids: tuple[int, int],
     header_ids: list[int],
     rationale_tokens: int,
-    cache_implementation: str = "dynamic",
-    decode: str = "generate",
-    prefill_tokens: int | None = None,
+    plan: DecodePlan,
 ) -> list[tuple[float, float, list[int]]]:
-    """One prefill for the verdict and the rationale: (YES logit, NO logit, rationale token ids)."""
+    """One prefill for the verdict and the rationale: (YES logit, NO logit, rationale token ids); `plan`
+    resolved for this pass (`DecodePlan.for_pass`)."""
     from transformers import LogitsProcessorList
 
     width = max(len(r) for r in rows)
     new_tokens = 1 + len(header_ids) + rationale_tokens
-    if uses_graphed_decode(loaded, decode, cache_implementation, width + new_tokens):
-        return _judge_graphed(model, loaded, rows, label_ids, header_ids, new_tokens, prefill_tokens)
+    if plan.graphed:
+        return _judge_graphed(model, loaded, rows, label_ids, header_ids, new_tokens, plan)
     processor = JudgeFormatProcessor(width, label_ids, header_ids)
     generated = generate_texts(
         model,
         loaded,
         rows,
         max_new_tokens=new_tokens,
-        cache_implementation=cache_implementation,
+        plan=plan,
         logits_processor=LogitsProcessorList([processor]),
     )
     pair = processor.label_scores.cpu().tolist()
@@ -205,9 +218,9 @@ def _judge_graphed(
     label_ids: tuple[int, int],
     header_ids: list[int],
     new_tokens: int,
-    prefill_tokens: int | None,
+    plan: DecodePlan,
 ) -> list[tuple[float, float, list[int]]]:
-    """judge_with_rationale through hf_decode: the same three phases as JudgeFormatProcessor (record
+    """judge_with_rationale through decode.loop: the same three phases as JudgeFormatProcessor (record
     the pair at the answer position and keep the likelier, force the header, then greedy)."""
     import torch
 
@@ -226,7 +239,7 @@ def _judge_graphed(
         stop_ids=stop_token_ids(loaded),
         choose_first=choose_first,
         forced=header_ids,
-        prefill_tokens=prefill_tokens,
+        plan=plan,
     )
     pair = recorded["pair"].cpu().tolist()
     skip = 1 + len(header_ids)

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from claimcourt.config import Settings
-from claimcourt.models.judge_payload import LinearClassifier, current_record, save_classifier
-from claimcourt.models.judge_version import JudgeRecord, Recalibration, decisions_digest
-from claimcourt.models.offline_fit import fit_weighed
+from claimcourt.models.offline.fit import fit_weighed
+from claimcourt.models.offline.payload import LinearClassifier, current_record, save_classifier
+from claimcourt.models.offline.version import JudgeRecord, Recalibration, decisions_digest
 from claimcourt.retrieval.precedents import human_ids
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.state import utc_now

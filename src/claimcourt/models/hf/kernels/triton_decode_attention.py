@@ -1,7 +1,7 @@
 """A decode step's attention as one Triton kernel that reads each row's keys and values once.
 
 A decode step has a few queries per cache row (a lane each, times the query heads that share a KV
-head) against ~1000 cached keys, each lane with its own mask (hf_shared_prefix's lanes, a row's
+head) against ~1000 cached keys, each lane with its own mask (decode.shared_prefix's lanes, a row's
 padding). SDPA given that mask takes a kernel built for long query blocks: on an H200 a step over 256
 claims x 2 lanes of Phi-3-mini ran at ~1 TB/s of its ~4.8 (100 ms where reading the cache takes ~21);
 two cuBLAS matmuls were slower still. Here one program takes one (row, KV head, split of the keys),
@@ -11,7 +11,7 @@ merge the splits by their log-sum-exp. Same arithmetic as the fused kernels: flo
 softmax, probabilities rounded to the values' dtype for the second product, the output normalised in
 float32 and rounded once.
 
-Importing this module needs triton (a CUDA build of torch ships it); hf_attention falls back to SDPA
+Importing this module needs triton (a CUDA build of torch ships it); decode.attention falls back to SDPA
 without it. TRITON_INTERPRET=1 runs the kernel on CPU tensors (the unit tests do).
 """
 

@@ -1,8 +1,8 @@
-"""The attention functions hf_decode registers with transformers for its own passes.
+"""The attention functions decode.loop registers with transformers for its own passes.
 
 - `causal_prefill_attention`: the prefill of right-padded rows into an empty static cache is causal
   attention alone, so SDPA can take its flash kernel instead of reading a dense padding mask.
-- `kernel_decode_attention`: a decode step through hf_triton's flash-decoding kernel, where it runs;
+- `kernel_decode_attention`: a decode step through the Triton flash-decoding kernel, where it runs;
 - `grouped_decode_attention`: otherwise through SDPA, without repeating K and V per query head for a
   grouped-query model.
 
@@ -12,11 +12,14 @@ the model's lock, so no other pass sees the switch). Nothing here imports torch 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from claimcourt.models.hf.runtime import ATTENTION_KERNEL, ATTENTION_SDPA, ModelRuntime
 
 log = logging.getLogger(__name__)
 
@@ -60,61 +63,69 @@ def grouped_decode_attention(
 def kernel_decode_attention(
     module: Any, query: Any, key: Any, value: Any, attention_mask: Any, **kwargs: Any
 ) -> tuple[Any, None]:
-    """A decode step's attention through hf_triton's kernel (each row's keys and values read once, every
+    """A decode step's attention through the Triton decode kernel (each row's keys and values read once, every
     lane and grouped query head of a KV head in one program), where it can run: CUDA tensors and triton
-    installed (or triton's CPU interpreter, TRITON_INTERPRET=1). Elsewhere, and for what the kernel does
-    not cover (softcapping, dropout, attention sinks), grouped_decode_attention (SDPA)."""
+    installed (or triton's CPU interpreter, TRITON_INTERPRET=1), and where it has not failed on this
+    model (`ModelRuntime.kernel_failure`). Elsewhere, and for what the kernel does not cover
+    (softcapping, dropout, attention sinks), grouped_decode_attention (SDPA). The step's runtime
+    (`decode_step`) records which ran."""
     import torch
 
+    runtime: ModelRuntime = getattr(_step, "runtime", None) or ModelRuntime()
     unsupported = kwargs.get("softcap") or kwargs.get("dropout") or kwargs.get("s_aux") is not None
-    kernel = _decode_kernel() if (query.is_cuda or _interpreted()) else None
+    kernel = decode_kernel() if (query.is_cuda or _interpreted()) and runtime.kernel_failure is None else None
     if kernel is None or unsupported or attention_mask is None or attention_mask.dtype != torch.bool:
+        runtime.record(ATTENTION_SDPA)
         return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
     scale = kwargs.get("scaling")
     bounds = getattr(_step, "bounds", None)
     if bounds is not None and (bounds.shape[0] != query.shape[0] or bounds.device != query.device):
         bounds = None
     try:
-        return kernel(
-            query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale, bounds
-        ), None
+        out = kernel(query, key, value, attention_mask, query.shape[-1] ** -0.5 if scale is None else scale, bounds)
     except Exception as exc:  # a triton that cannot compile it here: SDPA from now on, said once
-        from claimcourt.models.hf_batching import is_oom
+        from claimcourt.models.hf.cuda import is_oom
 
         if is_oom(exc) or (query.is_cuda and torch.cuda.is_current_stream_capturing()):
             raise
-        _kernel[:] = [None]
+        runtime.kernel_failure = str(exc)
         log.warning("the decode attention kernel failed (%s); attending through SDPA", exc)
+        runtime.record(ATTENTION_SDPA)
         return grouped_decode_attention(module, query, key, value, attention_mask, **kwargs)
+    runtime.record(ATTENTION_KERNEL)
+    return out, None
 
 
-_step = threading.local()  # the bounds of the decode step this thread is running (decode_bounds)
+_step = threading.local()  # the decode step this thread is running: its bounds and its model's runtime
 
 
 @contextmanager
-def decode_bounds(bounds: Any) -> Iterator[None]:
+def decode_step(bounds: Any, runtime: ModelRuntime) -> Iterator[None]:
     """Inside the block, the decode kernel reads only slots [bounds[r, 0], bounds[r, 1]) of row r
-    (bounds [B, 2] int32 on the model's device; see hf_triton.decode_attention). A tensor, not numbers:
-    a captured step reads the values the step has written there by the time it is replayed."""
-    _step.bounds = bounds
+    (bounds [B, 2] int32 on the model's device, or None: every slot; see
+    kernels.triton_decode_attention.decode_attention), and `runtime` is the model's record. A tensor,
+    not numbers: a captured step reads the values the step has written there by the time it is replayed."""
+    _step.bounds, _step.runtime = bounds, runtime
     try:
         yield
     finally:
-        _step.bounds = None
+        _step.bounds = _step.runtime = None
 
 
-_kernel: list[Any] = []  # [decode_attention] or [None]: whether hf_triton imported (and ran), tried once
+@functools.cache
+def _importable_kernel() -> Any:
+    """The kernel module, or None where triton is missing (a CPU build of torch): a fact of the process."""
+    try:
+        from claimcourt.models.hf.kernels import triton_decode_attention
+    except ImportError:
+        return None
+    return triton_decode_attention
 
 
-def _decode_kernel() -> Any:
-    if not _kernel:
-        try:
-            from claimcourt.models.hf_triton import decode_attention
-        except ImportError:  # no triton: a CPU build of torch
-            _kernel.append(None)
-        else:
-            _kernel.append(decode_attention)
-    return _kernel[0]
+def decode_kernel() -> Any:
+    """The Triton decode attention kernel, or None where triton is missing."""
+    module = _importable_kernel()
+    return None if module is None else module.decode_attention
 
 
 def _interpreted() -> bool:

@@ -13,9 +13,10 @@ instead of ~7.0 s (README).
 
 Only the architectures whose ops these are exactly are touched (`_NORMS`, `_GATED_MLPS`,
 `_FUSED_MLPS`, `_ROTARY_MODULES`). `install` wraps their forwards once per model; the wrappers run the
-kernels only inside `hf_fused.active()` (hf_decode's prefill) on a GPU tensor, or under
+kernels only inside `active(runtime)` (the graphed loop's prefill) on a GPU tensor, or under
 TRITON_INTERPRET=1 (the unit tests), and eager otherwise: a decode step's CUDA graph is captured
-outside and keeps eager's ops. Importing this module needs triton.
+outside and keeps eager's ops. The model's runtime records each fused op that ran, and the first
+failure, after which its ops run eager. Importing this module needs triton.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ import torch
 import triton
 import triton.language as tl
 
+from claimcourt.models.hf.runtime import PREFILL_FUSED, ModelRuntime
+
 log = logging.getLogger(__name__)
 
 _NORMS = {"Phi3RMSNorm", "MistralRMSNorm", "LlamaRMSNorm", "Qwen2RMSNorm"}
@@ -43,8 +46,8 @@ _ROTARY_MODULES = {
     "transformers.models.llama.modeling_llama",
     "transformers.models.qwen2.modeling_qwen2",
 }
-_ON: ContextVar[bool] = ContextVar("claimcourt_fused_prefill", default=False)
-_failed: list[str] = []  # the first failure: every op is eager from then on
+# The runtime of the model whose prefill runs inside `active`, on this thread (None: eager ops).
+_ACTIVE: ContextVar[ModelRuntime | None] = ContextVar("claimcourt_fused_prefill", default=None)
 _INSTALLED = "_claimcourt_fused_ops"
 
 
@@ -224,35 +227,46 @@ def silu_mul(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
 
 
 @contextmanager
-def active() -> Iterator[None]:
-    """The installed wrappers run the kernels inside this block (this thread only)."""
-    token = _ON.set(True)
+def active(runtime: ModelRuntime) -> Iterator[None]:
+    """The installed wrappers run the kernels inside this block (this thread only), for the model whose
+    runtime this is: it records the ops that ran, and the first failure."""
+    token = _ACTIVE.set(runtime)
     try:
         yield
     finally:
-        _ON.reset(token)
+        _ACTIVE.reset(token)
 
 
-def _runs(x: torch.Tensor) -> bool:
-    return _ON.get() and not _failed and (x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1")
+def _running(x: torch.Tensor) -> ModelRuntime | None:
+    """The runtime to run and record a fused op for, or None for eager's."""
+    runtime = _ACTIVE.get()
+    if runtime is None or runtime.fused_failure is not None:
+        return None
+    return runtime if x.is_cuda or os.environ.get("TRITON_INTERPRET") == "1" else None
 
 
 def _guarded(fused: Callable[..., Any], eager: Callable[..., Any]) -> Callable[..., Any]:
-    """fused(...) where it runs; eager(...) otherwise, and for good after the first failure (one warning)."""
+    """fused(...) where it runs; eager(...) otherwise, and for good after the model's first failure (one
+    warning)."""
 
     def call(*args: Any, **kwargs: Any) -> Any:
-        if not _runs(args[0]):
+        runtime = _running(args[0])
+        if runtime is None:
             return eager(*args, **kwargs)
         try:
-            return fused(*args, **kwargs)
+            out = fused(*args, **kwargs)
+        except _NotThisCase:
+            return eager(*args, **kwargs)
         except Exception as exc:  # a kernel that does not compile or launch here
-            from claimcourt.models.hf_batching import is_oom
+            from claimcourt.models.hf.cuda import is_oom
 
             if is_oom(exc):  # the pass's to handle (it halves its rows), not the kernel's fault
                 raise
-            _failed.append(str(exc))
+            runtime.fused_failure = str(exc)
             log.warning("the fused prefill kernels failed (%s); the prefill runs eager ops", exc)
             return eager(*args, **kwargs)
+        runtime.record(PREFILL_FUSED)
+        return out
 
     return call
 
@@ -270,22 +284,12 @@ class _NotThisCase(Exception):
     """A call the kernel does not cover: eager takes it, without counting as a failure."""
 
 
-def _unless_not_this_case(fused: Callable[..., Any], eager: Callable[..., Any]) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fused(*args, **kwargs)
-        except _NotThisCase:
-            return eager(*args, **kwargs)
-
-    return call
-
-
 def _install_rotary(module_name: str) -> None:
     modeling = sys.modules[module_name]
     eager = getattr(modeling, "apply_rotary_pos_emb", None)
     if eager is None or getattr(eager, _INSTALLED, False):
         return
-    wrapped = _guarded(_unless_not_this_case(_fused_rotary, eager), eager)
+    wrapped = _guarded(_fused_rotary, eager)
     setattr(wrapped, _INSTALLED, True)
     setattr(modeling, "apply_rotary_pos_emb", wrapped)  # noqa: B010 (a module the type checker cannot see into)
 

@@ -23,6 +23,7 @@ from typing import Any
 from claimcourt.config import HFSettings
 from claimcourt.errors import BackendError, ConfigError
 from claimcourt.extras import require
+from claimcourt.models.hf.runtime import ModelRuntime
 
 JUDGE_ADAPTER = "judge"
 DEBATER_ADAPTER = "debater"
@@ -59,10 +60,8 @@ class LoadedModel:
     tokenizer: Any
     adapters: dict[str, str] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
-    # hf.decode_attention: how hf_decode's graphed step attends ('sdpa' or 'kernel').
-    decode_attention: str = "kernel"
-    # hf.fused_prefill: whether hf_decode's prefill runs hf_fused's kernels.
-    fused_prefill: bool = True
+    # What its decode path learnt while running, and which path each pass took.
+    runtime: ModelRuntime = field(default_factory=ModelRuntime)
 
     @property
     def is_peft(self) -> bool:
@@ -212,6 +211,4 @@ class ModelRegistry:
             model=model,
             tokenizer=tokenizer,
             adapters=dict(adapters),
-            decode_attention=s.decode_attention,
-            fused_prefill=s.fused_prefill,
         )

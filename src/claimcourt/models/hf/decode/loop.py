@@ -12,22 +12,30 @@ positions as in `generate`, and tokens are the argmax of the same logits. The pr
 padded on the right, where causal attention alone is the right mask (flash-style kernels, no dense
 mask); each decode step feeds the rows' last tokens at their own next positions, with a mask of the
 row's real prompt tokens and everything generated so far. The prefill can run in slices of rows
-(hf_prefill), so under a memory budget a pass holds more rows. Rows leave at their first stop token
-exactly as `generate_texts` cuts them. Where a graph cannot be captured (no CUDA, a sliding window
-shorter than the pass, a capture error), the same step runs eagerly.
+(decode.prefill), so under a memory budget a pass holds more rows. Rows leave at their first stop token
+exactly as `generate_texts` cuts them. Where a graph cannot be captured (no CUDA, a capture error), the
+same step runs eagerly; the model's runtime record says which ran (`ModelRuntime.ran`).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from claimcourt.models.hf_attention import CAUSAL_PREFILL, GROUPED_DECODE, KERNEL_DECODE, attention_as, decode_bounds
-from claimcourt.models.hf_prefill import prefill_in_slices, synced_clock
+from claimcourt.models.hf.cuda import synced_clock
+from claimcourt.models.hf.decode.attention import (
+    CAUSAL_PREFILL,
+    GROUPED_DECODE,
+    KERNEL_DECODE,
+    attention_as,
+    decode_step,
+)
+from claimcourt.models.hf.decode.plan import DEFAULT_PLAN, DecodePlan
+from claimcourt.models.hf.decode.prefill import prefill_in_slices
+from claimcourt.models.hf.runtime import ATTENTION_SDPA, DECODE_EAGER, DECODE_GRAPHED, ModelRuntime
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +43,6 @@ log = logging.getLogger(__name__)
 _DONE_CHECK_EVERY = 16
 # A graph pays for its capture only over a few replays.
 _MIN_GRAPH_STEPS = 4
-_broken_lock = threading.Lock()
-_graphs_broken: set[str] = set()  # models whose decode step failed to capture once: eager from then on
-_streams = threading.local()  # one capture stream and graph memory pool per worker thread, reused by every pass
 
 
 @contextmanager
@@ -59,27 +64,19 @@ def _head_reads(model: Any, positions: Any) -> Iterator[None]:
         handle.remove()
 
 
-def _capture_stream() -> Any:
+def _capture_stream(runtime: ModelRuntime) -> Any:
     import torch
 
-    stream = getattr(_streams, "stream", None)
-    if stream is None:
-        stream = _streams.stream = torch.cuda.Stream()
-    return stream
-
-
-def static_cache_fits(config: Any, total_len: int) -> bool:
-    """A sliding-window model decodes here only while the whole pass fits in its window (then the
-    window masks nothing and the static cache never rolls)."""
-    window = getattr(config, "sliding_window", None)
-    return window is None or total_len <= int(window)
+    if runtime.capture_stream is None:
+        runtime.capture_stream = torch.cuda.Stream()
+    return runtime.capture_stream
 
 
 class _DecodeStep:
     """One decode step over fixed buffers: reads the previous tokens, writes the next ones in place.
 
     A cache row holds `lanes` sequences that share its prompt slots (one lane: an ordinary row; two:
-    the Advocate and the Skeptic over one copy of their common prefix, see hf_shared_prefix). Each step
+    the Advocate and the Skeptic over one copy of their common prefix, see decode.shared_prefix). Each step
     feeds one token per lane; the cache appends them in lane order, so lane j's token of step k sits
     in slot width + k * lanes + j, and only that lane's mask row sees it.
     """
@@ -94,15 +91,17 @@ class _DecodeStep:
         first: Any,
         cache_len: int,
         attention: str,
+        runtime: ModelRuntime,
     ) -> None:
         """visible [B, lanes, width] (bool): the prompt slots each lane reads; position [B, lanes]: the
         position of each lane's first fed token; first [B, lanes]: that token; attention: 'kernel'
-        (hf_triton's decode kernel) or 'sdpa' (hf.decode_attention)."""
+        (the Triton decode kernel) or 'sdpa' (DecodePlan.attention); runtime: the model's record."""
         import torch
 
         batch, lanes, width = visible.shape
         self.model = model
         self.config = config
+        self.runtime = runtime
         # The decode step alone runs one of these; the prefill has its own. SDPA as configured for a
         # model without grouped KV heads; grouped_decode_attention for one with them.
         heads = int(config.num_attention_heads)
@@ -129,7 +128,9 @@ class _DecodeStep:
 
     def __call__(self) -> None:
         self.attention.view(self.attention.shape[0], -1).index_fill_(1, self.write_at, True)
-        with attention_as(self.config, self.attention_impl), decode_bounds(self.bounds):
+        if self.attention_impl != KERNEL_DECODE:  # the kernel's path records itself, or its fallback
+            self.runtime.record(ATTENTION_SDPA)
+        with attention_as(self.config, self.attention_impl), decode_step(self.bounds, self.runtime):
             logits = self.model(
                 input_ids=self.ids,
                 attention_mask=self.attention,
@@ -144,24 +145,25 @@ class _DecodeStep:
             self.bounds[:, 1].add_(self.lanes)
 
 
-def _capture(step: _DecodeStep) -> Any:
-    """Run the step once for real on this thread's capture stream (warm-up: the stream's cuBLAS
+def capture_step(step: Callable[[], None], runtime: ModelRuntime) -> Any:
+    """Run the step once for real on the model's capture stream (warm-up: the stream's cuBLAS
     workspace, lazy kernels), then capture it there. Returns the graph; the caller replays it for the
-    following steps. One stream per thread for every pass: blocks freed on a stream stay cached for
-    that stream, so a new stream per pass would strand its warm-up's memory under a budget, and a
-    workspace first made inside a capture would pin that graph's pool.
+    following steps. One stream per model for every pass (a pass holds the model's lock, so its passes
+    never capture at once): blocks freed on a stream stay cached for that stream, so a new stream per
+    pass would strand its warm-up's memory under a budget, and a workspace first made inside a capture
+    would pin that graph's pool.
 
-    One graph memory pool per thread, too, shared by every pass's graph: each capture takes its step's
+    One graph memory pool per model, too, shared by every pass's graph: each capture takes its step's
     transient buffers from a private pool, and a fresh pool per pass left the last one's blocks cached
     beside it (under 22 GiB on an H200, reserved memory crept ~0.12 GiB a pass until a pass ran out of
     memory and the batch was halved for the rest of the run). The previous graph is kept until the next
     one is captured, so the pool, and its free blocks, outlive it and are reused."""
     import torch
 
-    stream = _capture_stream()
-    pool = getattr(_streams, "pool", None)
-    if pool is None:
-        pool = _streams.pool = torch.cuda.graph_pool_handle()
+    stream = _capture_stream(runtime)
+    if runtime.graph_pool is None:
+        runtime.graph_pool = torch.cuda.graph_pool_handle()
+    pool = runtime.graph_pool
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
         step()
@@ -181,39 +183,39 @@ def _capture(step: _DecodeStep) -> Any:
         # use_count > 0: on an H100 every later pass of that model decoded eagerly, at 3x the step
         # time), so the next capture takes a fresh pool.
         del graph
-        if getattr(_streams, "last_graph", None) is None:
-            _streams.pool = None
+        if runtime.last_graph is None:
+            runtime.graph_pool = None
         raise
     torch.cuda.current_stream().wait_stream(stream)
-    _streams.last_graph = graph  # keeps the pool alive between passes (see above)
+    runtime.last_graph = graph  # keeps the pool alive between passes (see above)
     return graph
 
 
-def _runner(step: _DecodeStep, model_id: str, steps: int, use_graph: bool) -> Callable[[], None]:
-    """A callable that advances one step: eager, or (from the second step on) a graph replay."""
+def _runner(step: _DecodeStep, model_id: str, steps: int, capture: bool) -> Callable[[], None]:
+    """A callable that advances one step: eager, or (from the second step on) a graph replay. Records
+    which one the pass ran."""
     import torch
 
-    if not (use_graph and steps >= _MIN_GRAPH_STEPS and torch.cuda.is_available()):
+    runtime = step.runtime
+    if not (capture and steps >= _MIN_GRAPH_STEPS and torch.cuda.is_available()) or runtime.graphs_broken:
+        runtime.record(DECODE_EAGER)
         return step
-    with _broken_lock:
-        if model_id in _graphs_broken:
-            return step
     state: dict[str, Any] = {"graph": None, "calls": 0}
 
     def advance() -> None:
         state["calls"] += 1
         if state["calls"] == 1:
             try:
-                state["graph"] = _capture(step)  # the first step runs inside, for real
+                state["graph"] = capture_step(step, runtime)  # the first step runs inside, for real
             except Exception as exc:
-                from claimcourt.models.hf_batching import is_oom
+                from claimcourt.models.hf.cuda import is_oom
 
                 if is_oom(exc):
                     raise
-                with _broken_lock:
-                    _graphs_broken.add(model_id)
+                runtime.graphs_broken = True
                 log.warning("%s: CUDA graph capture failed (%s); decoding eagerly", model_id, exc)
                 state["graph"] = None
+            runtime.record(DECODE_EAGER if state["graph"] is None else DECODE_GRAPHED)
             return
         if state["graph"] is None:
             step()
@@ -232,13 +234,12 @@ def decode_greedy(
     stop_ids: Sequence[int],
     choose_first: Callable[[Any], Any] | None = None,
     forced: Sequence[int] = (),
-    use_graph: bool = True,
-    prefill_tokens: int | None = None,
+    plan: DecodePlan = DEFAULT_PLAN,
 ) -> list[list[int]]:
     """Greedy generation for prompt rows (token ids): each row's new token ids, cut before its first
     stop token. `choose_first(float logits [B, V]) -> token ids [B]` picks the first token (default:
     argmax); `forced[k]` replaces token k+1 of every row (the Judge's header). The prefill runs in
-    slices of at most `prefill_tokens` prompt tokens (None: in one; see hf_prefill.prefill_in_slices).
+    slices of at most `plan.prefill_tokens` prompt tokens (None: in one; see prefill.prefill_in_slices).
 
     The rows are padded on the right, so the prefill is causal attention alone (causal_prefill_attention);
     the decode step's mask then hides each row's padding slots, and its positions continue each row's own.
@@ -267,7 +268,7 @@ def decode_greedy(
 
     with torch.inference_mode():
         with attention_as(loaded.config, CAUSAL_PREFILL):
-            cache, logits = prefill_in_slices(loaded, batch, width, cache_len, prefill, prefill_tokens)
+            cache, logits = prefill_in_slices(loaded, batch, width, cache_len, prefill, plan)
         first = choose_first(logits) if choose_first is not None else logits.argmax(dim=-1)
         real = torch.arange(width, device=device).view(1, width) < lengths.view(batch, 1)
         tokens = continue_greedy(
@@ -281,7 +282,7 @@ def decode_greedy(
             max_new_tokens=max_new_tokens,
             stop_ids=stop_ids,
             forced=forced,
-            use_graph=use_graph,
+            plan=plan,
         )
     return [lanes[0] for lanes in tokens]
 
@@ -311,7 +312,7 @@ def continue_greedy(
     max_new_tokens: int,
     stop_ids: Sequence[int],
     forced: Sequence[int] = (),
-    use_graph: bool = True,
+    plan: DecodePlan = DEFAULT_PLAN,
 ) -> list[list[list[int]]]:
     """The decode loop after a prefill into `cache`: for each row, each lane's new token ids (`first`
     [B, lanes] included), cut before the lane's first stop token. See _DecodeStep for the arguments."""
@@ -322,9 +323,9 @@ def continue_greedy(
     timing = _Timing(first.device)
     if max_new_tokens > 1:
         step = _DecodeStep(
-            model, loaded.config, cache, visible, position, first, cache_len, attention=loaded.decode_attention
+            model, loaded.config, cache, visible, position, first, cache_len, plan.attention, loaded.runtime
         )
-        advance = _runner(step, loaded.model_id, max_new_tokens - 1, use_graph)
+        advance = _runner(step, loaded.model_id, max_new_tokens - 1, plan.capture)
         for k in range(1, max_new_tokens):
             advance()
             if k <= len(forced):

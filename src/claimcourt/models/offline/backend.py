@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from claimcourt.config import OfflineSettings
+from claimcourt.config import OfflineSettings, Settings
 from claimcourt.errors import IndexStateError
-from claimcourt.models.briefs import BACKEND_NAME, offline_brief
+from claimcourt.models.base import DebateBackend
 from claimcourt.models.cues import is_weak_cue
-from claimcourt.models.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
-from claimcourt.models.judge_payload import (
+from claimcourt.models.offline.briefs import BACKEND_NAME, offline_brief
+from claimcourt.models.offline.evidence import FEATURES, EvidenceWeighing, brief_features, describe_contributions
+from claimcourt.models.offline.payload import (
     LinearClassifier,
     current_record,
     judge_from_json,
@@ -30,12 +32,14 @@ from claimcourt.models.judge_payload import (
     load_judge_file,
     save_classifier,
 )
-from claimcourt.models.judge_version import JudgeRecord
+from claimcourt.models.offline.version import JudgeRecord
+from claimcourt.models.registry import register_backend
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
+from claimcourt.workspace import WorkspacePaths
 
 # The stored Judge lives in `models.judge_payload`; its names stay importable from here.
 __all__ = [
@@ -71,7 +75,7 @@ def knn_vote(neighbours: list[Neighbour]) -> float | None:
     return sum(w * n.label for w, n in zip(weights, neighbours, strict=True)) / sum(weights)
 
 
-class OfflineBackend:
+class OfflineBackend(DebateBackend):
     """Evidence briefs and a Judge that weighs them. The fitted models load on first use."""
 
     name = BACKEND_NAME
@@ -228,3 +232,12 @@ class OfflineBackend:
             strongest=strongest,
             cues=cue_note,
         ).strip()
+
+
+@register_backend(BACKEND_NAME, prompts_like="offline")
+def build_offline_backend(
+    settings: Settings, search: NeighbourSearch, prompts: RolePrompts, *, hf_models: Any = None
+) -> OfflineBackend:
+    """The offline backend, its fitted Judge read from the workspace's store."""
+    path = WorkspacePaths(settings.workspace).offline_judge(settings.retrieval.collection)
+    return OfflineBackend(settings.offline, search, path, prompts)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from claimcourt.errors import IndexStateError
-from claimcourt.models.evidence import EvidenceWeighing
-from claimcourt.models.judge_version import JudgeRecord, record_of
+from claimcourt.models.offline.evidence import EvidenceWeighing
+from claimcourt.models.offline.version import JudgeRecord, record_of
 from claimcourt.retrieval.store import LabelledStore
 
 

@@ -11,8 +11,8 @@ through two `MicroBatcher` stages: the first renders and tokenises the prompts o
 have arrived, on a thread of its own, so that work is done while the second stage still gathers (as
 retrieval finishes claim by claim) or while a pass runs; the second gathers the rendered prompts into
 batched forward passes (Advocate and Skeptic requests of many claims share one batch), which
-`hf_passes` runs in passes sized to the GPU memory budget (`hf_batching`). Models load on first use
-(see `hf_loading`).
+`passes` runs in passes sized to the GPU memory budget (`memory`). Models load on first use
+(see `loading`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from claimcourt.batching import MicroBatcher
-from claimcourt.config import HFSettings
-from claimcourt.models import hf_engine
-from claimcourt.models.hf_batching import BatchStats, MemoryPlanner
-from claimcourt.models.hf_loading import (
+from claimcourt.config import HFSettings, Settings
+from claimcourt.models.base import DebateBackend
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.loading import (
     DEBATER_ADAPTER,
     JUDGE_ADAPTER,
     LoadedModel,
@@ -36,21 +36,23 @@ from claimcourt.models.hf_loading import (
     check_settings,
     parse_memory,
 )
-from claimcourt.models.hf_passes import JudgeOutput, Passes
-from claimcourt.models.hf_prompts import (
+from claimcourt.models.hf.memory import BatchStats, MemoryPlanner
+from claimcourt.models.hf.passes import JudgeOutput, Passes
+from claimcourt.models.hf.prompts import (
     ArgueRequest,
     PromptRenderer,
     Rendered,
     chat_text,
     cited_ids,
-    continuation_ids,
     encode_chat_texts,
+    judge_header_ids,
     label_token_ids,
 )
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
-from claimcourt.prompts import judge as judge_prompts
+from claimcourt.models.registry import register_backend
 from claimcourt.prompts import roles
 from claimcourt.prompts.roles import RolePrompts
+from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 BACKEND_NAME = "hf"
@@ -62,7 +64,7 @@ _GATHER_QUIET_S = 0.25
 _GATHER_LINGER_S = 2.0
 
 
-class HFBackend:
+class HFBackend(DebateBackend):
     """Local models; `argue` and `judge` are batched across concurrent claims."""
 
     name = BACKEND_NAME
@@ -152,7 +154,7 @@ class HFBackend:
 
         if torch.cuda.is_available():
             # The budget is a hard cap, not only an estimate: past it the allocator raises OOM, which
-            # halves the batch (hf_batching), instead of quietly taking the rest of the card.
+            # halves the batch (memory), instead of quietly taking the rest of the card.
             total = torch.cuda.get_device_properties(0).total_memory
             budget = self.planner.budget_bytes
             torch.cuda.set_per_process_memory_fraction(min(1.0, budget / total) if budget else 1.0)
@@ -213,9 +215,7 @@ class HFBackend:
     def _judge_batch(self, rendered: list[Rendered]) -> list[Verdict]:
         loaded = self._judge_model()
         tokenizer = loaded.tokenizer
-        header = continuation_ids(
-            tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER
-        )
+        header = judge_header_ids(tokenizer)
         outputs = self.passes.judge(
             loaded,
             self._judge_adapter,
@@ -273,3 +273,11 @@ class HFBackend:
             prompt=messages[0]["content"] if self.settings.record_prompts else None,
             claim_truncated=truncated,
         )
+
+
+@register_backend(BACKEND_NAME, prompts_like="hf")
+def build_hf_backend(
+    settings: Settings, search: NeighbourSearch, prompts: RolePrompts, *, hf_models: ModelRegistry | None = None
+) -> HFBackend:
+    """`hf_models`: loaded models to share, so that backends differing only in prompts load them once."""
+    return HFBackend(settings.hf, registry=hf_models, claims_at_once=settings.max_concurrency, role_prompts=prompts)

@@ -18,7 +18,7 @@ from typing import Any
 from claimcourt.config import EndpointSettings
 from claimcourt.errors import ConfigError, EndpointError
 from claimcourt.extras import missing
-from claimcourt.models.endpoint_logprobs import top_at_answer
+from claimcourt.models.endpoint.logprobs import top_at_answer
 
 # The openai client refuses an empty key; servers started without --api-key ignore whatever is sent.
 NO_KEY = "EMPTY"

@@ -11,7 +11,7 @@ prefix and its own lane before it, never the other lane. Each lane keeps its own
 starts where the prefix ends), so every token sees exactly the keys, values and positions it sees in
 the plain path: the same computation, with the prefix's cache and prefill paid once per claim. The
 lanes' rests are right-aligned in fixed columns, so every row's lane j ends in the same column and the
-prefill's logits are read there. The decode loop is hf_decode's, with one query position per lane.
+prefill's logits are read there. The decode loop is decode.loop's, with one query position per lane.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from claimcourt.models import hf_decode, hf_prefill
+from claimcourt.models.hf.decode import loop as hf_decode
+from claimcourt.models.hf.decode import prefill as hf_prefill
+from claimcourt.models.hf.decode.plan import DEFAULT_PLAN, DecodePlan
 
 # Below this many shared tokens a group is not worth a layout of its own.
 MIN_SHARED_TOKENS = 8
@@ -125,13 +127,12 @@ def decode_shared(
     *,
     max_new_tokens: int,
     stop_ids: Sequence[int],
-    use_graph: bool = True,
-    prefill_tokens: int | None = None,
+    plan: DecodePlan = DEFAULT_PLAN,
 ) -> list[list[list[int]]]:
     """Greedy generation for groups of rows that share a prefix: for each group, each row's new token
     ids, cut before its first stop token; the same tokens as hf_decode.decode_greedy on the rows. The
-    prefill runs in slices of groups of at most `prefill_tokens` prompt columns, each slice with its
-    own part of the mask (hf_prefill.prefill_in_slices).
+    prefill runs in slices of groups of at most `plan.prefill_tokens` prompt columns, each slice with its
+    own part of the mask (decode.prefill.prefill_in_slices).
 
     The groups are laid out longest prefix first, so a slice's groups have prefixes of about one
     length, and its prefill skips the columns that are padding in all of them (a pass's prefixes are
@@ -166,7 +167,7 @@ def decode_shared(
 
     with torch.inference_mode():
         cache, logits = hf_prefill.prefill_in_slices(
-            loaded, len(groups), shape.width, cache_len, prefill, prefill_tokens, padded_columns=padded_columns
+            loaded, len(groups), shape.width, cache_len, prefill, plan, padded_columns=padded_columns
         )
         first = logits.argmax(dim=-1)  # [rows, lanes]
         tokens = hf_decode.continue_greedy(
@@ -179,7 +180,7 @@ def decode_shared(
             cache_len=cache_len,
             max_new_tokens=max_new_tokens,
             stop_ids=stop_ids,
-            use_graph=use_graph,
+            plan=plan,
         )
     in_order: list[list[list[int]]] = [[] for _ in groups]
     for row, group in enumerate(order):

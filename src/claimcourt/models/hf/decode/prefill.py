@@ -2,9 +2,10 @@
 
 Why slices: a prefill's transient activations (for the Mistral Judge ~135 KB a prompt token, as much as
 its KV cache) cost one slice's worth, not the whole pass's, so a pass under a memory budget holds more
-rows (hf.prefill_tokens). A slice whose rows all start with padding (a shared layout's prefixes, padded
-on the left to the pass's longest) skips those columns, and its cache fills from the first real slot.
-With hf.fused_prefill the slices' forwards run hf_fused's kernels (`prefill_ops`).
+rows (DecodePlan.prefill_tokens). A slice whose rows all start with padding (a shared layout's
+prefixes, padded on the left to the pass's longest) skips those columns, and its cache fills from the
+first real slot. With DecodePlan.fused_prefill the slices' forwards run the fused Triton ops
+(`prefill_ops`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from claimcourt.models.hf.cuda import synced_clock
+
+if TYPE_CHECKING:
+    from claimcourt.models.hf.decode.plan import DecodePlan
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +61,14 @@ def prefill_in_slices(
     width: int,
     cache_len: int,
     forward: Callable[[slice, int, Any], Any],
-    max_tokens: int | None,
+    plan: DecodePlan,
     *,
     padded_columns: Callable[[slice], int] | None = None,
 ) -> tuple[Any, Any]:
     """Run `forward(rows_slice, start, cache)` (a prefill of those rows' columns from `start` on into an
-    empty static cache that fills from slot `start`, returning their logits) slice by slice; returns the
-    pass's joined cache and the slices' logits (float32), in row order.
+    empty static cache that fills from slot `start`, returning their logits) slice by slice, each of at
+    most `plan.prefill_tokens` prompt columns; returns the pass's joined cache and the slices' logits
+    (float32), in row order.
 
     `padded_columns(rows_slice)`: how many leading columns are padding in every row of the slice (a
     shared layout's prefixes are padded on the left to the pass's longest). The slice's prefill skips
@@ -73,8 +79,8 @@ def prefill_in_slices(
 
     timing = _PrefillTiming(loaded.device)
     caches, logits = [], []
-    with prefill_ops(loaded):
-        for part in prefill_slices(rows, width, max_tokens):
+    with prefill_ops(loaded, plan.fused_prefill):
+        for part in prefill_slices(rows, width, plan.prefill_tokens):
             cache = StaticCache(config=loaded.config, max_cache_len=cache_len)
             start = padded_columns(part) if padded_columns is not None else 0
             if start and not _fill_from(cache, start, cache_len):
@@ -85,18 +91,6 @@ def prefill_in_slices(
     joined, out = join_caches(caches), torch.cat(logits)
     timing.done(rows, width, len(caches))
     return joined, out
-
-
-def synced_clock(device: Any, logger: logging.Logger) -> float | None:
-    """For a pass's timings in the log: where `logger` logs INFO, the clock once the device has done
-    the work queued on it; None otherwise, and no wait."""
-    import torch
-
-    if not logger.isEnabledFor(logging.INFO):
-        return None
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 class _PrefillTiming:
@@ -153,24 +147,23 @@ def _fill_from(cache: Any, start: int, cache_len: int) -> bool:
     return True
 
 
-_no_triton_warned: list[bool] = []
-
-
 @contextmanager
-def prefill_ops(loaded: Any) -> Iterator[None]:
-    """With hf.fused_prefill, the block's forwards run hf_fused's kernels for the ops they cover; eager
-    ops otherwise: where triton is missing (one warning on a GPU; on a CPU there is nothing to fuse)."""
-    if not loaded.fused_prefill:
+def prefill_ops(loaded: Any, fused: bool) -> Iterator[None]:
+    """With `fused` (hf.fused_prefill), the block's forwards run the fused Triton ops they cover, each
+    recorded in the model's runtime; eager ops otherwise: where triton is missing (one warning on a
+    GPU; on a CPU there is nothing to fuse)."""
+    if not fused:
         yield
         return
+    runtime = loaded.runtime
     try:
-        from claimcourt.models import hf_fused
+        from claimcourt.models.hf.kernels import triton_fused_prefill
     except ImportError:  # no triton: a CPU build of torch
-        if not _no_triton_warned and loaded.device.type == "cuda":
-            _no_triton_warned.append(True)
+        if not runtime.fused_unavailable and loaded.device.type == "cuda":
+            runtime.fused_unavailable = True
             log.warning("hf.fused_prefill needs triton, which is not installed; the prefill runs eager ops")
         yield
         return
-    hf_fused.install(loaded.model)
-    with hf_fused.active():
+    triton_fused_prefill.install(loaded.model)
+    with triton_fused_prefill.active(runtime):
         yield

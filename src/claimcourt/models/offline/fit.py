@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from claimcourt.models.briefs import offline_brief
-from claimcourt.models.evidence import EvidenceWeighing, brief_features
-from claimcourt.models.judge_payload import LinearClassifier
+from claimcourt.models.offline.briefs import offline_brief
+from claimcourt.models.offline.evidence import EvidenceWeighing, brief_features
+from claimcourt.models.offline.payload import LinearClassifier
 from claimcourt.retrieval.store import text_key
 from claimcourt.state import Neighbour
 

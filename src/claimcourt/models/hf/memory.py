@@ -22,8 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from claimcourt.models.hf.cuda import is_oom, memory_note
+
 if TYPE_CHECKING:
-    from claimcourt.models.hf_loading import LoadedModel
+    from claimcourt.models.hf.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +38,6 @@ _RESERVE_MIN = 1024**3
 # At most this many configured slices in one (MemoryPlanner.prefill_tokens_for): 65536 tokens by
 # default, the largest slice measured.
 _SLICE_GROWTH = 4
-
-
-def is_oom(exc: BaseException) -> bool:
-    import torch
-
-    if isinstance(exc, torch.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
 def kv_bytes_per_token(config: Any, dtype_bytes: int) -> int:
@@ -69,7 +63,7 @@ class BatchStats:
 
     chunks: int = 0
     rows: int = 0
-    shared_rows: int = 0  # rows decoded in groups over one copy of their shared prefix (hf_shared_prefix)
+    shared_rows: int = 0  # rows decoded in groups over one copy of their shared prefix (decode.shared_prefix)
     sizes: list[int] = field(default_factory=list)
     oom_retries: int = 0
     prompt_tokens: int = 0
@@ -128,8 +122,8 @@ class MemoryPlanner:
         *,
         prefill_tokens: int | None = None,
     ) -> int:
-        """Rows of `prompt_len` prompt columns that fit; a row of several lanes (hf_shared_prefix) holds
-        one cache slot per lane and new token, and each lane's logits. With `prefill_tokens` (hf_decode's
+        """Rows of `prompt_len` prompt columns that fit; a row of several lanes (decode.shared_prefix) holds
+        one cache slot per lane and new token, and each lane's logits. With `prefill_tokens` (decode.loop's
         sliced prefill) the prefill's activations and mask cost one slice of that many prompt tokens,
         whatever the pass's rows; otherwise every row's."""
         cap = min(self.max_batch, self._oom_cap.get(loaded.model_id, self.max_batch))
@@ -147,7 +141,7 @@ class MemoryPlanner:
     def prefill_tokens_for(
         self, loaded: LoadedModel, rows: int, prompt_len: int, new_tokens: int, lanes: int = 1, *, configured: int
     ) -> int:
-        """The prefill slice for a pass of `rows` rows (hf_decode's sliced prefill): `configured` prompt
+        """The prefill slice for a pass of `rows` rows (decode.loop's sliced prefill): `configured` prompt
         tokens, grown into half the memory that the rows' caches and one configured slice leave free, by
         whole slices, to at most `_SLICE_GROWTH` times it. Fewer, larger slices prefill faster (an H100,
         unbounded: 65536 tokens gave 10.1-10.3 claims/s against 9.6-9.8 for 16384), and growing only
@@ -232,7 +226,7 @@ def run_in_chunks(
             f" in {len(chunk_ids)} shared-prefix groups" if lanes > 1 else "",
             lengths[chunk_ids[0]],
             ended - started,
-            _memory_note(),
+            memory_note(),
         )
         if stats is not None:
             stats.pass_spans.append((started, ended))
@@ -245,26 +239,3 @@ def run_in_chunks(
             stats.padded_tokens += longest * len(chunk_ids)
         position += len(chunk_ids)
     return results
-
-
-def _memory_note() -> str:
-    """The allocator's state after a pass, for the log: where a budget's headroom went."""
-    import torch
-
-    if not torch.cuda.is_available():
-        return ""
-    gib = 1024**3
-    return (
-        f" (allocated {torch.cuda.memory_allocated() / gib:.2f} GiB, reserved {torch.cuda.memory_reserved() / gib:.2f},"
-        f" peak {torch.cuda.max_memory_allocated() / gib:.2f})"
-    )
-
-
-def empty_cuda_cache() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -16,14 +16,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from claimcourt.config import EndpointSettings
-from claimcourt.models import endpoint_client
-from claimcourt.models.endpoint_logprobs import logprob_verdict
-from claimcourt.models.hf_prompts import cited_ids
+from claimcourt.config import EndpointSettings, Settings
+from claimcourt.models.base import DebateBackend
+from claimcourt.models.endpoint import client as endpoint_client
+from claimcourt.models.endpoint.logprobs import logprob_verdict
+from claimcourt.models.hf.prompts import cited_ids
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
+from claimcourt.models.registry import register_backend
 from claimcourt.prompts import evidence, roles
 from claimcourt.prompts import judge as judge_prompts
 from claimcourt.prompts.roles import RolePrompts
+from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 
 BACKEND_NAME = "endpoint"
@@ -45,7 +48,7 @@ async def _close_when_cancelled(client: Any) -> None:
         await client.close()
 
 
-class EndpointBackend:
+class EndpointBackend(DebateBackend):
     """One request per role and claim; the server batches them."""
 
     name = BACKEND_NAME
@@ -199,3 +202,10 @@ class EndpointBackend:
             prompt=messages[0]["content"] if self.settings.record_prompts else None,
             claim_truncated=truncated,
         )
+
+
+@register_backend(BACKEND_NAME, prompts_like="endpoint")
+def build_endpoint_backend(
+    settings: Settings, search: NeighbourSearch, prompts: RolePrompts, *, hf_models: Any = None
+) -> EndpointBackend:
+    return EndpointBackend(settings.endpoint, prompts)

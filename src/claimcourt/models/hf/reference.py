@@ -12,11 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from claimcourt.models import hf_engine
-from claimcourt.models.hf import BACKEND_NAME, HFBackend
-from claimcourt.models.hf_prompts import cited_ids, continuation_ids, label_token_ids
-from claimcourt.prompts import judge as judge_prompts
+from claimcourt.models.hf import engine as hf_engine
+from claimcourt.models.hf.backend import BACKEND_NAME, HFBackend
+from claimcourt.models.hf.decode.plan import DecodePlan
+from claimcourt.models.hf.prompts import cited_ids, judge_header_ids, label_token_ids
 from claimcourt.state import Argument, ClaimState, Role, Verdict
+
+# transformers' generate over a dynamic cache, as the earlier pipelines ran (the batched path's own plan
+# is resolved per pass by `passes`).
+ONE_AT_A_TIME = DecodePlan(graphed=False, cache_implementation="dynamic")
 
 
 class OneAtATime:
@@ -68,23 +72,16 @@ class OneAtATime:
         loaded = backend._judge_model()
         tokenizer = loaded.tokenizer
         (prompt,) = backend.prompts.render_judge(loaded, [state])
-        label_ids = label_token_ids(tokenizer)
-        header = continuation_ids(
-            tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER
-        )
         with loaded.role(backend._judge_adapter) as model:
-            if backend.settings.judge_rationale_tokens == 0:
-                yes, no = hf_engine.label_logits(model, loaded, [prompt.ids], label_ids)[0]
-                out: tuple[float, float, list[int]] = (yes, no, [])
-            else:
-                out = hf_engine.judge_with_rationale(
-                    model,
-                    loaded,
-                    [prompt.ids],
-                    label_ids=label_ids,
-                    header_ids=header,
-                    rationale_tokens=backend.settings.judge_rationale_tokens,
-                )[0]
+            (out,) = hf_engine.judge_rows(
+                model,
+                loaded,
+                [prompt.ids],
+                label_ids=label_token_ids(tokenizer),
+                header_ids=judge_header_ids(tokenizer),
+                rationale_tokens=backend.settings.judge_rationale_tokens,
+                plan=ONE_AT_A_TIME,
+            )
         return backend._verdict(prompt, out, tokenizer)
 
     def debate(self, state: ClaimState) -> ClaimState:

@@ -9,14 +9,10 @@ from __future__ import annotations
 from claimcourt.models.cues import find_cues
 from claimcourt.prompts import advocate as advocate_prompts
 from claimcourt.prompts import skeptic as skeptic_prompts
+from claimcourt.prompts.evidence import prompt_excerpt
 from claimcourt.state import Argument, Neighbour, Role
 
 BACKEND_NAME = "offline"
-
-
-def _excerpt(text: str, limit: int) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
 # Precedents quoted in a brief; the rest of those it cites are listed by id and similarity only.
@@ -28,7 +24,8 @@ def _precedents(neighbours: list[Neighbour], label: int, excerpt_chars: int) -> 
     if not chosen:
         return "", []
     lines = [
-        f"\n  - {n.named} (similarity {n.similarity:.2f}): {_excerpt(n.text, excerpt_chars)}" for n in chosen[:_QUOTED]
+        f"\n  - {n.named} (similarity {n.similarity:.2f}): {prompt_excerpt(n.text, excerpt_chars)}"
+        for n in chosen[:_QUOTED]
     ]
     if len(chosen) > _QUOTED:
         lines.append("\n  - also " + ", ".join(f"{n.named} ({n.similarity:.2f})" for n in chosen[_QUOTED:]))

@@ -16,7 +16,7 @@ from typing import Any
 
 from claimcourt.config import HFSettings
 from claimcourt.errors import BackendError
-from claimcourt.models.hf_loading import LoadedModel
+from claimcourt.models.hf.loading import LoadedModel
 from claimcourt.models.judge_json import ChatMessage
 from claimcourt.prompts import evidence, roles
 from claimcourt.prompts import judge as judge_prompts
@@ -92,6 +92,11 @@ def continuation_ids(tokenizer: Any, prefix: str, suffix: str) -> list[int]:
     if full[: len(base)] == base:
         return list(full[len(base) :])
     return list(tokenizer(suffix, add_special_tokens=False).input_ids)
+
+
+def judge_header_ids(tokenizer: Any) -> list[int]:
+    """The rationale header's token ids as they follow the Judge's answer (forced after it)."""
+    return continuation_ids(tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER)
 
 
 def cited_ids(text: str, neighbours: list[Neighbour]) -> list[str]:

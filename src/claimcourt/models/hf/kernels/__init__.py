@@ -1,0 +1,1 @@
+"""Triton kernels of the hf decode path; importing any of them needs triton."""

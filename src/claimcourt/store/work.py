@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from claimcourt.errors import RunStateError
 from claimcourt.state import utc_now
 from claimcourt.store.db import Database, Row
+from claimcourt.vocab import ClaimStatus
 
 _TAKE = """
 WITH picked AS (
     SELECT run_id, claim_id FROM claims
-    WHERE run_id = ? AND status = 'queued' AND (lease_owner IS NULL OR lease_expires < ?)
+    WHERE run_id = ? AND status = ? AND (lease_owner IS NULL OR lease_expires < ?)
     ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED
 )
 UPDATE claims SET lease_owner = ?, lease_expires = ?
@@ -83,8 +84,8 @@ class WorkLeases:
                 "UPDATE workers SET heartbeat = ? WHERE run_id = ? AND worker_id = ?", (now, run_id, worker_id)
             )
             self.db.execute(
-                "UPDATE claims SET lease_expires = ? WHERE run_id = ? AND lease_owner = ? AND status = 'queued'",
-                (now + lease_s, run_id, worker_id),
+                "UPDATE claims SET lease_expires = ? WHERE run_id = ? AND lease_owner = ? AND status = ?",
+                (now + lease_s, run_id, worker_id, ClaimStatus.QUEUED),
             )
 
     def leave(self, run_id: str, worker_id: str) -> None:
@@ -116,7 +117,7 @@ class WorkLeases:
             raise RuntimeError("work leases need Postgres")
         now = time.time()
         with self.db.transaction():
-            rows = self.db.query(_TAKE, (run_id, now, count, worker_id, now + lease_s))
+            rows = self.db.query(_TAKE, (run_id, ClaimStatus.QUEUED, now, count, worker_id, now + lease_s))
         rows.sort(key=lambda r: r["seq"])
         return [LeasedClaim(r["claim_id"], int(r["seq"]), r["text"] or "") for r in rows]
 
@@ -126,7 +127,9 @@ class WorkLeases:
         return row is not None and row["lease_owner"] == worker_id
 
     def unfinished(self, run_id: str) -> int:
-        row = self.db.query_one("SELECT COUNT(*) AS n FROM claims WHERE run_id = ? AND status = 'queued'", (run_id,))
+        row = self.db.query_one(
+            "SELECT COUNT(*) AS n FROM claims WHERE run_id = ? AND status = ?", (run_id, ClaimStatus.QUEUED)
+        )
         return int(row["n"]) if row else 0
 
     def registered(self, run_id: str) -> bool:

@@ -7,7 +7,6 @@ kept, so evaluating a sample of a million-claim run does not load the run.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Iterator
@@ -17,74 +16,29 @@ from typing import Any
 
 import numpy as np
 
-from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
 from claimcourt.store.records import RunCounts
-from claimcourt.tables import ID_COLUMNS, LABEL_COLUMNS, csv_records, id_text, parse_label, resolve_column
+from claimcourt.tables import (
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    id_text,
+    parse_label,
+    read_columns,
+    read_records,
+    resolve_column,
+)
 from claimcourt.vocab import SENT_TO_A_PERSON, ClaimStatus
 
 # What a results file may say a claim stands at: every status but "not debated yet".
 IN_RESULTS: tuple[ClaimStatus, ...] = tuple(status for status in ClaimStatus if status != ClaimStatus.QUEUED)
 RESULTS_REQUIRED = ("id", "decided_by", "judge_label", "p_green", "confidence", "label")
 
-csv.field_size_limit(2**31 - 1)
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError("file not found", file=path)
-    if path.is_dir():
-        raise InputError("is a directory, not a CSV or Parquet file", file=path)
-
 
 def _records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """(columns, rows numbered from 1 after the header) of a CSV or Parquet file, streamed."""
-    _check_file(path)
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as exc:
-            raise InputError(f"not a readable Parquet file ({exc})", file=path) from exc
-        columns = list(parquet.schema_arrow.names)
-
-        def parquet_rows() -> Iterator[tuple[int, dict[str, Any]]]:
-            row = 0
-            for batch in parquet.iter_batches(batch_size=10_000):
-                data = batch.to_pydict()
-                for i in range(batch.num_rows):
-                    row += 1
-                    yield row, {c: data[c][i] for c in columns}
-
-        return columns, parquet_rows()
-
-    fh = path.open(encoding="utf-8-sig", newline="")
-    try:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-    except UnicodeDecodeError as exc:
-        fh.close()
-        raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
-    if header is None or not any(h.strip() for h in header):
-        fh.close()
-        raise InputError("the file is empty (no header line)", file=path)
-    columns = [h.strip() for h in header]
-
-    def csv_rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        try:
-            for row, fields in csv_records(fh, path=path, width=len(columns)):
-                yield row, dict(zip(columns, map(from_spreadsheet_safe, fields), strict=True))
-        except UnicodeDecodeError as exc:
-            raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
-        finally:
-            fh.close()
-
-    return columns, csv_rows()
+    """(columns, rows numbered from 1 after the header) of a CSV or Parquet file, streamed, read as every
+    table is (`tables.read_records`)."""
+    columns = read_columns(path)
+    return columns, read_records(path, columns, columns)
 
 
 def _text(value: Any) -> str:

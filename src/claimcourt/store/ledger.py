@@ -157,33 +157,26 @@ class Ledger:
         lease, whose claim another worker then took over and finished, and a person perhaps decided,
         must not write its late result over theirs. Without `by` (a person's decision, a repair, a
         trace), the state is written whatever the claim's status."""
-        guard, owner = _unless_taken_over(by)
-        with self.db.transaction():
-            changed = self.db.execute(
-                "UPDATE claims SET status = ?, record_json = ?, error = NULL, updated_at = ?, "
-                "lease_owner = NULL, lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
-                f"WHERE run_id = ? AND claim_id = ?{guard}",
-                (
-                    state.decided_by or ClaimStatus.QUEUED,
-                    state.model_dump_json(),
-                    utc_now(),
-                    by,
-                    run_id,
-                    state.claim_id,
-                    *owner,
-                ),
-            )
-        return changed == 1
+        written = {
+            "status": state.decided_by or ClaimStatus.QUEUED,
+            "record_json": state.model_dump_json(),
+            "error": None,
+        }
+        return self._finish(run_id, state.claim_id, written, by=by)
 
     def record_error(self, run_id: str, claim_id: str, error: str, *, by: str | None = None) -> bool:
         """The claim failed; `by` as for `record`. Returns whether it was written."""
+        return self._finish(run_id, claim_id, {"status": ClaimStatus.ERROR, "error": error}, by=by)
+
+    def _finish(self, run_id: str, claim_id: str, written: dict[str, Any], *, by: str | None) -> bool:
+        """Write the claim's outcome (`written`: column -> value) and end its work lease; `by` as for `record`."""
         guard, owner = _unless_taken_over(by)
+        assigned = "".join(f"{column} = ?, " for column in written)
         with self.db.transaction():
             changed = self.db.execute(
-                "UPDATE claims SET status = ?, error = ?, updated_at = ?, lease_owner = NULL, "
-                "lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
-                f"WHERE run_id = ? AND claim_id = ?{guard}",
-                (ClaimStatus.ERROR, error, utc_now(), by, run_id, claim_id, *owner),
+                f"UPDATE claims SET {assigned}updated_at = ?, lease_owner = NULL, lease_expires = NULL, "
+                f"finished_by = COALESCE(?, finished_by) WHERE run_id = ? AND claim_id = ?{guard}",
+                (*written.values(), utc_now(), by, run_id, claim_id, *owner),
             )
         return changed == 1
 

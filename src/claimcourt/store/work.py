@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from claimcourt.errors import RunStateError
 from claimcourt.state import utc_now
-from claimcourt.store.db import Database, Row
+from claimcourt.store.db import Database
 from claimcourt.vocab import ClaimStatus
 
 _TAKE = """
@@ -31,6 +31,15 @@ UPDATE claims SET lease_owner = ?, lease_expires = ?
 FROM picked WHERE claims.run_id = picked.run_id AND claims.claim_id = picked.claim_id
 RETURNING claims.claim_id, claims.seq, claims.text
 """
+
+
+@dataclass(frozen=True)
+class LiveWorker:
+    """A worker of a run that beat its heartbeat within the lease length."""
+
+    worker_id: str
+    host: str
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -65,9 +74,9 @@ class WorkLeases:
         with self.db.transaction():
             if exclusive:
                 for other in self.alive(run_id, lease_s=lease_s):
-                    if other["host"] != host or _pid_alive(int(other["pid"])):
+                    if other.host != host or _pid_alive(other.pid):
                         raise RunStateError(
-                            f"run '{run_id}' is being run by another process (pid {other['pid']} on {other['host']}): "
+                            f"run '{run_id}' is being run by another process (pid {other.pid} on {other.host}): "
                             "the workspace's SQLite storage takes one worker per run; to run several at once, "
                             "use a Postgres storage_url (see the README, 'Scaling out')"
                         )
@@ -96,12 +105,13 @@ class WorkLeases:
                 (run_id, worker_id),
             )
 
-    def alive(self, run_id: str, *, lease_s: float) -> list[Row]:
+    def alive(self, run_id: str, *, lease_s: float) -> list[LiveWorker]:
         """The run's workers that beat within the lease length and did not stop."""
-        return self.db.query(
+        rows = self.db.query(
             "SELECT * FROM workers WHERE run_id = ? AND stopped = 0 AND heartbeat >= ? ORDER BY started_at",
             (run_id, time.time() - lease_s),
         )
+        return [LiveWorker(r["worker_id"], r["host"], int(r["pid"])) for r in rows]
 
     def alive_counts(self, *, lease_s: float) -> dict[str, int]:
         rows = self.db.query(

@@ -29,7 +29,7 @@ class Trace:
     claim_id: str
     state: ClaimState
     steps: list[TraceStep]
-    status: str
+    status: ClaimStatus
     threshold: float | None = None
     profile: str | None = None
     # Nodes due next when the thread stopped between two nodes (a stopped run); empty otherwise.
@@ -69,7 +69,7 @@ def resolve_run(ledger: Ledger, claim_id: str, run_id: str | None) -> str:
     return holding[0]
 
 
-def not_debated_yet(claim_id: str, run_id: str, status: str, input_file: str | None) -> RunStateError:
+def not_debated_yet(claim_id: str, run_id: str, status: ClaimStatus, input_file: str | None) -> RunStateError:
     return RunStateError(
         f"claim '{claim_id}' of run '{run_id}' is not debated yet (status: {status}); "
         f"finish the run first: claimcourt run {shlex.quote(input_file) if input_file else 'FILE'} --run-id "

@@ -18,8 +18,9 @@ from typing import Any
 from claimcourt.deps import Deps
 from claimcourt.errors import ClaimcourtError, LeaseLostError
 from claimcourt.state import ClaimState
-from claimcourt.store import FINISHED, Store, connection_lost, state_from_values, thread_config, view
+from claimcourt.store import RunCounts, Store, connection_lost, state_from_values, thread_config, view
 from claimcourt.tables import ClaimRow
+from claimcourt.vocab import FINISHED, ClaimStatus
 from claimcourt.workers import Chunk
 
 # Finished claims are written to the ledger in one transaction every so many claims or seconds;
@@ -55,9 +56,9 @@ class Progress:
 
     def count(self, status: str) -> None:
         self.done += 1
-        if status == "error":
+        if status == ClaimStatus.ERROR:
             self.errors += 1
-        elif status in ("judge", "pending_review", "human"):
+        elif status in FINISHED:
             setattr(self, status, getattr(self, status) + 1)
 
 
@@ -65,7 +66,7 @@ class Progress:
 class RunSummary:
     run_id: str
     progress: Progress
-    counts: dict[str, int]
+    counts: RunCounts
     results_csv: Path
     results_jsonl: Path
     interrupted: bool = False
@@ -166,7 +167,7 @@ async def debate_chunks(
         try:
             state = await debated(claim, reconcile)
             unrecorded.append((state, None))
-            finished(state.decided_by or "queued")
+            finished(state.decided_by or ClaimStatus.QUEUED)
         except LeaseLostError:
             summary.lost(claim.id)  # the other worker records it, and writes its thread
         except ClaimcourtError as exc:  # a problem with the setup, not with this claim
@@ -175,7 +176,7 @@ async def debate_chunks(
             message = f"{type(exc).__name__}: {exc}"
             summary.first_error = summary.first_error or f"{claim.id}: {message}"
             unrecorded.append((claim.id, message))
-            finished("error")
+            finished(ClaimStatus.ERROR)
             if progress.errors >= _ERROR_BREAKER and progress.errors * 2 > progress.done - progress.skipped:
                 fatal.append(RuntimeError(f"too many claims failed; first: {summary.first_error}"))
         finally:

@@ -55,3 +55,10 @@ def markup(text: str | None) -> str:
 def as_text(text: str | None, style: str = "") -> Text:
     """`text` as a rich Text (never parsed as markup), controls made visible."""
     return Text(visible(text), style=style)
+
+
+def label_name(label: int | None) -> str:
+    """How every face names a label: GREEN (1), NOT GREEN (0), or 'no label'."""
+    if label is None:
+        return "no label"
+    return "GREEN" if label == 1 else "NOT GREEN"

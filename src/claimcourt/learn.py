@@ -41,7 +41,7 @@ def refit(settings: Settings, run_id: str | None = None) -> tuple[JudgeRecord, b
         raise RunStateError(f"workspace {settings.workspace} has no runs: no human decisions to learn from")
     with state_store:
         if run_id is not None:  # an unknown run, or one another Judge judged, stops here, before any fit
-            profile = state_store.ledger.run(run_id)["profile"]
+            profile = state_store.ledger.run(run_id).profile
             if profile not in (None, "offline"):
                 raise InputError(f"run '{run_id}' was judged by the '{profile}' profile, not the offline Judge")
         search = build_search(settings)

@@ -8,20 +8,19 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.eval.calibrations import resolve_threshold
+from claimcourt.store import LedgerRun
 
 
-def recorded_settings(run: dict[str, Any] | None) -> dict[str, Any]:
-    raw = run.get("settings_json") if run else None
-    return json.loads(raw) if isinstance(raw, str) and raw else {}
+def recorded_settings(run: LedgerRun | None) -> dict[str, Any]:
+    return run.recorded_settings() if run else {}
 
 
-def resolve_run_settings(settings: Settings, run: dict[str, Any] | None) -> Settings:
+def resolve_run_settings(settings: Settings, run: LedgerRun | None) -> Settings:
     """`run`: the ledger's row of this run when it exists (a resume), else None."""
     before = recorded_settings(run)
     if settings.calibration is not None and before.get("calibration"):

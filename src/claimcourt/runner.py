@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.debating import Progress, RunSummary, debate_chunks
@@ -26,6 +25,8 @@ from claimcourt.state import claim_id_of
 from claimcourt.store import (
     FINISHED,
     RESULT_COLUMNS,
+    LedgerRun,
+    RunCounts,
     Store,
     check_run_id,
     new_worker_id,
@@ -34,6 +35,7 @@ from claimcourt.store import (
     write_results,
 )
 from claimcourt.tables import ClaimRow, ClaimTable
+from claimcourt.vocab import Node
 from claimcourt.workers import Chunk, beat, check_joins, leased_chunks, register_claims
 from claimcourt.workspace import WorkspacePaths
 
@@ -67,7 +69,7 @@ class Runner:
     def _adopt_run_settings(self, store: Store, run_id: str, requested: Settings) -> None:
         """Resolve a calibrated threshold and the audit seed once, at the start (see `run_settings`)."""
         try:
-            run: dict[str, Any] | None = store.ledger.run(run_id)
+            run: LedgerRun | None = store.ledger.run(run_id)
         except RunStateError:
             run = None  # a new run
         self.settings = resolve_run_settings(requested, run)
@@ -93,7 +95,7 @@ class Runner:
         self.deps.backend.check_ready()
         store = open_store(self.settings)
         progress = Progress(total=total)
-        summary = RunSummary(run_id, progress, {}, csv_path, jsonl_path)
+        summary = RunSummary(run_id, progress, RunCounts(), csv_path, jsonl_path)
         worker_id = new_worker_id()
         heartbeat: asyncio.Task[None] | None = None
         try:
@@ -111,7 +113,7 @@ class Runner:
             if store.shared:
                 register_claims(store, run_id, self._limited(table, limit))
                 summary.already_complete = store.work.unfinished(run_id) == 0
-                progress.total = sum(store.ledger.counts(run_id).values())
+                progress.total = store.ledger.counts(run_id).total
                 chunks = leased_chunks(
                     store,
                     run_id,
@@ -150,7 +152,7 @@ class Runner:
                     store.retrying(lambda: store.work.leave(run_id, worker_id))
                     write_results(store, run_id, csv_path, jsonl_path)
                     summary.counts = store.ledger.counts(run_id)
-                    summary.batch_sizes = {"retrieve": self.deps.search.batch_mean_size}
+                    summary.batch_sizes = {Node.RETRIEVE: self.deps.search.batch_mean_size}
             finally:
                 store.close()
         return summary

@@ -13,8 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DecidedBy = Literal["judge", "pending_review", "human"]
-Role = Literal["advocate", "skeptic"]
+from claimcourt.vocab import DecidedBy, Route
+
+Role = Literal["advocate", "skeptic"]  # the debaters: each speaks in its own node
 # Where a labelled claim's label comes from: the indexed (silver) file, or a person's decision in a run.
 PrecedentSource = Literal["silver", "human"]
 
@@ -29,7 +30,8 @@ def merge_dicts(left: dict[str, Any] | None, right: dict[str, Any] | None) -> di
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Enum fields hold their plain string: a checkpoint stores what older releases stored (see vocab).
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
 
 class Neighbour(_Model):
@@ -138,7 +140,7 @@ class ClaimState(_Model):
     advocate: Argument | None = None
     skeptic: Argument | None = None
     verdict: Verdict | None = None
-    route: Literal["finalize", "human_review"] | None = None
+    route: Route | None = None
     # Sent to a person by the audit draw although the Judge was sure enough to decide alone
     # (`graph.routing.is_audited`); reviewed blind by default.
     audit: bool = False

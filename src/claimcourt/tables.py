@@ -156,6 +156,80 @@ def csv_records(lines: Iterator[str], *, path: Path, width: int) -> Iterator[tup
         yield row, fields
 
 
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def read_columns(path: Path) -> list[str]:
+    """The header of a CSV or Parquet table: its column names, each once."""
+    if not path.exists():
+        raise InputError("file not found", file=path)
+    if path.is_dir():
+        raise InputError("is a directory, not a CSV or Parquet file", file=path)
+    if is_parquet(path):
+        import pyarrow.parquet as pq
+
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except Exception as exc:
+            raise InputError(f"not a readable Parquet file ({exc})", file=path) from exc
+    with path.open("rb") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise InputError("the file is empty (no header line)", file=path)
+    try:
+        header_line = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"header line is not UTF-8 (byte {first[exc.start]:#04x}); save the file as UTF-8", file=path
+        ) from exc
+    header = next(csv.reader([header_line]))
+    names = [h.strip() for h in header]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InputError(f"the header repeats column(s) {', '.join(duplicated)}", file=path)
+    return names
+
+
+def read_records(path: Path, columns: Sequence[str], wanted: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(row, {column: value}) of the `wanted` columns of a table whose header is `columns`, streamed: the one
+    reader of tables (claims, gold labels, results files). CSV cells come back as the text the file holds
+    (a spreadsheet's formula guard taken off); Parquet cells as their values."""
+    if is_parquet(path):
+        yield from _parquet_records(path, wanted)
+    else:
+        yield from _csv_records(path, columns, wanted)
+
+
+def _csv_records(path: Path, columns: Sequence[str], wanted: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    index = {c: list(columns).index(c) for c in wanted}
+    with path.open("rb") as fh:
+        # Decoding with surrogateescape keeps bad bytes visible as lone surrogates, so the error
+        # can name the column that holds them instead of a byte offset.
+        lines = (line.decode("utf-8-sig" if n == 0 else "utf-8", errors="surrogateescape") for n, line in enumerate(fh))
+        if next(lines, None) is None:  # the header (already read by read_columns)
+            return
+        for row, fields in csv_records(lines, path=path, width=len(columns)):
+            values = {c: from_spreadsheet_safe(fields[i]) for c, i in index.items()}
+            for column, value in values.items():
+                if _has_undecodable(value):
+                    raise InputError(
+                        "contains bytes that are not UTF-8; save the file as UTF-8", file=path, row=row, column=column
+                    )
+            yield row, values
+
+
+def _parquet_records(path: Path, wanted: Sequence[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000, columns=list(wanted)):
+        data = batch.to_pydict()
+        for i in range(batch.num_rows):
+            row += 1
+            yield row, {c: data[c][i] for c in wanted}
+
+
 class ClaimTable:
     """A CSV or Parquet file of claims: id and text, and a 0/1 label when `with_labels`."""
 
@@ -171,13 +245,8 @@ class ClaimTable:
         with_source: bool = False,
     ) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise InputError("file not found", file=self.path)
-        if self.path.is_dir():
-            raise InputError("is a directory, not a CSV or Parquet file", file=self.path)
-        self.is_parquet = self.path.suffix.lower() in (".parquet", ".pq")
         self.with_labels = with_labels
-        columns = self._columns()
+        columns = read_columns(self.path)
         self.columns = columns
         self.id_col = resolve_column(self.path, columns, id_col, ID_COLUMNS, "id", "--id-col")
         self.text_col = resolve_column(self.path, columns, text_col, TEXT_COLUMNS, "text", "--text-col")
@@ -195,73 +264,9 @@ class ClaimTable:
         if self.id_col == self.text_col:
             raise InputError("the id and text columns must differ", file=self.path, column=self.id_col)
 
-    # -- header -----------------------------------------------------------------------------------
-    def _columns(self) -> list[str]:
-        if self.is_parquet:
-            import pyarrow.parquet as pq
-
-            try:
-                return list(pq.ParquetFile(self.path).schema_arrow.names)
-            except Exception as exc:
-                raise InputError(f"not a readable Parquet file ({exc})", file=self.path) from exc
-        with self.path.open("rb") as fh:
-            first = fh.readline()
-        if not first.strip():
-            raise InputError("the file is empty (no header line)", file=self.path)
-        try:
-            header_line = first.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise InputError(
-                f"header line is not UTF-8 (byte {first[exc.start]:#04x}); save the file as UTF-8",
-                file=self.path,
-            ) from exc
-        header = next(csv.reader([header_line]))
-        names = [h.strip() for h in header]
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise InputError(f"the header repeats column(s) {', '.join(duplicated)}", file=self.path)
-        return names
-
-    # -- rows -------------------------------------------------------------------------------------
     def _raw_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        if self.is_parquet:
-            yield from self._parquet_rows()
-        else:
-            yield from self._csv_rows()
-
-    def _csv_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         wanted = [c for c in (self.id_col, self.text_col, self.label_col, self.source_col) if c is not None]
-        index = {c: self.columns.index(c) for c in wanted}
-        with self.path.open("rb") as fh:
-            # Decoding with surrogateescape keeps bad bytes visible as lone surrogates, so the error
-            # can name the column that holds them instead of a byte offset.
-            lines = (
-                line.decode("utf-8-sig" if n == 0 else "utf-8", errors="surrogateescape") for n, line in enumerate(fh)
-            )
-            if next(lines, None) is None:  # the header (already read by _columns)
-                return
-            for row, fields in csv_records(lines, path=self.path, width=len(self.columns)):
-                values = {c: from_spreadsheet_safe(fields[i]) for c, i in index.items()}
-                for column, value in values.items():
-                    if _has_undecodable(value):
-                        raise InputError(
-                            "contains bytes that are not UTF-8; save the file as UTF-8",
-                            file=self.path,
-                            row=row,
-                            column=column,
-                        )
-                yield row, values
-
-    def _parquet_rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        import pyarrow.parquet as pq
-
-        wanted = [c for c in (self.id_col, self.text_col, self.label_col, self.source_col) if c is not None]
-        row = 0
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=10_000, columns=wanted):
-            data = batch.to_pydict()
-            for i in range(batch.num_rows):
-                row += 1
-                yield row, {c: data[c][i] for c in wanted}
+        return read_records(self.path, self.columns, wanted)
 
     def rows(self) -> Iterator[ClaimRow]:
         """Validated rows: non-empty id and text, 0/1 labels where asked. Duplicates are checked by

@@ -17,30 +17,30 @@ from claimcourt.errors import DatabaseGoneError, RunStateError
 from claimcourt.run_settings import recorded_settings
 from claimcourt.store import Store
 from claimcourt.tables import ClaimRow
+from claimcourt.vocab import ClaimStatus
 
 # A chunk as the runner debates it: its claims, the ids whose threads may exist already (reconcile
 # them), and the statuses an earlier run left.
-Chunk = tuple[list[ClaimRow], set[str], dict[str, str]]
+Chunk = tuple[list[ClaimRow], set[str], dict[str, ClaimStatus]]
 Prefetch = Callable[[Iterable[str]], object]
 
 
 def check_joins(store: Store, run_id: str, settings: Settings, input_file: Path) -> None:
     """A worker joins a run only with the run's own profile, threshold and (shared runs) input file."""
     run = store.ledger.run(run_id)
-    run["audit_rate"] = recorded_settings(run).get("audit_rate", 0.0)
-    for key, now in (
-        ("profile", settings.profile),
-        ("threshold", settings.threshold),
-        ("audit_rate", settings.audit_rate),
+    for key, then, now in (
+        ("profile", run.profile, settings.profile),
+        ("threshold", run.threshold, settings.threshold),
+        ("audit_rate", recorded_settings(run).get("audit_rate", 0.0), settings.audit_rate),
     ):
-        if run[key] != now:
+        if then != now:
             raise RunStateError(
-                f"run '{run_id}' was started with {key} {run[key]!r}, not {now!r}: resume it with the "
+                f"run '{run_id}' was started with {key} {then!r}, not {now!r}: resume it with the "
                 "same settings, or start a new run with another --run-id"
             )
-    if store.shared and run["input_file"] and Path(run["input_file"]).name != input_file.name:
+    if store.shared and run.input_file and Path(run.input_file).name != input_file.name:
         raise RunStateError(
-            f"run '{run_id}' was started with input file {Path(run['input_file']).name!r}, not "
+            f"run '{run_id}' was started with input file {Path(run.input_file).name!r}, not "
             f"{input_file.name!r}: every worker of a run reads the same file (or start a new --run-id)"
         )
 

@@ -128,7 +128,7 @@ def test_run_uses_the_latest_or_a_named_calibration_and_records_which(
         assert got.exit_code == 0, got.output
         with store_at(ws) as store:
             run = store.ledger.run(run_id)
-        assert run["threshold"] == pytest.approx(saved)
+        assert run.threshold == pytest.approx(saved)
         assert recorded_settings(run)["calibration"] == name
         for row in read_csv(ws / "runs" / run_id / "results.csv"):
             assert (row["decided_by"] == "judge") == (float(row["confidence"]) >= saved)

@@ -48,7 +48,7 @@ def test_a_run_o_file_is_rewritten_by_later_decisions_and_eval_flags_a_stale_cop
 ) -> None:
     store = open_store(load_settings(overrides={"workspace": review_ws}, environ={}))
     try:
-        batch = store.ledger.run(RUN_ID)["input_file"]
+        batch = store.ledger.run(RUN_ID).input_file
     finally:
         store.close()
     labels = tmp_path / "labels.csv"

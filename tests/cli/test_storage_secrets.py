@@ -161,5 +161,5 @@ def test_a_password_recorded_by_an_older_release_is_stripped_on_the_next_open(
         conn.execute("UPDATE runs SET settings_json = %s", (settings.model_dump_json(),))
         conn.execute("DELETE FROM schema_version WHERE version = 5")
     with open_store(settings) as store:
-        recorded = store.ledger.run("old")["settings_json"]
+        recorded = store.ledger.run("old").settings_json
     assert SECRET not in recorded and f'"storage_url": "{url}"' in recorded

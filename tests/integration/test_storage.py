@@ -15,7 +15,7 @@ from claimcourt.errors import RunStateError, StorageError
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision, Verdict
-from claimcourt.store import SCHEMA_VERSION, Review, existing_store, open_store
+from claimcourt.store import SCHEMA_VERSION, Review, RunCounts, existing_store, open_store
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import replay
 from claimcourt.workers import leased_chunks
@@ -50,7 +50,7 @@ def test_ledger_runs_claims_and_statuses(storage: Settings) -> None:
         ledger = store.ledger
         assert ledger.ensure_run("r", input_file="in.csv", settings=storage) is True
         assert ledger.ensure_run("r", input_file="in.csv", settings=storage) is False
-        assert ledger.run("r")["threshold"] == storage.threshold
+        assert ledger.run("r").threshold == storage.threshold
         with pytest.raises(RunStateError, match="unknown run id 'x' \\(known runs: r\\)"):
             ledger.run("x")
         ids = [f"c{i:05d}" for i in range(2_500)]  # more than one page of `claims`
@@ -59,12 +59,13 @@ def test_ledger_runs_claims_and_statuses(storage: Settings) -> None:
         ledger.record("r", _state("c00002"))
         ledger.record_error("r", "c00003", "boom")
         assert [c.claim_id for c in ledger.claims("r")] == [*ids, "new"]
-        assert ledger.counts("r") == {"queued": 2_499, "judge": 1, "pending_review": 0, "human": 0, "error": 1}
+        assert ledger.counts("r") == RunCounts(queued=2_499, judge=1, error=1)
         assert ledger.statuses("r", ["c00002", "c00003", "absent"]) == {"c00002": "judge", "c00003": "error"}
         assert ledger.claim("r", "c00002").state().final_label == 1
         assert ledger.runs_with_claim("new") == ["r"]
         (summary,) = ledger.runs()
-        assert (summary["claims"], summary["judge"], summary["error"], summary["queued"]) == (2_501, 1, 1, 2_499)
+        assert (summary.run_id, summary.counts) == ("r", RunCounts(queued=2_499, judge=1, error=1))
+        assert summary.counts.total == 2_501
 
 
 def test_a_transaction_commits_whole_or_not_at_all(storage: Settings) -> None:
@@ -106,7 +107,7 @@ def test_a_workers_late_result_never_overwrites_a_finished_claim(storage: Settin
         assert b is not None and (b.status, b.error) == ("human", None)
         assert ledger.record_error("r", "c", "boom", by="w1")
         assert ledger.record("r", _state("c"), by="w2")  # a failed claim is retried
-        assert ledger.counts("r") == {"queued": 0, "judge": 2, "pending_review": 0, "human": 1, "error": 0}
+        assert ledger.counts("r") == RunCounts(judge=2, human=1)
 
 
 def test_a_worker_whose_lease_was_taken_over_records_nothing(settings: Settings, postgres_url: str) -> None:

@@ -16,6 +16,7 @@ from claimcourt.graph.routing import audit_draw, is_audited, route_with_audit
 from claimcourt.nodes.human_review import review_reason
 from claimcourt.run_settings import resolve_run_settings
 from claimcourt.state import ClaimState, Verdict
+from claimcourt.store import LedgerRun
 
 
 def test_the_audit_draw_takes_the_asked_share_and_depends_only_on_seed_and_claim() -> None:
@@ -55,10 +56,15 @@ def _save(tmp_path: Path, name: str, n: int) -> float:
     return result.threshold
 
 
+def _ledger_run(settings_json: str) -> LedgerRun:
+    """A run as the ledger hands it back, with the settings it recorded."""
+    return LedgerRun("r", "2026-01-01T00:00:00", None, "offline", 0.7, None, settings_json)
+
+
 def test_a_new_run_gets_a_recorded_seed_and_a_resume_keeps_it(tmp_path: Path) -> None:
     fresh = resolve_run_settings(_settings(tmp_path, audit_rate=0.1), None)
     assert isinstance(fresh.audit_seed, int)
-    run = {"settings_json": fresh.model_dump_json()}
+    run = _ledger_run(fresh.model_dump_json())
     assert resolve_run_settings(_settings(tmp_path, audit_rate=0.1), run).audit_seed == fresh.audit_seed
     assert resolve_run_settings(_settings(tmp_path, audit_seed=5), run).audit_seed == 5  # a given seed wins
 
@@ -73,7 +79,7 @@ def test_calibrated_thresholds_resolve_to_the_latest_or_the_named_one(tmp_path: 
     assert (named.threshold, named.calibration) == (older, "older")
     # A run started on 'older' keeps it when resumed with 'calibrated', though 'newer' is the latest.
     resumed = resolve_run_settings(
-        _settings(tmp_path, threshold="calibrated"), {"settings_json": named.model_dump_json()}
+        _settings(tmp_path, threshold="calibrated"), _ledger_run(named.model_dump_json())
     )
     assert (resumed.threshold, resumed.calibration) == (older, "older")
     assert json.loads(named.model_dump_json())["calibration"] == "older"

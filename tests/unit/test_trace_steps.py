@@ -7,11 +7,14 @@ from typing import Any
 
 import jsonschema
 
+from claimcourt.graph.builder import NODES, build_graph
 from claimcourt.state import Argument, ClaimState, HumanDecision, Neighbour, Verdict
 from claimcourt.trace import json_schema
+from claimcourt.trace.nodes import TRACED
 from claimcourt.trace.render import format_duration, markdown_report
 from claimcourt.trace.replay import Trace, steps_from_history
 from claimcourt.trace.steps import build_step
+from claimcourt.vocab import Node
 
 NEIGHBOURS = [Neighbour(id="n1", text="A solar | panel", label=1, similarity=0.8)]
 
@@ -125,3 +128,9 @@ def test_durations_read_naturally() -> None:
     assert format_duration(4_500) == "4.50 s"
     assert format_duration(3 * 3600 * 1000) == "3.0 h"
     assert format_duration(3 * 86400 * 1000) == "3.0 days"
+
+
+def test_the_graph_and_the_trace_follow_one_node_table() -> None:
+    graph = build_graph()
+    assert set(NODES) == set(TRACED) == set(Node)
+    assert set(graph.nodes) - {"__start__"} == {node.value for node in Node}

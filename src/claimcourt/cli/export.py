@@ -44,7 +44,7 @@ def export(
             raise RunStateError(f"workspace {settings.workspace} has no runs to export")
         ledger = store.ledger
         try:
-            chosen = choose_run(ledger, run_id, column="claims", what="to export")
+            chosen = choose_run(ledger, run_id, status=None, what="to export")
             if chosen is None:
                 raise RunStateError(f"workspace {settings.workspace} has no runs to export")
             asyncio.run(reconcile_run(settings, chosen))

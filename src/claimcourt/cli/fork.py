@@ -14,7 +14,7 @@ from rich.text import Text
 from claimcourt.cli.common import claimcourt_command
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import InputError
-from claimcourt.vocab import ForkPoint
+from claimcourt.vocab import ClaimStatus, ForkPoint
 
 if TYPE_CHECKING:  # the graph and the checkpoints load when a fork is made or read, not for --help
     from claimcourt.config import Settings
@@ -88,7 +88,7 @@ def fork_header(fork: Fork) -> Text:
 
 def fork_outcome_line(fork: Fork) -> str | None:
     """Where the fork ended, where the replay's own line would send a waiting claim to the review queue."""
-    if fork.trace.status != "pending_review":
+    if fork.trace.status != ClaimStatus.PENDING_REVIEW:
         return None
     return "the Judge would send this fork to a person (a fork is a what-if: it stays out of the review queue)"
 

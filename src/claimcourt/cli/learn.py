@@ -17,6 +17,7 @@ from claimcourt.cli.common import (
     settings_from,
     user_errors,
 )
+from claimcourt.vocab import ClaimStatus
 
 if TYPE_CHECKING:  # the fit and the graph load when learning, not for --help
     from claimcourt.learn import LearnReport
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # the fit and the graph load when learning, not for --help
 def _claim_line(claim_id: str, state: ClaimState) -> None:
     verdict = state.verdict
     confidence = f"{verdict.confidence:.2f}" if verdict is not None else "?"
-    where = "left the queue (decided by the Judge)" if state.decided_by == "judge" else "still waits"
+    where = "left the queue (decided by the Judge)" if state.decided_by == ClaimStatus.JUDGE else "still waits"
     # One line per claim as it is done: a long re-judging shows its progress (and a test can follow it).
     console.print(f"re-judged {state.claim_id}: {where} at confidence {confidence}", highlight=False, markup=False)
 

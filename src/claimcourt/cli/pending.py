@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -12,9 +12,10 @@ from claimcourt.cli.common import ConfigOpt, WorkspaceOpt, claimcourt_command, c
 from claimcourt.cli.review import nothing_waiting
 from claimcourt.display import as_text, one_line
 from claimcourt.errors import RunStateError
+from claimcourt.vocab import ClaimStatus
 
 if TYPE_CHECKING:  # the store loads when the command runs; the desk (and the graph) only to reconcile
-    from claimcourt.store import Ledger
+    from claimcourt.store import Ledger, RunOverview
 
 
 def pending(
@@ -42,22 +43,22 @@ def pending(
         try:
             runs = run_summaries(ledger, run_id)
             # A decision killed half-way shows as waiting in the ledger until its thread is read.
-            if any(r["pending_review"] for r in runs):
+            if any(r.counts.pending_review for r in runs):
                 from claimcourt.review.desk import reconcile_run  # the graph loads only where claims wait
 
-                if sum(asyncio.run(reconcile_run(settings, r["run_id"])) for r in runs if r["pending_review"]):
+                if sum(asyncio.run(reconcile_run(settings, r.run_id)) for r in runs if r.counts.pending_review):
                     runs = run_summaries(ledger, run_id)
             if ids:
                 for run in runs:
-                    for claim in ledger.claims(run["run_id"], status="pending_review"):
+                    for claim in ledger.claims(run.run_id, status=ClaimStatus.PENDING_REVIEW):
                         console.print(as_text(claim.claim_id), highlight=False, soft_wrap=True)
                 return
-            waiting = sum(r["pending_review"] or 0 for r in runs)
+            waiting = sum(r.counts.pending_review for r in runs)
             show_runs(runs)
             if run_id is not None and waiting:
                 show_waiting_claims(ledger, run_id)
             if waiting:
-                with_runs = sum(1 for r in runs if r["pending_review"])
+                with_runs = sum(1 for r in runs if r.counts.pending_review)
                 console.print(
                     f"[bold]{waiting}[/] claim(s) wait for a person in {with_runs} run(s). "
                     f"Review them with: {claimcourt_command()} review --run-id RUN",
@@ -69,7 +70,7 @@ def pending(
             store.close()
 
 
-def show_runs(runs: list[dict[str, Any]]) -> None:
+def show_runs(runs: list[RunOverview]) -> None:
     table = Table(
         title="claims waiting for a person, per run (and who decided the rest)",
         title_justify="left",
@@ -84,13 +85,13 @@ def show_runs(runs: list[dict[str, Any]]) -> None:
     table.add_column("claims", justify="right")
     for run in runs:
         table.add_row(
-            run["run_id"],
-            (run["created_at"] or "")[:16].replace("T", " "),
-            f"{run['threshold']:.2f}" if run["threshold"] is not None else "",
-            str(run["pending_review"] or 0),
-            str(run["human"] or 0),
-            str(run["judge"] or 0),
-            str(run["claims"] or 0),
+            run.run_id,
+            (run.run.created_at or "")[:16].replace("T", " "),
+            f"{run.run.threshold:.2f}" if run.run.threshold is not None else "",
+            str(run.counts.pending_review),
+            str(run.counts.human),
+            str(run.counts.judge),
+            str(run.counts.total),
         )
     console.print(table)
 

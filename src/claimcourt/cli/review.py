@@ -25,7 +25,7 @@ from claimcourt.cli.common import (
 )
 from claimcourt.display import markup
 from claimcourt.errors import InputError, RunStateError, UsageError
-from claimcourt.vocab import Order
+from claimcourt.vocab import ClaimStatus, Order
 
 if TYPE_CHECKING:  # the desk, the graph and the app (Textual) load only when a session starts
     from claimcourt.config import Settings
@@ -135,8 +135,12 @@ def review(
             return
         ledger = store.ledger
         try:
-            column, what = ("human", "decided by a person") if second_opinion else ("pending_review", "waiting")
-            chosen = choose_run(ledger, run_id, column=column, what=what)
+            status, what = (
+                (ClaimStatus.HUMAN, "decided by a person")
+                if second_opinion
+                else (ClaimStatus.PENDING_REVIEW, "waiting")
+            )
+            chosen = choose_run(ledger, run_id, status=status, what=what)
         finally:
             store.close()
         if chosen is None:

@@ -36,21 +36,21 @@ def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
     counts = summary.counts
     if summary.already_complete:
         console.print(
-            f"Run {summary.run_id} is already complete: all {sum(counts.values())} claims were finished "
+            f"Run {summary.run_id} is already complete: all {counts.total} claims were finished "
             "(by other workers). Nothing to do.",
             highlight=False,
         )
     table = Table(title=f"run {summary.run_id}", show_header=True, header_style="bold")
     table.add_column("")
     table.add_column("claims", justify="right")
-    table.add_row("decided by the Judge", str(counts.get("judge", 0)))
-    table.add_row("waiting for a person", str(counts.get("pending_review", 0)))
-    table.add_row("decided by a person", str(counts.get("human", 0)))
-    if counts.get("error"):
-        table.add_row("[red]failed[/]", str(counts["error"]))
-    if counts.get("queued"):
-        table.add_row("not yet run", str(counts["queued"]))
-    table.add_row("[bold]in this run[/]", f"[bold]{sum(counts.values())}[/]")
+    table.add_row("decided by the Judge", str(counts.judge))
+    table.add_row("waiting for a person", str(counts.pending_review))
+    table.add_row("decided by a person", str(counts.human))
+    if counts.error:
+        table.add_row("[red]failed[/]", str(counts.error))
+    if counts.queued:
+        table.add_row("not yet run", str(counts.queued))
+    table.add_row("[bold]in this run[/]", f"[bold]{counts.total}[/]")
     console.print(table)
     p = summary.progress
     console.print(
@@ -69,7 +69,7 @@ def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
             f"recorded: {shown}",
             highlight=False,
         )
-    if counts.get("pending_review"):
+    if counts.pending_review:
         where = f" --workspace {shlex.quote(str(workspace))}" if workspace is not None else ""
         console.print(
             f"Review the waiting claims with: {claimcourt_command()} review --run-id "

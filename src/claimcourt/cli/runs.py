@@ -28,22 +28,22 @@ def run_summaries(settings: Settings) -> list[dict[str, Any]]:
     with store:
         rows = store.ledger.runs()
         workers = store.work.alive_counts(lease_s=settings.worker_lease_s)
-        versions = {row["run_id"]: versions_in_run(store.ledger, row["run_id"]) for row in rows}
+        versions = {row.run_id: versions_in_run(store.ledger, row.run_id) for row in rows}
     return [
         {
-            "run_id": row["run_id"],
-            "created_at": row["created_at"],
-            "input_file": row["input_file"],
-            "profile": row["profile"],
-            "threshold": row["threshold"],
-            "claims": row["claims"] or 0,
-            "decided_by_judge": row["judge"] or 0,
-            "waiting": row["pending_review"] or 0,
-            "decided_by_human": row["human"] or 0,
-            "not_run": row["queued"] or 0,
-            "failed": row["error"] or 0,
-            "workers_alive": workers.get(row["run_id"], 0),
-            "judge_versions": versions.get(row["run_id"], {}),
+            "run_id": row.run_id,
+            "created_at": row.run.created_at,
+            "input_file": row.run.input_file,
+            "profile": row.run.profile,
+            "threshold": row.run.threshold,
+            "claims": row.counts.total,
+            "decided_by_judge": row.counts.judge,
+            "waiting": row.counts.pending_review,
+            "decided_by_human": row.counts.human,
+            "not_run": row.counts.queued,
+            "failed": row.counts.error,
+            "workers_alive": workers.get(row.run_id, 0),
+            "judge_versions": versions.get(row.run_id, {}),
         }
         for row in rows
     ]

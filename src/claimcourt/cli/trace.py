@@ -33,6 +33,7 @@ from claimcourt.cli.common import (
 from claimcourt.display import as_text, one_line, visible
 from claimcourt.errors import InputError
 from claimcourt.paths import check_output_file
+from claimcourt.vocab import ClaimStatus, Node
 
 if TYPE_CHECKING:  # the graph, the store and the models load when a trace runs, not for --help
     from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
@@ -292,7 +293,7 @@ def run_live(
         else:
             took = "waiting" if one.output.get("status") == "waiting" else format_duration(one.duration_ms)
             err_console.print(f"[green]✓[/] {one.node} ({took})", highlight=False)
-        if step and one.node != "finalize" and one.output.get("status") != "waiting":
+        if step and one.node != Node.FINALIZE and one.output.get("status") != "waiting":
             _pause(ui)
 
     def decide(request: ReviewRequest, state: ClaimState) -> HumanDecision | None:
@@ -341,18 +342,18 @@ def stopped_message(live: LiveTrace) -> str:
         store.close()
     replay_cmd = f"{claimcourt_command()} trace {shlex.quote(live.claim_id)} --run-id {shlex.quote(live.run_id)}"
     status = stored.status if stored is not None else None
-    if status == "human":
+    if status == ClaimStatus.HUMAN:
         state = stored.state() if stored is not None else None
         human = state.human if state is not None else None
         by = f" by {human.reviewer}" if human is not None and human.reviewer else ""
         label = f" (label {human.label}{by})" if human is not None else ""
         return f"The decision{label} is saved; claim {live.claim_id} is decided. Replay it with: {replay_cmd}"
-    if status == "pending_review":
+    if status == ClaimStatus.PENDING_REVIEW:
         return (
             f"No decision was saved; claim {live.claim_id} waits for a person. Decide it with: "
             f"{claimcourt_command()} review --run-id {shlex.quote(live.run_id)}"
         )
-    if status == "judge":
+    if status == ClaimStatus.JUDGE:
         return f"The Judge's label is saved. Replay it with: {replay_cmd}"
     return (
         f"The debate of claim {live.claim_id} stopped before the Judge: nothing was decided (replay what its "

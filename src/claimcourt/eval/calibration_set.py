@@ -23,7 +23,6 @@ new version, and grows as the claims it judged (audits, re-judged claims) are de
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,7 +34,8 @@ from claimcourt.eval.data import EvalSet
 from claimcourt.graph.routing import is_audited
 from claimcourt.models.offline.version import JudgeRecord
 from claimcourt.state import ClaimState
-from claimcourt.store import Ledger
+from claimcourt.store import Ledger, LedgerRun
+from claimcourt.vocab import SENT_TO_A_PERSON, ClaimStatus
 
 
 @dataclass
@@ -72,9 +72,8 @@ def in_sample(state: ClaimState, *, seed: int | None, rate: float) -> bool:
     return state.audit or is_audited(seed, state.claim_id, rate)
 
 
-def _audit_settings(run: dict[str, object]) -> tuple[int | None, float]:
-    raw = run.get("settings_json")
-    settings = json.loads(raw) if isinstance(raw, str) and raw else {}
+def _audit_settings(run: LedgerRun) -> tuple[int | None, float]:
+    settings = run.recorded_settings()
     seed = settings.get("audit_seed")
     return (int(seed) if seed is not None else None), float(settings.get("audit_rate") or 0.0)
 
@@ -99,17 +98,17 @@ def from_runs(ledger: Ledger, run_ids: Sequence[str], judge: JudgeRecord | None 
     for run_id in run_ids:
         run = ledger.run(run_id)
         seed, rate = _audit_settings(run)
-        current = judge if run.get("profile") in (None, "offline") else None
+        current = judge if run.profile in (None, "offline") else None
         if rate <= 0 or seed is None:
             found.notes.append(f"run '{run_id}' audited no claims (audit rate 0): only routed claims, none usable")
         for claim in ledger.claims(run_id):
             state = claim.state()
-            if state is None or claim.status not in ("pending_review", "human"):
+            if state is None or claim.status not in SENT_TO_A_PERSON:
                 continue
             if not in_sample(state, seed=seed, rate=rate):
-                found.routed_left_out += claim.status == "human"
+                found.routed_left_out += claim.status == ClaimStatus.HUMAN
                 continue
-            if claim.status == "pending_review" or state.human is None:
+            if claim.status == ClaimStatus.PENDING_REVIEW or state.human is None:
                 found.waiting += 1
                 continue
             assert state.verdict is not None

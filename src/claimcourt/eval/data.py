@@ -7,7 +7,6 @@ kept, so evaluating a sample of a million-claim run does not load the run.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Iterator
@@ -17,71 +16,29 @@ from typing import Any
 
 import numpy as np
 
-from claimcourt.csv_cells import from_spreadsheet_safe
 from claimcourt.errors import InputError
-from claimcourt.tables import ID_COLUMNS, LABEL_COLUMNS, csv_records, id_text, parse_label, resolve_column
+from claimcourt.store.records import RunCounts
+from claimcourt.tables import (
+    ID_COLUMNS,
+    LABEL_COLUMNS,
+    id_text,
+    parse_label,
+    read_columns,
+    read_records,
+    resolve_column,
+)
+from claimcourt.vocab import SENT_TO_A_PERSON, ClaimStatus
 
-DECIDED_BY = ("judge", "pending_review", "human", "error")
+# What a results file may say a claim stands at: every status but "not debated yet".
+IN_RESULTS: tuple[ClaimStatus, ...] = tuple(status for status in ClaimStatus if status != ClaimStatus.QUEUED)
 RESULTS_REQUIRED = ("id", "decided_by", "judge_label", "p_green", "confidence", "label")
-
-csv.field_size_limit(2**31 - 1)
-
-
-def _is_parquet(path: Path) -> bool:
-    return path.suffix.lower() in (".parquet", ".pq")
-
-
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError("file not found", file=path)
-    if path.is_dir():
-        raise InputError("is a directory, not a CSV or Parquet file", file=path)
 
 
 def _records(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    """(columns, rows numbered from 1 after the header) of a CSV or Parquet file, streamed."""
-    _check_file(path)
-    if _is_parquet(path):
-        import pyarrow.parquet as pq
-
-        try:
-            parquet = pq.ParquetFile(path)
-        except Exception as exc:
-            raise InputError(f"not a readable Parquet file ({exc})", file=path) from exc
-        columns = list(parquet.schema_arrow.names)
-
-        def parquet_rows() -> Iterator[tuple[int, dict[str, Any]]]:
-            row = 0
-            for batch in parquet.iter_batches(batch_size=10_000):
-                data = batch.to_pydict()
-                for i in range(batch.num_rows):
-                    row += 1
-                    yield row, {c: data[c][i] for c in columns}
-
-        return columns, parquet_rows()
-
-    fh = path.open(encoding="utf-8-sig", newline="")
-    try:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-    except UnicodeDecodeError as exc:
-        fh.close()
-        raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
-    if header is None or not any(h.strip() for h in header):
-        fh.close()
-        raise InputError("the file is empty (no header line)", file=path)
-    columns = [h.strip() for h in header]
-
-    def csv_rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        try:
-            for row, fields in csv_records(fh, path=path, width=len(columns)):
-                yield row, dict(zip(columns, map(from_spreadsheet_safe, fields), strict=True))
-        except UnicodeDecodeError as exc:
-            raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
-        finally:
-            fh.close()
-
-    return columns, csv_rows()
+    """(columns, rows numbered from 1 after the header) of a CSV or Parquet file, streamed, read as every
+    table is (`tables.read_records`)."""
+    columns = read_columns(path)
+    return columns, read_records(path, columns, columns)
 
 
 def _text(value: Any) -> str:
@@ -146,7 +103,7 @@ class EvalSet:
     not_in_results: int = 0
     examples_not_in_gold: list[str] = field(default_factory=list)
     # Over the whole results file (joined or not): for matching a run and inferring its threshold.
-    status_counts: dict[str, int] = field(default_factory=dict)
+    status_counts: RunCounts = field(default_factory=RunCounts)
     sample_ids: list[str] = field(default_factory=list)
     lowest_auto_confidence: float | None = None
     highest_routed_confidence: float | None = None
@@ -158,7 +115,7 @@ class EvalSet:
     @property
     def finished(self) -> np.ndarray:
         """Claims the run got through (decided by the Judge or a person, or waiting for one)."""
-        return np.asarray(self.decided_by != "error")
+        return np.asarray(self.decided_by != ClaimStatus.ERROR)
 
     @property
     def has_label(self) -> np.ndarray:
@@ -170,7 +127,7 @@ class EvalSet:
 
     @property
     def errors(self) -> int:
-        return int(np.sum(self.decided_by == "error"))
+        return int(np.sum(self.decided_by == ClaimStatus.ERROR))
 
     @property
     def unreadable(self) -> int:
@@ -225,7 +182,7 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
     total = verdicts = 0
     not_in_gold: list[str] = []
     not_in_gold_count = 0
-    status_counts = dict.fromkeys(DECIDED_BY, 0)
+    status_counts = dict.fromkeys(IN_RESULTS, 0)
     sample_ids: list[str] = []
     lowest_auto = highest_routed = math.nan
     for row, values in rows:
@@ -242,14 +199,14 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
             )
         seen[claim_id] = row
         status = _text(values["decided_by"])
-        if status not in DECIDED_BY:
+        if status not in IN_RESULTS:
             raise InputError(
-                f"decided_by must be one of {', '.join(DECIDED_BY)}, got {status!r}",
+                f"decided_by must be one of {', '.join(IN_RESULTS)}, got {status!r}",
                 file=results_path,
                 row=row,
                 column="decided_by",
             )
-        status_counts[status] += 1
+        status_counts[ClaimStatus(status)] += 1
         if len(sample_ids) < 20:
             sample_ids.append(claim_id)
         judge_label = _optional_label(values["judge_label"], path=results_path, row=row, column="judge_label")
@@ -260,9 +217,9 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
         if judge_label >= 0 or not math.isnan(p):
             verdicts += 1
             if not math.isnan(conf):
-                if status == "judge":
+                if status == ClaimStatus.JUDGE:
                     lowest_auto = min(lowest_auto, conf) if not math.isnan(lowest_auto) else conf
-                elif status in ("pending_review", "human") and _text(values.get("audit")).lower() != "true":
+                elif status in SENT_TO_A_PERSON and _text(values.get("audit")).lower() != "true":
                     # An audit went to a person although it was above the threshold: it says nothing of it.
                     highest_routed = max(highest_routed, conf) if not math.isnan(highest_routed) else conf
         label = gold.labels.get(claim_id)
@@ -313,7 +270,7 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
         gold_rows=len(gold.labels),
         not_in_results=len(gold.labels) - len(ids),
         examples_not_in_gold=not_in_gold,
-        status_counts=status_counts,
+        status_counts=RunCounts.of(status_counts),
         sample_ids=sample_ids,
         lowest_auto_confidence=None if math.isnan(lowest_auto) else lowest_auto,
         highest_routed_confidence=None if math.isnan(highest_routed) else highest_routed,

@@ -6,12 +6,13 @@ verdict; probability metrics see the claims with a p_green (the two sets differ 
 that give a label without a probability).
 
 Conventions follow scikit-learn: the positive class is 1 (green); a ratio whose denominator is 0
-(e.g. precision with no green prediction) is 0.0; Cohen's kappa is NaN when chance agreement is 1.
+(e.g. precision with no green prediction) is 0.0; a metric that is undefined (Cohen's kappa when
+chance agreement is 1, any metric over no claims) is NaN.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -135,16 +136,30 @@ def macro_f1(s: Scores) -> float:
     return (_f1_for(s.y_true, s.y_pred, 1) + _f1_for(s.y_true, s.y_pred, 0)) / 2
 
 
+def cohen_kappa(a: Sequence[int] | np.ndarray, b: Sequence[int] | np.ndarray) -> float | None:
+    """Cohen's kappa of two raters' aligned 0/1 labels: (p_o - p_e) / (1 - p_e), agreement beyond chance.
+    The project's one kappa (the eval metric, and `claimcourt agreement` between people and the Judge).
+
+    None where it is undefined: no pairs, or both raters gave one label throughout (p_e = 1, where
+    chance explains everything and kappa is 0/0). The metric shows that as NaN, as every metric it
+    cannot compute; the agreement report as 'n/a'."""
+    first, second = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    n = len(first)
+    if n == 0:
+        return None
+    observed = float(np.mean(first == second))
+    first_green = float(np.sum(first == 1)) / n
+    second_green = float(np.sum(second == 1)) / n
+    expected = first_green * second_green + (1 - first_green) * (1 - second_green)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
 @register("kappa", higher_is_better=True, description="Cohen's kappa: agreement with gold beyond chance")
 def kappa(s: Scores) -> float:
-    n = len(s.y_true)
-    observed = float(np.mean(s.y_true == s.y_pred))
-    true_green = float(np.sum(s.y_true == 1)) / n
-    pred_green = float(np.sum(s.y_pred == 1)) / n
-    expected = true_green * pred_green + (1 - true_green) * (1 - pred_green)
-    if expected == 1.0:
-        return float("nan")  # both raters constant and equal: kappa is 0/0
-    return (observed - expected) / (1 - expected)
+    value = cohen_kappa(s.y_true, s.y_pred)
+    return float("nan") if value is None else value
 
 
 @register(

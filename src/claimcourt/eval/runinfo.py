@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.eval.data import EvalSet
-from claimcourt.store import Ledger, existing_store
+from claimcourt.store import Ledger, RunOverview, existing_store
 
 
 @dataclass(frozen=True)
@@ -33,15 +32,17 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _matches(ledger: Ledger, run: dict[str, Any], es: EvalSet) -> bool:
+def _matches(ledger: Ledger, run: RunOverview, es: EvalSet) -> bool:
     """The run holds the file's claims in the same numbers. A review session may since have turned
     pending claims into human ones, so those two are compared together."""
-    if any(ledger.statuses(run["run_id"], es.sample_ids).get(i) is None for i in es.sample_ids):
+    if any(ledger.statuses(run.run_id, es.sample_ids).get(i) is None for i in es.sample_ids):
         return False
-    counts = es.status_counts
-    in_file = (counts.get("judge", 0), counts.get("pending_review", 0) + counts.get("human", 0), counts.get("error", 0))
-    in_run = (run["judge"] or 0, (run["pending_review"] or 0) + (run["human"] or 0), run["error"] or 0)
-    return in_file == in_run
+    in_file, in_run = es.status_counts, run.counts
+    return (in_file.judge, in_file.sent_to_a_person, in_file.error) == (
+        in_run.judge,
+        in_run.sent_to_a_person,
+        in_run.error,
+    )
 
 
 def from_ledger(es: EvalSet, settings: Settings, run_id: str | None) -> RunThreshold | None:
@@ -56,17 +57,17 @@ def from_ledger(es: EvalSet, settings: Settings, run_id: str | None) -> RunThres
     try:
         if run_id is not None:
             run = ledger.run(run_id)  # an unknown id is a RunStateError: the user named it
-            return RunThreshold(float(run["threshold"]), f"run ledger (run '{run_id}')", run_id)
+            return RunThreshold(run.threshold, f"run ledger (run '{run_id}')", run_id)
         runs = ledger.runs()
-        for run in runs:
-            written = [store.run_dir(run["run_id"]) / "results.csv", *ledger.outputs(run["run_id"])]
+        for row in runs:
+            written = [store.run_dir(row.run_id) / "results.csv", *ledger.outputs(row.run_id)]
             if any(_same_file(path, es.results_path) for path in written):
-                return RunThreshold(float(run["threshold"]), f"run ledger (run '{run['run_id']}')", run["run_id"])
-        matching = [run for run in runs if _matches(ledger, run, es)]
-        thresholds = {float(run["threshold"]) for run in matching}
+                return RunThreshold(row.run.threshold, f"run ledger (run '{row.run_id}')", row.run_id)
+        matching = [row for row in runs if _matches(ledger, row, es)]
+        thresholds = {row.run.threshold for row in matching}
         if len(thresholds) == 1:
-            names = ", ".join(f"'{run['run_id']}'" for run in matching)
-            only = matching[0]["run_id"] if len(matching) == 1 else None
+            names = ", ".join(f"'{row.run_id}'" for row in matching)
+            only = matching[0].run_id if len(matching) == 1 else None
             return RunThreshold(thresholds.pop(), f"run ledger (run {names}, matched by its claims)", only)
         return None
     finally:

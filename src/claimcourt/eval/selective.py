@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from claimcourt.eval.data import EvalSet
+from claimcourt.vocab import SENT_TO_A_PERSON, ClaimStatus
 
 # Beyond this many distinct confidences the candidates are a 1e-4 grid: finer thresholds mean nothing.
 MAX_CANDIDATES = 10_000
@@ -50,9 +51,9 @@ class SelectiveReport:
 def selective_at_run(es: EvalSet, *, threshold: float | None, threshold_source: str) -> SelectiveReport:
     finished = es.finished
     correct = es.has_label & (es.judge_label == es.gold)
-    auto = es.decided_by == "judge"
-    routed = ((es.decided_by == "pending_review") | (es.decided_by == "human")) & es.has_label
-    human = int(np.sum(es.decided_by == "human"))
+    auto = es.decided_by == ClaimStatus.JUDGE
+    routed = np.isin(es.decided_by, sorted(SENT_TO_A_PERSON)) & es.has_label
+    human = int(np.sum(es.decided_by == ClaimStatus.HUMAN))
     # Final labels exist for the Judge's claims and the ones a person decided; pending ones have none.
     with_final = finished & (es.final_label >= 0)
     final_correct = int(np.sum(with_final & (es.final_label == es.gold)))
@@ -61,7 +62,7 @@ def selective_at_run(es: EvalSet, *, threshold: float | None, threshold_source: 
         threshold_source=threshold_source,
         finished=int(finished.sum()),
         judge=int(auto.sum()),
-        pending_review=int(np.sum(es.decided_by == "pending_review")),
+        pending_review=int(np.sum(es.decided_by == ClaimStatus.PENDING_REVIEW)),
         human=human,
         coverage=_share(int(auto.sum()), int(finished.sum())),
         auto_n=int(auto.sum()),

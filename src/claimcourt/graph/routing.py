@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
 
 from claimcourt.state import ClaimState, Verdict
-
-Route = Literal["finalize", "human_review"]
+from claimcourt.vocab import Node, Route
 
 
 def audit_draw(seed: int, claim_id: str) -> float:
@@ -26,15 +24,15 @@ def is_audited(seed: int | None, claim_id: str, rate: float) -> bool:
 def choose_route(verdict: Verdict, threshold: float) -> Route:
     """A person decides when the verdict is unreadable or the Judge is less sure than the threshold."""
     if not verdict.readable or verdict.label is None:
-        return "human_review"
-    return "finalize" if verdict.confidence >= threshold else "human_review"
+        return Node.HUMAN_REVIEW
+    return Node.FINALIZE if verdict.confidence >= threshold else Node.HUMAN_REVIEW
 
 
 def route_with_audit(verdict: Verdict, threshold: float, *, audited: bool) -> tuple[Route, bool]:
     """The route, and whether the claim goes to a person as an audit (it would be decided alone)."""
     route = choose_route(verdict, threshold)
-    if route == "finalize" and audited:
-        return "human_review", True
+    if route == Node.FINALIZE and audited:
+        return Node.HUMAN_REVIEW, True
     return route, False
 
 

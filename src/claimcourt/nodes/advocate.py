@@ -7,10 +7,11 @@ from langgraph.runtime import Runtime
 from claimcourt.deps import DepsSource
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
+from claimcourt.vocab import Node
 
 
 async def argue_green(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """The Advocate: the case that the claim is green technology."""
-    with timed("advocate") as timing:
+    with timed(Node.ADVOCATE) as timing:
         argument = await runtime.context.deps().backend.argue("advocate", state)
     return {"advocate": argument, "timings": timing}

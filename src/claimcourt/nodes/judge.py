@@ -8,12 +8,13 @@ from claimcourt.deps import DepsSource
 from claimcourt.graph.routing import is_audited, route_with_audit
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
+from claimcourt.vocab import ClaimStatus, Node
 
 
 async def judge_claim(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[str, Any]:
     """The Judge's verdict, and where the claim goes next (recorded so a trace can show it)."""
     deps = runtime.context.deps()
-    with timed("judge") as timing:
+    with timed(Node.JUDGE) as timing:
         verdict = await deps.backend.judge(state)
     if deps.rejudging:
         verdict = verdict.model_copy(update={"rejudged": True})
@@ -21,8 +22,8 @@ async def judge_claim(state: ClaimState, runtime: Runtime[DepsSource]) -> dict[s
     route, audit = route_with_audit(verdict, deps.threshold, audited=audited)
     return {
         "verdict": verdict,
-        "route": route,
+        "route": route.value,
         "audit": audit,
-        "decided_by": "judge" if route == "finalize" else "pending_review",
+        "decided_by": (ClaimStatus.JUDGE if route == Node.FINALIZE else ClaimStatus.PENDING_REVIEW).value,
         "timings": timing,
     }

@@ -78,7 +78,9 @@ def defuse(text: str) -> str:
     return _LINE_HASH.sub(r"\1", text)
 
 
-def one_line(text: str) -> str:
+def fold_whitespace(text: str) -> str:
+    """`text` on one line, its whitespace runs folded to single spaces, every other character kept (a
+    prompt is no screen: `defuse` guards it; `display.one_line` is the screen's version)."""
     return " ".join(text.split())
 
 
@@ -87,7 +89,9 @@ def precedent_lines(neighbours: list[tuple[int, str, float, str]]) -> str:
     if not neighbours:
         return NO_PRECEDENTS
     return "\n".join(
-        PRECEDENT_LINE.format(label=LABEL_WORDS[label], id=defuse(one_line(nid)), similarity=sim, text=defuse(text))
+        PRECEDENT_LINE.format(
+            label=LABEL_WORDS[label], id=defuse(fold_whitespace(nid)), similarity=sim, text=defuse(text)
+        )
         for label, nid, sim, text in neighbours
     )
 
@@ -98,8 +102,8 @@ def debate_context(precedents: str, claim: str) -> str:
 
 
 def prompt_excerpt(text: str, limit: int) -> str:
-    """`one_line(text)` cut to at most `limit` characters, an ellipsis marking the cut: outside text as a
+    """`fold_whitespace(text)` cut to at most `limit` characters, an ellipsis marking the cut: outside text as a
     model (or a verdict's reason) quotes it. Unlike `display.excerpt`, no control character is made
     visible: that is for screens, and a prompt's text is defused (`defuse`) where it enters a prompt."""
-    flat = one_line(text)
+    flat = fold_whitespace(text)
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"

@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+from claimcourt.eval.metrics import cohen_kappa
 from claimcourt.store import Review
 
 
@@ -37,21 +38,6 @@ class Agreement:
         return {**asdict(self), "observed": self.observed}
 
 
-def cohen_kappa(pairs: Sequence[tuple[int, int]]) -> float | None:
-    """kappa = (p_o - p_e) / (1 - p_e) for two binary raters. None when it is undefined: no pairs, or
-    both raters gave one label throughout (p_e = 1), where chance explains everything."""
-    n = len(pairs)
-    if n == 0:
-        return None
-    observed = sum(1 for a, b in pairs if a == b) / n
-    a_green = sum(a for a, _ in pairs) / n
-    b_green = sum(b for _, b in pairs) / n
-    expected = a_green * b_green + (1 - a_green) * (1 - b_green)
-    if expected >= 1.0:
-        return None
-    return (observed - expected) / (1 - expected)
-
-
 def agreement(a: str, b: str, pairs: Sequence[tuple[int, int]]) -> Agreement:
     return Agreement(
         a=a,
@@ -60,7 +46,7 @@ def agreement(a: str, b: str, pairs: Sequence[tuple[int, int]]) -> Agreement:
         agree=sum(1 for x, y in pairs if x == y),
         a_green=sum(x for x, _ in pairs),
         b_green=sum(y for _, y in pairs),
-        kappa=cohen_kappa(pairs),
+        kappa=cohen_kappa([x for x, _ in pairs], [y for _, y in pairs]),
     )
 
 

@@ -25,6 +25,7 @@ from claimcourt.review.policy import check_decision
 from claimcourt.review.records import Outcome
 from claimcourt.state import HumanDecision
 from claimcourt.tables import parse_label
+from claimcourt.vocab import ClaimStatus
 
 ID_COLUMNS = ("id", "claim_id", "doc_id", "patent_id")
 LABEL_COLUMNS = ("label", "human_label", "decision")
@@ -155,7 +156,7 @@ def plan_decisions(
         elif any(name == who for name, _ in earlier):
             plan.not_waiting.append((decision, f"already decided by {who} with another label"))
         elif second_opinion:
-            if status == "human":
+            if status == ClaimStatus.HUMAN:
                 plan.to_apply.append(decision)
             else:
                 why = "waiting for a first decision" if status == WAITING else f"decided by {status}"
@@ -163,7 +164,7 @@ def plan_decisions(
         elif status == WAITING:
             plan.to_apply.append(decision)
         else:
-            hint = " (use --second-opinion)" if status == "human" else ""
+            hint = " (use --second-opinion)" if status == ClaimStatus.HUMAN else ""
             plan.not_waiting.append((decision, f"not waiting: decided by {status}{hint}"))
     _check_policy(desk, plan, states, reviewer=reviewer, verdict_shown=verdict_shown)
     return plan

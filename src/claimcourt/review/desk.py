@@ -34,6 +34,7 @@ from claimcourt.review.threads import ClaimThreads, is_waiting
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import (
     LedgerClaim,
+    LedgerRun,
     Review,
     ReviewStore,
     Source,
@@ -44,6 +45,7 @@ from claimcourt.store import (
     state_from_values,
     write_results,
 )
+from claimcourt.vocab import ClaimStatus
 
 __all__ = ["WAITING", "Order", "ReviewDesk", "WorkspaceBusyError"]
 
@@ -82,7 +84,7 @@ class ReviewDesk:
         self.state_store: Store
         self.threads: ClaimThreads
         self.deps: Deps
-        self.run: dict[str, Any]
+        self.run: LedgerRun
 
     async def __aenter__(self) -> ReviewDesk:
         found = existing_store(self.settings)
@@ -95,7 +97,7 @@ class ReviewDesk:
             self.run = self.ledger.run(self.run_id)
             # The thread re-runs `human_review` on resume, which reads the threshold: use the run's own.
             run_settings = self.settings.model_copy(
-                update={"threshold": self.run["threshold"], "profile": self.run["profile"] or self.settings.profile}
+                update={"threshold": self.run.threshold, "profile": self.run.profile or self.settings.profile}
             )
             self.deps = self._deps or build_deps(run_settings)
             saver = await self._stack.enter_async_context(open_checkpointer(self.settings))
@@ -138,7 +140,7 @@ class ReviewDesk:
         and this reviewer has not."""
         if second_opinion:
             decided_by = self.store.reviewers_of(self.run_id)
-            claims = [c for c in self.claims("human") if reviewer not in decided_by.get(c.claim_id, set())]
+            claims = [c for c in self.claims(ClaimStatus.HUMAN) if reviewer not in decided_by.get(c.claim_id, set())]
         else:
             claims = self.claims(WAITING)
         return [c.claim_id for c in in_order(claims, order)]
@@ -211,7 +213,7 @@ class ReviewDesk:
         return decision.model_copy(update={"label": label, "verdict_shown": recorded_shown(situation)})
 
     def waiting_count(self) -> int:
-        return self.ledger.counts(self.run_id).get(WAITING, 0)
+        return self.ledger.counts(self.run_id)[WAITING]
 
     # -- reconciling ------------------------------------------------------------------------------
     async def reconcile(self) -> int:
@@ -219,7 +221,7 @@ class ReviewDesk:
         half-way through a decision (see `review.repair`). Returns how many claims were corrected."""
         fixed = 0
         for claim in self.claims():
-            if claim.status in (WAITING, "human") and await repair_claim(self, claim.claim_id, claim.status):
+            if claim.status in (WAITING, ClaimStatus.HUMAN) and await repair_claim(self, claim.claim_id, claim.status):
                 fixed += 1
         self.changed = self.changed or fixed > 0
         return fixed
@@ -313,7 +315,7 @@ class ReviewDesk:
             if thread_state is None:
                 raise RunStateError(f"claim '{claim_id}' is not debated yet (status {status})")
             state = thread_state
-            if state.decided_by != "human":
+            if state.decided_by != ClaimStatus.HUMAN:
                 raise RunStateError(
                     f"claim '{claim_id}' is not waiting for a person (decided by {state.decided_by or status})"
                 )

@@ -15,6 +15,7 @@ from claimcourt.paths import check_output_file
 from claimcourt.state import ClaimState, utc_now
 from claimcourt.store import Review, Store
 from claimcourt.tables import ClaimTable
+from claimcourt.vocab import ClaimStatus, Node
 
 GOLD_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -39,6 +40,7 @@ GOLD_COLUMNS: tuple[str, ...] = (
     "second_opinions",
     "exported_at",
 )
+
 TRAINING_COLUMNS: tuple[str, ...] = ("id", "text", "label", "label_source", "silver_label", "human_label", "reviewer")
 _INT_COLUMNS = {"label", "human_label", "judge_label", "silver_label", "judge_version"}
 _FLOAT_COLUMNS = {"judge_confidence", "judge_p_green"}
@@ -88,20 +90,20 @@ def gold_rows(store: Store, run_id: str, *, human_only: bool) -> tuple[list[dict
     rows: list[dict[str, Any]] = []
     waiting = 0
     for claim in ledger.claims(run_id):
-        if claim.status == "pending_review":
+        if claim.status == ClaimStatus.PENDING_REVIEW:
             waiting += 1
             continue
         state = claim.state()
-        if state is None or claim.status not in ("judge", "human") or state.final_label is None:
+        if state is None or claim.status not in (ClaimStatus.JUDGE, ClaimStatus.HUMAN) or state.final_label is None:
             continue
-        if human_only and claim.status != "human":
+        if human_only and claim.status != ClaimStatus.HUMAN:
             continue
         verdict = state.verdict
         human = state.human
         claim_reviews = reviews.get(claim.claim_id, [])
         primary = _primary(state, claim_reviews)
         others = [r for r in claim_reviews if r is not primary]
-        judged = state.timings.get("judge", {})
+        judged = state.timings.get(Node.JUDGE, {})
         rows.append(
             {
                 "run_id": run_id,
@@ -171,7 +173,7 @@ def export_gold(store: Store, run_id: str, path: Path, *, human_only: bool) -> E
     check_output(path)
     rows, waiting = gold_rows(store, run_id, human_only=human_only)
     write_table(path, rows, GOLD_COLUMNS)
-    by_human = sum(1 for r in rows if r["decided_by"] == "human")
+    by_human = sum(1 for r in rows if r["decided_by"] == ClaimStatus.HUMAN)
     return ExportSummary(
         path, len(rows), by_human=by_human, by_judge=len(rows) - by_human, waiting=waiting, columns=GOLD_COLUMNS
     )

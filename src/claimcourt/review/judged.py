@@ -14,6 +14,7 @@ from claimcourt.eval.evaluate import Evaluation, evaluate
 from claimcourt.eval.plots import confusion_matrix_plot, coverage_plot, reliability_plot
 from claimcourt.eval.runinfo import RunThreshold
 from claimcourt.store.ledger import Ledger
+from claimcourt.vocab import ClaimStatus
 
 PLOTS = ("confusion_matrix", "reliability", "coverage")
 
@@ -26,7 +27,7 @@ def judge_vs_people(ledger: Ledger, run_id: str) -> Evaluation | None:
     judge: list[int] = []
     p_green: list[float] = []
     confidence: list[float] = []
-    for claim in ledger.claims(run_id, status="human"):
+    for claim in ledger.claims(run_id, status=ClaimStatus.HUMAN):
         state = claim.state()
         if state is None or state.final_label is None or state.verdict is None:
             continue
@@ -45,7 +46,7 @@ def judge_vs_people(ledger: Ledger, run_id: str) -> Evaluation | None:
         gold_path=where,
         ids=ids,
         gold=np.asarray(gold, dtype=np.int64),
-        decided_by=np.asarray(["human"] * len(ids), dtype=object),
+        decided_by=np.asarray([ClaimStatus.HUMAN.value] * len(ids), dtype=object),
         judge_label=np.asarray(judge, dtype=np.int64),
         p_green=np.asarray(p_green, dtype=np.float64),
         confidence=np.asarray(confidence, dtype=np.float64),
@@ -54,7 +55,7 @@ def judge_vs_people(ledger: Ledger, run_id: str) -> Evaluation | None:
         results_verdicts=sum(1 for label in judge if label >= 0),
         gold_rows=len(ids),
     )
-    threshold = RunThreshold(float(run["threshold"]), f"run ledger (run '{run_id}')", run_id)
+    threshold = RunThreshold(run.threshold, f"run ledger (run '{run_id}')", run_id)
     return evaluate(es, name="Judge vs people", threshold=threshold)
 
 

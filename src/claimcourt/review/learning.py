@@ -14,6 +14,7 @@ from claimcourt.config import Settings
 from claimcourt.retrieval.precedents import HumanLabel, set_precedents, withdraw_precedent
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.store import Review, Store
+from claimcourt.vocab import ClaimStatus
 
 
 def _human_label(state_store: Store, review: Review) -> HumanLabel | None:
@@ -22,7 +23,7 @@ def _human_label(state_store: Store, review: Review) -> HumanLabel | None:
         return None  # a second opinion: the claim's label is the one that resumed its thread
     claim = state_store.ledger.claim(review.run_id, review.claim_id)
     state = claim.state() if claim is not None else None
-    if state is None or state.decided_by != "human":
+    if state is None or state.decided_by != ClaimStatus.HUMAN:
         return None
     return HumanLabel(review.claim_id, state.text, review.label, review.reviewer, review.run_id, review.decided_at)
 

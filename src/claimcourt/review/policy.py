@@ -18,6 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
+from claimcourt.display import label_name as label_name  # the faces name labels as the policy words them
 from claimcourt.errors import ReviewRefused
 
 # -- what a person may see ------------------------------------------------------------------------
@@ -132,12 +133,6 @@ def check_decision(choice: Choice, label: int | None, note: str | None, situatio
             reason="note_required",
         )
     return decided
-
-
-def label_name(label: int | None) -> str:
-    if label is None:
-        return "no label"
-    return "GREEN" if label == 1 else "NOT GREEN"
 
 
 # -- the keys -------------------------------------------------------------------------------------

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from claimcourt.errors import RunStateError
 from claimcourt.review.policy import verdict_hidden
 from claimcourt.state import ClaimState
-from claimcourt.store import Ledger, LedgerClaim, Review, ReviewStore
-from claimcourt.vocab import Order as Order  # defined where the review command's --order reads it cheaply
+from claimcourt.store import Ledger, LedgerClaim, Review, ReviewStore, RunOverview
+from claimcourt.vocab import ClaimStatus, Order  # defined where the review command's --order reads it cheaply
 
-WAITING = "pending_review"
+WAITING = ClaimStatus.PENDING_REVIEW
 # Who a claim of the run belongs to, as a reviewer sees it.
 Standing = Literal["waiting", "mine", "others", "judge", "other"]
 STANDINGS: tuple[Standing, ...] = ("waiting", "mine", "others", "judge", "other")
@@ -28,26 +28,30 @@ LABEL_FILTERS: tuple[LabelFilter, ...] = ("any", "green", "not green")
 BANDS: tuple[tuple[float, float], ...] = ((0.0, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0))
 
 
-def choose_run(ledger: Ledger, run_id: str | None, *, column: str, what: str) -> str | None:
-    """The given run (checked), else the only run with claims in `column` (a column of `Ledger.runs`:
-    pending_review, human, claims...); None when no run has any."""
+def choose_run(ledger: Ledger, run_id: str | None, *, status: ClaimStatus | None, what: str) -> str | None:
+    """The given run (checked), else the only run with claims of `status` (None: any claims); None when
+    no run has any."""
     if run_id is not None:
         ledger.run(run_id)
         return run_id
-    runs = [r for r in ledger.runs() if (r[column] or 0) > 0]
+
+    def held(run: RunOverview) -> int:
+        return run.counts.total if status is None else run.counts[status]
+
+    runs = [r for r in ledger.runs() if held(r) > 0]
     if not runs:
         return None
     if len(runs) > 1:
-        listed = ", ".join(f"{r['run_id']} ({r[column]})" for r in runs)
+        listed = ", ".join(f"{r.run_id} ({held(r)})" for r in runs)
         raise RunStateError(f"several runs have claims {what}: {listed}; choose one with --run-id")
-    return str(runs[0]["run_id"])
+    return runs[0].run_id
 
 
-def run_summaries(ledger: Ledger, run_id: str | None = None) -> list[dict[str, Any]]:
+def run_summaries(ledger: Ledger, run_id: str | None = None) -> list[RunOverview]:
     """One row per run (counts per status), or only `run_id`'s (checked)."""
     if run_id is not None:
         ledger.run(run_id)
-    return [r for r in ledger.runs() if run_id is None or r["run_id"] == run_id]
+    return [r for r in ledger.runs() if run_id is None or r.run_id == run_id]
 
 
 def confidence_key(state: ClaimState | None) -> float:
@@ -110,9 +114,9 @@ class ClaimRow:
 def _standing(claim: LedgerClaim, reviews: list[Review], reviewer: str) -> Standing:
     if claim.status == WAITING:
         return "waiting"
-    if claim.status == "human":
+    if claim.status == ClaimStatus.HUMAN:
         return "mine" if any(r.reviewer == reviewer for r in reviews) else "others"
-    if claim.status == "judge":
+    if claim.status == ClaimStatus.JUDGE:
         return "mine" if any(r.reviewer == reviewer for r in reviews) else "judge"
     return "other"
 

@@ -26,6 +26,7 @@ from claimcourt.review.threads import is_waiting
 from claimcourt.state import ClaimState
 from claimcourt.store import claim_state
 from claimcourt.trace.fork import fork_index, lineage
+from claimcourt.vocab import ClaimStatus, Node
 
 
 @dataclass
@@ -40,7 +41,7 @@ class RejudgeReport:
 async def _fork_before_judge(desk: ReviewDesk, claim_id: str, context: Any) -> None:
     config = desk.threads.config(claim_id)
     chain = await lineage(desk.threads.graph, config)
-    before_judge = chain[fork_index([tuple(s.next) for s in chain], "judge")]
+    before_judge = chain[fork_index([tuple(s.next) for s in chain], Node.JUDGE)]
     await desk.threads.graph.ainvoke(None, before_judge.config, context=context)
 
 
@@ -53,7 +54,7 @@ async def _rejudge_claim(desk: ReviewDesk, claim_id: str, version: int, context:
     if state is None:
         return None
     config = desk.threads.config(claim_id)
-    if tuple(snapshot.next) == ("judge",):
+    if tuple(snapshot.next) == (Node.JUDGE,):
         # Forked by a re-judging that was killed before the Judge ran: judge from there.
         await desk.threads.graph.ainvoke(None, config, context=context)
     elif state.verdict is None or state.verdict.judge_version != version:
@@ -88,7 +89,7 @@ async def rejudge_waiting(
         if after is None:
             continue
         desk.changed = True
-        (report.left_queue if after.decided_by == "judge" else report.still_waiting).append(claim.claim_id)
+        (report.left_queue if after.decided_by == ClaimStatus.JUDGE else report.still_waiting).append(claim.claim_id)
         if on_claim is not None:
             on_claim(claim.claim_id, after)
     return report

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from claimcourt.review.queries import WAITING
 from claimcourt.store import view
+from claimcourt.vocab import ClaimStatus
 
 if TYPE_CHECKING:
     from claimcourt.review.desk import ReviewDesk
@@ -37,7 +38,7 @@ async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
     state = thread.state
     if state is None:
         return False
-    if status == WAITING and state.decided_by == "human" and state.human is not None:
+    if status == WAITING and state.decided_by == ClaimStatus.HUMAN and state.human is not None:
         human = state.human
         with desk.state_store.transaction():
             desk.ledger.record(desk.run_id, state)
@@ -47,7 +48,12 @@ async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
                     desk.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
                 )
         return True
-    if status == "human" and state.decided_by == "human" and state.human is not None and not thread.waiting:
+    if (
+        status == ClaimStatus.HUMAN
+        and state.decided_by == ClaimStatus.HUMAN
+        and state.human is not None
+        and not thread.waiting
+    ):
         human = state.human
         recorded = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.resumed_thread]
         if recorded and all(r.decided_at != human.decided_at for r in recorded):
@@ -59,7 +65,7 @@ async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
                 )
             return True
         return False
-    if status == "human" and thread.waiting:
+    if status == ClaimStatus.HUMAN and thread.waiting:
         with desk.state_store.transaction():
             desk.ledger.record(desk.run_id, state)
             finals = [

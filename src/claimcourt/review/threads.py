@@ -17,6 +17,7 @@ from claimcourt.deps import Deps
 from claimcourt.errors import RunStateError
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import Review, claim_state, state_from_values, thread_config, view
+from claimcourt.vocab import ClaimStatus, Node
 
 
 def is_waiting(snapshot: Any) -> bool:
@@ -54,7 +55,7 @@ class ClaimThreads:
         """Resume the waiting thread with the decision; its state once `finalize` has run."""
         await self.graph.ainvoke(Command(resume=decision.model_dump()), self.config(claim_id), context=self.deps)
         state = await self.current(claim_id)
-        if state is None or state.decided_by != "human":
+        if state is None or state.decided_by != ClaimStatus.HUMAN:
             raise RunStateError(f"claim '{claim_id}': the thread did not finish after the decision")
         return state
 
@@ -84,6 +85,6 @@ class ClaimThreads:
         node = snapshot
         while node is not None and node.parent_config is not None:
             node = await self.graph.aget_state(node.parent_config)
-            if tuple(node.next) == ("human_review",):
+            if tuple(node.next) == (Node.HUMAN_REVIEW,):
                 return node
         raise RunStateError("the claim's thread has no checkpoint before human review to return to")

@@ -28,26 +28,30 @@ from claimcourt.store.checkpoints import checkpoints_path, move_sqlite_threads, 
 from claimcourt.store.db import Database, connection_lost
 from claimcourt.store.ids import check_run_id, run_folder_name
 from claimcourt.store.leases import ReviewLeases
-from claimcourt.store.ledger import FINISHED, STATUSES, ClaimStatus, Ledger, LedgerClaim
+from claimcourt.store.ledger import Ledger, LedgerClaim
+from claimcourt.store.records import LedgerRun, RunCounts, RunOverview
 from claimcourt.store.results import RESULT_COLUMNS, result_row, write_results
 from claimcourt.store.reviews import Review, ReviewStore, Source
 from claimcourt.store.schema import SCHEMA_VERSION, migrate
 from claimcourt.store.threads import ThreadView, claim_state, state_from_values, thread_config, thread_id, view
 from claimcourt.store.urls import check_storage_url
 from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
+from claimcourt.vocab import FINISHED, ClaimStatus  # the vocabulary's, re-exported for the store's readers
 
 __all__ = [
     "FINISHED",
     "RESULT_COLUMNS",
     "SCHEMA_VERSION",
-    "STATUSES",
     "ClaimStatus",
     "LeasedClaim",
     "Ledger",
     "LedgerClaim",
+    "LedgerRun",
     "Review",
     "ReviewLeases",
     "ReviewStore",
+    "RunCounts",
+    "RunOverview",
     "Source",
     "Store",
     "ThreadView",

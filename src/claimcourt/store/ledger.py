@@ -8,17 +8,16 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.state import ClaimState, utc_now
 from claimcourt.store.db import Database, Row
+from claimcourt.store.records import LedgerRun, RunCounts, RunOverview, counted_by_status
 from claimcourt.urls import without_secrets
+from claimcourt.vocab import TO_DEBATE, ClaimStatus
 
-ClaimStatus = Literal["queued", "judge", "pending_review", "human", "error"]
-STATUSES: tuple[ClaimStatus, ...] = ("queued", "judge", "pending_review", "human", "error")
-FINISHED: tuple[ClaimStatus, ...] = ("judge", "pending_review", "human")
 # SQLite allows 999 parameters per statement in older builds: ask for ids in parts.
 _IN_PART = 500
 _PAGE = 1000
@@ -29,7 +28,7 @@ class LedgerClaim:
     run_id: str
     claim_id: str
     seq: int
-    status: str
+    status: ClaimStatus
     record: dict[str, Any] | None
     error: str | None
     updated_at: str
@@ -43,7 +42,7 @@ def _ledger_claim(row: Row) -> LedgerClaim:
         run_id=row["run_id"],
         claim_id=row["claim_id"],
         seq=row["seq"],
-        status=row["status"],
+        status=ClaimStatus(row["status"]),
         record=json.loads(row["record_json"]) if row["record_json"] else None,
         error=row["error"],
         updated_at=row["updated_at"],
@@ -51,14 +50,13 @@ def _ledger_claim(row: Row) -> LedgerClaim:
 
 
 def _unless_taken_over(worker: str | None) -> tuple[str, tuple[str, ...]]:
-    """The condition (and its parameter) under which `worker` may still record a claim's outcome: the
+    """The condition (and its parameters) under which `worker` may still record a claim's outcome: the
     claim is not finished, and no other worker holds it. None: no condition."""
     if worker is None:
         return "", ()
-    return " AND status IN ('queued', 'error') AND (lease_owner IS NULL OR lease_owner = ?)", (worker,)
-
-
-_COUNTS = ", ".join(f"SUM(CASE WHEN c.status = '{s}' THEN 1 ELSE 0 END) AS {s}" for s in STATUSES)
+    to_debate = sorted(TO_DEBATE)
+    marks = ", ".join("?" * len(to_debate))
+    return f" AND status IN ({marks}) AND (lease_owner IS NULL OR lease_owner = ?)", (*to_debate, worker)
 
 
 class Ledger:
@@ -84,21 +82,27 @@ class Ledger:
             )
         return changed == 1
 
-    def run(self, run_id: str) -> dict[str, Any]:
+    def run(self, run_id: str) -> LedgerRun:
         found = self.db.query_one("SELECT * FROM runs WHERE run_id = ?", (run_id,))
         if found is None:
             known = ", ".join(r["run_id"] for r in self.db.query("SELECT run_id FROM runs ORDER BY created_at"))
             raise RunStateError(f"unknown run id '{run_id}' (known runs: {known or 'none'})")
-        return found
+        return LedgerRun.of(found)
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunOverview]:
         """Every run, oldest first, with its claims counted by status."""
-        return self.db.query(
-            f"SELECT r.*, COUNT(c.claim_id) AS claims, {_COUNTS} "
-            "FROM runs r LEFT JOIN claims c ON c.run_id = r.run_id "
+        # One row per run and status (one with a NULL status for a run without claims), in one query.
+        rows = self.db.query(
+            "SELECT r.*, c.status, COUNT(c.claim_id) AS n FROM runs r LEFT JOIN claims c ON c.run_id = r.run_id "
             "GROUP BY r.run_id, r.created_at, r.input_file, r.profile, r.threshold, r.embedding_model, "
-            "r.settings_json ORDER BY r.created_at"
+            "r.settings_json, r.claims_registered, c.status ORDER BY r.created_at, r.run_id"
         )
+        runs: dict[str, LedgerRun] = {}
+        by_run: dict[str, list[Row]] = {}
+        for r in rows:
+            runs.setdefault(r["run_id"], LedgerRun.of(r))
+            by_run.setdefault(r["run_id"], []).extend([r] if r["status"] is not None else [])
+        return [RunOverview(run, counted_by_status(by_run[run_id])) for run_id, run in runs.items()]
 
     # -- claims -----------------------------------------------------------------------------------
     def add_claims(
@@ -112,16 +116,16 @@ class Ledger:
             known = self.statuses(run_id, ids)
             self.db.executemany(
                 "INSERT INTO claims (run_id, claim_id, seq, status, updated_at, text) "
-                "VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT DO NOTHING",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [
-                    (run_id, claim_id, seq, now, texts[i] if texts is not None else None)
+                    (run_id, claim_id, seq, ClaimStatus.QUEUED, now, texts[i] if texts is not None else None)
                     for i, (claim_id, seq) in enumerate(claims)
                 ],
             )
         return set(known)
 
-    def statuses(self, run_id: str, claim_ids: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
+    def statuses(self, run_id: str, claim_ids: Sequence[str]) -> dict[str, ClaimStatus]:
+        found: dict[str, ClaimStatus] = {}
         for start in range(0, len(claim_ids), _IN_PART):
             part = list(claim_ids[start : start + _IN_PART])
             marks = ",".join("?" * len(part))
@@ -129,10 +133,10 @@ class Ledger:
                 f"SELECT claim_id, status FROM claims WHERE run_id = ? AND claim_id IN ({marks})",
                 (run_id, *part),
             ):
-                found[r["claim_id"]] = r["status"]
+                found[r["claim_id"]] = ClaimStatus(r["status"])
         return found
 
-    def lock_claim(self, run_id: str, claim_id: str) -> str | None:
+    def lock_claim(self, run_id: str, claim_id: str) -> ClaimStatus | None:
         """The claim's status, locked until the current transaction ends (Postgres: its row; SQLite:
         the transaction already holds the database's write lock), so two sessions never resume one
         claim's thread at once. None when the run has no such claim."""
@@ -142,7 +146,7 @@ class Ledger:
         row = self.db.query_one(
             f"SELECT status FROM claims WHERE run_id = ? AND claim_id = ?{lock}", (run_id, claim_id)
         )
-        return str(row["status"]) if row else None
+        return ClaimStatus(row["status"]) if row else None
 
     def record(self, run_id: str, state: ClaimState, *, by: str | None = None) -> bool:
         """The claim's state as its thread now holds it (call inside a transaction to batch). Ends the
@@ -153,29 +157,30 @@ class Ledger:
         lease, whose claim another worker then took over and finished, and a person perhaps decided,
         must not write its late result over theirs. Without `by` (a person's decision, a repair, a
         trace), the state is written whatever the claim's status."""
-        guard, owner = _unless_taken_over(by)
-        with self.db.transaction():
-            changed = self.db.execute(
-                "UPDATE claims SET status = ?, record_json = ?, error = NULL, updated_at = ?, "
-                "lease_owner = NULL, lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
-                f"WHERE run_id = ? AND claim_id = ?{guard}",
-                (state.decided_by or "queued", state.model_dump_json(), utc_now(), by, run_id, state.claim_id, *owner),
-            )
-        return changed == 1
+        written = {
+            "status": state.decided_by or ClaimStatus.QUEUED,
+            "record_json": state.model_dump_json(),
+            "error": None,
+        }
+        return self._finish(run_id, state.claim_id, written, by=by)
 
     def record_error(self, run_id: str, claim_id: str, error: str, *, by: str | None = None) -> bool:
         """The claim failed; `by` as for `record`. Returns whether it was written."""
+        return self._finish(run_id, claim_id, {"status": ClaimStatus.ERROR, "error": error}, by=by)
+
+    def _finish(self, run_id: str, claim_id: str, written: dict[str, Any], *, by: str | None) -> bool:
+        """Write the claim's outcome (`written`: column -> value) and end its work lease; `by` as for `record`."""
         guard, owner = _unless_taken_over(by)
+        assigned = "".join(f"{column} = ?, " for column in written)
         with self.db.transaction():
             changed = self.db.execute(
-                "UPDATE claims SET status = 'error', error = ?, updated_at = ?, lease_owner = NULL, "
-                "lease_expires = NULL, finished_by = COALESCE(?, finished_by) "
-                f"WHERE run_id = ? AND claim_id = ?{guard}",
-                (error, utc_now(), by, run_id, claim_id, *owner),
+                f"UPDATE claims SET {assigned}updated_at = ?, lease_owner = NULL, lease_expires = NULL, "
+                f"finished_by = COALESCE(?, finished_by) WHERE run_id = ? AND claim_id = ?{guard}",
+                (*written.values(), utc_now(), by, run_id, claim_id, *owner),
             )
         return changed == 1
 
-    def claims(self, run_id: str, *, status: str | None = None) -> Iterator[LedgerClaim]:
+    def claims(self, run_id: str, *, status: ClaimStatus | None = None) -> Iterator[LedgerClaim]:
         """The run's claims in input order, read a page at a time (a run may hold millions)."""
         where = "run_id = ?" + (" AND status = ?" if status is not None else "")
         base: list[Any] = [run_id] + ([status] if status is not None else [])
@@ -201,11 +206,10 @@ class Ledger:
         rows = self.db.query("SELECT run_id FROM claims WHERE claim_id = ? ORDER BY run_id", (claim_id,))
         return [r["run_id"] for r in rows]
 
-    def counts(self, run_id: str) -> dict[str, int]:
-        counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        for r in self.db.query("SELECT status, COUNT(*) AS n FROM claims WHERE run_id = ? GROUP BY status", (run_id,)):
-            counts[r["status"]] = int(r["n"])
-        return counts
+    def counts(self, run_id: str) -> RunCounts:
+        return counted_by_status(
+            self.db.query("SELECT status, COUNT(*) AS n FROM claims WHERE run_id = ? GROUP BY status", (run_id,))
+        )
 
     # -- results files written elsewhere ----------------------------------------------------------
     def add_output(self, run_id: str, path: Path) -> None:

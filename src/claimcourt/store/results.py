@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from claimcourt.csv_cells import spreadsheet_safe
 from claimcourt.state import ClaimState
-from claimcourt.store.ledger import FINISHED
+from claimcourt.vocab import FINISHED, ClaimStatus
 
 if TYPE_CHECKING:
     from claimcourt.store import Store
@@ -79,8 +79,8 @@ def write_results(store: Store, run_id: str, csv_path: Path, jsonl_path: Path) -
         writer = csv.DictWriter(csv_fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
         for claim in store.ledger.claims(run_id):
-            if claim.status == "error":
-                error_row = {"id": claim.claim_id, "decided_by": "error", "error": claim.error or ""}
+            if claim.status == ClaimStatus.ERROR:
+                error_row = {"id": claim.claim_id, "decided_by": ClaimStatus.ERROR, "error": claim.error or ""}
                 writer.writerow({k: spreadsheet_safe(v) for k, v in error_row.items()})
                 js.write(json.dumps({"claim_id": claim.claim_id, "error": claim.error}) + "\n")
                 written += 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimcourt.state import ClaimState, legacy_thread_id, thread_id
+from claimcourt.vocab import ClaimStatus, Node
 
 __all__ = [
     "ThreadView",
@@ -54,12 +55,12 @@ class ThreadView:
     @property
     def waiting(self) -> bool:
         """Stopped at the `human_review` interrupt, with no decision in it yet."""
-        return self.next == ("human_review",) and self.interrupted
+        return self.next == (Node.HUMAN_REVIEW,) and self.interrupted
 
     @property
     def decided(self) -> bool:
         """Finished: decided by the Judge or by a person."""
-        return self.state is not None and self.state.decided_by in ("judge", "human")
+        return self.state is not None and self.state.decided_by in (ClaimStatus.JUDGE, ClaimStatus.HUMAN)
 
     @property
     def decision_unfinished(self) -> bool:
@@ -67,7 +68,7 @@ class ThreadView:
         return (
             self.state is not None
             and self.state.human is not None
-            and self.state.decided_by != "human"
+            and self.state.decided_by != ClaimStatus.HUMAN
             and not self.waiting
         )
 
@@ -75,7 +76,7 @@ class ThreadView:
     def settled(self) -> bool:
         """Nothing left to run for this claim until a person decides: decided, or waiting."""
         return self.decided or (
-            self.state is not None and self.state.decided_by == "pending_review" and self.interrupted
+            self.state is not None and self.state.decided_by == ClaimStatus.PENDING_REVIEW and self.interrupted
         )
 
 

@@ -18,18 +18,28 @@ from dataclasses import dataclass
 
 from claimcourt.errors import RunStateError
 from claimcourt.state import utc_now
-from claimcourt.store.db import Database, Row
+from claimcourt.store.db import Database
+from claimcourt.vocab import ClaimStatus
 
 _TAKE = """
 WITH picked AS (
     SELECT run_id, claim_id FROM claims
-    WHERE run_id = ? AND status = 'queued' AND (lease_owner IS NULL OR lease_expires < ?)
+    WHERE run_id = ? AND status = ? AND (lease_owner IS NULL OR lease_expires < ?)
     ORDER BY seq LIMIT ? FOR UPDATE SKIP LOCKED
 )
 UPDATE claims SET lease_owner = ?, lease_expires = ?
 FROM picked WHERE claims.run_id = picked.run_id AND claims.claim_id = picked.claim_id
 RETURNING claims.claim_id, claims.seq, claims.text
 """
+
+
+@dataclass(frozen=True)
+class LiveWorker:
+    """A worker of a run that beat its heartbeat within the lease length."""
+
+    worker_id: str
+    host: str
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -64,9 +74,9 @@ class WorkLeases:
         with self.db.transaction():
             if exclusive:
                 for other in self.alive(run_id, lease_s=lease_s):
-                    if other["host"] != host or _pid_alive(int(other["pid"])):
+                    if other.host != host or _pid_alive(other.pid):
                         raise RunStateError(
-                            f"run '{run_id}' is being run by another process (pid {other['pid']} on {other['host']}): "
+                            f"run '{run_id}' is being run by another process (pid {other.pid} on {other.host}): "
                             "the workspace's SQLite storage takes one worker per run; to run several at once, "
                             "use a Postgres storage_url (see the README, 'Scaling out')"
                         )
@@ -83,8 +93,8 @@ class WorkLeases:
                 "UPDATE workers SET heartbeat = ? WHERE run_id = ? AND worker_id = ?", (now, run_id, worker_id)
             )
             self.db.execute(
-                "UPDATE claims SET lease_expires = ? WHERE run_id = ? AND lease_owner = ? AND status = 'queued'",
-                (now + lease_s, run_id, worker_id),
+                "UPDATE claims SET lease_expires = ? WHERE run_id = ? AND lease_owner = ? AND status = ?",
+                (now + lease_s, run_id, worker_id, ClaimStatus.QUEUED),
             )
 
     def leave(self, run_id: str, worker_id: str) -> None:
@@ -95,12 +105,13 @@ class WorkLeases:
                 (run_id, worker_id),
             )
 
-    def alive(self, run_id: str, *, lease_s: float) -> list[Row]:
+    def alive(self, run_id: str, *, lease_s: float) -> list[LiveWorker]:
         """The run's workers that beat within the lease length and did not stop."""
-        return self.db.query(
+        rows = self.db.query(
             "SELECT * FROM workers WHERE run_id = ? AND stopped = 0 AND heartbeat >= ? ORDER BY started_at",
             (run_id, time.time() - lease_s),
         )
+        return [LiveWorker(r["worker_id"], r["host"], int(r["pid"])) for r in rows]
 
     def alive_counts(self, *, lease_s: float) -> dict[str, int]:
         rows = self.db.query(
@@ -116,7 +127,7 @@ class WorkLeases:
             raise RuntimeError("work leases need Postgres")
         now = time.time()
         with self.db.transaction():
-            rows = self.db.query(_TAKE, (run_id, now, count, worker_id, now + lease_s))
+            rows = self.db.query(_TAKE, (run_id, ClaimStatus.QUEUED, now, count, worker_id, now + lease_s))
         rows.sort(key=lambda r: r["seq"])
         return [LeasedClaim(r["claim_id"], int(r["seq"]), r["text"] or "") for r in rows]
 
@@ -137,7 +148,9 @@ class WorkLeases:
         return row is not None and row["lease_owner"] == worker_id
 
     def unfinished(self, run_id: str) -> int:
-        row = self.db.query_one("SELECT COUNT(*) AS n FROM claims WHERE run_id = ? AND status = 'queued'", (run_id,))
+        row = self.db.query_one(
+            "SELECT COUNT(*) AS n FROM claims WHERE run_id = ? AND status = ?", (run_id, ClaimStatus.QUEUED)
+        )
         return int(row["n"]) if row else 0
 
     def registered(self, run_id: str) -> bool:

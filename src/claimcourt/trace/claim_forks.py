@@ -17,9 +17,10 @@ from claimcourt.deps import build_deps
 from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
 from claimcourt.state import ClaimState, thread_id
-from claimcourt.store import open_checkpointer, state_from_values, thread_config, view
+from claimcourt.store import LedgerRun, open_checkpointer, state_from_values, thread_config, view
 from claimcourt.trace.fork import ForkEdit, ForkOrigin, fork_thread, forks_of
 from claimcourt.trace.replay import Trace, open_existing, resolve_run, steps_from_history
+from claimcourt.vocab import ClaimStatus
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Fork:
     trace: Trace
 
 
-def _run_of(settings: Settings, claim_id: str, run_id: str | None) -> tuple[str, dict[str, Any]]:
+def _run_of(settings: Settings, claim_id: str, run_id: str | None) -> tuple[str, LedgerRun]:
     with open_existing(settings) as store:
         chosen = resolve_run(store.ledger, claim_id, run_id)
         return chosen, store.ledger.run(chosen)
@@ -40,9 +41,7 @@ async def fork_claim(settings: Settings, claim_id: str, *, run_id: str | None, a
     """Fork the claim's thread before `at` with `edit`, run the fork on, and read it back."""
     chosen, run = _run_of(settings, claim_id, run_id)
     # The fork runs as its run did: the run's threshold and profile, whatever today's settings say.
-    run_settings = settings.model_copy(
-        update={"threshold": run["threshold"], "profile": run["profile"] or settings.profile}
-    )
+    run_settings = settings.model_copy(update={"threshold": run.threshold, "profile": run.profile or settings.profile})
     fork_id = f"{thread_id(chosen, claim_id)}#fork-{uuid.uuid4().hex[:8]}"
     async with open_checkpointer(settings) as saver:
         graph = build_graph(saver)
@@ -78,19 +77,19 @@ async def replay_fork(settings: Settings, fork_id: str) -> Fork:
         return Fork(origin, await _read(graph, origin, run))
 
 
-async def _read(graph: Any, origin: ForkOrigin, run: dict[str, Any]) -> Trace:
+async def _read(graph: Any, origin: ForkOrigin, run: LedgerRun) -> Trace:
     config = {"configurable": {"thread_id": origin.thread_id}}
     history = [snapshot async for snapshot in graph.aget_state_history(config)]
     history.reverse()
     head = view(history[-1])
     state: ClaimState = head.state or state_from_values(history[-1].values)
-    threshold = run.get("threshold")
+    threshold = run.threshold
     return Trace(
         run_id=state.run_id,
         claim_id=state.claim_id,
         state=state,
         steps=steps_from_history(history, threshold=threshold),
-        status="pending_review" if head.waiting else (state.decided_by or "queued"),
+        status=ClaimStatus.PENDING_REVIEW if head.waiting else (state.decided_by or ClaimStatus.QUEUED),
         threshold=threshold,
-        profile=run.get("profile"),
+        profile=run.profile,
     )

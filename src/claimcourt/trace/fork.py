@@ -19,11 +19,11 @@ from pydantic import BaseModel, ConfigDict
 
 from claimcourt.errors import InputError, RunStateError
 from claimcourt.state import ClaimState
-from claimcourt.vocab import ForkPoint as ForkPoint  # defined where trace's --fork-at reads it cheaply
+from claimcourt.vocab import ForkPoint, Node  # defined where trace's --fork-at reads it cheaply
 
 FORK_POINTS: tuple[str, ...] = get_args(ForkPoint)
 # After these the debaters do not argue again, so an argument edited there is what the Judge reads.
-_AFTER_DEBATE = ("judge", "human_review", "finalize")
+_AFTER_DEBATE = (Node.JUDGE, Node.HUMAN_REVIEW, Node.FINALIZE)
 
 FORK_OF = "claimcourt_fork_of"
 FORK_AT = "claimcourt_fork_at"

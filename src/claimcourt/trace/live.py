@@ -29,6 +29,7 @@ from claimcourt.store import check_run_id, open_checkpointer, open_store, thread
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import Trace, replay
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, apply_update, build_step, jsonable
+from claimcourt.vocab import ClaimStatus, Node
 
 OnStep = Callable[[TraceStep], None]
 OnToken = Callable[[str, str], None]
@@ -99,7 +100,7 @@ class LiveTrace:
             store.close()
         if asked is not None:
             await self._ask(trace, asked, decide=decide, on_step=on_step)
-        trace.status = trace.state.decided_by or "queued"
+        trace.status = trace.state.decided_by or ClaimStatus.QUEUED
         return trace
 
     async def _ask(self, trace: Trace, asked: tuple[Any, str], *, decide: Decide, on_step: OnStep) -> None:
@@ -110,7 +111,7 @@ class LiveTrace:
         decision = decide(request, trace.state)
         if decision is None:
             waiting = build_step(
-                "human_review",
+                Node.HUMAN_REVIEW,
                 trace.state,
                 None,
                 threshold=trace.threshold,
@@ -126,7 +127,7 @@ class LiveTrace:
         # The nodes the decision ran (human_review, finalize), as the thread recorded them.
         stored = await replay(self.settings, self.claim_id, run_id=self.run_id)
         for step in stored.steps:
-            if step.node in ("human_review", "finalize"):
+            if step.node in (Node.HUMAN_REVIEW, Node.FINALIZE):
                 trace.steps.append(step)
                 on_step(step)
 
@@ -177,7 +178,7 @@ class LiveTrace:
             claim_id=self.claim_id,
             state=final,
             steps=steps,
-            status=final.decided_by or "queued",
+            status=final.decided_by or ClaimStatus.QUEUED,
             threshold=threshold,
             profile=self.settings.profile,
         )

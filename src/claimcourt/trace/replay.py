@@ -18,6 +18,7 @@ from claimcourt.graph.builder import build_graph
 from claimcourt.state import ClaimState
 from claimcourt.store import Ledger, Store, claim_state, existing_store, open_checkpointer, thread_config
 from claimcourt.trace.steps import TRACED_NODES, TraceStep, build_step, parse_time
+from claimcourt.vocab import ClaimStatus
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Trace:
     claim_id: str
     state: ClaimState
     steps: list[TraceStep]
-    status: str
+    status: ClaimStatus
     threshold: float | None = None
     profile: str | None = None
     # Nodes due next when the thread stopped between two nodes (a stopped run); empty otherwise.
@@ -68,7 +69,7 @@ def resolve_run(ledger: Ledger, claim_id: str, run_id: str | None) -> str:
     return holding[0]
 
 
-def not_debated_yet(claim_id: str, run_id: str, status: str, input_file: str | None) -> RunStateError:
+def not_debated_yet(claim_id: str, run_id: str, status: ClaimStatus, input_file: str | None) -> RunStateError:
     return RunStateError(
         f"claim '{claim_id}' of run '{run_id}' is not debated yet (status: {status}); "
         f"finish the run first: claimcourt run {shlex.quote(input_file) if input_file else 'FILE'} --run-id "
@@ -126,22 +127,22 @@ async def replay(settings: Settings, claim_id: str, *, run_id: str | None = None
         chosen = resolve_run(store.ledger, claim_id, run_id)
         run = store.ledger.run(chosen)
         stored = store.ledger.claim(chosen, claim_id)
-        status, error = (stored.status, stored.error) if stored else ("queued", None)
+        status, error = (stored.status, stored.error) if stored else (ClaimStatus.QUEUED, None)
     config = thread_config(chosen, claim_id)
     async with open_checkpointer(settings) as saver:
         graph = build_graph(saver)
         history = [snapshot async for snapshot in graph.aget_state_history(config)]
     if not history:
-        raise not_debated_yet(claim_id, chosen, status, run.get("input_file"))
+        raise not_debated_yet(claim_id, chosen, status, run.input_file)
     history.reverse()
     latest = history[-1]
     state = claim_state(latest.values)
     if state is None:
         # The thread was started but the claim never saved (a worker stopped by the lease fence, or
         # killed, before its first node): as far as anyone can see, not debated yet.
-        raise not_debated_yet(claim_id, chosen, status, run.get("input_file"))
+        raise not_debated_yet(claim_id, chosen, status, run.input_file)
     waiting = any(task.interrupts for task in latest.tasks)
-    threshold = run.get("threshold")
+    threshold = run.threshold
     return Trace(
         run_id=chosen,
         claim_id=claim_id,
@@ -149,7 +150,7 @@ async def replay(settings: Settings, claim_id: str, *, run_id: str | None = None
         steps=steps_from_history(history, threshold=threshold),
         status=status,
         threshold=threshold,
-        profile=run.get("profile"),
+        profile=run.profile,
         not_yet_run=[]
         if waiting
         else [t.name for t in latest.tasks if t.name in TRACED_NODES and t.result is None and not t.error],

@@ -9,17 +9,16 @@ contract (see `schema.json`): keys are stable, values are JSON-simple.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from claimcourt.nodes.human_review import review_reason
 from claimcourt.state import ClaimState, HumanDecision
+from claimcourt.trace.nodes import TRACED, StepContext, traced
+from claimcourt.vocab import Node
 
-Node = Literal["retrieve", "advocate", "skeptic", "judge", "human_review", "finalize"]
-TRACED_NODES: tuple[str, ...] = ("retrieve", "advocate", "skeptic", "judge", "human_review", "finalize")
-# Kept out of an argument's or verdict's output: they describe what went in, so they sit in `input`.
-_INPUT_SIDE = ("prompt", "claim_truncated")
+# The node names a checkpoint's tasks are traced under: every node of the graph.
+TRACED_NODES: frozenset[str] = frozenset(TRACED)
 
 
 class TraceStep(BaseModel):
@@ -71,86 +70,6 @@ def apply_update(values: dict[str, Any], update: dict[str, Any]) -> dict[str, An
     return merged
 
 
-def _without(record: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, Any] | None:
-    if record is None:
-        return None
-    return {k: v for k, v in record.items() if k not in keys}
-
-
-def review_request(before: ClaimState, threshold: float | None, interrupt_value: Any = None) -> dict[str, Any]:
-    """What the person was asked: the interrupt's own payload where the checkpoint kept it."""
-    if isinstance(interrupt_value, dict):
-        return {k: interrupt_value.get(k) for k in ("reason", "confidence", "threshold")}
-    confidence = before.verdict.confidence if before.verdict else 0.0
-    return {
-        "reason": review_reason(before, threshold) if threshold is not None else "",
-        "confidence": confidence,
-        "threshold": threshold,
-    }
-
-
-def step_input(
-    node: str,
-    before: ClaimState,
-    update: dict[str, Any],
-    *,
-    threshold: float | None,
-    interrupt_value: Any = None,
-) -> dict[str, Any]:
-    """The inputs that matter for each node (not the whole state: a trace must stay readable)."""
-    neighbour_ids = [n.id for n in before.neighbours]
-    if node == "retrieve":
-        return {"claim_id": before.claim_id, "text": before.text}
-    if node in ("advocate", "skeptic"):
-        argument = update.get(node) or {}
-        return {
-            "neighbours": neighbour_ids,
-            "prompt": argument.get("prompt"),
-            "claim_truncated": bool(argument.get("claim_truncated", False)),
-        }
-    if node == "judge":
-        verdict = update.get("verdict") or {}
-        return {
-            "advocate": before.advocate.text if before.advocate else None,
-            "skeptic": before.skeptic.text if before.skeptic else None,
-            "neighbours": neighbour_ids,
-            "threshold": threshold,
-            "prompt": verdict.get("prompt"),
-            "claim_truncated": bool(verdict.get("claim_truncated", False)),
-        }
-    if node == "human_review":
-        return review_request(before, threshold, interrupt_value)
-    if node == "finalize":
-        return {
-            "judge_label": before.verdict.label if before.verdict else None,
-            "human_label": before.human.label if before.human else None,
-        }
-    raise ValueError(f"not a traced node: {node}")
-
-
-def step_output(node: str, update: dict[str, Any] | None, *, error: str | None = None) -> dict[str, Any]:
-    if error is not None:
-        return {"error": error}
-    update = update or {}
-    if node == "retrieve":
-        return {"neighbours": update.get("neighbours", [])}
-    if node in ("advocate", "skeptic"):
-        return {"argument": _without(update.get(node), _INPUT_SIDE)}
-    if node == "judge":
-        return {
-            "verdict": _without(update.get("verdict"), _INPUT_SIDE),
-            "route": update.get("route"),
-            "decided_by": update.get("decided_by"),
-            "audit": bool(update.get("audit", False)),
-        }
-    if node == "human_review":
-        decision = update.get("human")
-        return {"status": "decided" if decision else "waiting", "decision": decision}
-    if node == "finalize":
-        return {"final_label": update.get("final_label"), "decided_by": update.get("decided_by")}
-    raise ValueError(f"not a traced node: {node}")
-
-
 def build_step(
     node: str,
     before: ClaimState,
@@ -176,14 +95,16 @@ def build_step(
         # Checkpoint times carry microseconds; keep every started_at in the nodes' millisecond form.
         started_at, duration_ms = _millis(fallback_started_at), None
         ended_at = fallback_ended_at
-        if node == "human_review" and clean and clean.get("human"):
+        if node == Node.HUMAN_REVIEW and clean and clean.get("human"):
             ended_at = HumanDecision.model_validate(clean["human"]).decided_at
         if started_at and ended_at:
             duration_ms = max(elapsed_ms(started_at, ended_at), 0.0)
+    entry, name = traced(node), Node(node)
+    context = StepContext(before, clean or {}, threshold, interrupt_value)
     return TraceStep(
-        node=cast(Node, node),
+        node=name,
         started_at=started_at,
         duration_ms=duration_ms,
-        input=step_input(node, before, clean or {}, threshold=threshold, interrupt_value=interrupt_value),
-        output=step_output(node, clean, error=error),
+        input=entry.input(name, context),
+        output={"error": error} if error is not None else entry.output(name, clean or {}),
     )

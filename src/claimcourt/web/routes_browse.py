@@ -49,15 +49,15 @@ def _runs(request: Request) -> list[dict[str, Any]]:
         store.close()
     out = []
     for row in rows:
-        if pages.desks.only_run is not None and row["run_id"] != pages.desks.only_run:
+        if pages.desks.only_run is not None and row.run_id != pages.desks.only_run:
             continue
-        total = row["claims"] or 0
-        human, judge, waiting = row["human"] or 0, row["judge"] or 0, row["pending_review"] or 0
+        total = row.counts.total
+        human, judge, waiting = row.counts.human, row.counts.judge, row.counts.pending_review
         out.append(
             {
-                "run_id": row["run_id"],
-                "created_at": (row["created_at"] or "")[:16].replace("T", " "),
-                "threshold": row["threshold"],
+                "run_id": row.run_id,
+                "created_at": (row.run.created_at or "")[:16].replace("T", " "),
+                "threshold": row.run.threshold,
                 "claims": total,
                 "judge": judge,
                 "waiting": waiting,

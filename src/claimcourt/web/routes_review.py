@@ -13,6 +13,7 @@ from claimcourt.errors import ClaimcourtError
 from claimcourt.review.policy import choice_for_key, help_lines, key_for, keys_for, label_for, rules_text
 from claimcourt.review.records import outcome_said
 from claimcourt.state import ClaimState, HumanDecision, utc_now
+from claimcourt.vocab import ClaimStatus
 from claimcourt.web.desks import OpenDesk
 from claimcourt.web.routes_session import claim_field, field, pages_of, posted, review_url, signed_in
 from claimcourt.web.views import claim_view, shown_parts
@@ -27,7 +28,7 @@ async def _reviewable(desk: Any, claim_id: str, second: bool) -> ClaimState | No
         state: ClaimState | None = await desk.threads.waiting_state(claim_id)
         return state
     state = await desk.threads.current(claim_id)
-    return state if state is not None and state.decided_by == "human" else None
+    return state if state is not None and state.decided_by == ClaimStatus.HUMAN else None
 
 
 async def _next_claim(
@@ -67,7 +68,7 @@ async def review(request: Request, run_id: str) -> Response:
             hidden = desk.blind_for(state, requested=blind, reviewer=reviewer)
             situation = desk.situation(state, reviewer, verdict_shown=not hidden)
         counts = desk.ledger.counts(run_id)
-        threshold = float(desk.run["threshold"])
+        threshold = float(desk.run.threshold or 0.0)
         mine = sum(1 for r in desk.store.active(run_id=run_id) if r.reviewer == reviewer)
     context: dict[str, Any] = {
         "run_id": run_id,

@@ -99,7 +99,7 @@ class EndpointBackend(DebateBackend):
     # --- prompts ----------------------------------------------------------------------------------
 
     def _precedents(self, neighbours: list[Neighbour], limit: int) -> str:
-        rows = [(n.label, n.named, n.similarity, cut(evidence.one_line(n.text), limit)[0]) for n in neighbours]
+        rows = [(n.label, n.named, n.similarity, cut(evidence.fold_whitespace(n.text), limit)[0]) for n in neighbours]
         return evidence.precedent_lines(rows)
 
     def _context(self, state: ClaimState) -> tuple[str, bool]:

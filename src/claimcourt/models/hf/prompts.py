@@ -156,7 +156,7 @@ class PromptRenderer:
         return [found[item] for item in wanted]
 
     def _precedents(self, tokenizer: Any, neighbours: list[Neighbour], limit: int) -> str:
-        cut = [self._truncate(tokenizer, evidence.one_line(n.text), limit)[0] for n in neighbours]
+        cut = [self._truncate(tokenizer, evidence.fold_whitespace(n.text), limit)[0] for n in neighbours]
         rows = [(n.label, n.named, n.similarity, text) for n, text in zip(neighbours, cut, strict=True)]
         return evidence.precedent_lines(rows)
 
@@ -183,7 +183,7 @@ class PromptRenderer:
         self._truncate_many(
             tokenizer,
             [(st.text, s.claim_max_tokens) for st in states]
-            + [(evidence.one_line(n.text), s.neighbour_max_tokens) for st in states for n in st.neighbours],
+            + [(evidence.fold_whitespace(n.text), s.neighbour_max_tokens) for st in states for n in st.neighbours],
         )
         contexts = {id(st): self._debate_context(tokenizer, st) for st in states}  # once for both roles
         texts, flags = [], []
@@ -209,7 +209,7 @@ class PromptRenderer:
         self._truncate_many(
             tokenizer,
             [(st.text, s.claim_max_tokens) for st in states]
-            + [(evidence.one_line(n.text), self._judge_neighbour_tokens) for st in states for n in st.neighbours]
+            + [(evidence.fold_whitespace(n.text), self._judge_neighbour_tokens) for st in states for n in st.neighbours]
             + [(text, s.debater_max_new_tokens) for text in arguments],
         )
         texts, flags = [], []

@@ -148,9 +148,7 @@ class ReviewApp(App[None]):
         if shown.note and shown.mine is None:  # first: the verdict box may be too short for all of it
             verdict.append("your note: ", style="bold cyan")
             verdict.append(one_line(shown.note) + "\n")
-        verdict.append_text(
-            verdict_text(state, hidden=session.verdict_hidden(), threshold=self.desk.run.get("threshold"))
-        )
+        verdict.append_text(verdict_text(state, hidden=session.verdict_hidden(), threshold=self.desk.run.threshold))
         if shown.reviews and not session.verdict_hidden():
             verdict.append_text(decisions_text(shown.reviews, session.reviewer))
         self.query_one("#verdict", Static).update(verdict)

@@ -87,13 +87,9 @@ KNOWN: frozenset[str] = frozenset(
     {
         "config -> retrieval.chroma_client",
         "nodes.judge -> graph.routing",
-        "retrieval.indexing -> deps",
-        "retrieval.indexing -> models.judge_fit",
-        "review.rejudge -> trace.fork",
         "workspace -> store.ids",
-        "cycle: config, deps, models, retrieval, store, workspace",
+        "cycle: config, retrieval",
         "cycle: graph, nodes",
-        "cycle: review, trace",
     }
 )
 

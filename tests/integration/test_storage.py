@@ -12,8 +12,8 @@ import pytest
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.errors import RunStateError, StorageError
+from claimcourt.jobs.runner import Runner
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision, Verdict
 from claimcourt.store import SCHEMA_VERSION, Review, existing_store, open_store
 from claimcourt.tables import ClaimTable

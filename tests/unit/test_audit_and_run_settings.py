@@ -13,8 +13,8 @@ from claimcourt.errors import ConfigError
 from claimcourt.eval.calibrations import save_calibration
 from claimcourt.eval.guarantee import choose_threshold
 from claimcourt.graph.routing import audit_draw, is_audited, route_with_audit
+from claimcourt.jobs.run_settings import resolve_run_settings
 from claimcourt.nodes.human_review import review_reason
-from claimcourt.run_settings import resolve_run_settings
 from claimcourt.state import ClaimState, Verdict
 
 

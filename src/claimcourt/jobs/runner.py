@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from claimcourt.config import Settings
-from claimcourt.debating import Progress, RunSummary, debate_chunks
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.jobs.debating import Progress, RunSummary, debate_chunks
+from claimcourt.jobs.run_settings import resolve_run_settings
+from claimcourt.jobs.workers import Chunk, beat, check_joins, leased_chunks, register_claims
 from claimcourt.paths import check_output_file
-from claimcourt.run_settings import resolve_run_settings
 from claimcourt.state import claim_id_of
 from claimcourt.store import (
     FINISHED,
@@ -34,7 +35,6 @@ from claimcourt.store import (
     write_results,
 )
 from claimcourt.tables import ClaimRow, ClaimTable
-from claimcourt.workers import Chunk, beat, check_joins, leased_chunks, register_claims
 from claimcourt.workspace import WorkspacePaths
 
 __all__ = ["FINISHED", "RESULT_COLUMNS", "Progress", "RunSummary", "Runner", "default_run_id"]

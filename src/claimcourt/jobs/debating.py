@@ -17,10 +17,10 @@ from typing import Any
 
 from claimcourt.deps import Deps
 from claimcourt.errors import ClaimcourtError, LeaseLostError
+from claimcourt.jobs.workers import Chunk
 from claimcourt.state import ClaimState
 from claimcourt.store import FINISHED, Store, connection_lost, state_from_values, thread_config, view
 from claimcourt.tables import ClaimRow
-from claimcourt.workers import Chunk
 
 # Finished claims are written to the ledger in one transaction every so many claims or seconds;
 # whatever a crash loses in between is recovered from the checkpoints on the next run.

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from claimcourt.config import Settings
 from claimcourt.deps import build_search
 from claimcourt.errors import InputError, RunStateError
+from claimcourt.jobs.rejudge import RejudgeReport, rejudge_waiting
 from claimcourt.models.judge_fit import fit_judge
 from claimcourt.models.judge_payload import current_record
 from claimcourt.models.judge_version import JudgeRecord, decisions_digest
 from claimcourt.review.learning import sync_all
-from claimcourt.review.rejudge import RejudgeReport, rejudge_waiting
 from claimcourt.state import ClaimState
 from claimcourt.store import existing_store
 from claimcourt.workspace import WorkspacePaths

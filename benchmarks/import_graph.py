@@ -86,10 +86,8 @@ VOCABULARY_MODULES = ("vocab",)
 KNOWN: frozenset[str] = frozenset(
     {
         "config -> retrieval.chroma_client",
-        "nodes.judge -> graph.routing",
         "workspace -> store.ids",
         "cycle: config, retrieval",
-        "cycle: graph, nodes",
     }
 )
 

@@ -85,9 +85,7 @@ VOCABULARY_MODULES = ("vocab",)
 # Back-arrows as "importer -> imported" (modules), package cycles as sorted, comma-joined packages.
 KNOWN: frozenset[str] = frozenset(
     {
-        "config -> retrieval.chroma_client",
         "workspace -> store.ids",
-        "cycle: config, retrieval",
     }
 )
 

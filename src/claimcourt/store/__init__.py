@@ -33,8 +33,8 @@ from claimcourt.store.results import RESULT_COLUMNS, result_row, write_results
 from claimcourt.store.reviews import Review, ReviewStore, Source
 from claimcourt.store.schema import SCHEMA_VERSION, migrate
 from claimcourt.store.threads import ThreadView, claim_state, state_from_values, thread_config, thread_id, view
-from claimcourt.store.urls import check_storage_url
 from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
+from claimcourt.urls import check_storage_url
 
 __all__ = [
     "FINISHED",

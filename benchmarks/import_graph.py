@@ -38,6 +38,7 @@ FLOORS: dict[str, float] = {
             "extras",
             "csv_cells",
             "urls",
+            "run_ids",
             "paths",
             "seen_ids",
             "display",
@@ -85,7 +86,6 @@ VOCABULARY_MODULES = ("vocab",)
 # Back-arrows as "importer -> imported" (modules), package cycles as sorted, comma-joined packages.
 KNOWN: frozenset[str] = frozenset(
     {
-        "workspace -> store.ids",
     }
 )
 

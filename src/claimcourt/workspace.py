@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from claimcourt.store.ids import run_folder_name
+from claimcourt.run_ids import run_folder_name
 
 
 @dataclass(frozen=True)
@@ -34,5 +34,5 @@ class WorkspacePaths:
         return self.root / f"{collection}.offline-judge.json"
 
     def run_dir(self, run_id: str) -> Path:
-        """One folder per run id, inside runs/ (see `claimcourt.store.ids` for the mapping)."""
+        """One folder per run id, inside runs/ (see `claimcourt.run_ids` for the mapping)."""
         return self.root / "runs" / run_folder_name(run_id)

@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from claimcourt.config import Settings
 from claimcourt.errors import ConfigError
+from claimcourt.run_ids import check_run_id, run_folder_name
 from claimcourt.store.checkpoints import checkpoints_path, move_sqlite_threads, open_checkpointer
 from claimcourt.store.db import Database, connection_lost
-from claimcourt.store.ids import check_run_id, run_folder_name
 from claimcourt.store.leases import ReviewLeases
 from claimcourt.store.ledger import FINISHED, STATUSES, ClaimStatus, Ledger, LedgerClaim
 from claimcourt.store.results import RESULT_COLUMNS, result_row, write_results

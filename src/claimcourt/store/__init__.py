@@ -35,6 +35,7 @@ from claimcourt.store.schema import SCHEMA_VERSION, migrate
 from claimcourt.store.threads import ThreadView, claim_state, state_from_values, thread_config, thread_id, view
 from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
 from claimcourt.urls import check_storage_url
+from claimcourt.workspace import WorkspacePaths
 
 __all__ = [
     "FINISHED",
@@ -74,7 +75,7 @@ T = TypeVar("T")
 
 
 def ledger_path(settings: Settings) -> Path:
-    return Path(settings.workspace) / "runs.sqlite"
+    return WorkspacePaths(settings.workspace).ledger
 
 
 def storage_url(settings: Settings) -> str | None:
@@ -119,7 +120,7 @@ class Store:
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of a run's default results: one per run id, never shared, never outside runs/."""
-        return Path(self.settings.workspace) / "runs" / run_folder_name(run_id)
+        return WorkspacePaths(self.settings.workspace).run_dir(run_id)
 
     def close(self) -> None:
         self.db.close()

@@ -35,11 +35,10 @@ from claimcourt.web.security import (
 )
 from claimcourt.workspace import WorkspacePaths
 
-WEB_DIR = "web"  # under the workspace: the session secret, plots and exports being downloaded
-
 
 def web_dir(settings: Settings) -> Path:
-    return WorkspacePaths(settings.workspace).root / WEB_DIR
+    """Under the workspace: the session secret, plots and exports being downloaded."""
+    return WorkspacePaths(settings.workspace).web
 
 
 def _templates() -> Jinja2Templates:

@@ -59,8 +59,7 @@ FLOORS: dict[str, float] = {
     "review": 8.1,
     "trace": 8.2,
     "web": 8.3,
-    # The application operations; before the renovation they lived at the root and in train/.
-    **dict.fromkeys(["jobs", "runner", "debating", "workers", "run_settings", "learn", "train"], 9),
+    "jobs": 9,
     **dict.fromkeys(["server", "served_reviews", "cli"], 10),
 }
 
@@ -84,10 +83,7 @@ VOCABULARY_MODULES = ("vocab",)
 
 # Today's known violations: the ratchet. Remove an entry when its violation is gone; never add one.
 # Back-arrows as "importer -> imported" (modules), package cycles as sorted, comma-joined packages.
-KNOWN: frozenset[str] = frozenset(
-    {
-    }
-)
+KNOWN: frozenset[str] = frozenset({})
 
 
 @dataclass

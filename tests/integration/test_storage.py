@@ -18,6 +18,7 @@ from claimcourt.state import ClaimState, HumanDecision, Verdict
 from claimcourt.store import SCHEMA_VERSION, Review, existing_store, open_store
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import replay
+from claimcourt.workers import leased_chunks
 from tests.conftest import FakeBackend, read_csv, write_csv
 from tests.pg_support import postgres_server, postgres_url
 
@@ -126,6 +127,29 @@ def test_a_worker_whose_lease_was_taken_over_records_nothing(settings: Settings,
         assert not ledger.record("r", _state("a"), by="w1")
         a = ledger.claim("r", "a")
         assert a is not None and (a.status, a.state().decided_by) == ("human", "human")
+
+
+def test_claims_leased_by_a_reply_the_worker_never_got_are_still_debated(settings: Settings, postgres_url: str) -> None:
+    """The server commits a lease and goes away before replying: the worker takes again and never sees
+    those claims, while its heartbeat keeps them from anyone else. The worker must still hand them on,
+    once each, and stop when nothing is queued (before, it polled for ever)."""
+    storage = settings.model_copy(update={"storage_url": postgres_url})
+    with open_store(storage) as store:
+        store.ledger.ensure_run("r", input_file="in.csv", settings=storage)
+        store.ledger.add_claims("r", [(c, i) for i, c in enumerate("abcd")], texts=[f"text {c}" for c in "abcd"])
+        store.work.take("r", "w1", count=2, lease_s=600)  # committed; the reply is lost: w1 never saw a, b
+
+        async def debate_all() -> list[list[str]]:
+            chunks: list[list[str]] = []
+            async for rows, _, _ in leased_chunks(store, "r", "w1", count=1, settings=storage, prefetch=list):
+                chunks.append([r.id for r in rows])
+                for row in rows:
+                    assert store.ledger.record("r", _state(row.id), by="w1")
+            return chunks
+
+        # The bound only ends a failing (endlessly polling) run; a passing one needs no waiting at all.
+        chunks = asyncio.run(asyncio.wait_for(debate_all(), timeout=600))
+    assert chunks == [["c"], ["d"], ["a", "b"]]
 
 
 def test_a_claim_taken_over_mid_debate_is_left_to_the_other_worker(

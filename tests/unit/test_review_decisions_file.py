@@ -22,6 +22,13 @@ def test_reads_ids_labels_notes_and_reviewers(tmp_path: Path) -> None:
     ]
 
 
+def test_a_note_is_kept_as_its_cell_holds_it_in_a_windows_file(tmp_path: Path) -> None:
+    # Rows end with CRLF (Windows); the first note has Excel's in-cell line break (LF), the second a lone CR.
+    path = tmp_path / "d.csv"
+    path.write_bytes(b'id,label,note\r\n1,1,"first\nsecond"\r\n2,0,"left\rright"\r\n')
+    assert [d.note for d in read_decisions(path)] == ["first\nsecond", "left\rright"]
+
+
 def test_label_other_than_0_or_1_names_row_and_column(tmp_path: Path) -> None:
     path = _write(tmp_path / "d.csv", "id,label\n1,1\n2,yes\n")
     with pytest.raises(InputError) as info:

@@ -58,12 +58,18 @@ async def leased_chunks(
 ) -> AsyncIterator[Chunk]:
     """Chunks leased to this worker until no claim of the run is left queued (by anyone)."""
     poll_s = min(1.0, settings.worker_lease_s / 4)
+    handed: set[str] = set()
     while True:
         leased = store.retrying(
             lambda: store.work.take(run_id, worker_id, count=count, lease_s=settings.worker_lease_s)
         )
+        if not leased:
+            # Claims leased to this worker that it never received (a lease whose reply was lost when
+            # the server went away): nobody else may take them while this worker's heartbeat renews them.
+            leased = [c for c in store.retrying(lambda: store.work.held(run_id, worker_id)) if c.claim_id not in handed]
         if leased:
             rows = [ClaimRow(row=c.seq, id=c.claim_id, text=c.text) for c in leased]
+            handed.update(c.id for c in rows)
             prefetch(c.text for c in rows)
             # Any leased claim may have been started by a worker killed since: read its thread first.
             yield rows, {c.id for c in rows}, {}

@@ -91,7 +91,9 @@ def read_decisions(path: Path) -> list[BulkDecision]:
     if path.suffix.lower() in (".parquet", ".pq", ".xlsx", ".xls"):
         raise InputError("decisions must be a CSV file (id,label[,note,reviewer])", file=path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # Bytes, then decode: read_text's universal newlines would turn a lone \r inside a quoted note
+        # into \n, so the stored note would differ from the cell; the csv module handles row endings.
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError("is not UTF-8; save the file as UTF-8", file=path) from exc
     # StringIO, not splitlines(): splitlines also cuts at \x1c, \x85 or U+2028 inside a quoted note.

@@ -120,6 +120,17 @@ class WorkLeases:
         rows.sort(key=lambda r: r["seq"])
         return [LeasedClaim(r["claim_id"], int(r["seq"]), r["text"] or "") for r in rows]
 
+    def held(self, run_id: str, worker_id: str) -> list[LeasedClaim]:
+        """The queued claims leased to this worker, in input order. A `take` whose reply was lost with
+        the connection (the server committed, then went away) leases claims the worker never saw;
+        its heartbeat would renew them for ever, so the worker asks for them back."""
+        rows = self.db.query(
+            "SELECT claim_id, seq, text FROM claims WHERE run_id = ? AND lease_owner = ? AND status = 'queued' "
+            "ORDER BY seq",
+            (run_id, worker_id),
+        )
+        return [LeasedClaim(r["claim_id"], int(r["seq"]), r["text"] or "") for r in rows]
+
     def holds(self, run_id: str, claim_id: str, worker_id: str) -> bool:
         """Whether the claim is still leased to this worker (no other took it over, none recorded it)."""
         row = self.db.query_one("SELECT lease_owner FROM claims WHERE run_id = ? AND claim_id = ?", (run_id, claim_id))

@@ -4,7 +4,7 @@ Every final human decision of the workspace becomes a human precedent (the desk 
 them; this also covers decisions recorded where no desk stands, and a process killed in between), then
 the offline Judge is refitted on silver plus those decisions (`models.judge_fit`) as the next Judge
 version. With `--run-id RUN --rejudge`, the run's waiting claims are judged again by it
-(`review.rejudge`). Run again with no new decision, it keeps the version it made and only finishes
+(`jobs.rejudge`). Run again with no new decision, it keeps the version it made and only finishes
 what a killed re-judging left undone.
 """
 

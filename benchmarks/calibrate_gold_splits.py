@@ -25,8 +25,8 @@ import numpy as np
 
 from claimcourt.config import load_settings
 from claimcourt.eval.guarantee import choose_threshold
-from claimcourt.retrieval.indexing import index_file
-from claimcourt.runner import Runner
+from claimcourt.jobs.index import index_file
+from claimcourt.jobs.runner import Runner
 from claimcourt.tables import ClaimTable
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,10 +40,10 @@ from tests.endpoint_support import endpoint_toml, fault_proxy, proxy_stats, tran
 from tests.hf_tiny import build_tiny_models  # noqa: E402
 
 from claimcourt.config import load_settings  # noqa: E402
+from claimcourt.jobs.index import index_file  # noqa: E402
+from claimcourt.jobs.runner import Runner  # noqa: E402
 from claimcourt.models.judge_json import parse_judge_answer  # noqa: E402
 from claimcourt.prompts import judge as judge_prompts  # noqa: E402
-from claimcourt.retrieval.indexing import index_file  # noqa: E402
-from claimcourt.runner import Runner  # noqa: E402
 from claimcourt.tables import ClaimTable  # noqa: E402
 
 

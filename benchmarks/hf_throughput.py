@@ -335,10 +335,10 @@ def main() -> None:
     from claimcourt.cli.run import execute_run
     from claimcourt.config import load_settings
     from claimcourt.deps import Deps, build_search
+    from claimcourt.jobs.index import index_file
     from claimcourt.models.hf.backend import HFBackend
     from claimcourt.models.hf.loading import ModelRegistry
     from claimcourt.models.hf.reference import OneAtATime
-    from claimcourt.retrieval.indexing import index_file
     from claimcourt.state import ClaimState
 
     cuda = torch.cuda.is_available()

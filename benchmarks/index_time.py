@@ -38,8 +38,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from claimcourt.config import load_settings
+    from claimcourt.jobs.index import index_file
     from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
-    from claimcourt.retrieval.indexing import index_file
     from claimcourt.tables import ClaimTable
 
     table = ClaimTable(args.file, with_labels=True)

@@ -32,10 +32,10 @@ import numpy as np
 from claimcourt.config import Settings, load_settings
 from claimcourt.eval.guarantee import choose_threshold
 from claimcourt.eval.metrics import Scores, accuracy, kappa
-from claimcourt.learn import learn
-from claimcourt.retrieval.indexing import index_file
+from claimcourt.jobs.index import index_file
+from claimcourt.jobs.learn import learn
+from claimcourt.jobs.runner import Runner
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import HumanDecision
 from claimcourt.store import open_store
 from claimcourt.tables import ClaimTable

@@ -49,7 +49,7 @@ def make_claims(source: Path, target: Path, count: int, *, unique: bool = False)
 def child(workspace: Path, claims: Path, count: int, marks: list[int], trace: bool) -> None:
     """Runs in its own process: one run over `claims`, printing peak RSS at each mark."""
     from claimcourt.config import load_settings
-    from claimcourt.runner import Progress, Runner
+    from claimcourt.jobs.runner import Progress, Runner
     from claimcourt.tables import ClaimTable
 
     settings = load_settings(overrides={"workspace": workspace}, environ={})

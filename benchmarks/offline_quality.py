@@ -27,8 +27,8 @@ import numpy as np
 
 from claimcourt.config import load_settings
 from claimcourt.eval.calibration import expected_calibration_error
-from claimcourt.retrieval.indexing import index_file
-from claimcourt.runner import Runner
+from claimcourt.jobs.index import index_file
+from claimcourt.jobs.runner import Runner
 from claimcourt.tables import ClaimTable
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 from tests.pg_support import fresh_database, running_postgres  # noqa: E402
 
 from claimcourt.config import load_settings  # noqa: E402
-from claimcourt.retrieval.indexing import index_file  # noqa: E402
+from claimcourt.jobs.index import index_file  # noqa: E402
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> Path:

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 
 from claimcourt.config import MINILM, load_settings
+from claimcourt.jobs.train.encoder import train_encoder
+from claimcourt.jobs.train.evaluation import measure
 from claimcourt.models.offline.backend import LinearClassifier
 from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
-from claimcourt.train.encoder import train_encoder
-from claimcourt.train.evaluation import measure
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / ".." / "shared" / "data"

@@ -80,7 +80,7 @@ def measure(work: Path, *, claims: int, steps: int, tiny: bool = False) -> dict[
     import torch
 
     from claimcourt.config import HFSettings, Settings, TrainSettings
-    from claimcourt.train.judge import train_judge
+    from claimcourt.jobs.train.judge import train_judge
 
     work.mkdir(parents=True, exist_ok=True)
     with DEFAULT_DATA.open(encoding="utf-8", newline="") as fh:

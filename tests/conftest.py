@@ -67,7 +67,7 @@ def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settin
 def server_indexed_collection(chroma_url: str, indexed_template: Path) -> str:
     """A collection on the session's server holding the 80 claims of `indexed_template`, indexed once.
     Tests that only read share it (embedding is the slow part)."""
-    from claimcourt.retrieval.indexing import index_file
+    from claimcourt.jobs.index import index_file
 
     collection = f"template-{uuid.uuid4().hex}"
     retrieval = {"chroma_url": chroma_url, "collection": collection}
@@ -141,7 +141,7 @@ def silver_batch_csv(tmp_path: Path, silver_rows: list[dict[str, str]]) -> Path:
 @pytest.fixture(scope="session")
 def indexed_template(tmp_path_factory: pytest.TempPathFactory, silver_rows: list[dict[str, str]]) -> Path:
     """A workspace indexed once per session; tests get a copy (embedding is the slow part)."""
-    from claimcourt.retrieval.indexing import index_file
+    from claimcourt.jobs.index import index_file
 
     root = tmp_path_factory.mktemp("template")
     green = [r for r in silver_rows if r["label"] == "1"][:40]

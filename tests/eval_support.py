@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from claimcourt.runner import RESULT_COLUMNS
+from claimcourt.jobs.runner import RESULT_COLUMNS
 from tests.conftest import write_csv
 
 

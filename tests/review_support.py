@@ -33,8 +33,8 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\x1b[()][A-Z0-9]|\
 
 
 def _build_template(root: Path, silver_rows: list[dict[str, str]]) -> Path:
-    from claimcourt.retrieval.indexing import index_file
-    from claimcourt.runner import Runner
+    from claimcourt.jobs.index import index_file
+    from claimcourt.jobs.runner import Runner
     from claimcourt.tables import ClaimTable
 
     green = [r for r in silver_rows if r["label"] == "1"]

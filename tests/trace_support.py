@@ -18,8 +18,8 @@ from langgraph.types import Command
 from claimcourt.config import Settings, load_settings
 from claimcourt.deps import build_deps
 from claimcourt.graph.builder import build_graph
-from claimcourt.retrieval.indexing import index_file
-from claimcourt.runner import Runner
+from claimcourt.jobs.index import index_file
+from claimcourt.jobs.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision, thread_id
 from claimcourt.store import open_checkpointer, open_store
 from claimcourt.tables import ClaimTable

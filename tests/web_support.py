@@ -24,8 +24,8 @@ _template: Path | None = None
 
 
 def _build(root: Path, silver_rows: list[dict[str, str]]) -> Path:
-    from claimcourt.retrieval.indexing import index_file
-    from claimcourt.runner import Runner
+    from claimcourt.jobs.index import index_file
+    from claimcourt.jobs.runner import Runner
     from claimcourt.tables import ClaimTable
 
     green = [r for r in silver_rows if r["label"] == "1"]

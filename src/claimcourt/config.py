@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from claimcourt.errors import ConfigError
-from claimcourt.retrieval.chroma_client import parse_chroma_url
+from claimcourt.urls import check_endpoint_url, parse_chroma_url
 from claimcourt.vocab import BUILT_IN_PROFILES
 from claimcourt.vocab import Profile as Profile  # defined where --help reads it without loading settings
 
@@ -167,16 +167,7 @@ class EndpointSettings(_Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        from urllib.parse import urlsplit
-
-        from claimcourt.urls import shown_url
-
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{shown_url(value)!r} is not an http(s) URL (e.g. http://gpu-node:8000/v1)")
-        return value.rstrip("/")
+        return None if value is None else check_endpoint_url(value)
 
 
 class TrainSettings(_Section):

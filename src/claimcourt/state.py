@@ -142,7 +142,7 @@ class ClaimState(_Model):
     verdict: Verdict | None = None
     route: Route | None = None
     # Sent to a person by the audit draw although the Judge was sure enough to decide alone
-    # (`graph.routing.is_audited`); reviewed blind by default.
+    # (`nodes.routing.is_audited`); reviewed blind by default.
     audit: bool = False
     human: HumanDecision | None = None
     final_label: int | None = None

@@ -8,16 +8,18 @@ whoever can read the table or a backup, and the secret is never needed again fro
 gets its own URL from its flags or environment). `without_secrets` applies `stored_url` to every
 string of a JSON-like value.
 
-The URL parsers that check a URL's shape live with what they check (`store.urls` for storage_url,
-`retrieval.chroma_client` for Chroma, `config` for an endpoint); each shows the URL through
-`shown_url`.
+The one home of URL parsing too: the shape of every URL a setting may hold is checked here (a Chroma
+server's, storage_url's, an endpoint's), each message showing the URL through `shown_url`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from claimcourt.errors import StorageError
 
 HIDDEN = "***"
 # Query parameters and libpq keywords whose value is a secret (compared case-insensitively).
@@ -102,3 +104,63 @@ def without_secrets(value: Any) -> Any:
     if isinstance(value, str) and (_looks_like_url(value) or _KEYWORD_SECRET.search(value)):
         return stored_url(value)
     return value
+
+
+@dataclass(frozen=True)
+class ChromaAddress:
+    host: str
+    port: int
+    ssl: bool
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
+        return f"{'https' if self.ssl else 'http'}://{host}:{self.port}"
+
+
+def parse_chroma_url(url: str) -> ChromaAddress:
+    """`http://host:8000` or `https://host`; the port defaults to Chroma's 8000 (443 with https, as behind
+    a TLS proxy). ValueError says what is wrong."""
+    shown = shown_url(url)
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"'{shown}' is not an http:// or https:// URL of a Chroma server")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"'{shown}' has a port that is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise ValueError(f"'{shown}' names no host")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
+        raise ValueError(f"'{shown}' must be only scheme, host and port (like http://host:8000)")
+    ssl = parts.scheme == "https"
+    return ChromaAddress(parts.hostname, port or (443 if ssl else 8000), ssl)
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def check_storage_url(url: str) -> str:
+    """storage_url, where a run's state lives: a Postgres URL, or a one-line StorageError saying what is
+    wrong with it (None, the default, is the workspace's SQLite files and never comes here)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise StorageError(f"storage_url {shown_url(url)!r} is not a valid URL ({exc})") from exc
+    if parts.scheme not in POSTGRES_SCHEMES:
+        raise StorageError(
+            f"storage_url {shown_url(url)!r}: only postgresql://user@host[:port]/database is supported "
+            "(leave storage_url unset for the workspace's SQLite files)"
+        )
+    if not parts.path.strip("/"):
+        raise StorageError(f"storage_url {shown_url(url)!r} names no database (postgresql://user@host/DATABASE)")
+    return url
+
+
+def check_endpoint_url(url: str) -> str:
+    """An OpenAI-compatible server's base URL, without its trailing slash; ValueError says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shown_url(url)!r} is not an http(s) URL (e.g. http://gpu-node:8000/v1)")
+    return url.rstrip("/")

@@ -25,7 +25,7 @@ class Node(StrEnum):
     FINALIZE = "finalize"
 
 
-# Where the Judge sends a claim: the node after `judge` (see nodes.routing / graph.routing).
+# Where the Judge sends a claim: the node after `judge` (see nodes.routing).
 Route = Literal[Node.FINALIZE, Node.HUMAN_REVIEW]
 
 

@@ -1,9 +1,11 @@
-"""Where a workspace keeps things.
+"""Where a workspace keeps things: the one owner of its layout (nobody else spells these names).
 
 - `chroma/`: the labelled claims' vector store (unless retrieval points at a Chroma server).
 - `checkpoints.sqlite` and `runs.sqlite`: the run state when storage_url is unset; `claimcourt.store`
-  owns both (nobody else opens them).
+  opens both (nobody else does).
 - `runs/<run id>/`: each run's default results files.
+- `<collection>.offline-judge.json`: the offline Judge fitted on that collection.
+- `web/`: the review page's session secret, plots and exports being downloaded.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from claimcourt.store.ids import run_folder_name
+from claimcourt.run_ids import run_folder_name
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class WorkspacePaths:
     def offline_judge(self, collection: str) -> Path:
         return self.root / f"{collection}.offline-judge.json"
 
+    @property
+    def web(self) -> Path:
+        return self.root / "web"
+
     def run_dir(self, run_id: str) -> Path:
-        """One folder per run id, inside runs/ (see `claimcourt.store.ids` for the mapping)."""
+        """One folder per run id, inside runs/ (see `claimcourt.run_ids` for the mapping)."""
         return self.root / "runs" / run_folder_name(run_id)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
-from claimcourt.run_settings import recorded_settings
+from claimcourt.jobs.run_settings import recorded_settings
 from tests.conftest import flat, read_csv
 from tests.eval_support import result, write_gold, write_results
 from tests.review_support import store_at

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
-from claimcourt.runner import Runner
+from claimcourt.jobs.runner import Runner
 from claimcourt.tables import ClaimTable
 from tests.conftest import FakeBackend, read_csv, write_csv
 

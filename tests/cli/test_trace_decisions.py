@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
 from claimcourt.config import Settings, load_settings
-from claimcourt.retrieval.indexing import index_file
+from claimcourt.jobs.index import index_file
 from claimcourt.store import open_store
 from tests.conftest import write_csv
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
-from claimcourt.train.card import CARD_JSON
+from claimcourt.jobs.train.card import CARD_JSON
 from tests.conftest import write_csv
 from tests.hf_tiny import TinyModels, build_tiny_models
 from tests.train_support import cli_flags, training_csv, training_rows

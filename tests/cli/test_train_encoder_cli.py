@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
-from claimcourt.train.card import CARD_JSON
+from claimcourt.jobs.train.card import CARD_JSON
 from tests.conftest import read_csv, write_csv
 
 

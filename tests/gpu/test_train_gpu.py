@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from claimcourt.config import HFSettings, Settings, TrainSettings
+from claimcourt.jobs.train.judge import train_judge
 from claimcourt.models.hf.backend import HFBackend
 from claimcourt.state import ClaimState
-from claimcourt.train.judge import train_judge
 from tests.hf_tiny import TinyModels, build_tiny_models
 from tests.train_support import FAST, GREEN, training_csv
 

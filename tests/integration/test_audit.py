@@ -13,11 +13,11 @@ from claimcourt.cli.app import app
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.eval.calibration_set import from_runs
-from claimcourt.graph.routing import is_audited
+from claimcourt.jobs.run_settings import recorded_settings
+from claimcourt.jobs.runner import Runner
+from claimcourt.nodes.routing import is_audited
 from claimcourt.review.desk import ReviewDesk
 from claimcourt.review.export import export_gold
-from claimcourt.run_settings import recorded_settings
-from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import open_store
 from claimcourt.tables import ClaimTable

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
+from claimcourt.jobs.runner import Runner
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import HumanDecision
 from claimcourt.tables import ClaimTable
 from tests.conftest import write_csv

@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
 from claimcourt.deps import build_store
-from claimcourt.retrieval.indexing import index_file
+from claimcourt.jobs.index import index_file
+from claimcourt.jobs.runner import Runner
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.tables import ClaimTable
 from tests.conftest import write_csv

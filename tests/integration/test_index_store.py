@@ -15,8 +15,8 @@ import pytest
 from claimcourt.config import Settings
 from claimcourt.deps import build_search, build_store
 from claimcourt.errors import ConfigError, IndexStateError
+from claimcourt.jobs.index import index_file
 from claimcourt.models.offline.backend import load_classifier
-from claimcourt.retrieval.indexing import index_file
 from claimcourt.retrieval.store import LabelledStore
 from claimcourt.workspace import WorkspacePaths
 from tests.chroma_support import RUNNING, chroma_server, services_required

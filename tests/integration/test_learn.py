@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 from claimcourt.cli.app import app
 from claimcourt.config import Settings
 from claimcourt.graph.builder import build_graph
+from claimcourt.jobs.runner import Runner
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import open_checkpointer, thread_config
 from claimcourt.tables import ClaimTable

@@ -15,10 +15,10 @@ import pytest
 
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_backend, build_store
+from claimcourt.jobs.runner import Runner
 from claimcourt.retrieval import search as search_module
 from claimcourt.retrieval.embeddings import shared_embedder
 from claimcourt.retrieval.search import NeighbourSearch
-from claimcourt.runner import Runner
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 from claimcourt.tables import ClaimTable
 from tests.conftest import read_csv, write_csv

@@ -12,7 +12,7 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
-from claimcourt.runner import RESULT_COLUMNS, Runner
+from claimcourt.jobs.runner import RESULT_COLUMNS, Runner
 from claimcourt.state import thread_id
 from claimcourt.store import open_checkpointer, open_store
 from claimcourt.tables import ClaimTable

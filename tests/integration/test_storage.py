@@ -12,13 +12,13 @@ import pytest
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.errors import RunStateError, StorageError
+from claimcourt.jobs.runner import Runner
+from claimcourt.jobs.workers import leased_chunks
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision, Verdict
 from claimcourt.store import SCHEMA_VERSION, Review, RunCounts, existing_store, open_store
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import replay
-from claimcourt.workers import leased_chunks
 from tests.conftest import FakeBackend, read_csv, write_csv
 from tests.pg_support import postgres_server, postgres_url
 

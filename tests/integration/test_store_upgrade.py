@@ -14,7 +14,7 @@ from claimcourt.cli.app import app
 from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.errors import StorageError
-from claimcourt.runner import Runner
+from claimcourt.jobs.runner import Runner
 from claimcourt.store import SCHEMA_VERSION, open_store
 from claimcourt.tables import ClaimTable
 from claimcourt.trace.replay import replay

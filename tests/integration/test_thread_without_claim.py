@@ -16,8 +16,8 @@ from claimcourt.config import Settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.errors import LeaseLostError, RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.jobs.runner import Runner
 from claimcourt.review.desk import ReviewDesk
-from claimcourt.runner import Runner
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.store import open_checkpointer, open_store, thread_config
 from claimcourt.tables import ClaimTable

@@ -15,10 +15,10 @@ from claimcourt.cli.app import app
 from claimcourt.config import Settings, load_settings
 from claimcourt.deps import Deps, build_search
 from claimcourt.errors import RunStateError
-from claimcourt.retrieval.indexing import index_file
+from claimcourt.jobs.index import index_file
+from claimcourt.jobs.live import LiveTrace
 from claimcourt.state import Argument, ClaimState, HumanDecision, ReviewRequest, Role, Verdict
 from claimcourt.trace import json_schema
-from claimcourt.trace.live import LiveTrace
 from claimcourt.trace.render import step_panel
 from claimcourt.trace.replay import replay
 from claimcourt.trace.steps import TraceStep
@@ -229,7 +229,7 @@ class FailingJudge(FakeBackend):
 
 
 def test_a_failed_debate_replays_up_to_the_node_that_failed(indexed: Settings, tmp_path: Path) -> None:
-    from claimcourt.runner import Runner
+    from claimcourt.jobs.runner import Runner
     from claimcourt.tables import ClaimTable
 
     batch = write_csv(tmp_path / "one.csv", [{"id": "E-1", "text": CLAIM}])

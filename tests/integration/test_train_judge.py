@@ -15,13 +15,13 @@ import pytest
 from safetensors.torch import load_file
 
 from claimcourt.config import HFSettings, Settings, TrainSettings
+from claimcourt.jobs.train.card import CARD_JSON
+from claimcourt.jobs.train.data import TrainingRow, read_training_table
+from claimcourt.jobs.train.examples import build_examples, render_prompts
+from claimcourt.jobs.train.judge import JudgeOutcome, train_judge
+from claimcourt.jobs.train.progress import StepReport, Stopper
 from claimcourt.models.hf.backend import HFBackend
 from claimcourt.state import ClaimState
-from claimcourt.train.card import CARD_JSON
-from claimcourt.train.data import TrainingRow, read_training_table
-from claimcourt.train.examples import build_examples, render_prompts
-from claimcourt.train.judge import JudgeOutcome, train_judge
-from claimcourt.train.progress import StepReport, Stopper
 from tests.hf_tiny import TinyModels, build_tiny_models
 from tests.train_support import FAST, GREEN, NOT_GREEN, training_csv
 

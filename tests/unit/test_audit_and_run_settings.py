@@ -12,9 +12,9 @@ from claimcourt.config import Settings, load_settings
 from claimcourt.errors import ConfigError
 from claimcourt.eval.calibrations import save_calibration
 from claimcourt.eval.guarantee import choose_threshold
-from claimcourt.graph.routing import audit_draw, is_audited, route_with_audit
+from claimcourt.jobs.run_settings import resolve_run_settings
 from claimcourt.nodes.human_review import review_reason
-from claimcourt.run_settings import resolve_run_settings
+from claimcourt.nodes.routing import audit_draw, is_audited, route_with_audit
 from claimcourt.state import ClaimState, Verdict
 from claimcourt.store import LedgerRun
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from claimcourt.graph.routing import after_judge, choose_route
 from claimcourt.nodes.finalize import finalize_label
 from claimcourt.nodes.judge import judge_claim
+from claimcourt.nodes.routing import after_judge, choose_route
 from claimcourt.state import ClaimState, HumanDecision, Verdict
 from tests.conftest import FakeBackend
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from claimcourt.debating import Progress, RunSummary
+from claimcourt.jobs.debating import Progress, RunSummary
 
 
 def _summary() -> RunSummary:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from claimcourt.config import Settings
-from claimcourt.debating import debate_claim
 from claimcourt.deps import Deps
+from claimcourt.jobs.debating import debate_claim
 from claimcourt.tables import ClaimRow
 from tests.conftest import FakeBackend
 

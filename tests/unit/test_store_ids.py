@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from claimcourt.errors import RunStateError
+from claimcourt.run_ids import is_valid_run_id
 from claimcourt.state import claim_id_of
 from claimcourt.store import check_run_id, run_folder_name, thread_id
-from claimcourt.store.ids import is_valid_run_id
 from claimcourt.workspace import WorkspacePaths
 
 NASTY = ["p", "q", "p:q", "q:1", "1", ":", "::", "%", "%3A", "%253A", "a%3Ab", "a:b:c", "", "x%", ":x", "x:"]

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from claimcourt.config import Settings
-from claimcourt.runner import Runner
+from claimcourt.jobs.runner import Runner
 from claimcourt.state import ClaimState
 from claimcourt.store import open_store
 from claimcourt.tables import ClaimTable

@@ -42,7 +42,7 @@ RENEW_ID = re.compile(r"hx-vals='([^']*)'")
 
 @pytest.fixture
 def long_ws(indexed_settings: Settings, tmp_path: Path) -> Path:
-    from claimcourt.runner import Runner
+    from claimcourt.jobs.runner import Runner
     from claimcourt.tables import ClaimTable
 
     batch = write_csv(tmp_path / "batch.csv", [{"id": i, "text": t} for i, t in zip(LONG_IDS, TEXTS, strict=True)])

@@ -120,9 +120,12 @@ def user_errors() -> Iterator[None]:
         if isinstance(exc, sqlite3.OperationalError):
             raise  # locked, disk full...: not a damaged file, and not the user's to fix here
         # A page damaged inside a file whose header is sound (workspace.store.sqlite_files.check_sqlite_file passed it).
+        from claimcourt.workspace import WorkspacePaths
+
+        layout = WorkspacePaths(Path())
         line = Text("error:", style="bold red") + as_text(
-            f" a workspace database is damaged ({exc}): restore runs.sqlite and checkpoints.sqlite from a "
-            "backup, or move them aside to start afresh"
+            f" a workspace database is damaged ({exc}): restore {layout.ledger.name} and {layout.checkpoints.name} "
+            "from a backup, or move them aside to start afresh"
         )
         err_console.print(line, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

@@ -26,7 +26,7 @@ def demo(
 ) -> None:
     """Index the bundled labelled claims and debate the bundled batch, offline, on the CPU."""
     from claimcourt.deps import build_deps
-    from claimcourt.retrieval.indexing import index_file
+    from claimcourt.jobs.index import index_file
 
     with user_errors():
         settings = settings_from(workspace=workspace, config=config, profile="offline")

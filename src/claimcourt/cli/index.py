@@ -19,7 +19,7 @@ from claimcourt.cli.common import (
 )
 
 if TYPE_CHECKING:  # embeddings and Chroma load when a file is indexed, not for --help
-    from claimcourt.retrieval.indexing import IndexReport
+    from claimcourt.jobs.index import IndexReport
 
 
 def show_report(report: IndexReport) -> None:
@@ -51,7 +51,7 @@ def index(
     chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Embed labelled claims into the workspace's vector store (idempotent: ids are keys)."""
-    from claimcourt.retrieval.indexing import index_file
+    from claimcourt.jobs.index import index_file
 
     with user_errors():
         settings = settings_from(

@@ -20,7 +20,7 @@ from claimcourt.cli.common import (
 from claimcourt.vocab import ClaimStatus
 
 if TYPE_CHECKING:  # the fit and the graph load when learning, not for --help
-    from claimcourt.learn import LearnReport
+    from claimcourt.jobs.learn import LearnReport
     from claimcourt.state import ClaimState
 
 
@@ -82,7 +82,7 @@ def learn(
     chroma_url: ChromaUrlOpt = None,
 ) -> None:
     """Refit the offline Judge on silver labels plus every human decision (a new Judge version)."""
-    from claimcourt.learn import learn as learn_job
+    from claimcourt.jobs.learn import learn as learn_job
 
     with user_errors():
         settings = settings_from(

@@ -28,8 +28,8 @@ from claimcourt.paths import check_output_file
 if TYPE_CHECKING:  # the runner, the graph and the store load when a batch runs, not for --help
     from claimcourt.config import Settings
     from claimcourt.deps import Deps
-    from claimcourt.runner import Progress as RunProgress
-    from claimcourt.runner import RunSummary
+    from claimcourt.jobs.runner import Progress as RunProgress
+    from claimcourt.jobs.runner import RunSummary
 
 
 def show_summary(summary: RunSummary, workspace: Path | None = None) -> None:
@@ -115,7 +115,7 @@ def execute_run(
     deps: Deps | None = None,
 ) -> RunSummary:
     """Run a batch with a live progress bar; Ctrl-C stops cleanly and says how to resume."""
-    from claimcourt.runner import Runner
+    from claimcourt.jobs.runner import Runner
     from claimcourt.tables import ClaimTable
 
     table = ClaimTable(file, id_col=id_col, text_col=text_col)
@@ -199,7 +199,7 @@ def run(
     ] = None,
 ) -> None:
     """Debate every claim of a batch; low-confidence verdicts wait for a person."""
-    from claimcourt.runner import default_run_id
+    from claimcourt.jobs.runner import default_run_id
 
     with user_errors():
         settings = settings_from(

@@ -36,8 +36,8 @@ from claimcourt.paths import check_output_file
 from claimcourt.vocab import ClaimStatus, Node
 
 if TYPE_CHECKING:  # the graph, the store and the models load when a trace runs, not for --help
+    from claimcourt.jobs.live import LiveTrace
     from claimcourt.state import ClaimState, HumanDecision, ReviewRequest
-    from claimcourt.trace.live import LiveTrace
     from claimcourt.trace.replay import Trace
     from claimcourt.trace.steps import TraceStep
 
@@ -140,7 +140,7 @@ def ask_decision(ui: Console, reviewer: str | None, request: ReviewRequest, stat
 
 def _live_source(text: str | None, claim_id: str | None, from_file: Path | None) -> tuple[str, str, str]:
     """(claim id, text, where it came from) of a claim to debate now."""
-    from claimcourt.trace.live import claim_from_file, require_text, text_claim_id
+    from claimcourt.jobs.live import claim_from_file, require_text, text_claim_id
 
     if from_file is not None:
         if claim_id is None:
@@ -191,7 +191,7 @@ def trace(
 ) -> None:
     """Follow one debate step by step: replay a stored claim, or debate --text / --from now."""
     from claimcourt.deps import build_deps
-    from claimcourt.trace.live import LiveTrace, default_trace_run_id
+    from claimcourt.jobs.live import LiveTrace, default_trace_run_id
     from claimcourt.trace.replay import replay
 
     with user_errors():

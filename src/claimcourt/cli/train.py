@@ -15,7 +15,7 @@ from claimcourt.display import as_text
 
 if TYPE_CHECKING:  # the settings and the training load only when a command runs
     from claimcourt.config import Settings
-    from claimcourt.train.data import Columns
+    from claimcourt.jobs.train.data import Columns
 
 train_app = typer.Typer(
     name="train",
@@ -104,8 +104,8 @@ def judge(
 ) -> None:
     """Train a LoRA adapter (QLoRA on a GPU) for the hf profile's Judge; Ctrl-C checkpoints, a rerun resumes."""
     with user_errors():
-        from claimcourt.train.data import Columns
-        from claimcourt.train.judge import train_judge
+        from claimcourt.jobs.train.data import Columns
+        from claimcourt.jobs.train.judge import train_judge
 
         flags = _train_flags(
             base_model=base_model,
@@ -180,8 +180,8 @@ def encoder(
 ) -> None:
     """Fine-tune the sentence encoder (retrieval and the offline Judge) on labelled claims, gold weighted."""
     with user_errors():
-        from claimcourt.train.data import Columns
-        from claimcourt.train.encoder import train_encoder
+        from claimcourt.jobs.train.data import Columns
+        from claimcourt.jobs.train.encoder import train_encoder
 
         flags = _train_flags(
             encoder_model=encoder_model,
@@ -223,7 +223,7 @@ def _train_and_report(
 ) -> Any:
     """Run one training (judge or encoder) with rich progress and a stopper (Ctrl-C, or a step limit):
     where a stopped run's checkpoint is and how to resume, else the evaluation side by side."""
-    from claimcourt.train.progress import Stopper
+    from claimcourt.jobs.train.progress import Stopper
 
     progress = RichProgress()
     stopper = Stopper(after_steps=stop_after_steps)

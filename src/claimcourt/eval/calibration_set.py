@@ -6,7 +6,7 @@ whole file, whatever the Judge's confidence.
 From the human decisions of runs, selection bias must be handled: people only see the claims below the
 run's threshold (routed) and the audit claims above it. All routed claims together over-represent the
 band just below the threshold, so they are not all used. What is used is the audit draw itself
-(`graph.routing.audit_draw`): above the run's threshold, the audit claims; below it, the routed claims
+(`nodes.routing.audit_draw`): above the run's threshold, the audit claims; below it, the routed claims
 whose draw would have made them audit claims had the Judge been sure. Together they are the claims whose
 draw fell below the audit rate, on both sides of the threshold: one uniform random sample of the run,
 independent of the confidence, which is what the exact binomial bound needs. Only audit claims count
@@ -31,8 +31,8 @@ import numpy as np
 from claimcourt.config import Settings
 from claimcourt.errors import RunStateError
 from claimcourt.eval.data import EvalSet
-from claimcourt.graph.routing import is_audited
 from claimcourt.models.offline.version import JudgeRecord
+from claimcourt.nodes.routing import is_audited
 from claimcourt.state import ClaimState
 from claimcourt.store import Ledger, LedgerRun
 from claimcourt.vocab import SENT_TO_A_PERSON, ClaimStatus

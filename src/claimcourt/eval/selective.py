@@ -4,7 +4,7 @@
   share of finished claims decided by the Judge; a claim whose verdict could not be read went to a
   person, so it counts against coverage.
 - The accuracy-coverage curve recomputes the routing from the confidence for every candidate
-  threshold t (the Judge decides when confidence >= t, as `graph.routing.choose_route`).
+  threshold t (the Judge decides when confidence >= t, as `nodes.routing.choose_route`).
 - The threshold search finds the lowest t whose auto-decided accuracy reaches a target, and a
   bootstrap (Poisson weights, resampling claims) says how sure that is.
 """

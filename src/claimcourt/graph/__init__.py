@@ -1,1 +1,1 @@
-"""The debate graph (`builder.build_graph`) and the pure routing functions (`routing`)."""
+"""The debate graph (`builder.build_graph`); its routing sits beside the nodes (`nodes.routing`)."""

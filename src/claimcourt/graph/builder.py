@@ -12,12 +12,12 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 
 from claimcourt.deps import Deps, DepsSource
-from claimcourt.graph.routing import after_judge
 from claimcourt.nodes.advocate import argue_green
 from claimcourt.nodes.finalize import finalize_label
 from claimcourt.nodes.human_review import await_human
 from claimcourt.nodes.judge import judge_claim
 from claimcourt.nodes.retrieve import retrieve_neighbours
+from claimcourt.nodes.routing import after_judge
 from claimcourt.nodes.skeptic import argue_not_green
 from claimcourt.state import ClaimState
 from claimcourt.vocab import Node

@@ -5,7 +5,7 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from claimcourt.deps import DepsSource
-from claimcourt.graph.routing import is_audited, route_with_audit
+from claimcourt.nodes.routing import is_audited, route_with_audit
 from claimcourt.nodes.timing import timed
 from claimcourt.state import ClaimState
 from claimcourt.vocab import ClaimStatus, Node

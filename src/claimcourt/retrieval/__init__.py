@@ -1,1 +1,1 @@
-"""Embeddings, the Chroma store of labelled claims, and indexing into it."""
+"""Embeddings, the Chroma store of labelled claims, and searching it (indexing into it is `jobs.index`)."""

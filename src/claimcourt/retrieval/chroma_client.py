@@ -12,45 +12,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from claimcourt.errors import ConfigError, IndexStateError, StoreCorruptError
-from claimcourt.urls import shown_url
+from claimcourt.urls import ChromaAddress, parse_chroma_url
 
 # A server that is up answers its heartbeat in milliseconds; one that does not within this is not there.
 _HEARTBEAT_TIMEOUT_S = 10.0
 _START_HINT = "start one with `chroma run --path DIR --host HOST --port PORT`, or fix retrieval.chroma_url"
-
-
-@dataclass(frozen=True)
-class ChromaAddress:
-    host: str
-    port: int
-    ssl: bool
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address
-        return f"{'https' if self.ssl else 'http'}://{host}:{self.port}"
-
-
-def parse_chroma_url(url: str) -> ChromaAddress:
-    """`http://host:8000` or `https://host`; the port defaults to Chroma's 8000 (443 with https, as behind
-    a TLS proxy). ValueError says what is wrong."""
-    shown = shown_url(url)
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"'{shown}' is not an http:// or https:// URL of a Chroma server")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(f"'{shown}' has a port that is not a number from 0 to 65535") from None
-    if not parts.hostname:
-        raise ValueError(f"'{shown}' names no host")
-    if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-        raise ValueError(f"'{shown}' must be only scheme, host and port (like http://host:8000)")
-    ssl = parts.scheme == "https"
-    return ChromaAddress(parts.hostname, port or (443 if ssl else 8000), ssl)
 
 
 def _reason(exc: BaseException) -> str:

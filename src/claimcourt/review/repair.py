@@ -17,36 +17,31 @@ truth for the decision and the other two are rebuilt from it:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from claimcourt.review.opening import OpenRun
 from claimcourt.review.queries import WAITING
 from claimcourt.store import view
 from claimcourt.vocab import ClaimStatus
 
-if TYPE_CHECKING:
-    from claimcourt.review.desk import ReviewDesk
 
-
-async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
-    """Bring one claim's ledger row and reviews in line with its thread; True when anything changed."""
-    thread = view(await desk.threads.snapshot(claim_id))
+async def repair_claim(run: OpenRun, claim_id: str, status: str) -> bool:
+    """Bring one claim's ledger row and reviews in line with its thread; True when anything changed. It
+    needs only the opened run (its threads, store and session), not the desk's queue or decisions."""
+    thread = view(await run.threads.snapshot(claim_id))
     if thread.state is None:
         return False
     if status == WAITING and thread.decision_unfinished:
-        await desk.threads.run_on(claim_id)
-        thread = view(await desk.threads.snapshot(claim_id))
+        await run.threads.run_on(claim_id)
+        thread = view(await run.threads.snapshot(claim_id))
     state = thread.state
     if state is None:
         return False
     if status == WAITING and state.decided_by == ClaimStatus.HUMAN and state.human is not None:
         human = state.human
-        with desk.state_store.transaction():
-            desk.ledger.record(desk.run_id, state)
-            known = desk.store.active(run_id=desk.run_id, claim_id=claim_id)
+        with run.state_store.transaction():
+            run.ledger.record(run.run_id, state)
+            known = run.store.active(run_id=run.run_id, claim_id=claim_id)
             if not any(r.resumed_thread and r.decided_at == human.decided_at for r in known):
-                desk.store.add(
-                    desk.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
-                )
+                run.store.add(run.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None))
         return True
     if (
         status == ClaimStatus.HUMAN
@@ -55,24 +50,22 @@ async def repair_claim(desk: ReviewDesk, claim_id: str, status: str) -> bool:
         and not thread.waiting
     ):
         human = state.human
-        recorded = [r for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id) if r.resumed_thread]
+        recorded = [r for r in run.store.active(run_id=run.run_id, claim_id=claim_id) if r.resumed_thread]
         if recorded and all(r.decided_at != human.decided_at for r in recorded):
-            with desk.state_store.transaction():
-                desk.ledger.record(desk.run_id, state)
-                desk.store.mark_undone([r.review_id for r in recorded if r.review_id is not None])
-                desk.store.add(
-                    desk.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None)
-                )
+            with run.state_store.transaction():
+                run.ledger.record(run.run_id, state)
+                run.store.mark_undone([r.review_id for r in recorded if r.review_id is not None])
+                run.store.add(run.review_of(state, human, resumed=True, source="recovered", shown=None, shown_at=None))
             return True
         return False
     if status == ClaimStatus.HUMAN and thread.waiting:
-        with desk.state_store.transaction():
-            desk.ledger.record(desk.run_id, state)
+        with run.state_store.transaction():
+            run.ledger.record(run.run_id, state)
             finals = [
                 r.review_id
-                for r in desk.store.active(run_id=desk.run_id, claim_id=claim_id)
+                for r in run.store.active(run_id=run.run_id, claim_id=claim_id)
                 if r.resumed_thread and r.review_id is not None
             ]
-            desk.store.mark_undone(finals)
+            run.store.mark_undone(finals)
         return True
     return False

@@ -24,9 +24,9 @@ from typing import TypeVar
 
 from claimcourt.config import Settings
 from claimcourt.errors import ConfigError
+from claimcourt.run_ids import check_run_id, run_folder_name
 from claimcourt.store.checkpoints import checkpoints_path, move_sqlite_threads, open_checkpointer
 from claimcourt.store.db import Database, connection_lost
-from claimcourt.store.ids import check_run_id, run_folder_name
 from claimcourt.store.leases import ReviewLeases
 from claimcourt.store.ledger import Ledger, LedgerClaim
 from claimcourt.store.records import LedgerRun, RunCounts, RunOverview
@@ -34,9 +34,10 @@ from claimcourt.store.results import RESULT_COLUMNS, result_row, write_results
 from claimcourt.store.reviews import Review, ReviewStore, Source
 from claimcourt.store.schema import SCHEMA_VERSION, migrate
 from claimcourt.store.threads import ThreadView, claim_state, state_from_values, thread_config, thread_id, view
-from claimcourt.store.urls import check_storage_url
 from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
+from claimcourt.urls import check_storage_url
 from claimcourt.vocab import FINISHED, ClaimStatus  # the vocabulary's, re-exported for the store's readers
+from claimcourt.workspace import WorkspacePaths
 
 __all__ = [
     "FINISHED",
@@ -78,7 +79,7 @@ T = TypeVar("T")
 
 
 def ledger_path(settings: Settings) -> Path:
-    return Path(settings.workspace) / "runs.sqlite"
+    return WorkspacePaths(settings.workspace).ledger
 
 
 def storage_url(settings: Settings) -> str | None:
@@ -123,7 +124,7 @@ class Store:
 
     def run_dir(self, run_id: str) -> Path:
         """The folder of a run's default results: one per run id, never shared, never outside runs/."""
-        return Path(self.settings.workspace) / "runs" / run_folder_name(run_id)
+        return WorkspacePaths(self.settings.workspace).run_dir(run_id)
 
     def close(self) -> None:
         self.db.close()

@@ -20,6 +20,7 @@ from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import connection_lost, sqlite_pragmas
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 from claimcourt.urls import hidden_in, shown_url
+from claimcourt.workspace import WorkspacePaths
 
 # How long a worker waits for another one that is creating LangGraph's checkpoint tables.
 _SETUP_WAIT_S = 300.0
@@ -36,7 +37,7 @@ def serializer() -> Any:
 
 
 def checkpoints_path(settings: Settings) -> Path:
-    return Path(settings.workspace) / "checkpoints.sqlite"
+    return WorkspacePaths(settings.workspace).checkpoints
 
 
 # Whether this worker may still write a thread (given its id): see `open_checkpointer`.

@@ -1,4 +1,4 @@
-"""Following one debate step by step: replayed from the checkpoints (`replay`) or run now (`live`),
+"""Following one debate step by step: replayed from the checkpoints (`replay`) or run now (`jobs.live`),
 rendered for the terminal, as JSON (schema: `json_schema()`), or as markdown (`render`)."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from claimcourt.review.policy import decided_claims, export_refusal, label_name
 from claimcourt.review.queries import ClaimRow, claim_rows, search_rows, seen_by
 from claimcourt.state import HumanDecision
 from claimcourt.store import existing_store
-from claimcourt.web.app import web_dir
+from claimcourt.web.pages import web_dir
 from claimcourt.web.routes_review import MAX_NOTE
 from claimcourt.web.routes_session import claim_field, field, pages_of, posted, signed_in
 from claimcourt.web.views import claim_view, review_rows

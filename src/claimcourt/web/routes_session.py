@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 
 from claimcourt.display import one_line
 from claimcourt.errors import ClaimcourtError
-from claimcourt.web.app import Pages
+from claimcourt.web.pages import Pages
 from claimcourt.web.security import csrf_ok, new_session
 
 router = APIRouter()

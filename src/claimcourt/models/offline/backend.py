@@ -41,7 +41,7 @@ from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.state import Argument, ClaimState, Neighbour, Role, Verdict
 from claimcourt.workspace import WorkspacePaths
 
-# The stored Judge lives in `models.judge_payload`; its names stay importable from here.
+# The stored Judge lives in `models.offline.payload`; its names stay importable from here.
 __all__ = [
     "BACKEND_NAME",
     "LinearClassifier",

@@ -1,7 +1,7 @@
 """The offline debaters' briefs: the nearest precedents of each side and the Y02 cues of the claim.
 
 Pure functions of the claim and its neighbours, so that the index can debate its own claims exactly as
-a run does when it fits the Judge's weighing of the briefs (`models.offline_fit`).
+a run does when it fits the Judge's weighing of the briefs (`models.offline.fit`).
 """
 
 from __future__ import annotations

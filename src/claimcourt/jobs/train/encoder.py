@@ -21,14 +21,14 @@ import numpy as np
 from claimcourt.config import Settings
 from claimcourt.errors import ConfigError
 from claimcourt.extras import missing
+from claimcourt.jobs.train.card import write_card
+from claimcourt.jobs.train.data import Columns, TrainingData, TrainingRow, read_training_table
+from claimcourt.jobs.train.evaluation import SHOWN, measure
+from claimcourt.jobs.train.folders import last_checkpoint, plan_folders
+from claimcourt.jobs.train.progress import NoProgress, Stopper, TrainProgress, trainer_callback
+from claimcourt.jobs.train.recipe import Machine
 from claimcourt.models.offline.backend import LinearClassifier
 from claimcourt.retrieval.embeddings import SentenceTransformerEmbedder
-from claimcourt.train.card import write_card
-from claimcourt.train.data import Columns, TrainingData, TrainingRow, read_training_table
-from claimcourt.train.evaluation import SHOWN, measure
-from claimcourt.train.folders import last_checkpoint, plan_folders
-from claimcourt.train.progress import NoProgress, Stopper, TrainProgress, trainer_callback
-from claimcourt.train.recipe import Machine
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def train_encoder(
 
     progress.phase(f"loading {base}")
     try:  # sentence-transformers' trainer and datasets: only once training starts
-        from claimcourt.train import encoder_trainer
+        from claimcourt.jobs.train import encoder_trainer
     except ImportError as exc:
         raise missing("train", "train encoder", exc.name) from exc
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from claimcourt.deps import Deps
 from claimcourt.errors import ClaimcourtError, LeaseLostError
+from claimcourt.jobs.workers import Chunk
 from claimcourt.state import ClaimState
 from claimcourt.store import RunCounts, Store, connection_lost, state_from_values, thread_config, view
 from claimcourt.tables import ClaimRow
 from claimcourt.vocab import FINISHED, ClaimStatus
-from claimcourt.workers import Chunk
 
 # Finished claims are written to the ledger in one transaction every so many claims or seconds;
 # whatever a crash loses in between is recovered from the checkpoints on the next run.
@@ -89,6 +89,76 @@ class RunSummary:
             self.taken_over.remove(claim_id)
 
 
+class _LedgerBatch:
+    """Finished claims written to the ledger in batched transactions: every `_COMMIT_EVERY` claims, and
+    at most `_COMMIT_AFTER_S` after a claim finished. A write that fails on the timer stops the run
+    (through `fatal`) instead of being only logged."""
+
+    def __init__(
+        self, store: Store, run_id: str, worker_id: str, summary: RunSummary, fatal: list[BaseException]
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.summary = summary
+        self.fatal = fatal
+        # (state, None) or (claim id, error message).
+        self.unrecorded: list[tuple[ClaimState | str, str | None]] = []
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, item: ClaimState | str, error: str | None = None) -> None:
+        self.unrecorded.append((item, error))
+
+    def due(self) -> None:
+        """A claim finished: write now if enough wait, else start the clock."""
+        if len(self.unrecorded) >= _COMMIT_EVERY:
+            self.flush()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, self._flush_later)
+
+    def _record(self) -> None:
+        store, run_id, by = self.store, self.run_id, self.worker_id
+        with store.transaction():
+            for item, error in self.unrecorded:
+                if isinstance(item, ClaimState):
+                    claim_id, kept = item.claim_id, store.ledger.record(run_id, item, by=by)
+                else:
+                    claim_id, kept = item, store.ledger.record_error(run_id, item, error or "", by=by)
+                if kept:
+                    self.summary.regained(claim_id)
+                else:
+                    self.summary.lost(claim_id)
+
+    def flush(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.store.retrying(self._record)
+        self.unrecorded.clear()
+
+    def _flush_later(self) -> None:
+        # A timer's exception would only be logged (with a traceback): the run stops on it instead.
+        self.timer = None
+        try:
+            self.flush()
+        except ClaimcourtError as exc:
+            self.fatal.append(exc)
+
+
+async def _debated(graph: Any, deps: Deps, store: Store, run_id: str, claim: ClaimRow, reconcile: bool) -> ClaimState:
+    """The claim's debate; where the database went away under it, once it is back (the store waits for
+    it, or says it is gone), carried on from the thread's last checkpoint."""
+    for _ in range(_OUTAGE_RETRIES):
+        try:
+            return await debate_claim(graph, deps, run_id, claim, reconcile=reconcile)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            store.db.query_one("SELECT 1")  # waits for the server (DatabaseGoneError if it stays away)
+            reconcile = True
+    return await debate_claim(graph, deps, run_id, claim, reconcile=True)
+
+
 async def debate_chunks(
     graph: Any,
     deps: Deps,
@@ -106,67 +176,19 @@ async def debate_chunks(
     another worker took over are left to it (`summary.taken_over`)."""
     slots = asyncio.Semaphore(deps.settings.max_concurrency)
     tasks: set[asyncio.Task[None]] = set()
-    # Finished claims not yet written to the ledger: (state, None) or (claim id, error message).
-    unrecorded: list[tuple[ClaimState | str, str | None]] = []
     fatal: list[BaseException] = []
-    flush_timer: asyncio.TimerHandle | None = None
-
-    def record() -> None:
-        with store.transaction():
-            for item, error in unrecorded:
-                if isinstance(item, ClaimState):
-                    claim_id, kept = item.claim_id, store.ledger.record(run_id, item, by=worker_id)
-                else:
-                    claim_id, kept = item, store.ledger.record_error(run_id, item, error or "", by=worker_id)
-                if kept:
-                    summary.regained(claim_id)
-                else:
-                    summary.lost(claim_id)
-
-    def flush() -> None:
-        nonlocal flush_timer
-        if flush_timer is not None:
-            flush_timer.cancel()
-            flush_timer = None
-        store.retrying(record)
-        unrecorded.clear()
-
-    def flush_later() -> None:
-        # A timer's exception would only be logged (with a traceback): the run stops on it instead.
-        nonlocal flush_timer
-        flush_timer = None
-        try:
-            flush()
-        except ClaimcourtError as exc:
-            fatal.append(exc)
+    ledger = _LedgerBatch(store, run_id, worker_id, summary, fatal)
 
     def finished(status: str) -> None:
-        nonlocal flush_timer
         progress.count(status)
-        if len(unrecorded) >= _COMMIT_EVERY:
-            flush()
-        elif flush_timer is None:
-            flush_timer = asyncio.get_running_loop().call_later(_COMMIT_AFTER_S, flush_later)
+        ledger.due()
         if on_progress is not None:
             on_progress(progress)
 
-    async def debated(claim: ClaimRow, reconcile: bool) -> ClaimState:
-        """The claim's debate; where the database went away under it, once it is back (the store waits
-        for it, or says it is gone), carried on from the thread's last checkpoint."""
-        for _ in range(_OUTAGE_RETRIES):
-            try:
-                return await debate_claim(graph, deps, run_id, claim, reconcile=reconcile)
-            except Exception as exc:
-                if not connection_lost(exc):
-                    raise
-                store.db.query_one("SELECT 1")  # waits for the server (DatabaseGoneError if it stays away)
-                reconcile = True
-        return await debate_claim(graph, deps, run_id, claim, reconcile=True)
-
     async def debate(claim: ClaimRow, reconcile: bool) -> None:
         try:
-            state = await debated(claim, reconcile)
-            unrecorded.append((state, None))
+            state = await _debated(graph, deps, store, run_id, claim, reconcile)
+            ledger.add(state)
             finished(state.decided_by or ClaimStatus.QUEUED)
         except LeaseLostError:
             summary.lost(claim.id)  # the other worker records it, and writes its thread
@@ -175,7 +197,7 @@ async def debate_chunks(
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             summary.first_error = summary.first_error or f"{claim.id}: {message}"
-            unrecorded.append((claim.id, message))
+            ledger.add(claim.id, message)
             finished(ClaimStatus.ERROR)
             if progress.errors >= _ERROR_BREAKER and progress.errors * 2 > progress.done - progress.skipped:
                 fatal.append(RuntimeError(f"too many claims failed; first: {summary.first_error}"))
@@ -206,7 +228,7 @@ async def debate_chunks(
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
     finally:
-        flush()
+        ledger.flush()
 
 
 async def debate_claim(graph: Any, deps: Deps, run_id: str, claim: ClaimRow, *, reconcile: bool) -> ClaimState:

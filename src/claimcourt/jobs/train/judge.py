@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from claimcourt.config import HFSettings, Settings
+from claimcourt.jobs.train.card import write_card
+from claimcourt.jobs.train.data import Columns, TrainingData, read_training_table
+from claimcourt.jobs.train.evaluation import SHOWN, evaluate_adapter
+from claimcourt.jobs.train.examples import Collator, build_examples
+from claimcourt.jobs.train.folders import last_checkpoint, plan_folders
+from claimcourt.jobs.train.progress import NoProgress, Stopper, TrainProgress, trainer_callback
+from claimcourt.jobs.train.recipe import Machine, Recipe, resolve_recipe
 from claimcourt.models.hf.loading import LoadedModel, ModelRegistry
 from claimcourt.models.hf.prompts import label_token_ids
-from claimcourt.train.card import write_card
-from claimcourt.train.data import Columns, TrainingData, read_training_table
-from claimcourt.train.evaluation import SHOWN, evaluate_adapter
-from claimcourt.train.examples import Collator, build_examples
-from claimcourt.train.folders import last_checkpoint, plan_folders
-from claimcourt.train.progress import NoProgress, Stopper, TrainProgress, trainer_callback
-from claimcourt.train.recipe import Machine, Recipe, resolve_recipe
 
 TRAINED_ADAPTER = "default"  # peft's name for the adapter get_peft_model adds (saved at the folder's root)
 
@@ -72,7 +72,7 @@ def train_judge(
     folders = plan_folders(out, job, overwrite=overwrite)
 
     progress.phase(f"loading {recipe.base_model}")
-    from claimcourt.train import trainer as hf_trainer  # torch, transformers, peft: only once training starts
+    from claimcourt.jobs.train import trainer as hf_trainer  # torch, transformers, peft: only once training starts
 
     loaded = _load_base(recipe, settings)
     hf = recipe.hf_settings(settings.hf)

@@ -11,7 +11,7 @@ from sentence_transformers import SentenceTransformerTrainer, SentenceTransforme
 from transformers import PrinterCallback
 
 from claimcourt.config import Settings
-from claimcourt.train.data import TrainingRow
+from claimcourt.jobs.train.data import TrainingRow
 
 try:  # sentence-transformers 6 moved these; 3-5 have them at the top level
     from sentence_transformers.sentence_transformer.losses import BatchAllTripletLoss

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
-from claimcourt.train.examples import Collator, Example
-from claimcourt.train.recipe import Recipe
+from claimcourt.jobs.train.examples import Collator, Example
+from claimcourt.jobs.train.recipe import Recipe
 
 
 class AnswerTrainer(Trainer):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimcourt.config import HFSettings
+from claimcourt.jobs.train.data import TrainingRow
 from claimcourt.models.hf.loading import LoadedModel
 from claimcourt.models.hf.prompts import PromptRenderer, Rendered, label_token_ids
 from claimcourt.state import ClaimState
-from claimcourt.train.data import TrainingRow
 
 _RENDER_CHUNK = 512
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from claimcourt.config import Settings
 from claimcourt.errors import DatabaseGoneError, RunStateError
-from claimcourt.run_settings import recorded_settings
+from claimcourt.jobs.run_settings import recorded_settings
 from claimcourt.store import Store
 from claimcourt.tables import ClaimRow
 from claimcourt.vocab import ClaimStatus

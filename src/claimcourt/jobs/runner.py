@@ -15,12 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from claimcourt.config import Settings
-from claimcourt.debating import Progress, RunSummary, debate_chunks
 from claimcourt.deps import Deps, build_deps
 from claimcourt.errors import RunStateError
 from claimcourt.graph.builder import build_graph
+from claimcourt.jobs.debating import Progress, RunSummary, debate_chunks
+from claimcourt.jobs.run_settings import resolve_run_settings
+from claimcourt.jobs.workers import Chunk, beat, check_joins, leased_chunks, register_claims
 from claimcourt.paths import check_output_file
-from claimcourt.run_settings import resolve_run_settings
 from claimcourt.state import claim_id_of
 from claimcourt.store import (
     FINISHED,
@@ -36,7 +37,6 @@ from claimcourt.store import (
 )
 from claimcourt.tables import ClaimRow, ClaimTable
 from claimcourt.vocab import Node
-from claimcourt.workers import Chunk, beat, check_joins, leased_chunks, register_claims
 from claimcourt.workspace import WorkspacePaths
 
 __all__ = ["FINISHED", "RESULT_COLUMNS", "Progress", "RunSummary", "Runner", "default_run_id"]
@@ -110,20 +110,7 @@ class Runner:
                 store.ledger.add_output(run_id, csv_path)
             store.work.join(run_id, worker_id, lease_s=self.settings.worker_lease_s, exclusive=not store.shared)
             heartbeat = asyncio.create_task(beat(store, run_id, worker_id, self.settings))
-            if store.shared:
-                register_claims(store, run_id, self._limited(table, limit))
-                summary.already_complete = store.work.unfinished(run_id) == 0
-                progress.total = store.ledger.counts(run_id).total
-                chunks = leased_chunks(
-                    store,
-                    run_id,
-                    worker_id,
-                    count=self.settings.max_concurrency,
-                    settings=self.settings,
-                    prefetch=self.deps.search.prefetch,
-                )
-            else:
-                chunks = self._file_chunks(store, table, run_id, limit)
+            chunks = self._chunks(store, table, run_id, worker_id, limit, summary)
             # Several workers: a claim's thread is written only while this worker holds the claim.
             fence = (lambda thread: store.work.holds(run_id, claim_id_of(thread), worker_id)) if store.shared else None
             async with open_checkpointer(self.settings, fence=fence) as saver:
@@ -146,16 +133,40 @@ class Runner:
             if heartbeat is not None:
                 heartbeat.cancel()
             try:
-                # With the database gone nothing more can be written: what was committed stands, and
-                # the command run again picks up the rest and writes the results.
-                if store.db.gone is None:
-                    store.retrying(lambda: store.work.leave(run_id, worker_id))
-                    write_results(store, run_id, csv_path, jsonl_path)
-                    summary.counts = store.ledger.counts(run_id)
-                    summary.batch_sizes = {Node.RETRIEVE: self.deps.search.batch_mean_size}
+                self._leave(store, run_id, worker_id, summary)
             finally:
                 store.close()
         return summary
+
+    def _chunks(
+        self, store: Store, table: ClaimTable, run_id: str, worker_id: str, limit: int | None, summary: RunSummary
+    ) -> AsyncIterator[Chunk]:
+        """Where this worker's claims come from: leased from the ledger when several workers share the run
+        (Postgres: all the input's claims are registered first), else read from the file as debated."""
+        if not store.shared:
+            return self._file_chunks(store, table, run_id, limit)
+        register_claims(store, run_id, self._limited(table, limit))
+        summary.already_complete = store.work.unfinished(run_id) == 0
+        summary.progress.total = store.ledger.counts(run_id).total
+        return leased_chunks(
+            store,
+            run_id,
+            worker_id,
+            count=self.settings.max_concurrency,
+            settings=self.settings,
+            prefetch=self.deps.search.prefetch,
+        )
+
+    def _leave(self, store: Store, run_id: str, worker_id: str, summary: RunSummary) -> None:
+        """The worker leaves the run and writes its results files. With the database gone nothing more can
+        be written: what was committed stands, and the command run again picks up the rest and writes
+        the results."""
+        if store.db.gone is not None:
+            return
+        store.retrying(lambda: store.work.leave(run_id, worker_id))
+        write_results(store, run_id, summary.results_csv, summary.results_jsonl)
+        summary.counts = store.ledger.counts(run_id)
+        summary.batch_sizes = {Node.RETRIEVE: self.deps.search.batch_mean_size}
 
     async def _file_chunks(
         self, store: Store, table: ClaimTable, run_id: str, limit: int | None

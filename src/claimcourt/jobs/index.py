@@ -1,5 +1,5 @@
 """Indexing labelled claims: embed in batches, upsert into Chroma, refit the offline Judge (its
-embedding classifier and its weighing of the briefs, `models.offline_fit`).
+embedding classifier and its weighing of the briefs, `models.offline.fit`).
 
 Idempotent: ids are the keys. A claim already stored with the same text is not embedded again; a
 changed label is updated in place; a changed text is re-embedded. The same holds for a folder and for
@@ -69,22 +69,7 @@ def index_file(
     report.set_aside = _set_aside_if_damaged(store)
     done = 0
     for chunk in table.chunks(CHUNK):
-        stored = store.existing([c.id for c in chunk])
-        to_embed = []
-        relabel = []
-        for claim in chunk:
-            before = stored.get(claim.id)
-            if before is None:
-                to_embed.append(claim)
-                report.added += 1
-            elif before.text_key != text_key(claim.text):
-                to_embed.append(claim)
-                report.re_embedded += 1
-            elif before.label != claim.label:
-                relabel.append(claim)
-                report.relabelled += 1
-            else:
-                report.unchanged += 1
+        to_embed, relabel = _sort_chunk(store, chunk, report)
         done += len(chunk) - len(to_embed)
         progress(EMBEDDING, done, rows)
         if to_embed:
@@ -102,7 +87,7 @@ def index_file(
                 [int(c.label or 0) for c in relabel],
                 [text_key(c.text) for c in relabel],
             )
-    # The people's decisions already in the store are fitted on too (`models.judge_fit`): a new index
+    # The people's decisions already in the store are fitted on too (`models.offline.refit`): a new index
     # fit is the next Judge version, never a step back to silver alone.
     progress(FITTING, 0, done)
     fitted = fit_judge(settings, store, by="index")
@@ -112,6 +97,30 @@ def index_file(
     report.green = fitted.green
     progress(FITTING, report.total, report.total)
     return report
+
+
+def _sort_chunk(
+    store: LabelledStore, chunk: list[ClaimRow], report: IndexReport
+) -> tuple[list[ClaimRow], list[ClaimRow]]:
+    """The chunk's claims to embed (new, or their text changed) and to relabel (only the label changed),
+    counted in the report with those left unchanged."""
+    stored = store.existing([c.id for c in chunk])
+    to_embed = []
+    relabel = []
+    for claim in chunk:
+        before = stored.get(claim.id)
+        if before is None:
+            to_embed.append(claim)
+            report.added += 1
+        elif before.text_key != text_key(claim.text):
+            to_embed.append(claim)
+            report.re_embedded += 1
+        elif before.label != claim.label:
+            relabel.append(claim)
+            report.relabelled += 1
+        else:
+            report.unchanged += 1
+    return to_embed, relabel
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:

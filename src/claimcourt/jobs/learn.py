@@ -2,9 +2,9 @@
 
 Every final human decision of the workspace becomes a human precedent (the desk already made most of
 them; this also covers decisions recorded where no desk stands, and a process killed in between), then
-the offline Judge is refitted on silver plus those decisions (`models.judge_fit`) as the next Judge
+the offline Judge is refitted on silver plus those decisions (`models.offline.refit`) as the next Judge
 version. With `--run-id RUN --rejudge`, the run's waiting claims are judged again by it
-(`review.rejudge`). Run again with no new decision, it keeps the version it made and only finishes
+(`jobs.rejudge`). Run again with no new decision, it keeps the version it made and only finishes
 what a killed re-judging left undone.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from claimcourt.config import Settings
 from claimcourt.deps import build_search
 from claimcourt.errors import InputError, RunStateError
+from claimcourt.jobs.rejudge import RejudgeReport, rejudge_waiting
 from claimcourt.models.offline.payload import current_record
 from claimcourt.models.offline.refit import fit_judge
 from claimcourt.models.offline.version import JudgeRecord, decisions_digest
 from claimcourt.review.learning import sync_all
-from claimcourt.review.rejudge import RejudgeReport, rejudge_waiting
 from claimcourt.state import ClaimState
 from claimcourt.store import existing_store
 from claimcourt.workspace import WorkspacePaths

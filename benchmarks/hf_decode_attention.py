@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument(
         "--attention",
         default="kernel,sdpa",
-        help="decode attention: kernel (hf_triton's decode kernel), sdpa (SDPA with the step's mask, "
+        help="decode attention: kernel (kernels.triton_decode_attention), sdpa (SDPA with the step's mask, "
         "as before), cudnn (the same under SDPA's cuDNN backend)",
     )
     parser.add_argument("--json-out", type=Path, default=None)

@@ -315,7 +315,7 @@ def main() -> None:
         default=None,
         help="explicit runs BUDGET/SHARED/PREFILL[/ATTENTION[/OPS]], comma-separated (e.g. 22GiB/off/0/sdpa,"
         "22GiB/on/16384,none/on/16384/sdpa/eager); ATTENTION: hf.decode_attention, kernel "
-        "(hf_triton's decode kernel, the default) or sdpa; OPS: hf.fused_prefill, fused (the default) or "
+        "(kernels.triton_decode_attention, the default) or sdpa; OPS: hf.fused_prefill, fused (the default) or "
         "eager; overrides --budgets, --shared-prefix and --prefill-tokens",
     )
     # The budgets: debater prompts of about 700 tokens, Judge prompts of about 1000.

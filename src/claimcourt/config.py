@@ -122,14 +122,16 @@ class HFSettings(_Section):
     prefill_tokens: int = Field(16384, ge=0)
     # With decode = 'graphed': the decode step's attention. 'kernel': claimcourt's flash-decoding Triton
     # kernel (models/hf/kernels/triton_decode_attention.py; needs triton, which CUDA builds of torch
-    # ship), which reads each row's cache once and only the slots a row can read. 'sdpa': torch's SDPA with the step's mask.
+    # ship), which reads each row's cache once and only the slots a row can read. 'sdpa': torch's SDPA
+    # with the step's mask.
     # Where triton is missing or the tensors are on a CPU, 'kernel' attends through SDPA. On an H200
     # (README), unbounded: 11.0-11.6 claims/s with fused_prefill, against 9.2 for SDPA with eager ops
     # in the same call; under 22 GiB: 6.57 with eager ops, against 6.38 for SDPA with fused ones.
     decode_attention: Literal["sdpa", "kernel"] = "kernel"
     # With decode = 'graphed': the prefill's RMSNorm, rotary embedding and SiLU x up as one Triton
     # kernel each (models/hf/kernels/triton_fused_prefill.py; needs triton) instead of eager's several
-    # passes per op, for Phi-3, Mistral, Llama and Qwen2; eager's values up to RMSNorm's sum order and exp's last bit.
+    # passes per op, for Phi-3, Mistral, Llama and Qwen2; eager's values up to RMSNorm's sum order and
+    # exp's last bit.
     # Eager ops on a CPU or without triton. ~11% off a debater pass on an H100.
     fused_prefill: bool = True
     # Keep the rendered prompts in the debate record (traces show exactly what each model read).

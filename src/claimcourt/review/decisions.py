@@ -55,13 +55,13 @@ class Shown:
 class Decisions:
     """Decisions on one opened run; leases are checked and released through its queue."""
 
-    def __init__(self, run: OpenRun, queue: ReviewQueue) -> None:
-        self.run = run
+    def __init__(self, opened: OpenRun, queue: ReviewQueue) -> None:
+        self.opened = opened
         self.queue = queue
 
     def situation(self, state: ClaimState, reviewer: str, *, verdict_shown: bool) -> Situation:
         """What the policy needs to judge a decision of `reviewer` on this claim."""
-        history = self.run.store.history(run_id=self.run.run_id, claim_id=state.claim_id)
+        history = self.opened.store.history(run_id=self.opened.run_id, claim_id=state.claim_id)
         return situation_of(state, history, reviewer, verdict_shown=verdict_shown)
 
     def checked(self, state: ClaimState, decision: HumanDecision, choice: Choice) -> HumanDecision:
@@ -77,10 +77,10 @@ class Decisions:
         fixed = 0
         for claim in self.queue.claims():
             if claim.status in (WAITING, ClaimStatus.HUMAN) and await repair_claim(
-                self.run, claim.claim_id, claim.status
+                self.opened, claim.claim_id, claim.status
             ):
                 fixed += 1
-        self.run.changed = self.run.changed or fixed > 0
+        self.opened.changed = self.opened.changed or fixed > 0
         return fixed
 
     @contextmanager
@@ -90,9 +90,9 @@ class Decisions:
         Nothing follows a refused decision."""
         touched = Touched()
         yield touched
-        follow_decisions(self.run.state_store, self.run.deps.search, touched.claims)
+        follow_decisions(self.opened.state_store, self.opened.deps.search, touched.claims)
         if touched.decided:
-            learn_if_due(self.run.settings, self.run.state_store, self.run.deps.search, self.run.run_id)
+            learn_if_due(self.opened.settings, self.opened.state_store, self.opened.deps.search, self.opened.run_id)
 
     async def decide(
         self,
@@ -113,7 +113,7 @@ class Decisions:
         if not decision.reviewer:
             raise RunStateError("a decision needs a reviewer name")
         seen = Shown(source, shown, shown_at)
-        run = self.run
+        run = self.opened
         with self._precedents_follow() as touched, run.state_store.transaction():
             touched.claims.append(claim_id)
             status = run.ledger.lock_claim(run.run_id, claim_id)
@@ -143,7 +143,7 @@ class Decisions:
         self, claim_id: str, before: ClaimState, decision: HumanDecision, choice: Choice, seen: Shown
     ) -> Outcome:
         """The final decision on a waiting claim: its thread resumed, the ledger and reviews following."""
-        run = self.run
+        run = self.opened
         decision = self.checked(before, decision, choice)
         state = await run.threads.resume(claim_id, decision)
         review = run.review_of(
@@ -164,7 +164,7 @@ class Decisions:
 
     def _beside(self, state: ClaimState, status: str, decision: HumanDecision, choice: Choice, seen: Shown) -> Review:
         """A decision kept beside a person's final one (a second opinion); the thread is not touched."""
-        run = self.run
+        run = self.opened
         if state.decided_by != ClaimStatus.HUMAN:
             raise RunStateError(
                 f"claim '{state.claim_id}' is not waiting for a person (decided by {state.decided_by or status})"
@@ -193,7 +193,7 @@ class Decisions:
         forks the thread back to `human_review` (as undo does) and resumes it with the new one. A revision
         follows the reveal, so it is recorded as made with the verdict shown (`review.policy`)."""
         decision = HumanDecision.model_validate(decision)
-        run = self.run
+        run = self.opened
         with self._precedents_follow() as touched, run.state_store.transaction():
             touched.claims.append(claim_id)
             run.ledger.lock_claim(run.run_id, claim_id)
@@ -224,7 +224,7 @@ class Decisions:
         """Undo this reviewer's latest decision in the run (from this session or an earlier one). A
         decision that finalised the thread forks the thread back to its `human_review` interrupt, so
         the claim waits again; a second opinion is only marked undone."""
-        run = self.run
+        run = self.opened
         with self._precedents_follow() as touched, run.state_store.transaction():
             review = run.store.last_active_by(reviewer, run.run_id)
             if review is None or review.review_id is None:

@@ -18,27 +18,27 @@ from claimcourt.vocab import ClaimStatus
 class ReviewQueue:
     """The queue and leases of one opened run."""
 
-    def __init__(self, run: OpenRun) -> None:
-        self.run = run
+    def __init__(self, opened: OpenRun) -> None:
+        self.opened = opened
 
     def claims(self, status: str | None = None) -> list[LedgerClaim]:
-        return list(self.run.ledger.claims(self.run.run_id, status=status))
+        return list(self.opened.ledger.claims(self.opened.run_id, status=status))
 
     def queue(self, *, order: Order = "confidence", second_opinion: bool = False, reviewer: str = "") -> list[str]:
         """The claims this person should see: waiting ones, or (second opinion) those a person decided
         and this reviewer has not."""
         if second_opinion:
-            decided_by = self.run.store.reviewers_of(self.run.run_id)
+            decided_by = self.opened.store.reviewers_of(self.opened.run_id)
             claims = [c for c in self.claims(ClaimStatus.HUMAN) if reviewer not in decided_by.get(c.claim_id, set())]
         else:
             claims = self.claims(WAITING)
         return [c.claim_id for c in in_order(claims, order)]
 
     def waiting_count(self) -> int:
-        return self.run.ledger.counts(self.run.run_id)[WAITING]
+        return self.opened.ledger.counts(self.opened.run_id)[WAITING]
 
     def _still_waiting(self, claim_id: str) -> bool:
-        return self.run.ledger.statuses(self.run.run_id, [claim_id]).get(claim_id) == WAITING
+        return self.opened.ledger.statuses(self.opened.run_id, [claim_id]).get(claim_id) == WAITING
 
     def take_next(self, reviewer: str, *, second_opinion: bool = False, order: Order = "confidence") -> str | None:
         """Lease the next claim this reviewer should see (as `queue` orders them) that no one else
@@ -47,22 +47,22 @@ class ReviewQueue:
         candidates = self.queue(order=order, second_opinion=second_opinion, reviewer=reviewer)
         if second_opinion:
             return candidates[0] if candidates else None
-        return self.run.state_store.review_leases.take_first(
-            self.run.run_id,
+        return self.opened.state_store.review_leases.take_first(
+            self.opened.run_id,
             candidates,
             reviewer,
-            lease_s=self.run.settings.review_lease_s,
+            lease_s=self.opened.settings.review_lease_s,
             still_wanted=self._still_waiting,
         )
 
     def take(self, claim_id: str, reviewer: str) -> bool:
         """Lease this one claim to the reviewer if no one else holds it and it still waits."""
         return (
-            self.run.state_store.review_leases.take_first(
-                self.run.run_id,
+            self.opened.state_store.review_leases.take_first(
+                self.opened.run_id,
                 [claim_id],
                 reviewer,
-                lease_s=self.run.settings.review_lease_s,
+                lease_s=self.opened.settings.review_lease_s,
                 still_wanted=self._still_waiting,
             )
             is not None
@@ -71,25 +71,27 @@ class ReviewQueue:
     def renew(self, claim_id: str, reviewer: str) -> None:
         """Keep the claim on this reviewer's screen for another `review_lease_s`; a RunStateError when
         the lease lapsed and someone else took the claim meanwhile."""
-        self.run.state_store.review_leases.renew(
-            self.run.run_id, claim_id, reviewer, lease_s=self.run.settings.review_lease_s
+        self.opened.state_store.review_leases.renew(
+            self.opened.run_id, claim_id, reviewer, lease_s=self.opened.settings.review_lease_s
         )
 
     def release(self, claim_id: str, reviewer: str) -> None:
         """Give the claim back (skipped, or the session ends): others may take it at once."""
-        self.run.state_store.review_leases.release(self.run.run_id, claim_id, reviewer)
+        self.opened.state_store.review_leases.release(self.opened.run_id, claim_id, reviewer)
 
     def lease_holder(self, claim_id: str) -> str | None:
-        return self.run.state_store.review_leases.holder(self.run.run_id, claim_id)
+        return self.opened.state_store.review_leases.holder(self.opened.run_id, claim_id)
 
     def remember(self, reviewer: str, claim_id: str) -> None:
         """Note the claim the reviewer has on screen, for the next session; skipped while the workspace is busy."""
         with suppress(WorkspaceBusyError):
-            self.run.store.remember_position(self.run.run_id, reviewer, claim_id)
+            self.opened.store.remember_position(self.opened.run_id, reviewer, claim_id)
 
     def decided_by(self, reviewer: str, claim_id: str) -> bool:
         """Whether this person ever decided the claim (undone decisions too: the verdict was revealed)."""
-        return any(r.reviewer == reviewer for r in self.run.store.history(run_id=self.run.run_id, claim_id=claim_id))
+        return any(
+            r.reviewer == reviewer for r in self.opened.store.history(run_id=self.opened.run_id, claim_id=claim_id)
+        )
 
     def blind_for(self, state: ClaimState, *, requested: bool, reviewer: str | None = None) -> bool:
         """Whether a review screen must hide the Judge's verdict on this claim from `reviewer`
@@ -97,6 +99,6 @@ class ReviewQueue:
         return verdict_hidden(
             blind=requested,
             audit=state.audit,
-            audit_blind=self.run.settings.audit_blind,
+            audit_blind=self.opened.settings.audit_blind,
             decided_by_them=reviewer is not None and self.decided_by(reviewer, state.claim_id),
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -15,6 +15,7 @@ from rich.text import Text
 from claimcourt.display import as_text, excerpt, markup
 from claimcourt.nodes.human_review import review_reason
 from claimcourt.state import ClaimState
+from claimcourt.trace.record import TraceStep
 from claimcourt.trace.text import (
     decided_by_name,
     decision_line,
@@ -30,9 +31,6 @@ from claimcourt.trace.text import (
     verdict_line,
 )
 from claimcourt.vocab import Node
-
-if TYPE_CHECKING:
-    from claimcourt.trace.steps import TraceStep
 
 _EXCERPT = 90
 # Kept out of an argument's or verdict's output: they describe what went in, so they sit in `input`.

@@ -11,29 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from claimcourt.state import ClaimState, HumanDecision
 from claimcourt.trace.nodes import TRACED, StepContext, traced
+from claimcourt.trace.record import TraceStep
 from claimcourt.vocab import Node
 
 # The node names a checkpoint's tasks are traced under: every node of the graph.
 TRACED_NODES: frozenset[str] = frozenset(TRACED)
 
-
-class TraceStep(BaseModel):
-    """One node's run. `duration_ms` is None while a person has not decided (a waiting review)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    node: Node
-    started_at: str | None
-    duration_ms: float | None
-    input: dict[str, Any]
-    output: dict[str, Any]
-
-    def as_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+__all__ = ["TRACED_NODES", "TraceStep", "apply_update", "build_step", "jsonable", "parse_time"]
 
 
 def jsonable(value: Any) -> Any:

@@ -4,17 +4,15 @@ commands that print a verdict: durations, labels, a verdict, a route, a person's
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import RenderableType
 from rich.text import Text
 
 from claimcourt.display import as_text, label_name, one_line, visible
 from claimcourt.state import Neighbour
+from claimcourt.trace.record import TraceStep
 from claimcourt.vocab import DECIDER_NAMES, ClaimStatus, Node
-
-if TYPE_CHECKING:
-    from claimcourt.trace.steps import TraceStep
 
 _LEADING_NUMBER = re.compile(r"^(\s*\d+)\. ")
 

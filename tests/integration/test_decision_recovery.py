@@ -117,7 +117,9 @@ else:
                 die()
             await asyncio.sleep(0.01)
 
-    builder.finalize_label = die_in_finalize
+    from claimcourt.vocab import Node
+
+    builder.NODES[Node.FINALIZE] = die_in_finalize  # the graph is built from its node table
 
 settings = load_settings(overrides={{"workspace": sys.argv[2]}}, environ={{}})
 

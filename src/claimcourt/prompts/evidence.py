@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claimcourt.state import Neighbour
 
 CLAIM_OPEN = "<claim>"
 CLAIM_CLOSE = "</claim>"
@@ -107,3 +111,9 @@ def prompt_excerpt(text: str, limit: int) -> str:
     visible: that is for screens, and a prompt's text is defused (`defuse`) where it enters a prompt."""
     flat = fold_whitespace(text)
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def cited_ids(text: str, neighbours: list[Neighbour]) -> list[str]:
+    """The precedents a model's argument or rationale cites: those whose id (as the precedents block
+    shows it) stands in its text. Every backend that writes free text records its citations so."""
+    return [n.id for n in neighbours if n.id and n.id in text]

@@ -20,7 +20,6 @@ from claimcourt.config import EndpointSettings, Settings
 from claimcourt.models.base import DebateBackend
 from claimcourt.models.endpoint import client as endpoint_client
 from claimcourt.models.endpoint.logprobs import logprob_verdict
-from claimcourt.models.hf.prompts import cited_ids
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.models.registry import register_backend
 from claimcourt.prompts import evidence, roles
@@ -85,7 +84,7 @@ class EndpointBackend(DebateBackend):
         return Argument(
             role=role,
             text=text,
-            cited=cited_ids(text, state.neighbours),
+            cited=evidence.cited_ids(text, state.neighbours),
             backend=f"{BACKEND_NAME}@{reply.model or model}",
             prompt=prompt if self.settings.record_prompts else None,
             claim_truncated=truncated,

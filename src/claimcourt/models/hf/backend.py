@@ -43,7 +43,6 @@ from claimcourt.models.hf.prompts import (
     PromptRenderer,
     Rendered,
     chat_text,
-    cited_ids,
     encode_chat_texts,
     judge_header_ids,
     label_token_ids,
@@ -51,6 +50,7 @@ from claimcourt.models.hf.prompts import (
 from claimcourt.models.judge_json import ChatMessage, judge_by_json
 from claimcourt.models.registry import register_backend
 from claimcourt.prompts import roles
+from claimcourt.prompts.evidence import cited_ids
 from claimcourt.prompts.roles import RolePrompts
 from claimcourt.retrieval.search import NeighbourSearch
 from claimcourt.state import Argument, ClaimState, Role, Verdict

@@ -99,10 +99,6 @@ def judge_header_ids(tokenizer: Any) -> list[int]:
     return continuation_ids(tokenizer, "### Answer:" + judge_prompts.JUDGE_YES, judge_prompts.JUDGE_RATIONALE_HEADER)
 
 
-def cited_ids(text: str, neighbours: list[Neighbour]) -> list[str]:
-    return [n.id for n in neighbours if n.id and n.id in text]
-
-
 @dataclass(frozen=True)
 class ArgueRequest:
     role: Role

@@ -15,7 +15,8 @@ from typing import Any
 from claimcourt.models.hf import engine as hf_engine
 from claimcourt.models.hf.backend import BACKEND_NAME, HFBackend
 from claimcourt.models.hf.decode.plan import DecodePlan
-from claimcourt.models.hf.prompts import cited_ids, judge_header_ids, label_token_ids
+from claimcourt.models.hf.prompts import judge_header_ids, label_token_ids
+from claimcourt.prompts.evidence import cited_ids
 from claimcourt.state import Argument, ClaimState, Role, Verdict
 
 # transformers' generate over a dynamic cache, as the earlier pipelines ran (the batched path's own plan

@@ -45,6 +45,14 @@ ThresholdOpt = Annotated[
     ),
 ]
 
+# Options both trainings take, with the same meaning (their defaults are the [train] settings').
+EpochsOpt = Annotated[float | None, typer.Option(help="Epochs (default: 1).")]
+MaxStepsOpt = Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")]
+SaveStepsOpt = Annotated[int | None, typer.Option(help="A resumable checkpoint every this many steps (default: 200).")]
+StopAfterOpt = Annotated[
+    int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
+]
+
 
 def _train_flags(**values: Any) -> dict[str, Any]:
     return {"train": {k: v for k, v in values.items() if v is not None}}
@@ -73,8 +81,8 @@ def judge(
     target_modules: Annotated[
         str | None, typer.Option(help="Comma-separated modules (default: q_proj,v_proj).")
     ] = None,
-    epochs: Annotated[float | None, typer.Option(help="Epochs (default: 1).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")] = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Claims per micro-batch (default: 4).")] = None,
     grad_accum: Annotated[int | None, typer.Option(help="Micro-batches per optimiser step (default: 4).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: 2e-4).")] = None,
@@ -86,14 +94,10 @@ def judge(
     gold_weight: GoldWeightOpt = None,
     held_out: HeldOutOpt = None,
     seed: SeedOpt = None,
-    save_steps: Annotated[
-        int | None, typer.Option(help="A resumable checkpoint every this many steps (default: 200).")
-    ] = None,
+    save_steps: SaveStepsOpt = None,
     logging_steps: Annotated[int | None, typer.Option(help="Steps per loss reading (default: 10).")] = None,
     eval_batch_size: Annotated[int | None, typer.Option(help="Claims per evaluation pass (default: 16).")] = None,
-    stop_after_steps: Annotated[
-        int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
-    ] = None,
+    stop_after_steps: StopAfterOpt = None,
     threshold: ThresholdOpt = None,
     id_col: IdColOpt = None,
     text_col: TextColOpt = None,
@@ -153,8 +157,8 @@ def encoder(
     encoder_model: Annotated[
         str | None, typer.Option(help="Encoder to start from, id or path (default: the profile's embedding_model).")
     ] = None,
-    epochs: Annotated[float | None, typer.Option(help="Epochs (default: 1).")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop the whole run after this many steps.")] = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Claims per batch, both labels in each (default: 16).")] = None,
     learning_rate: Annotated[float | None, typer.Option(help="Peak learning rate (default: 2e-5).")] = None,
     warmup_steps: Annotated[int | None, typer.Option(help="Warm-up steps (default: 10).")] = None,
@@ -164,12 +168,8 @@ def encoder(
     gold_weight: GoldWeightOpt = None,
     held_out: HeldOutOpt = None,
     seed: SeedOpt = None,
-    save_steps: Annotated[
-        int | None, typer.Option(help="A resumable checkpoint every this many steps (default: 200).")
-    ] = None,
-    stop_after_steps: Annotated[
-        int | None, typer.Option(help="Stop at this step with a checkpoint; the same command resumes.")
-    ] = None,
+    save_steps: SaveStepsOpt = None,
+    stop_after_steps: StopAfterOpt = None,
     threshold: ThresholdOpt = None,
     id_col: IdColOpt = None,
     text_col: TextColOpt = None,

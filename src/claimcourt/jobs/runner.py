@@ -164,7 +164,7 @@ class Runner:
         if store.db.gone is not None:
             return
         store.retrying(lambda: store.work.leave(run_id, worker_id))
-        write_results(store, run_id, summary.results_csv, summary.results_jsonl)
+        write_results(store.ledger, run_id, summary.results_csv, summary.results_jsonl)
         summary.counts = store.ledger.counts(run_id)
         summary.batch_sizes = {Node.RETRIEVE: self.deps.search.batch_mean_size}
 

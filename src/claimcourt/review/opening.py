@@ -103,7 +103,7 @@ class OpenRun:
         default = self.state_store.run_dir(self.run_id) / "results.csv"
         for csv_path in dict.fromkeys([default, *self.ledger.outputs(self.run_id)]):
             if csv_path.exists():
-                write_results(self.state_store, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
+                write_results(self.state_store.ledger, self.run_id, csv_path, csv_path.with_suffix(".jsonl"))
 
     def review_of(
         self,

@@ -23,19 +23,18 @@ from pathlib import Path
 from typing import TypeVar
 
 from claimcourt.config import Settings
-from claimcourt.errors import ConfigError
 from claimcourt.run_ids import check_run_id, run_folder_name
 from claimcourt.store.checkpoints import checkpoints_path, move_sqlite_threads, open_checkpointer
 from claimcourt.store.db import Database, connection_lost
 from claimcourt.store.leases import ReviewLeases
 from claimcourt.store.ledger import Ledger, LedgerClaim
+from claimcourt.store.location import storage_url
 from claimcourt.store.records import LedgerRun, RunCounts, RunOverview
 from claimcourt.store.results import RESULT_COLUMNS, result_row, write_results
 from claimcourt.store.reviews import Review, ReviewStore, Source
 from claimcourt.store.schema import SCHEMA_VERSION, migrate
 from claimcourt.store.threads import ThreadView, claim_state, state_from_values, thread_config, thread_id, view
 from claimcourt.store.work import LeasedClaim, WorkLeases, new_worker_id
-from claimcourt.urls import check_storage_url
 from claimcourt.vocab import FINISHED, ClaimStatus  # the vocabulary's, re-exported for the store's readers
 from claimcourt.workspace import WorkspacePaths
 
@@ -80,17 +79,6 @@ T = TypeVar("T")
 
 def ledger_path(settings: Settings) -> Path:
     return WorkspacePaths(settings.workspace).ledger
-
-
-def storage_url(settings: Settings) -> str | None:
-    """The Postgres URL run state lives at, or None for the workspace's SQLite files."""
-    if settings.checkpointer != "sqlite" or settings.postgres_url:
-        raise ConfigError(
-            "the settings 'checkpointer' and 'postgres_url' are replaced by storage_url "
-            '(e.g. storage_url = "postgresql://user@host/db", or CLAIMCOURT_STORAGE_URL), which keeps the '
-            "ledger and reviews in Postgres too: set that and remove the old two"
-        )
-    return check_storage_url(settings.storage_url) if settings.storage_url else None
 
 
 class Store:

@@ -18,6 +18,7 @@ from claimcourt.errors import DatabaseGoneError, LeaseLostError, StorageError
 from claimcourt.extras import missing
 from claimcourt.state import SERDE_ALLOWLIST
 from claimcourt.store.db import connection_lost, sqlite_pragmas
+from claimcourt.store.location import storage_url
 from claimcourt.store.sqlite_files import check_sqlite_file, damaged
 from claimcourt.urls import hidden_in, shown_url
 from claimcourt.workspace import WorkspacePaths
@@ -54,8 +55,6 @@ async def open_checkpointer(settings: Settings, *, fence: Fence | None = None) -
     writes. (Asked just before each write, not inside its transaction: a takeover landing between the
     two is not caught. Leases run out only after `worker_lease_s` without a heartbeat, so that window
     is a write's length against a stall of many seconds.)"""
-    from claimcourt.store import storage_url
-
     url = storage_url(settings)
     if url is not None:
         async with _postgres_saver(url, fence, settings.worker_lease_s) as saver:

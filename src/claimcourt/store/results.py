@@ -13,7 +13,7 @@ from claimcourt.state import ClaimState
 from claimcourt.vocab import FINISHED, ClaimStatus
 
 if TYPE_CHECKING:
-    from claimcourt.store import Store
+    from claimcourt.store.ledger import Ledger
 
 RESULT_COLUMNS = (
     "id",
@@ -63,7 +63,7 @@ def result_row(state: ClaimState) -> dict[str, Any]:
     }
 
 
-def write_results(store: Store, run_id: str, csv_path: Path, jsonl_path: Path) -> int:
+def write_results(ledger: Ledger, run_id: str, csv_path: Path, jsonl_path: Path) -> int:
     """Every finished (or failed) claim of the run, once, in input order. Written to a temporary file
     and renamed, so a crash mid-write never leaves a half results file over a good one."""
     csv_path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ def write_results(store: Store, run_id: str, csv_path: Path, jsonl_path: Path) -
     ):
         writer = csv.DictWriter(csv_fh, fieldnames=RESULT_COLUMNS)
         writer.writeheader()
-        for claim in store.ledger.claims(run_id):
+        for claim in ledger.claims(run_id):
             if claim.status == ClaimStatus.ERROR:
                 error_row = {"id": claim.claim_id, "decided_by": ClaimStatus.ERROR, "error": claim.error or ""}
                 writer.writerow({k: spreadsheet_safe(v) for k, v in error_row.items()})

@@ -7,7 +7,7 @@ Prints, in order:
   (d) modules over 300 lines and functions over 60 lines;
   (e) vocabulary literals spelled outside the vocabulary module.
 
-Exits 1 on any back-arrow or package cycle. `KNOWN` lists the ones the renovation has not removed yet: a
+Exits 1 on any back-arrow, package cycle or file cycle. `KNOWN` lists the ones the renovation has not removed yet: a
 ratchet, since `tests/unit/test_import_graph.py` fails on any violation not in it and on a listed one that
 no longer exists, so the list can only shrink.
 Run: `python benchmarks/import_graph.py [--src src/claimcourt]`.
@@ -244,8 +244,10 @@ def vocabulary_literals(src: Path = SRC) -> Counter[str]:
 
 
 def violations(modules: dict[str, Module]) -> set[str]:
-    """What fails the check: every back-arrow and every package cycle."""
-    return set(back_arrows(modules)) | {f"cycle: {c}" for c in package_cycles(modules)}
+    """What fails the check: every back-arrow, package cycle and file cycle (a file cycle hides behind
+    lazy or TYPE_CHECKING imports, and counts all the same: the two files cannot be read apart)."""
+    cycles = {f"cycle: {c}" for c in package_cycles(modules)}
+    return set(back_arrows(modules)) | cycles | {f"file cycle: {c}" for c in file_cycles(modules)}
 
 
 def main(argv: list[str] | None = None) -> int:

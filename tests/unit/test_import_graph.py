@@ -1,4 +1,4 @@
-"""The floor plan holds: no import runs up the floors and no packages import each other in a cycle,
+"""The floor plan holds: no import runs up the floors and no packages (or files) import each other in a cycle,
 beyond the known violations listed in `benchmarks/import_graph.py` (a list that may only shrink)."""
 
 from __future__ import annotations
@@ -40,3 +40,15 @@ def test_a_lazy_import_inside_a_function_counts(tmp_path: Path) -> None:
     modules = import_graph.load(package)
     assert import_graph.back_arrows(modules) == ["config -> store.ledger"]
     assert import_graph.package_cycles(modules) == ["config, store"]
+
+
+def test_a_file_cycle_fails_the_check_even_behind_type_checking(tmp_path: Path) -> None:
+    package = tmp_path / "claimcourt"
+    (package / "trace").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "trace" / "__init__.py").write_text("")
+    (package / "trace" / "steps.py").write_text("from claimcourt.trace import nodes\n")
+    typed = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from claimcourt.trace.steps import Step\n"
+    (package / "trace" / "nodes.py").write_text(typed)
+    modules = import_graph.load(package)
+    assert import_graph.violations(modules) == {"file cycle: trace.nodes, trace.steps"}

@@ -136,9 +136,8 @@ class WorkLeases:
         the connection (the server committed, then went away) leases claims the worker never saw;
         its heartbeat would renew them for ever, so the worker asks for them back."""
         rows = self.db.query(
-            "SELECT claim_id, seq, text FROM claims WHERE run_id = ? AND lease_owner = ? AND status = 'queued' "
-            "ORDER BY seq",
-            (run_id, worker_id),
+            "SELECT claim_id, seq, text FROM claims WHERE run_id = ? AND lease_owner = ? AND status = ? ORDER BY seq",
+            (run_id, worker_id, ClaimStatus.QUEUED),
         )
         return [LeasedClaim(r["claim_id"], int(r["seq"]), r["text"] or "") for r in rows]
 

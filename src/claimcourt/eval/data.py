@@ -161,6 +161,79 @@ def _loose_id(claim_id: str) -> str:
     return found.group(1) if found else claim_id.lower()
 
 
+@dataclass(frozen=True)
+class _ResultRow:
+    """One row of a results file, checked: what the Judge said and who decided."""
+
+    claim_id: str
+    status: ClaimStatus
+    judge_label: int  # -1 where blank
+    p_green: float  # NaN where blank
+    confidence: float  # NaN where blank and no p_green to derive it from
+    audit: bool
+
+    @property
+    def has_verdict(self) -> bool:
+        return self.judge_label >= 0 or not math.isnan(self.p_green)
+
+
+def _result_row(values: dict[str, Any], *, path: Path, row: int, seen: dict[str, int]) -> _ResultRow:
+    """The row's id (new to the file: `seen` maps the ids so far to their rows), status and verdict."""
+    claim_id = id_text(values["id"], path=path, row=row, column="id")
+    if not claim_id:
+        raise InputError("empty id", file=path, row=row, column="id")
+    if claim_id in seen:
+        raise InputError(
+            f"duplicate id '{claim_id}' (first seen at row {seen[claim_id]})", file=path, row=row, column="id"
+        )
+    seen[claim_id] = row
+    status = _text(values["decided_by"])
+    if status not in IN_RESULTS:
+        raise InputError(
+            f"decided_by must be one of {', '.join(IN_RESULTS)}, got {status!r}",
+            file=path,
+            row=row,
+            column="decided_by",
+        )
+    judge_label = _optional_label(values["judge_label"], path=path, row=row, column="judge_label")
+    p = _optional_unit_float(values["p_green"], path=path, row=row, column="p_green")
+    conf = _optional_unit_float(values["confidence"], path=path, row=row, column="confidence")
+    if math.isnan(conf) and not math.isnan(p):
+        conf = max(p, 1.0 - p)
+    audit = _text(values.get("audit")).lower() == "true"
+    return _ResultRow(claim_id, ClaimStatus(status), judge_label, p, conf, audit)
+
+
+@dataclass
+class _WholeRun:
+    """What the whole results file says of its run, joined with gold or not: for matching the run and
+    inferring its threshold."""
+
+    rows: int = 0
+    verdicts: int = 0
+    status_counts: dict[ClaimStatus, int] = field(default_factory=lambda: dict.fromkeys(IN_RESULTS, 0))
+    sample_ids: list[str] = field(default_factory=list)
+    lowest_auto: float = math.nan
+    highest_routed: float = math.nan
+
+    def see(self, result: _ResultRow) -> None:
+        self.rows += 1
+        self.status_counts[result.status] += 1
+        if len(self.sample_ids) < 20:
+            self.sample_ids.append(result.claim_id)
+        if not result.has_verdict:
+            return
+        self.verdicts += 1
+        conf = result.confidence
+        if math.isnan(conf):
+            return
+        if result.status == ClaimStatus.JUDGE:
+            self.lowest_auto = conf if math.isnan(self.lowest_auto) else min(self.lowest_auto, conf)
+        elif result.status in SENT_TO_A_PERSON and not result.audit:
+            # An audit went to a person although it was above the threshold: it says nothing of it.
+            self.highest_routed = conf if math.isnan(self.highest_routed) else max(self.highest_routed, conf)
+
+
 def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
     columns, rows = _records(results_path)
     missing = [c for c in RESULTS_REQUIRED if c not in columns]
@@ -171,114 +244,69 @@ def load_eval_set(results_path: Path, gold: Gold) -> EvalSet:
             file=results_path,
             column=missing[0],
         )
-    ids: list[str] = []
-    gold_labels: list[int] = []
-    decided: list[str] = []
-    judge_labels: list[int] = []
-    p_green: list[float] = []
-    confidence: list[float] = []
-    final: list[int] = []
+    run = _WholeRun()
+    joined: list[tuple[_ResultRow, int, int]] = []  # (row, its gold label, its final label)
     seen: dict[str, int] = {}
-    total = verdicts = 0
     not_in_gold: list[str] = []
-    not_in_gold_count = 0
-    status_counts = dict.fromkeys(IN_RESULTS, 0)
-    sample_ids: list[str] = []
-    lowest_auto = highest_routed = math.nan
     for row, values in rows:
-        total += 1
-        claim_id = id_text(values["id"], path=results_path, row=row, column="id")
-        if not claim_id:
-            raise InputError("empty id", file=results_path, row=row, column="id")
-        if claim_id in seen:
-            raise InputError(
-                f"duplicate id '{claim_id}' (first seen at row {seen[claim_id]})",
-                file=results_path,
-                row=row,
-                column="id",
-            )
-        seen[claim_id] = row
-        status = _text(values["decided_by"])
-        if status not in IN_RESULTS:
-            raise InputError(
-                f"decided_by must be one of {', '.join(IN_RESULTS)}, got {status!r}",
-                file=results_path,
-                row=row,
-                column="decided_by",
-            )
-        status_counts[ClaimStatus(status)] += 1
-        if len(sample_ids) < 20:
-            sample_ids.append(claim_id)
-        judge_label = _optional_label(values["judge_label"], path=results_path, row=row, column="judge_label")
-        p = _optional_unit_float(values["p_green"], path=results_path, row=row, column="p_green")
-        conf = _optional_unit_float(values["confidence"], path=results_path, row=row, column="confidence")
-        if math.isnan(conf) and not math.isnan(p):
-            conf = max(p, 1.0 - p)
-        if judge_label >= 0 or not math.isnan(p):
-            verdicts += 1
-            if not math.isnan(conf):
-                if status == ClaimStatus.JUDGE:
-                    lowest_auto = min(lowest_auto, conf) if not math.isnan(lowest_auto) else conf
-                elif status in SENT_TO_A_PERSON and _text(values.get("audit")).lower() != "true":
-                    # An audit went to a person although it was above the threshold: it says nothing of it.
-                    highest_routed = max(highest_routed, conf) if not math.isnan(highest_routed) else conf
-        label = gold.labels.get(claim_id)
+        result = _result_row(values, path=results_path, row=row, seen=seen)
+        run.see(result)
+        label = gold.labels.get(result.claim_id)
         if label is None:
-            not_in_gold_count += 1
             if len(not_in_gold) < 3:
-                not_in_gold.append(claim_id)
+                not_in_gold.append(result.claim_id)
             continue
-        ids.append(claim_id)
-        gold_labels.append(label)
-        decided.append(status)
-        judge_labels.append(judge_label)
-        p_green.append(p)
-        confidence.append(conf)
-        final.append(_optional_label(values["label"], path=results_path, row=row, column="label"))
-    if total == 0:
+        final = _optional_label(values["label"], path=results_path, row=row, column="label")
+        joined.append((result, label, final))
+    if run.rows == 0:
         raise InputError("no rows in the results file", file=results_path)
-    if verdicts == 0:
+    if run.verdicts == 0:
         raise InputError(
-            f"none of its {total} rows has a verdict (no judge_label or p_green): the run produced no verdicts "
+            f"none of its {run.rows} rows has a verdict (no judge_label or p_green): the run produced no verdicts "
             "to evaluate",
             file=results_path,
         )
-    if not ids:
-        gold_examples = list(gold.labels)[:3]
-        hint = ""
-        loose_gold = {_loose_id(g) for g in gold.labels}
-        if any(_loose_id(r) in loose_gold for r in seen):
-            hint = " The ids match once leading zeros or a '.0' are ignored: was one file saved by a spreadsheet?"
-        raise InputError(
-            f"no id matches the gold file {gold.path} (results ids such as {', '.join(not_in_gold)}; "
-            f"gold ids such as {', '.join(gold_examples)}); check --id-col.{hint}",
-            file=results_path,
-        )
-    joined = EvalSet(
+    if not joined:
+        raise _no_id_matches(results_path, gold, seen, not_in_gold)
+    evalset = EvalSet(
         results_path=results_path,
         gold_path=gold.path,
-        ids=ids,
-        gold=np.asarray(gold_labels, dtype=np.int64),
-        decided_by=np.asarray(decided, dtype=object),
-        judge_label=np.asarray(judge_labels, dtype=np.int64),
-        p_green=np.asarray(p_green, dtype=np.float64),
-        confidence=np.asarray(confidence, dtype=np.float64),
-        final_label=np.asarray(final, dtype=np.int64),
-        results_rows=total,
-        results_verdicts=verdicts,
-        results_not_in_gold=not_in_gold_count,
+        ids=[r.claim_id for r, _, _ in joined],
+        gold=np.asarray([label for _, label, _ in joined], dtype=np.int64),
+        decided_by=np.asarray([str(r.status) for r, _, _ in joined], dtype=object),
+        judge_label=np.asarray([r.judge_label for r, _, _ in joined], dtype=np.int64),
+        p_green=np.asarray([r.p_green for r, _, _ in joined], dtype=np.float64),
+        confidence=np.asarray([r.confidence for r, _, _ in joined], dtype=np.float64),
+        final_label=np.asarray([final for _, _, final in joined], dtype=np.int64),
+        results_rows=run.rows,
+        results_verdicts=run.verdicts,
+        results_not_in_gold=run.rows - len(joined),
         gold_rows=len(gold.labels),
-        not_in_results=len(gold.labels) - len(ids),
+        not_in_results=len(gold.labels) - len(joined),
         examples_not_in_gold=not_in_gold,
-        status_counts=RunCounts.of(status_counts),
-        sample_ids=sample_ids,
-        lowest_auto_confidence=None if math.isnan(lowest_auto) else lowest_auto,
-        highest_routed_confidence=None if math.isnan(highest_routed) else highest_routed,
+        status_counts=RunCounts.of(run.status_counts),
+        sample_ids=run.sample_ids,
+        lowest_auto_confidence=None if math.isnan(run.lowest_auto) else run.lowest_auto,
+        highest_routed_confidence=None if math.isnan(run.highest_routed) else run.highest_routed,
     )
-    if not np.any(joined.has_label | joined.has_p):
+    if not np.any(evalset.has_label | evalset.has_p):
         raise InputError(
-            f"none of the {joined.n} claims that have a gold label has a verdict (all failed or unreadable): "
+            f"none of the {evalset.n} claims that have a gold label has a verdict (all failed or unreadable): "
             "nothing to evaluate",
             file=results_path,
         )
-    return joined
+    return evalset
+
+
+def _no_id_matches(results_path: Path, gold: Gold, seen: dict[str, int], not_in_gold: list[str]) -> InputError:
+    """No results id has a gold label: say which ids each file holds, and whether a spreadsheet ate zeros."""
+    gold_examples = list(gold.labels)[:3]
+    hint = ""
+    loose_gold = {_loose_id(g) for g in gold.labels}
+    if any(_loose_id(r) in loose_gold for r in seen):
+        hint = " The ids match once leading zeros or a '.0' are ignored: was one file saved by a spreadsheet?"
+    return InputError(
+        f"no id matches the gold file {gold.path} (results ids such as {', '.join(not_in_gold)}; "
+        f"gold ids such as {', '.join(gold_examples)}); check --id-col.{hint}",
+        file=results_path,
+    )

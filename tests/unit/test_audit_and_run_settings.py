@@ -78,9 +78,7 @@ def test_calibrated_thresholds_resolve_to_the_latest_or_the_named_one(tmp_path: 
     named = resolve_run_settings(_settings(tmp_path, threshold="calibrated:older"), None)
     assert (named.threshold, named.calibration) == (older, "older")
     # A run started on 'older' keeps it when resumed with 'calibrated', though 'newer' is the latest.
-    resumed = resolve_run_settings(
-        _settings(tmp_path, threshold="calibrated"), _ledger_run(named.model_dump_json())
-    )
+    resumed = resolve_run_settings(_settings(tmp_path, threshold="calibrated"), _ledger_run(named.model_dump_json()))
     assert (resumed.threshold, resumed.calibration) == (older, "older")
     assert json.loads(named.model_dump_json())["calibration"] == "older"
 

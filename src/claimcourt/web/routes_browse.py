@@ -118,9 +118,9 @@ def _listed(row: ClaimRow, status: str, reviewer: str) -> dict[str, Any]:
         "key": row.claim_id,
         "status": status,
         "yours": label_name(mine.label) if mine else "",
-        "others": "hidden" if row.hidden else ", ".join(
-            f"{one_line(r.reviewer)}: {label_name(r.label)}" for r in row.others(reviewer)
-        ),
+        "others": "hidden"
+        if row.hidden
+        else ", ".join(f"{one_line(r.reviewer)}: {label_name(r.label)}" for r in row.others(reviewer)),
         "judge": "hidden" if row.hidden else (label_name(row.judge_label) if row.judge_label is not None else ""),
         "confidence": row.judge_confidence,
         "text": excerpt(row.text, 160),

@@ -9,11 +9,11 @@ decisions' entry points on it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 from claimcourt.config import Settings
-from claimcourt.deps import Deps
 from claimcourt.errors import WorkspaceBusyError
 from claimcourt.review.decisions import Decisions
 from claimcourt.review.opening import OpenRun
@@ -34,17 +34,15 @@ class ReviewDesk(OpenRun):
     waits for it.
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        run_id: str,
-        *,
-        deps: Deps | None = None,
-        on_wait: Callable[[str], None] | None = None,
-    ) -> None:
-        super().__init__(settings, run_id, deps=deps, on_wait=on_wait)
-        self.review_queue = ReviewQueue(self)
-        self.decisions = Decisions(self, self.review_queue)
+    # The desk's two other parts, over this opened run (built on first use: the run's own `__init__`
+    # takes the arguments, and the desk adds none).
+    @cached_property
+    def review_queue(self) -> ReviewQueue:
+        return ReviewQueue(self)
+
+    @cached_property
+    def decisions(self) -> Decisions:
+        return Decisions(self, self.review_queue)
 
     # -- the queue and its leases (`review.queue`) ----------------------------------------------------
     def claims(self, status: str | None = None) -> list[LedgerClaim]:
